@@ -1,0 +1,1 @@
+//! The private ALSA sequencer client and its thread.

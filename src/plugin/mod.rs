@@ -1,0 +1,1 @@
+//! The CLAP glue: entry point, factory, descriptor, ports and `process()`.

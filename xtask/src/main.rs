@@ -1,0 +1,59 @@
+//! `cargo xtask`: bundling, installing and testing PhasorSync.
+//!
+//! `bundle` and `known-packages` are `nice-plug-xtask`'s (the published fork of
+//! `nih_plug_xtask`, same `bundler.toml` and command line); `install` and `test`
+//! are ours. Every command that builds first checks the system packages the
+//! build needs, so a fresh Debian/Ubuntu machine needs no third set-up step.
+
+mod sysdeps;
+mod test;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("bundle") => sysdeps::ensure(sysdeps::BUILD)
+            .and_then(|()| nice_plug_xtask::main_with_args("cargo xtask", args)),
+        Some("install") => install(&args[1..]),
+        Some("test") => test::run(&args[1..]),
+        _ => nice_plug_xtask::main_with_args("cargo xtask", args).map_err(|e| {
+            e.context(
+                "PhasorSync adds:\n  cargo xtask install [--release]   bundle, then copy PhasorSync.clap to ~/.clap\n  cargo xtask test                  run every test (host tests and real-kernel ALSA tests)",
+            )
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Workspace root: xtask lives one level below it.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask has a parent directory")
+        .to_path_buf()
+}
+
+/// `cargo xtask install [--release]`: bundle, then copy the `.clap` into
+/// `~/.clap`, where Bitwig and REAPER look for CLAP plugins on Linux.
+fn install(extra: &[String]) -> anyhow::Result<()> {
+    sysdeps::ensure(sysdeps::BUILD)?;
+    let mut args = vec!["bundle".to_string(), "phasorsync".to_string()];
+    args.extend(extra.iter().cloned());
+    nice_plug_xtask::main_with_args("cargo xtask", args)?;
+    let home = std::env::var_os("HOME").ok_or_else(|| anyhow::anyhow!("HOME is not set"))?;
+    let dest_dir = PathBuf::from(home).join(".clap");
+    std::fs::create_dir_all(&dest_dir)?;
+    let src = workspace_root().join("target/bundled/PhasorSync.clap");
+    let dest = dest_dir.join("PhasorSync.clap");
+    std::fs::copy(&src, &dest)?;
+    println!("installed {} -> {}", src.display(), dest.display());
+    Ok(())
+}

@@ -1,0 +1,72 @@
+//! System packages the build and the tests need, checked before anything runs.
+//!
+//! On Debian/Ubuntu as root, missing packages are installed with apt-get;
+//! otherwise the command stops and prints the exact command to run.
+
+use anyhow::{bail, Context};
+use std::process::Command;
+
+/// A Debian package and a file whose presence shows it is installed.
+pub struct Dep {
+    /// Debian package name.
+    pub package: &'static str,
+    /// A path that exists once the package is installed.
+    pub probe: &'static str,
+}
+
+/// What `cargo build` of the plugin needs: the `alsa-sys` crate links libasound
+/// through pkg-config.
+pub const BUILD: &[Dep] = &[
+    Dep {
+        package: "pkg-config",
+        probe: "/usr/bin/pkg-config",
+    },
+    Dep {
+        package: "libasound2-dev",
+        probe: "/usr/include/alsa/asoundlib.h",
+    },
+];
+
+/// Make sure every dep is installed, installing the missing ones when we can.
+pub fn ensure(deps: &[Dep]) -> anyhow::Result<()> {
+    let missing: Vec<&str> = deps
+        .iter()
+        .filter(|d| !std::path::Path::new(d.probe).exists())
+        .map(|d| d.package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let list = missing.join(" ");
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    let has_apt = std::path::Path::new("/usr/bin/apt-get").exists();
+    if !(is_root && has_apt) {
+        bail!(
+            "missing system packages: {list}\n\
+             install them with:\n    sudo apt-get install -y {list}\n\
+             (or your distribution's equivalents), then run this command again"
+        );
+    }
+    eprintln!("xtask: installing missing system packages: {list}");
+    let update = Command::new("apt-get")
+        .args(["update", "-qq"])
+        .status()
+        .context("running apt-get update")?;
+    if !update.success() {
+        bail!("apt-get update failed; install by hand: apt-get install -y {list}");
+    }
+    let status = Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .context("running apt-get install")?;
+    if !status.success() {
+        bail!("apt-get install {list} failed; install them by hand and run again");
+    }
+    Ok(())
+}
