@@ -1,1 +1,71 @@
 //! The engine seam: what the ALSA sequencer backend offers to the layers above it.
+//!
+//! [`MidiEngine`] is implemented by the private ALSA client in `crate::alsa`; with
+//! the `test-mock` feature, `mockall` generates `MockMidiEngine` so everything above
+//! the sequencer thread can be tested without one. [`EngineHandle`] is the small
+//! lifecycle wrapper the plugin uses on top of any engine.
+
+mod error;
+mod handle;
+
+pub use error::EngineError;
+pub use handle::EngineHandle;
+
+use crate::ring::MidiBufferProducer;
+
+/// A MIDI I/O backend with its own thread: parsed input goes into a ring, raw
+/// bytes go out.
+///
+/// None of these methods is called from the audio thread: they may block, allocate
+/// and make syscalls.
+#[cfg_attr(feature = "test-mock", mockall::automock)]
+pub trait MidiEngine: Send {
+    /// Start receiving: the engine's thread pushes parsed input into `input`.
+    ///
+    /// # Errors
+    /// [`EngineError::NoSequencer`], [`EngineError::PermissionDenied`],
+    /// [`EngineError::ClientCreation`] if the sequencer cannot be opened;
+    /// [`EngineError::Thread`] if the input thread cannot be spawned;
+    /// [`EngineError::AlreadyStarted`] if it is running.
+    fn start(&mut self, input: MidiBufferProducer) -> Result<(), EngineError>;
+
+    /// Send raw MIDI bytes (one or more complete messages, or a SysEx) to the output port,
+    /// to be delivered at `time_ns` on CLOCK_MONOTONIC (0 = as soon as possible).
+    ///
+    /// # Errors
+    /// [`EngineError::NotStarted`] before [`Self::start`]; [`EngineError::InvalidMessage`]
+    /// if `bytes` are not complete MIDI messages; [`EngineError::OutputFull`] if the
+    /// sequencer's output pool is full (the bytes are dropped and counted);
+    /// [`EngineError::Io`] for any other sequencer error.
+    fn send(&mut self, time_ns: u64, bytes: &[u8]) -> Result<(), EngineError>;
+
+    /// Stop the thread and release the sequencer client. Idempotent.
+    fn stop(&mut self);
+
+    /// Counters: received, parse errors, overruns, output drops, etc.
+    fn stats(&self) -> EngineStats;
+}
+
+/// Totals since the engine was created. Plain counters, copied out by
+/// [`MidiEngine::stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Messages parsed from the input and offered to the ring.
+    pub received_messages: u64,
+    /// Raw bytes read from the sequencer.
+    pub received_bytes: u64,
+    /// Stray data bytes, undefined status bytes and other unparsable input skipped.
+    pub parse_errors: u64,
+    /// SysEx messages dropped by the parser (oversize or unterminated).
+    pub sysex_dropped: u64,
+    /// Messages dropped because the ring to the audio thread was full.
+    pub ring_drops: u64,
+    /// Input overruns reported by the kernel (events lost before we read them).
+    pub overruns: u64,
+    /// Messages handed to the sequencer for output.
+    pub sent_messages: u64,
+    /// Bytes handed to the sequencer for output.
+    pub sent_bytes: u64,
+    /// Output messages dropped (output full or a send error).
+    pub output_drops: u64,
+}

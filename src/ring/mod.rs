@@ -1,2 +1,107 @@
 //! The lock-free SPSC ring that carries [`crate::protocol::MidiMessage`]s from
 //! the sequencer thread to the audio thread.
+//!
+//! [`midi_buffer`] returns a [`MidiBufferProducer`] for the MIDI thread and a
+//! [`MidiBufferConsumer`] for the audio thread (the API of `bbx_midi`'s
+//! `midi_buffer`, with timestamped messages and SysEx payloads added).
+//!
+//! # Realtime guarantees
+//! - Allocation happens once, in [`midi_buffer`] / [`midi_buffer_with_config`].
+//! - Every consumer operation except [`MidiBufferConsumer::drain_into`] is
+//!   wait-free and allocation-free: a bounded number of atomic loads/stores, a
+//!   copy, no locks, no syscalls.
+//! - The producer never blocks: when the ring is full the message is dropped and a
+//!   counter in [`RingStats`] goes up, so every loss is visible.
+//!
+//! # SysEx
+//! A [`crate::protocol::MidiEvent::SysEx`] message carries only its length. Its
+//! payload (0xF0 … 0xF7) travels through a second, preallocated byte ring. The
+//! producer writes the payload first and the message second, all or nothing; the
+//! consumer pops the message, then copies the payload into its own scratch with
+//! [`MidiBufferConsumer::pop_sysex_payload`]. The two rings cannot fall out of step:
+//! a payload the consumer does not take is skipped (and counted) before the next
+//! message is popped.
+//!
+//! # Why `ringbuf`
+//! Both candidates from the design card were measured side by side in
+//! `benches/ring.rs` (see the README for the table). `ringbuf`'s heap ring takes a
+//! capacity at run time, pads its two indices onto separate cache lines and caches
+//! the other side's index, so the streaming case does not ping-pong a cache line per
+//! message; `heapless::spsc` fixes the capacity at compile time, keeps both indices on
+//! one cache line, and its halves borrow the queue, so a `'static` pair for two
+//! threads would need `unsafe` self-reference. See `benches/ring.rs` for the figures.
+
+mod consumer;
+mod producer;
+mod stats;
+
+pub use consumer::MidiBufferConsumer;
+pub use producer::MidiBufferProducer;
+pub use stats::{RingCounters, RingStats};
+
+use ringbuf::traits::Split;
+use ringbuf::HeapRb;
+
+/// Default byte storage for SysEx payloads: four SysEx messages of 64 KiB each.
+pub const DEFAULT_SYSEX_BYTES: usize = 4 * 64 * 1024;
+
+/// Sizes of a ring, fixed at construction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingConfig {
+    /// How many messages (of any kind, SysEx included) the ring holds. At least 1.
+    pub capacity: usize,
+    /// How many SysEx payload bytes the ring holds in total. A single SysEx larger
+    /// than this can never be carried and is rejected. At least 1.
+    pub sysex_bytes: usize,
+}
+
+impl Default for RingConfig {
+    fn default() -> Self {
+        Self {
+            capacity: 256,
+            sysex_bytes: DEFAULT_SYSEX_BYTES,
+        }
+    }
+}
+
+/// Creates a ring holding `capacity` messages, with [`DEFAULT_SYSEX_BYTES`] of SysEx
+/// payload storage. A capacity of 0 is raised to 1.
+///
+/// Allocates; call it outside the audio thread.
+///
+/// ```
+/// use phasorsync::protocol::{MidiEvent, MidiMessage};
+/// use phasorsync::ring::midi_buffer;
+///
+/// let (mut producer, mut consumer) = midi_buffer(64);
+/// let note = MidiEvent::NoteOn { channel: 0, key: 60, velocity: 100 };
+/// assert!(producer.try_send(MidiMessage { time_ns: 1_000, port: 0, event: note }));
+/// assert!(producer.try_send_sysex(2_000, 0, &[0xF0, 0x7E, 0x7F, 0x06, 0x01, 0xF7]));
+///
+/// let mut scratch = [0u8; 64];
+/// assert_eq!(consumer.try_pop().map(|m| m.event), Some(note));
+/// let sysex = consumer.try_pop().unwrap();
+/// assert_eq!(sysex.event, MidiEvent::SysEx { len: 6 });
+/// assert_eq!(consumer.pop_sysex_payload(&mut scratch), Some(6));
+/// assert_eq!(&scratch[..6], &[0xF0, 0x7E, 0x7F, 0x06, 0x01, 0xF7]);
+/// assert!(consumer.is_empty());
+/// ```
+pub fn midi_buffer(capacity: usize) -> (MidiBufferProducer, MidiBufferConsumer) {
+    midi_buffer_with_config(RingConfig {
+        capacity,
+        ..RingConfig::default()
+    })
+}
+
+/// Creates a ring with explicit sizes. Sizes of 0 are raised to 1.
+///
+/// Allocates; call it outside the audio thread.
+pub fn midi_buffer_with_config(config: RingConfig) -> (MidiBufferProducer, MidiBufferConsumer) {
+    let (msg_prod, msg_cons) = HeapRb::new(config.capacity.max(1)).split();
+    let (byte_prod, byte_cons) = HeapRb::new(config.sysex_bytes.max(1)).split();
+    let stats = RingStats::new();
+    (
+        MidiBufferProducer::new(msg_prod, byte_prod, stats.clone()),
+        MidiBufferConsumer::new(msg_cons, byte_cons, stats),
+    )
+}
