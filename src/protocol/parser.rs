@@ -133,10 +133,14 @@ pub mod grammar {
         .parse(i)
     }
 
-    /// The `n` data bytes of a message; `Incomplete` if the input ends first,
-    /// an error if a status byte comes first.
+    /// The `n` data bytes of a message: `Incomplete` if fewer than `n` bytes
+    /// remain, an error if one of the `n` is a status byte. (Not
+    /// `streaming::take_while_m_n`: it asks for a byte beyond the `n`th.)
     fn data(n: usize, i: Input<'_>) -> Res<'_, Input<'_>> {
-        streaming::take_while_m_n(n, n, status::is_data)(i)
+        verify(streaming::take(n), |d: &[u8]| {
+            d.iter().all(|&b| status::is_data(b))
+        })
+        .parse(i)
     }
 
     /// A fixed-length message with its status byte: channel voice, MTC quarter
