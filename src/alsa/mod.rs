@@ -1,1 +1,328 @@
 //! The private ALSA sequencer client and its thread.
+//!
+//! [`AlsaEngine`] implements [`MidiEngine`]: `start()` opens one sequencer
+//! client (named `PhasorSync`, `PhasorSync-2`, … see [`client`]) with a
+//! `MIDI in` and a `MIDI out` port any patchbay can connect, starts a queue
+//! that timestamps every input event in real time, and spawns a thread that
+//! - polls the sequencer's descriptors and an eventfd (wake-up/shutdown),
+//! - decodes events to bytes with alsa's MIDI event decoder (SysEx chunks are
+//!   passed through and reassembled by the protocol parser),
+//! - converts the queue timestamps to `CLOCK_MONOTONIC` ns ([`clock`]),
+//! - parses with [`crate::protocol::Parser`] into the SPSC ring,
+//! - sends queued output, scheduled on the queue or direct ([`output`]),
+//! - auto-connects sources matching the user's patterns, now and when they
+//!   appear later ([`connect`]),
+//! - runs SCHED_FIFO when allowed ([`rt`]) and reports a refusal once.
+//!
+//! Logging: the thread never calls the host; it leaves [`LogLine`]s that the
+//! plugin's main thread fetches with [`AlsaEngine::pop_log`].
+//!
+//! Faults never panic: no `/dev/snd/seq`, no permission or a failed client
+//! creation return an [`EngineError`] from `start()`; a thread that fails
+//! later logs why and shows [`ThreadState::Failed`].
+
+pub mod client;
+pub mod clock;
+pub mod connect;
+pub mod log;
+pub mod output;
+pub mod rt;
+pub mod shared;
+pub mod sink;
+pub mod thread;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+pub use connect::Patterns;
+pub use log::{LogLevel, LogLine};
+pub use shared::ThreadState;
+
+use crate::engine::{EngineError, EngineStats, MidiEngine};
+use crate::protocol::DEFAULT_MAX_SYSEX;
+use crate::ring::{MidiBufferProducer, RingStats};
+use output::OutputSender;
+use shared::Shared;
+
+/// Settings of an [`AlsaEngine`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlsaConfig {
+    /// Base client name; a number is appended when it is taken.
+    pub client_name: String,
+    /// SCHED_FIFO priority for the thread; `None` keeps normal priority.
+    pub rt_priority: Option<u8>,
+    /// Largest SysEx accepted, framing included; larger ones are dropped and counted.
+    pub max_sysex: usize,
+    /// Auto-connect patterns from the plugin state (see [`connect`]).
+    pub connect_patterns: String,
+    /// Also read `PHASORSYNC_CONNECT` and the XDG config file.
+    pub patterns_from_environment: bool,
+    /// Bytes of output `send()` can queue ahead of the thread.
+    pub output_queue_bytes: usize,
+}
+
+impl Default for AlsaConfig {
+    fn default() -> Self {
+        Self {
+            client_name: "PhasorSync".into(),
+            rt_priority: Some(rt::DEFAULT_RT_PRIORITY),
+            max_sysex: DEFAULT_MAX_SYSEX,
+            connect_patterns: String::new(),
+            patterns_from_environment: true,
+            output_queue_bytes: output::DEFAULT_OUTPUT_BYTES,
+        }
+    }
+}
+
+/// Where a running engine's client lives, for patchbays and tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientAddr {
+    /// Client number.
+    pub client: i32,
+    /// Client name (`PhasorSync`, `PhasorSync-2`, …).
+    pub name: String,
+    /// `MIDI in` port.
+    pub in_port: i32,
+    /// `MIDI out` port.
+    pub out_port: i32,
+    /// The queue timestamping input.
+    pub queue: i32,
+}
+
+/// Counters beyond [`EngineStats`], for diagnostics and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AlsaStats {
+    /// Sequencer events read, any type.
+    pub events: u64,
+    /// Events that could not be read or decoded.
+    pub event_errors: u64,
+    /// SysEx dropped because larger than `max_sysex`.
+    pub sysex_oversize: u64,
+    /// Sources currently connected by pattern.
+    pub auto_connected: u64,
+}
+
+struct Running {
+    thread: JoinHandle<()>,
+    output: OutputSender,
+    ring: RingStats,
+    addr: ClientAddr,
+}
+
+/// The ALSA sequencer backend. See the module docs.
+pub struct AlsaEngine {
+    config: AlsaConfig,
+    shared: Arc<Shared>,
+    running: Option<Running>,
+    /// Ring counters of the last run, kept after stop.
+    last_ring: Option<RingStats>,
+}
+
+impl std::fmt::Debug for AlsaEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlsaEngine")
+            .field("config", &self.config)
+            .field("client", &self.client())
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+impl AlsaEngine {
+    /// An engine that has not started; nothing is opened yet.
+    ///
+    /// # Errors
+    /// [`EngineError::Io`] if the wake-up eventfd cannot be created.
+    pub fn new(config: AlsaConfig) -> Result<Self, EngineError> {
+        let shared =
+            Shared::new().map_err(|e| EngineError::Io(format!("creating an eventfd: {e}")))?;
+        Ok(Self {
+            config,
+            shared: Arc::new(shared),
+            running: None,
+            last_ring: None,
+        })
+    }
+
+    /// The running client's address, `None` when stopped.
+    pub fn client(&self) -> Option<&ClientAddr> {
+        self.running.as_ref().map(|r| &r.addr)
+    }
+
+    /// The thread's state.
+    pub fn state(&self) -> ThreadState {
+        self.shared.state()
+    }
+
+    /// The next line for the host log, oldest first. Call from the main thread.
+    pub fn pop_log(&self) -> Option<LogLine> {
+        self.shared.log.pop()
+    }
+
+    /// Diagnostics beyond [`EngineStats`].
+    pub fn alsa_stats(&self) -> AlsaStats {
+        let c = &self.shared.counters;
+        AlsaStats {
+            events: c.events.load(Ordering::Relaxed),
+            event_errors: c.event_errors.load(Ordering::Relaxed),
+            sysex_oversize: c.sysex_oversize.load(Ordering::Relaxed),
+            auto_connected: c.auto_connected.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Sets the auto-connect patterns of the plugin state (see [`connect`]).
+    /// Applied at once when running: sources connected by an older pattern
+    /// that no longer match are disconnected, new matches connected.
+    pub fn set_connect_patterns(&mut self, patterns: &str) {
+        self.config.connect_patterns = patterns.to_string();
+        if self.running.is_some() {
+            let p = self.all_patterns();
+            match self.shared.pending_patterns.lock() {
+                Ok(mut g) => *g = Some(p),
+                Err(poisoned) => *poisoned.into_inner() = Some(p),
+            }
+            self.shared.wake.wake();
+        }
+    }
+
+    fn all_patterns(&self) -> Patterns {
+        let mut p = if self.config.patterns_from_environment {
+            connect::patterns_from_environment()
+        } else {
+            Patterns::default()
+        };
+        p.extend_from(&self.config.connect_patterns);
+        p
+    }
+}
+
+impl MidiEngine for AlsaEngine {
+    fn start(&mut self, input: MidiBufferProducer) -> Result<(), EngineError> {
+        if self.running.is_some() {
+            if self.state() == ThreadState::Running {
+                return Err(EngineError::AlreadyStarted);
+            }
+            // The thread failed earlier: clean it up and start afresh.
+            self.stop();
+        }
+        // Fresh shared state: counters start at zero per run, the log carries on.
+        self.shared.stop.store(false, Ordering::Release);
+        let c = client::open(&self.config.client_name)?;
+        let addr = ClientAddr {
+            client: c.client,
+            name: c.name.clone(),
+            in_port: c.in_port,
+            out_port: c.out_port,
+            queue: c.queue,
+        };
+        let ring = input.stats();
+        let (output, output_rx) = output::output_queue(self.config.output_queue_bytes);
+        let ctx = thread::ThreadCtx {
+            client: c,
+            sink: sink::Sink::new(input, self.config.max_sysex, Arc::clone(&self.shared)),
+            shared: Arc::clone(&self.shared),
+            output: output_rx,
+            patterns: self.all_patterns(),
+            rt_priority: self.config.rt_priority,
+        };
+        self.shared.set_state(ThreadState::Running);
+        let thread = std::thread::Builder::new()
+            .name(format!("{} MIDI", addr.name))
+            .spawn(move || thread::run(ctx))
+            .map_err(|e| {
+                self.shared.set_state(ThreadState::Stopped);
+                EngineError::Thread(format!("spawning the MIDI thread: {e}"))
+            })?;
+        self.shared.log.push(
+            LogLevel::Info,
+            format!(
+                "ALSA sequencer client {} \"{}\": MIDI in {}:{}, MIDI out {}:{}",
+                addr.client, addr.name, addr.client, addr.in_port, addr.client, addr.out_port
+            ),
+        );
+        self.running = Some(Running {
+            thread,
+            output,
+            ring,
+            addr,
+        });
+        Ok(())
+    }
+
+    fn send(&mut self, time_ns: u64, bytes: &[u8]) -> Result<(), EngineError> {
+        let Some(r) = self.running.as_mut() else {
+            return Err(EngineError::NotStarted);
+        };
+        if self.shared.state() != ThreadState::Running {
+            return Err(EngineError::NotStarted);
+        }
+        output::validate(bytes)?;
+        match r.output.push(time_ns, bytes) {
+            Ok(()) => {
+                self.shared.wake.wake();
+                Ok(())
+            }
+            Err(e) => {
+                shared::Counters::add(&self.shared.counters.output_drops, 1);
+                Err(e)
+            }
+        }
+    }
+
+    fn stop(&mut self) {
+        let Some(r) = self.running.take() else {
+            return;
+        };
+        self.shared.stop.store(true, Ordering::Release);
+        self.shared.wake.wake();
+        let t0 = Instant::now();
+        if r.thread.join().is_err() {
+            // run() catches panics; this is a panic in the catch itself.
+            self.shared.log.push(
+                LogLevel::Error,
+                "the MIDI thread could not be joined cleanly",
+            );
+        }
+        let took = t0.elapsed();
+        if took > Duration::from_millis(50) {
+            self.shared.log.push(
+                LogLevel::Warning,
+                format!("stopping the MIDI thread took {} ms", took.as_millis()),
+            );
+        }
+        if self.shared.state() == ThreadState::Running {
+            self.shared.set_state(ThreadState::Stopped);
+        }
+        self.last_ring = Some(r.ring);
+    }
+
+    fn stats(&self) -> EngineStats {
+        let c = &self.shared.counters;
+        let ring = self
+            .running
+            .as_ref()
+            .map(|r| &r.ring)
+            .or(self.last_ring.as_ref())
+            .map(|r| r.snapshot())
+            .unwrap_or_default();
+        EngineStats {
+            received_messages: c.received_messages.load(Ordering::Relaxed),
+            received_bytes: c.received_bytes.load(Ordering::Relaxed),
+            parse_errors: c.parse_errors.load(Ordering::Relaxed),
+            sysex_dropped: c.sysex_dropped.load(Ordering::Relaxed),
+            ring_drops: ring.total_lost(),
+            overruns: c.overruns.load(Ordering::Relaxed),
+            sent_messages: c.sent_messages.load(Ordering::Relaxed),
+            sent_bytes: c.sent_bytes.load(Ordering::Relaxed),
+            output_drops: c.output_drops.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for AlsaEngine {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,95 @@
+//! A small bounded queue of log lines from the sequencer thread.
+//!
+//! The thread must not call into the CLAP host (host log calls belong to the
+//! plugin's threads), so it leaves lines here and the plugin's main thread
+//! fetches them with [`crate::alsa::AlsaEngine::pop_log`] and forwards them to
+//! the host's log. The queue is bounded: when it is full, lines are dropped and
+//! counted, and the count is reported with the next line that fits. A mutex is
+//! fine here: neither side is the audio thread, and lines are rare.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+/// Lines kept before new ones are dropped.
+pub const LOG_CAPACITY: usize = 64;
+
+/// Severity of a [`LogLine`], mapping onto the CLAP log severities.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogLevel {
+    /// Normal operation worth knowing (client name, connections made).
+    Info,
+    /// Something degraded but working (no realtime priority, an overrun).
+    Warning,
+    /// Something failed (the thread died, the client could not be created).
+    Error,
+}
+
+/// One message for the host log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogLine {
+    /// How serious it is.
+    pub level: LogLevel,
+    /// What happened, and what to do about it when there is something to do.
+    pub message: String,
+}
+
+/// The bounded queue shared between the thread and the engine.
+#[derive(Debug, Default)]
+pub struct LogQueue {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    lines: VecDeque<LogLine>,
+    dropped: u64,
+}
+
+impl LogQueue {
+    /// Appends a line, or counts it as dropped if the queue is full.
+    pub fn push(&self, level: LogLevel, message: impl Into<String>) {
+        let mut inner = match self.inner.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if inner.lines.len() >= LOG_CAPACITY {
+            inner.dropped += 1;
+            return;
+        }
+        let mut message = message.into();
+        if inner.dropped > 0 {
+            message = format!("({} earlier log lines dropped) {message}", inner.dropped);
+            inner.dropped = 0;
+        }
+        inner.lines.push_back(LogLine { level, message });
+    }
+
+    /// Takes the oldest line.
+    pub fn pop(&self) -> Option<LogLine> {
+        match self.inner.lock() {
+            Ok(mut g) => g.lines.pop_front(),
+            Err(poisoned) => poisoned.into_inner().lines.pop_front(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_and_reports_drops() {
+        let q = LogQueue::default();
+        for i in 0..LOG_CAPACITY + 3 {
+            q.push(LogLevel::Info, format!("line {i}"));
+        }
+        for i in 0..LOG_CAPACITY {
+            assert_eq!(q.pop().unwrap().message, format!("line {i}"));
+        }
+        assert!(q.pop().is_none());
+        q.push(LogLevel::Warning, "after");
+        let l = q.pop().unwrap();
+        assert_eq!(l.level, LogLevel::Warning);
+        assert_eq!(l.message, "(3 earlier log lines dropped) after");
+    }
+}

@@ -1,0 +1,148 @@
+//! State shared between an [`crate::alsa::AlsaEngine`] and its thread: the
+//! wake-up descriptor, the stop flag, counters, the log queue, pending
+//! pattern changes.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::Mutex;
+
+use super::connect::Patterns;
+use super::log::LogQueue;
+
+/// An eventfd: written by the engine to wake the thread's `poll`.
+#[derive(Debug)]
+pub struct WakeFd(OwnedFd);
+
+impl WakeFd {
+    /// A non-blocking, close-on-exec eventfd.
+    ///
+    /// # Errors
+    /// The OS error if the eventfd cannot be created.
+    pub fn new() -> std::io::Result<Self> {
+        // SAFETY: eventfd with valid flags; the result is checked before use.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a fresh descriptor we own exclusively.
+        Ok(Self(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// The descriptor, for `poll`.
+    pub fn raw(&self) -> i32 {
+        self.0.as_raw_fd()
+    }
+
+    /// Wakes the poller. One non-blocking `write`; never blocks (a saturated
+    /// counter is already a pending wake-up).
+    pub fn wake(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a valid u64 to our own eventfd.
+        unsafe { libc::write(self.raw(), (&one as *const u64).cast(), 8) };
+    }
+
+    /// Clears pending wake-ups.
+    pub fn clear(&self) {
+        let mut v: u64 = 0;
+        // SAFETY: reads 8 bytes into a valid u64 from our own non-blocking eventfd.
+        unsafe { libc::read(self.raw(), (&mut v as *mut u64).cast(), 8) };
+    }
+}
+
+/// Thread life cycle, as stored in [`Shared::state`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ThreadState {
+    /// No thread (never started, or stopped cleanly).
+    Stopped = 0,
+    /// Running and reading the sequencer.
+    Running = 1,
+    /// Ended on an error or a panic; the log says why. The client is closed.
+    Failed = 2,
+}
+
+/// Monotonic counters, updated by the thread with relaxed atomics.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Sequencer events read (any type).
+    pub events: AtomicU64,
+    /// Messages the parser produced (offered to the ring).
+    pub received_messages: AtomicU64,
+    /// MIDI bytes fed to the parser.
+    pub received_bytes: AtomicU64,
+    /// Bytes/messages the parser skipped as invalid.
+    pub parse_errors: AtomicU64,
+    /// SysEx messages dropped: oversize or unterminated.
+    pub sysex_dropped: AtomicU64,
+    /// Of which: oversize.
+    pub sysex_oversize: AtomicU64,
+    /// Kernel input overruns (ENOSPC on read: the kernel dropped events).
+    pub overruns: AtomicU64,
+    /// Events that could not be read or decoded.
+    pub event_errors: AtomicU64,
+    /// Output messages handed to the sequencer.
+    pub sent_messages: AtomicU64,
+    /// Output bytes handed to the sequencer.
+    pub sent_bytes: AtomicU64,
+    /// Output dropped (queue full, encode or write error).
+    pub output_drops: AtomicU64,
+    /// Sources currently auto-connected.
+    pub auto_connected: AtomicU64,
+}
+
+impl Counters {
+    /// Adds `n` to a counter.
+    pub fn add(c: &AtomicU64, n: u64) {
+        if n > 0 {
+            c.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Everything the engine and its thread share.
+#[derive(Debug)]
+pub struct Shared {
+    /// Set by `stop()`; the thread exits at its next wake-up.
+    pub stop: AtomicBool,
+    /// Wakes the thread: stop, output queued, patterns changed.
+    pub wake: WakeFd,
+    /// Lines for the host log.
+    pub log: LogQueue,
+    /// Counters.
+    pub counters: Counters,
+    /// A [`ThreadState`] as u8.
+    pub state: AtomicU8,
+    /// New auto-connect patterns for the thread to apply.
+    pub pending_patterns: Mutex<Option<Patterns>>,
+}
+
+impl Shared {
+    /// Fresh shared state with a new eventfd.
+    ///
+    /// # Errors
+    /// The OS error if the eventfd cannot be created.
+    pub fn new() -> std::io::Result<Self> {
+        Ok(Self {
+            stop: AtomicBool::new(false),
+            wake: WakeFd::new()?,
+            log: LogQueue::default(),
+            counters: Counters::default(),
+            state: AtomicU8::new(ThreadState::Stopped as u8),
+            pending_patterns: Mutex::new(None),
+        })
+    }
+
+    /// The thread's state.
+    pub fn state(&self) -> ThreadState {
+        match self.state.load(Ordering::Acquire) {
+            1 => ThreadState::Running,
+            2 => ThreadState::Failed,
+            _ => ThreadState::Stopped,
+        }
+    }
+
+    /// Sets the thread's state.
+    pub fn set_state(&self, s: ThreadState) {
+        self.state.store(s as u8, Ordering::Release);
+    }
+}
