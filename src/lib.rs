@@ -12,3 +12,5 @@ pub mod engine;
 pub mod plugin;
 pub mod protocol;
 pub mod ring;
+
+clack_plugin::clack_export_entry!(clack_plugin::entry::SinglePluginEntry<plugin::PhasorSync>);

@@ -7,6 +7,7 @@
 
 mod sysdeps;
 mod test;
+mod vm;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,9 +19,10 @@ fn main() -> ExitCode {
             .and_then(|()| nice_plug_xtask::main_with_args("cargo xtask", args)),
         Some("install") => install(&args[1..]),
         Some("test") => test::run(&args[1..]),
+        Some("vm") => vm::cli(&args[1..]),
         _ => nice_plug_xtask::main_with_args("cargo xtask", args).map_err(|e| {
             e.context(
-                "PhasorSync adds:\n  cargo xtask install [--release]   bundle, then copy PhasorSync.clap to ~/.clap\n  cargo xtask test                  run every test (host tests and real-kernel ALSA tests)",
+                "PhasorSync adds:\n  cargo xtask install [--release]   bundle, then copy PhasorSync.clap to ~/.clap\n  cargo xtask test                  run every test (host tests and real-kernel ALSA tests)\n  cargo xtask vm /abs/script.sh     run a script as root in the kernel-test VM (real ALSA sequencer)",
             )
         }),
     };

@@ -1,0 +1,19 @@
+//! What the host sees before it creates an instance.
+
+use clack_plugin::plugin::features::{NOTE_EFFECT, UTILITY};
+use clack_plugin::prelude::PluginDescriptor;
+
+/// The plugin's stable CLAP id. Hosts key saved projects on it: never change it.
+pub const PLUGIN_ID: &str = "org.phasorsync.phasorsync";
+
+/// The CLAP descriptor of the one plugin this library exports.
+pub fn descriptor() -> PluginDescriptor {
+    PluginDescriptor::new(PLUGIN_ID, "PhasorSync")
+        .with_vendor("PhasorSync")
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .with_description(
+            "Hardware MIDI straight from the ALSA sequencer, placed on the sample it was played, \
+             and MIDI clock back out to hardware. No JACK needed.",
+        )
+        .with_features([NOTE_EFFECT, UTILITY])
+}

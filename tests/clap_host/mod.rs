@@ -1,0 +1,238 @@
+//! A small CLAP host for tests: it loads the *bundled* `PhasorSync.clap` the
+//! way a DAW does (dlopen of the file, `clap_entry`, the factory), collects
+//! what the plugin logs, and records the events it outputs.
+#![allow(dead_code)] // each test binary uses a different part of it
+
+use clack_extensions::log::{HostLog, HostLogImpl, LogSeverity};
+use clack_host::events::event_types::{MidiEvent, MidiSysExEvent, NoteOffEvent, NoteOnEvent};
+use clack_host::events::io::{OutputEventBuffer, TryPushError};
+use clack_host::events::spaces::CoreEventSpace;
+use clack_host::prelude::*;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+/// Where the bundle is: `$PHASORSYNC_BUNDLE`, or `target/bundled/PhasorSync.clap`.
+///
+/// Panics with the command to run when it is missing: these tests test the
+/// bundle, and building it is `cargo xtask bundle phasorsync --release`
+/// (which `cargo xtask test` does first).
+pub fn bundle_path() -> PathBuf {
+    let path = std::env::var_os("PHASORSYNC_BUNDLE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bundled/PhasorSync.clap")
+        });
+    assert!(
+        path.is_file(),
+        "{} does not exist: build it with `cargo xtask bundle phasorsync --release` \
+         (or run every test with `cargo xtask test`)",
+        path.display()
+    );
+    path
+}
+
+/// Load the bundle's CLAP entry.
+pub fn load_entry() -> PluginEntry {
+    let path = bundle_path();
+    // SAFETY: the file is our own plugin, built from this repository; loading
+    // it runs its `clap_entry.init`, which is what this test is about.
+    unsafe { PluginEntry::load(&path) }.unwrap_or_else(|e| panic!("loading {path:?}: {e}"))
+}
+
+/// Host info as a DAW would give it.
+pub fn host_info() -> HostInfo {
+    HostInfo::new("phasorsync-test-host", "PhasorSync tests", "", "0.0.0").unwrap()
+}
+
+/// The test host's handler types.
+pub struct TestHost;
+
+/// Host state shared with the plugin: the log lines it received.
+#[derive(Default)]
+pub struct TestHostShared {
+    /// Every `(severity, message)` the plugin logged.
+    pub logs: Mutex<Vec<(LogSeverity, String)>>,
+    /// Set when the plugin asked for `on_main_thread`.
+    pub callback_requested: AtomicBool,
+}
+
+impl SharedHandler<'_> for TestHostShared {
+    fn request_restart(&self) {}
+    fn request_process(&self) {}
+    fn request_callback(&self) {
+        self.callback_requested.store(true, Ordering::SeqCst);
+    }
+}
+
+/// If the plugin asked for a main-thread callback, run it, as a host's event loop does.
+pub fn run_main_thread_callback(plugin: &mut PluginInstance<TestHost>) -> bool {
+    let requested =
+        plugin.access_shared_handler(|h| h.callback_requested.swap(false, Ordering::SeqCst));
+    if requested {
+        plugin.call_on_main_thread_callback();
+    }
+    requested
+}
+
+/// The plugin's log lines so far.
+pub fn logs(plugin: &PluginInstance<TestHost>) -> Vec<(LogSeverity, String)> {
+    plugin.access_shared_handler(|h| h.logs.lock().unwrap().clone())
+}
+
+/// An output event queue that refuses everything past `capacity`, as a host's
+/// fixed-size queue does.
+pub struct BoundedOutput {
+    /// What was accepted.
+    pub events: EventBuffer,
+    /// How many events it accepts.
+    pub capacity: u32,
+}
+
+impl OutputEventBuffer for BoundedOutput {
+    fn try_push(&mut self, event: &UnknownEvent) -> Result<(), TryPushError> {
+        if self.events.len() >= self.capacity {
+            return Err(TryPushError::new());
+        }
+        self.events.push(event);
+        Ok(())
+    }
+}
+
+impl HostLogImpl for TestHostShared {
+    fn log(&self, severity: LogSeverity, message: &str) {
+        eprintln!("plugin log [{severity:?}]: {message}");
+        self.logs
+            .lock()
+            .unwrap()
+            .push((severity, message.to_owned()));
+    }
+}
+
+/// Main-thread half of the test host.
+pub struct TestHostMainThread;
+impl MainThreadHandler<'_> for TestHostMainThread {}
+
+/// Audio-thread half of the test host.
+pub struct TestHostAudioProcessor;
+impl AudioProcessorHandler<'_> for TestHostAudioProcessor {}
+
+impl HostHandlers for TestHost {
+    type Shared<'a> = TestHostShared;
+    type MainThread<'a> = TestHostMainThread;
+    type AudioProcessor<'a> = TestHostAudioProcessor;
+
+    fn declare_extensions(builder: &mut HostExtensions<Self>, _shared: &Self::Shared<'_>) {
+        builder.register::<HostLog>();
+    }
+}
+
+/// Create one instance of the plugin with `id`.
+pub fn instantiate(
+    entry: &PluginEntry,
+    id: &std::ffi::CStr,
+) -> Result<PluginInstance<TestHost>, PluginInstanceError> {
+    PluginInstance::<TestHost>::new(
+        |_| TestHostShared::default(),
+        |_| TestHostMainThread,
+        entry,
+        id,
+        &host_info(),
+    )
+}
+
+/// An event as the tests compare them: time plus content, with SysEx bytes copied out.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Recorded {
+    /// CLAP note-on.
+    NoteOn {
+        time: u32,
+        port: i32,
+        channel: i32,
+        key: i32,
+        note_id: i32,
+        velocity: f64,
+    },
+    /// CLAP note-off.
+    NoteOff {
+        time: u32,
+        port: i32,
+        channel: i32,
+        key: i32,
+        note_id: i32,
+        velocity: f64,
+    },
+    /// A 3-byte MIDI event.
+    Midi { time: u32, port: u16, data: [u8; 3] },
+    /// A SysEx event with its bytes.
+    SysEx { time: u32, port: u16, data: Vec<u8> },
+    /// Anything else, by its CLAP type id.
+    Other { time: u32, type_id: u16 },
+}
+
+fn match_i32<T: Into<i64> + Copy>(m: clack_host::events::Match<T>) -> i32 {
+    match m {
+        clack_host::events::Match::Specific(v) => v.into() as i32,
+        clack_host::events::Match::All => -1,
+    }
+}
+
+/// Record one output event (copying SysEx bytes while they are still valid).
+pub fn record(event: &UnknownEvent) -> Recorded {
+    let time = event.header().time();
+    match event.as_core_event() {
+        Some(CoreEventSpace::NoteOn(e)) => note(e, time, true),
+        Some(CoreEventSpace::NoteOff(e)) => note_off(e, time),
+        Some(CoreEventSpace::Midi(e)) => Recorded::Midi {
+            time,
+            port: e.port_index(),
+            data: e.data(),
+        },
+        Some(CoreEventSpace::MidiSysEx(e)) => Recorded::SysEx {
+            time,
+            port: e.port_index(),
+            // SAFETY: the plugin's output buffer is valid until the host
+            // clears it; we copy the bytes out right away.
+            data: unsafe { e.data() }.to_vec(),
+        },
+        _ => Recorded::Other {
+            time,
+            type_id: event.header().type_id(),
+        },
+    }
+}
+
+fn note(e: &NoteOnEvent, time: u32, _on: bool) -> Recorded {
+    let p = e.pckn();
+    Recorded::NoteOn {
+        time,
+        port: match_i32(p.port_index),
+        channel: match_i32(p.channel),
+        key: match_i32(p.key),
+        note_id: match_i32(p.note_id),
+        velocity: e.velocity(),
+    }
+}
+
+fn note_off(e: &NoteOffEvent, time: u32) -> Recorded {
+    let p = e.pckn();
+    Recorded::NoteOff {
+        time,
+        port: match_i32(p.port_index),
+        channel: match_i32(p.channel),
+        key: match_i32(p.key),
+        note_id: match_i32(p.note_id),
+        velocity: e.velocity(),
+    }
+}
+
+/// Build a CLAP MIDI event.
+pub fn midi(time: u32, data: [u8; 3]) -> MidiEvent {
+    MidiEvent::new(time, 0, data)
+}
+
+/// Build a CLAP SysEx event over `data`, which must outlive its use.
+pub fn sysex(time: u32, data: &'static [u8]) -> MidiSysExEvent {
+    // SAFETY: `data` is 'static, so it outlives every use of the event.
+    unsafe { MidiSysExEvent::new(time, 0, data) }
+}
