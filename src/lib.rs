@@ -8,6 +8,7 @@
 //! [`engine`] is the seam between the ALSA thread and everything above it.
 
 pub mod alsa;
+pub mod clock;
 pub mod engine;
 pub mod plugin;
 pub mod protocol;

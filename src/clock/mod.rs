@@ -1,0 +1,1 @@
+//! The clock map: CLOCK_MONOTONIC to the plugin's sample timeline.
