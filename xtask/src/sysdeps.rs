@@ -27,6 +27,37 @@ pub const BUILD: &[Dep] = &[
     },
 ];
 
+/// What the kernel tests need wherever they run (natively or in the VM): the
+/// external ALSA clients they drive (`aconnect`, `amidi`, `aplaymidi`,
+/// `aseqdump`).
+pub const TEST: &[Dep] = &[Dep {
+    package: "alsa-utils",
+    probe: "/usr/bin/aseqdump",
+}];
+
+/// What the kernel-test VM needs (only where there is no `/dev/snd/seq`):
+/// qemu, and a static busybox for its initramfs. The kernel itself comes
+/// from `apt-get download` (see `vm.rs`).
+pub const VM: &[Dep] = &[
+    Dep {
+        package: "qemu-system-x86",
+        probe: "/usr/bin/qemu-system-x86_64",
+    },
+    Dep {
+        package: "busybox-static",
+        probe: "/bin/busybox",
+    },
+];
+
+/// True when running as root (`id -u` is 0).
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
 /// Make sure every dep is installed, installing the missing ones when we can.
 pub fn ensure(deps: &[Dep]) -> anyhow::Result<()> {
     let missing: Vec<&str> = deps
@@ -38,11 +69,7 @@ pub fn ensure(deps: &[Dep]) -> anyhow::Result<()> {
         return Ok(());
     }
     let list = missing.join(" ");
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false);
+    let is_root = is_root();
     let has_apt = std::path::Path::new("/usr/bin/apt-get").exists();
     if !(is_root && has_apt) {
         bail!(

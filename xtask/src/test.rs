@@ -1,17 +1,101 @@
 //! `cargo xtask test`: every test of the project, in one command.
 //!
-//! 1. checks/installs the system packages,
+//! 1. checks/installs the system packages (build, and the ALSA tools the
+//!    kernel tests drive),
 //! 2. bundles the plugin in release mode (the host tests load the bundled `.clap`),
-//! 3. runs `cargo test --workspace`.
+//! 3. runs `cargo test --workspace`; kernel tests are `#[ignore]`d there, so
+//!    they show up as ignored rather than vanish,
+//! 4. runs the kernel tests: every integration-test target named `alsa_*` or
+//!    `kernel_*`, with `--ignored --test-threads=1`, natively when this
+//!    machine has a usable `/dev/snd/seq` with the virmidi and Midi Through
+//!    clients, otherwise in one boot of the qemu VM of `vm.rs`.
+//!
+//! Usage: `cargo xtask test [--kernel-only] [--vm] [CARGO-ARGS] [-- TEST-ARGS]`.
+//! CARGO-ARGS go to both cargo invocations (e.g. `--release`), TEST-ARGS to
+//! every test binary (a name filter, `--nocapture`). `--kernel-only` skips
+//! step 3; `--vm` (or `PHASORSYNC_KERNEL_TESTS=vm`) uses the VM even where
+//! the kernel tests could run natively; `PHASORSYNC_KERNEL_TESTS=native`
+//! refuses the VM. Every stage runs even after one fails; the command exits
+//! non-zero if any failed. With `CI` set, no kernel sequencer and no working
+//! VM is a failure like any other (it always is: nothing is skipped).
 
-use anyhow::bail;
-use std::process::Command;
+use anyhow::{bail, Context, Result};
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{BufRead, BufReader, IsTerminal};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
-use crate::sysdeps;
+use crate::{sysdeps, vm};
 
-/// Run every test. Extra arguments are passed to `cargo test`.
-pub fn run(extra: &[String]) -> anyhow::Result<()> {
+/// Prefixes of the integration-test targets that need a kernel sequencer.
+const KERNEL_TEST_PREFIXES: &[&str] = &["alsa_", "kernel_"];
+
+/// The in-VM/native runner of the kernel test binaries.
+const RUNNER: &str = "xtask/vm/run-kernel-tests.sh";
+
+/// Environment passed into the VM, by exact name or by prefix; the VM's own
+/// knobs (`PHASORSYNC_VM_*`) stay outside.
+const FORWARD_ENV: &[&str] = &["CI", "NO_COLOR"];
+const FORWARD_ENV_PREFIXES: &[&str] = &["RUST_", "PHASORSYNC_"];
+
+/// One kernel test binary built by cargo.
+struct KernelTest {
+    /// Source file, relative to the workspace root when possible.
+    src: String,
+    /// Directory of the package's Cargo.toml (cargo runs tests there).
+    package_dir: PathBuf,
+    /// The test executable.
+    exe: PathBuf,
+}
+
+/// Parsed command line.
+struct Options {
+    kernel_only: bool,
+    force_vm: bool,
+    cargo_args: Vec<String>,
+    test_args: Vec<String>,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> Self {
+        let (ours, test_args) = match args.iter().position(|a| a == "--") {
+            Some(i) => (&args[..i], args[i + 1..].to_vec()),
+            None => (args, Vec::new()),
+        };
+        let mut opts = Self {
+            kernel_only: false,
+            force_vm: false,
+            cargo_args: Vec::new(),
+            test_args,
+        };
+        for a in ours {
+            match a.as_str() {
+                "--kernel-only" => opts.kernel_only = true,
+                "--vm" => opts.force_vm = true,
+                _ => opts.cargo_args.push(a.clone()),
+            }
+        }
+        opts
+    }
+}
+
+/// Outcome of one stage, for the closing summary.
+struct Stage {
+    name: String,
+    result: Result<String>,
+}
+
+/// Run every test; see the module docs.
+///
+/// # Errors
+/// When any stage fails (the message names them).
+pub fn run(args: &[String]) -> Result<()> {
+    let started = Instant::now();
+    let opts = Options::parse(args);
     sysdeps::ensure(sysdeps::BUILD)?;
+    sysdeps::ensure(sysdeps::TEST)?;
     let root = crate::workspace_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
 
@@ -23,13 +107,325 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
         bail!("bundling failed");
     }
 
-    let status = Command::new(&cargo)
-        .current_dir(&root)
-        .args(["test", "--workspace"])
-        .args(extra)
-        .status()?;
-    if !status.success() {
-        bail!("cargo test failed");
+    let mut stages = Vec::new();
+    if !opts.kernel_only {
+        let status = Command::new(&cargo)
+            .current_dir(&root)
+            .args(["test", "--workspace"])
+            .args(&opts.cargo_args)
+            .arg("--")
+            .args(&opts.test_args)
+            .status()?;
+        stages.push(Stage {
+            name: "host tests (cargo test --workspace)".into(),
+            result: if status.success() {
+                Ok(String::new())
+            } else {
+                Err(anyhow::anyhow!("cargo test {status}"))
+            },
+        });
+    }
+    stages.push(Stage {
+        name: "kernel tests".into(),
+        result: kernel_tests(&cargo, &root, &opts),
+    });
+
+    println!();
+    let mut failed = Vec::new();
+    for stage in &stages {
+        match &stage.result {
+            Ok(detail) => println!("test result: ok. {}{detail}", stage.name),
+            Err(e) => {
+                println!("test result: FAILED. {}: {e:#}", stage.name);
+                failed.push(stage.name.as_str());
+            }
+        }
+    }
+    println!(
+        "cargo xtask test: {} in {:.1} s",
+        if failed.is_empty() {
+            "all passed"
+        } else {
+            "FAILED"
+        },
+        started.elapsed().as_secs_f64()
+    );
+    if !failed.is_empty() {
+        bail!("failed: {}", failed.join(", "));
     }
     Ok(())
+}
+
+/// Step 4: build the kernel test binaries, then run them natively or in the VM.
+fn kernel_tests(cargo: &str, root: &Path, opts: &Options) -> Result<String> {
+    let tests = build_kernel_tests(cargo, root, &opts.cargo_args)?;
+    if tests.is_empty() {
+        bail!("no kernel test targets found (tests/alsa_*.rs, tests/kernel_*.rs)");
+    }
+    let job = vm::JobDir::create()?;
+    let plan = job.path.join("plan");
+    let mut text = String::new();
+    for t in &tests {
+        writeln!(
+            text,
+            "{}\t{}\t{}",
+            t.src,
+            t.package_dir.display(),
+            t.exe.display()
+        )?;
+    }
+    fs::write(&plan, text)?;
+    let runner = root.join(RUNNER);
+    let bundle = root.join("target/bundled/PhasorSync.clap");
+    let n = tests.len();
+
+    let mode = std::env::var("PHASORSYNC_KERNEL_TESTS").unwrap_or_else(|_| "auto".into());
+    let native = match (mode.as_str(), opts.force_vm) {
+        (_, true) | ("vm", _) => Err("the VM was asked for".to_string()),
+        ("auto" | "native", _) => native_sequencer(),
+        (other, _) => bail!("PHASORSYNC_KERNEL_TESTS={other}: use auto, native or vm"),
+    };
+    match native {
+        Ok(()) => {
+            println!("\n     Running {n} kernel test binaries natively (/dev/snd/seq is usable)");
+            let status = Command::new("sh")
+                .arg(&runner)
+                .arg(&plan)
+                .args(&opts.test_args)
+                .env("PHASORSYNC_KERNEL", "native")
+                .env("PHASORSYNC_BUNDLE", &bundle)
+                .status()
+                .context("running the kernel test runner")?;
+            if !status.success() {
+                bail!("{status}; see the test output above");
+            }
+            Ok(format!(", {n} binaries, native"))
+        }
+        Err(why) if mode == "native" => {
+            bail!("PHASORSYNC_KERNEL_TESTS=native, but: {why}")
+        }
+        Err(why) => {
+            println!("\n     Running {n} kernel test binaries in a qemu VM ({why})");
+            in_vm(&job, &runner, &plan, &bundle, opts).map_err(|e| {
+                let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+                if ci {
+                    e.context("CI: the kernel tests need a kernel sequencer; this machine has none and the VM failed")
+                } else {
+                    e.context(format!(
+                        "the kernel tests need a kernel sequencer: {why}, and the qemu VM failed. \
+                         Either load the modules (sudo modprobe snd-seq-dummy snd-virmidi midi_devs=2 snd-hrtimer) \
+                         on a kernel that has them, or fix the VM error above"
+                    ))
+                }
+            })
+        }
+    }
+}
+
+/// `Ok` when the kernel tests can run on this machine's own kernel: a
+/// read-write `/dev/snd/seq` with the Midi Through and virmidi clients
+/// (loaded here when running as root); otherwise why not.
+fn native_sequencer() -> std::result::Result<(), String> {
+    let open = || {
+        fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/snd/seq")
+    };
+    let clients = || fs::read_to_string("/proc/asound/seq/clients").unwrap_or_default();
+    let complete = |c: &str| c.contains("\"Midi Through\"") && c.contains("\"Virtual Raw MIDI");
+    if let Err(e) = open() {
+        if !sysdeps::is_root() || !modprobe() || open().is_err() {
+            return Err(format!("no usable /dev/snd/seq here ({e})"));
+        }
+    }
+    let has_clients =
+        complete(&clients()) || (sysdeps::is_root() && modprobe() && complete(&clients()));
+    if !has_clients {
+        return Err(
+            "this kernel has /dev/snd/seq but no snd-seq-dummy/snd-virmidi clients \
+                    (sudo modprobe snd-seq-dummy snd-virmidi midi_devs=2 snd-hrtimer)"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// Load the modules the kernel tests use (root only); true if all loaded.
+fn modprobe() -> bool {
+    [
+        &["snd-hrtimer"][..],
+        &["snd-seq-dummy"],
+        &["snd-virmidi", "midi_devs=2"],
+    ]
+    .iter()
+    .all(|args| {
+        Command::new("modprobe")
+            .args(*args)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
+/// Run the plan in one VM boot.
+fn in_vm(
+    job: &vm::JobDir,
+    runner: &Path,
+    plan: &Path,
+    bundle: &Path,
+    opts: &Options,
+) -> Result<String> {
+    sysdeps::ensure(sysdeps::VM)?;
+    let kernel = vm::ensure_kernel()?;
+    let mut script = String::from("# generated by cargo xtask test\n");
+    for (name, value) in std::env::vars() {
+        let forward = FORWARD_ENV.contains(&name.as_str())
+            || (FORWARD_ENV_PREFIXES.iter().any(|p| name.starts_with(p))
+                && !name.starts_with("PHASORSYNC_VM_"));
+        if forward && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            writeln!(script, "export {name}={}", shell_quote(&value))?;
+        }
+    }
+    writeln!(script, "export PHASORSYNC_KERNEL=vm")?;
+    writeln!(
+        script,
+        "export PHASORSYNC_BUNDLE={}",
+        shell_quote(&bundle.to_string_lossy())
+    )?;
+    // The VM's console is a terminal; colour only if ours is one too.
+    let color = if std::io::stdout().is_terminal() {
+        "always"
+    } else {
+        "never"
+    };
+    let mut args = vec![
+        runner.to_string_lossy().into_owned(),
+        plan.to_string_lossy().into_owned(),
+        format!("--color={color}"),
+    ];
+    args.extend(opts.test_args.iter().cloned());
+    let quoted: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
+    writeln!(script, "exec /bin/sh {}", quoted.join(" "))?;
+    let script_path = job.path.join("job.sh");
+    fs::write(&script_path, script)?;
+
+    let run = vm::run_script(&kernel, &script_path, job)?;
+    let timing = format!(
+        "{}; boot {:.1} s, VM total {:.1} s",
+        kernel.package,
+        run.boot.as_secs_f64(),
+        run.total.as_secs_f64()
+    );
+    if run.status != 0 {
+        bail!(
+            "exit status {} in the VM ({timing}); see the test output above",
+            run.status
+        );
+    }
+    Ok(format!(", in a qemu VM ({timing})"))
+}
+
+/// Single-quote for sh.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// `cargo test --workspace --no-run`, keeping the executables of the
+/// kernel-test targets from cargo's JSON messages.
+fn build_kernel_tests(cargo: &str, root: &Path, cargo_args: &[String]) -> Result<Vec<KernelTest>> {
+    let mut child = Command::new(cargo)
+        .current_dir(root)
+        .args([
+            "test",
+            "--workspace",
+            "--no-run",
+            "--message-format=json-render-diagnostics",
+        ])
+        .args(cargo_args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("running cargo test --no-run")?;
+    let stdout = child.stdout.take().context("cargo stdout")?;
+    let mut tests = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let msg: serde_json::Value = match serde_json::from_str(&line?) {
+            Ok(v) => v,
+            Err(_) => continue,
+        };
+        if let Some(t) = kernel_test_artifact(&msg, root) {
+            tests.push(t);
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("building the test binaries failed ({status})");
+    }
+    tests.sort_by(|a, b| a.src.cmp(&b.src));
+    Ok(tests)
+}
+
+/// The kernel test in one cargo JSON message, if it is one.
+fn kernel_test_artifact(msg: &serde_json::Value, root: &Path) -> Option<KernelTest> {
+    if msg["reason"] != "compiler-artifact" || msg["profile"]["test"] != true {
+        return None;
+    }
+    let target = &msg["target"];
+    let name = target["name"].as_str()?;
+    let is_test = target["kind"].as_array()?.iter().any(|k| k == "test");
+    if !is_test || !KERNEL_TEST_PREFIXES.iter().any(|p| name.starts_with(p)) {
+        return None;
+    }
+    let exe = PathBuf::from(msg["executable"].as_str()?);
+    let src = PathBuf::from(target["src_path"].as_str()?);
+    let package_dir = Path::new(msg["manifest_path"].as_str()?)
+        .parent()?
+        .to_path_buf();
+    Some(KernelTest {
+        src: src.strip_prefix(root).unwrap_or(&src).display().to_string(),
+        package_dir,
+        exe,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_split_ours_cargo_and_test_args() {
+        let args: Vec<String> = ["--vm", "--release", "--", "smoke", "--nocapture"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let o = Options::parse(&args);
+        assert!(o.force_vm && !o.kernel_only);
+        assert_eq!(o.cargo_args, ["--release"]);
+        assert_eq!(o.test_args, ["smoke", "--nocapture"]);
+    }
+
+    #[test]
+    fn only_kernel_test_targets_are_picked() {
+        let msg = |name: &str, kind: &str| {
+            serde_json::json!({
+                "reason": "compiler-artifact",
+                "profile": {"test": true},
+                "target": {"name": name, "kind": [kind], "src_path": format!("/w/tests/{name}.rs")},
+                "manifest_path": "/w/Cargo.toml",
+                "executable": format!("/w/target/debug/deps/{name}-0123"),
+            })
+        };
+        let root = Path::new("/w");
+        let t = kernel_test_artifact(&msg("kernel_smoke", "test"), root).unwrap();
+        assert_eq!(t.src, "tests/kernel_smoke.rs");
+        assert_eq!(t.package_dir, Path::new("/w"));
+        assert!(kernel_test_artifact(&msg("alsa_io", "test"), root).is_some());
+        assert!(kernel_test_artifact(&msg("host", "test"), root).is_none());
+        assert!(kernel_test_artifact(&msg("alsa_bench", "bench"), root).is_none());
+    }
+
+    #[test]
+    fn shell_quote_survives_quotes() {
+        assert_eq!(shell_quote("a'b"), r"'a'\''b'");
+    }
 }
