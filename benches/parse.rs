@@ -40,7 +40,7 @@ fn stream(n: usize, sysex_every: usize, seed: u64) -> Vec<u8> {
     let mut r = Rng(seed);
     let mut out = Vec::new();
     let mut running: Option<u8> = None;
-    let mut push = |out: &mut Vec<u8>, running: &mut Option<u8>, msg: &[u8]| {
+    let push = |out: &mut Vec<u8>, running: &mut Option<u8>, msg: &[u8]| {
         if *running == Some(msg[0]) {
             out.extend_from_slice(&msg[1..]);
         } else {
