@@ -254,7 +254,7 @@ fn run_reference(max_sysex: usize, chunks: &[&[u8]]) -> (Out, ParserStats) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
     /// Any bytes, any cuts: same messages, stamps, payloads and counters as the reference.
     #[test]
