@@ -16,7 +16,9 @@ fuzz_target!(|data: &[u8]| {
 
     let mut whole = Vec::new();
     let mut p = Parser::new(config);
-    p.feed(stream, 1, 0, |m, payload| whole.push((m.event, payload.to_vec())));
+    p.feed(stream, 1, 0, |m, payload| {
+        whole.push((m.event, payload.to_vec()))
+    });
     let whole_stats = p.stats();
 
     // The same stream in chunks of varying size (1..=seed+1 bytes).
@@ -27,7 +29,9 @@ fuzz_target!(|data: &[u8]| {
     while !rest.is_empty() {
         let n = 1 + (i * 7 + seed) % (seed + 1);
         let (c, r) = rest.split_at(n.min(rest.len()));
-        q.feed(c, 2, 0, |m, payload| chunked.push((m.event, payload.to_vec())));
+        q.feed(c, 2, 0, |m, payload| {
+            chunked.push((m.event, payload.to_vec()))
+        });
         rest = r;
         i += 1;
     }
