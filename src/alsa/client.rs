@@ -141,6 +141,63 @@ pub fn open(base: &str) -> Result<SeqClient, EngineError> {
     })
 }
 
+/// The kernel's counters of a client's input pool (its FIFO of events not
+/// yet read), from `/proc/asound/seq/clients`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InputPool {
+    /// Cells in the pool.
+    pub size: u64,
+    /// Cells holding unread events now.
+    pub in_use: u64,
+    /// Cells allocated since the client opened (events offered and queued).
+    pub alloc_success: u64,
+    /// Cells that could not be allocated (events dropped, pool full).
+    pub alloc_failures: u64,
+}
+
+/// Size of a kernel event cell (`struct snd_seq_event`).
+pub const CELL_BYTES: u64 = 28;
+
+/// Cells an event of `ext_len` variable bytes takes in the kernel's pool:
+/// one for the event, plus its variable data spread over further cells.
+pub fn cells_for(ext_len: usize) -> u64 {
+    1 + (ext_len as u64).div_ceil(CELL_BYTES)
+}
+
+/// Reads `client`'s input pool counters; `None` without procfs or the client.
+pub fn input_pool(client: i32) -> Option<InputPool> {
+    let text = std::fs::read_to_string("/proc/asound/seq/clients").ok()?;
+    parse_input_pool(&text, client)
+}
+
+fn parse_input_pool(text: &str, client: i32) -> Option<InputPool> {
+    let head = format!("Client {client:3} ");
+    let mut lines = text
+        .lines()
+        .skip_while(|l| !l.starts_with(&head))
+        .skip(1)
+        .take_while(|l| !l.starts_with("Client "))
+        .skip_while(|l| l.trim() != "Input pool :");
+    lines.next()?;
+    let mut pool = InputPool::default();
+    for l in lines {
+        let Some((k, v)) = l.split_once(':') else {
+            break;
+        };
+        let Ok(v) = v.trim().parse::<u64>() else {
+            break;
+        };
+        match k.trim() {
+            "Pool size" => pool.size = v,
+            "Cells in use" => pool.in_use = v,
+            "Alloc success" => pool.alloc_success = v,
+            "Alloc failures" => pool.alloc_failures = v,
+            _ => {}
+        }
+    }
+    Some(pool)
+}
+
 fn create_port(
     seq: &Seq,
     name: &std::ffi::CStr,
@@ -185,7 +242,28 @@ fn pick_name(base: &str, taken: &[String]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::pick_name;
+    use super::{parse_input_pool, pick_name, InputPool};
+
+    #[test]
+    fn input_pool_from_procfs_text() {
+        let text = "Client   0 : \"System\" [Kernel Legacy]\n  Port   0 : \"Timer\" (Rwe-)\n\
+                    Client 128 : \"aseqdump\" [User Legacy]\n  Port   0 : \"aseqdump\" (-We-)\n\
+                    \x20   Connected From: 14:0\n  Input pool :\n    Pool size          : 200\n\
+                    \x20   Cells in use       : 3\n    Peak cells in use  : 9\n\
+                    \x20   Alloc success      : 1234\n    Alloc failures     : 5\n\
+                    Client 129 : \"x\" [User Legacy]\n";
+        assert_eq!(
+            parse_input_pool(text, 128),
+            Some(InputPool {
+                size: 200,
+                in_use: 3,
+                alloc_success: 1234,
+                alloc_failures: 5
+            })
+        );
+        assert_eq!(parse_input_pool(text, 0), None);
+        assert_eq!(parse_input_pool(text, 7), None);
+    }
 
     #[test]
     fn names_are_numbered_from_two() {

@@ -291,7 +291,7 @@ mod tests {
         let p = Patterns::parse("key*");
         assert!(p.matches("Keystation", "x"));
         assert!(!p.matches("My Keystation", "x"));
-        assert!(p.matches("a", "b") == false);
+        assert!(!p.matches("a", "b"));
         let any = Patterns::parse("*");
         assert!(any.matches("", ""));
     }

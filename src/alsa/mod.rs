@@ -102,6 +102,16 @@ pub struct AlsaStats {
     pub sysex_oversize: u64,
     /// Sources currently connected by pattern.
     pub auto_connected: u64,
+    /// Kernel overruns (ENOSPC reads). On an overrun the kernel drops the
+    /// events that did not fit *and* clears the client's queue; it reports
+    /// neither count to the client, hence [`Self::kernel_lost`].
+    pub overruns: u64,
+    /// Events the kernel lost before the thread could read them: cells the
+    /// kernel offered to our input pool (allocated or refused, from
+    /// `/proc/asound/seq/clients`) minus cells read and cells still queued.
+    /// Exact for fixed-size events when input is quiet; a SysEx refused half
+    /// way counts its cells, not one event. `None` without procfs or when stopped.
+    pub kernel_lost: Option<u64>,
 }
 
 struct Running {
@@ -169,6 +179,14 @@ impl AlsaEngine {
             event_errors: c.event_errors.load(Ordering::Relaxed),
             sysex_oversize: c.sysex_oversize.load(Ordering::Relaxed),
             auto_connected: c.auto_connected.load(Ordering::Relaxed),
+            overruns: c.overruns.load(Ordering::Relaxed),
+            kernel_lost: self
+                .client()
+                .and_then(|a| client::input_pool(a.client))
+                .map(|p| {
+                    (p.alloc_success + p.alloc_failures)
+                        .saturating_sub(c.cells.load(Ordering::Relaxed) + p.in_use)
+                }),
         }
     }
 
@@ -207,8 +225,9 @@ impl MidiEngine for AlsaEngine {
             // The thread failed earlier: clean it up and start afresh.
             self.stop();
         }
-        // Fresh shared state: counters start at zero per run, the log carries on.
         self.shared.stop.store(false, Ordering::Release);
+        // Cells are compared with the new client's kernel pool: start from zero.
+        self.shared.counters.cells.store(0, Ordering::Relaxed);
         let c = client::open(&self.config.client_name)?;
         let addr = ClientAddr {
             client: c.client,

@@ -66,6 +66,8 @@ pub enum ThreadState {
 pub struct Counters {
     /// Sequencer events read (any type).
     pub events: AtomicU64,
+    /// Kernel pool cells those events took (see `client::cells_for`).
+    pub cells: AtomicU64,
     /// Messages the parser produced (offered to the ring).
     pub received_messages: AtomicU64,
     /// MIDI bytes fed to the parser.

@@ -14,7 +14,7 @@ use alsa::poll::Descriptors;
 use alsa::seq::{Addr, Event, EventType, MidiEvent};
 use alsa::Direction;
 
-use super::client::SeqClient;
+use super::client::{cells_for, SeqClient};
 use super::clock::{measure, monotonic_ns};
 use super::connect::{AutoConnector, Changes, Patterns};
 use super::log::LogLevel;
@@ -171,8 +171,9 @@ fn body(ctx: ThreadCtx) -> Result<(), String> {
                         overrun_logged = true;
                         shared.log.push(
                             LogLevel::Warning,
-                            "MIDI input overrun: the kernel dropped events before PhasorSync \
-                             could read them (counted in the stats; logged once)",
+                            "MIDI input overrun: the kernel's input queue for PhasorSync \
+                             filled up, so it dropped events and cleared the queue (counted \
+                             in the stats; logged once)",
                         );
                     }
                     continue;
@@ -190,6 +191,7 @@ fn body(ctx: ThreadCtx) -> Result<(), String> {
                 }
             };
             Counters::add(&c.events, 1);
+            Counters::add(&c.cells, cells_for(ev.get_ext().map_or(0, <[u8]>::len)));
             match ev.get_type() {
                 EventType::PortStart => {
                     if let Some(a) = ev.get_data::<Addr>() {

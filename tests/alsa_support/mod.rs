@@ -230,6 +230,23 @@ impl TestSource {
         self.output(&mut ev)
     }
 
+    /// Sends a control change; `false` if the kernel refused it (a
+    /// subscriber's queue was full).
+    pub fn try_cc(&self, channel: u8, param: u32, value: i32) -> bool {
+        let mut ev = Event::new(
+            EventType::Controller,
+            &EvCtrl {
+                channel,
+                param,
+                value,
+            },
+        );
+        ev.set_source(self.addr.port);
+        ev.set_subs();
+        ev.set_direct();
+        self.seq.event_output_direct(&mut ev).is_ok()
+    }
+
     fn output(&self, ev: &mut Event) -> u64 {
         ev.set_source(self.addr.port);
         ev.set_subs();
@@ -280,26 +297,4 @@ fn vlq(out: &mut Vec<u8>, mut v: u32) {
         v >>= 7;
     }
     out.extend(stack.iter().rev());
-}
-
-/// The "Alloc failures" of a client's input pool in /proc/asound/seq/clients:
-/// events the kernel could not queue for that client (lost).
-pub fn input_pool_failures(client: i32) -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/asound/seq/clients").ok()?;
-    let mut in_client = false;
-    let mut in_input = false;
-    for line in text.lines() {
-        if line.starts_with("Client ") {
-            in_client = line.starts_with(&format!("Client {client:3} "))
-                || line.starts_with(&format!("Client {client} "));
-            in_input = false;
-        } else if in_client && line.trim_start().starts_with("Input pool") {
-            in_input = true;
-        } else if in_client && line.trim_start().starts_with("Output pool") {
-            in_input = false;
-        } else if in_client && in_input && line.trim_start().starts_with("Alloc failures") {
-            return line.split(':').nth(1)?.trim().parse().ok();
-        }
-    }
-    None
 }
