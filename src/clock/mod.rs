@@ -1,1 +1,90 @@
-//! The clock map: CLOCK_MONOTONIC to the plugin's sample timeline.
+//! The clock map: `CLOCK_MONOTONIC` to the plugin's sample timeline.
+//!
+//! MIDI arrives with kernel timestamps on `CLOCK_MONOTONIC`; `process()` works
+//! in samples. [`ClockMap`] turns the one thing the plugin knows about the
+//! sound card, the time and frame count of each `process()` call, into a map
+//! from time to sample, and [`BlockMap::place`] puts each event on its sample.
+//!
+//! # The model
+//!
+//! A host calls `process()` for a block once the sound card has delivered it
+//! (capture) or needs it (playback, one period ahead): at the card's time of
+//! the block's *end*, plus a wake-up delay that is never negative: interrupt
+//! and scheduling latency, and in a DAW the other plugins that run first in
+//! the same cycle. So each call is a point `(s, t)` (`s` = sample index just
+//! past the block, `t` = call time) on or above a straight line: the card's
+//! clock against `CLOCK_MONOTONIC`, whose slope is the true frame period
+//! (nominal ±200 ppm of drift, followed).
+//!
+//! That line is what the filter estimates ([`envelope`]): the lower envelope
+//! of the last 512 calls, fitted as the supporting line under their convex
+//! hull (the linear-programming estimator of Moon, Skelly and Towsley, 1999).
+//! The block's reference time `t0` is the line's time of a full period's call
+//! for this block (its first sample plus one period), and an event at time `t`
+//! lands at `(t − t0)·rate + latency`, rounded to the nearest sample.
+//!
+//! # Why a lower envelope, not a DLL
+//!
+//! JACK's frame timer and PipeWire's `spa/utils/dll.h` filter call times with
+//! a second-order delay-locked loop (Fons Adriaensen, "Using a DLL to filter
+//! time"; JACK uses a bandwidth of about 1/8 Hz). A DLL is a linear low-pass
+//! filter: it converges on the *mean* wake-up time, and what is left of the
+//! jitter in its output scales with the square root of its bandwidth times the
+//! block period. A server's own thread wakes within tens of µs, where this is
+//! fine. A plugin is called somewhere inside the DAW's cycle: its wake-up
+//! delay spreads over a large part of the block and has a long tail. With a
+//! spread of 30 % of a 1024-frame block (6.4 ms, 307 samples), a DLL needs a
+//! bandwidth of about 1e-4 Hz (hours to settle) to hold the output within a
+//! sample, and every late outlier still pulls it. The delay has a hard floor,
+//! though: no call comes before its block exists. The lowest calls sit on the
+//! card's line, and a line under the lowest points is found to about
+//! (spread)/(points), with late calls having no influence at all. The window
+//! of 512 calls plays the part of the DLL's bandwidth: the fit follows drift
+//! (the slope is fitted, clamped to ±1000 ppm of nominal), forgets a call
+//! after 512 blocks (0.7 s at 64 frames, 11 s at 1024), and costs one pass
+//! over the window per block (no allocation; measured in `benches/clock.rs`).
+//!
+//! # Latency
+//!
+//! `latency_frames` counts from `t0`, the earliest possible call. With one
+//! period (the default, [`ClockStats::period_frames`]) an event that arrived
+//! during the previous period lands exactly one period later, inside the
+//! current block, and nothing that is in the ring when `process()` begins is
+//! ever late; an event arriving between `t0` and the actual call waits for the
+//! next block (peek, leave it queued). Less latency means less delay but the
+//! events of the first part of each period come out late (offset 0, counted).
+//!
+//! # Resets and the first blocks
+//!
+//! The map starts over on [`ClockMap::reset`] (activation) and by itself on a
+//! discontinuity, each counted by cause in [`ClockStats`]: a `steady_time`
+//! that does not continue from the previous block; a call more than one
+//! period after the line (host stall, xrun) or before it (host running ahead,
+//! a sample counter that skipped); a period change: a block larger than any
+//! since the reset, or 256 blocks in a row at most half the period (a host
+//! that splits its period into varying smaller blocks is fine: the line is
+//! drawn through block ends, where split calls sit on or above it).
+//!
+//! After a reset the first block uses its raw call time and the nominal rate;
+//! from the second call on the envelope of the calls so far is used (the
+//! nominal rate while the points are too close to give a slope within
+//! ±1000 ppm). Accuracy grows with the number of calls; the tests measure
+//! how long it takes to stay within one sample.
+//!
+//! # Hosts that do not pace calls by real time
+//!
+//! A host rendering ahead or in bursts calls `process()` faster than real time
+//! and then pauses; offline rendering calls as fast as it can. Such calls show
+//! up as discontinuities (early, then stalled). Two of them within a second
+//! switch the map to the raw call time with the nominal rate
+//! ([`BlockMap::is_raw`], [`ClockStats::unpaced_blocks`]): events keep their
+//! order and their spacing within the latency window, nothing is held back
+//! for a block that may never be timed. One second of audio without a
+//! further discontinuity returns to the filtered line.
+
+pub mod envelope;
+mod map;
+mod placement;
+
+pub use map::{ClockMap, ClockStats, ResetCause};
+pub use placement::{BlockMap, Placement};

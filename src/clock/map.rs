@@ -1,0 +1,314 @@
+//! [`ClockMap`]: one per plugin instance, driven once per `process()` call.
+
+use super::envelope::{Envelope, Line};
+use super::placement::BlockMap;
+
+/// Two discontinuities this close together (ns of `CLOCK_MONOTONIC`) mean the
+/// host is not pacing its calls by the sound card: fall back to raw call times.
+const UNPACED_GAP_NS: u64 = 1_000_000_000;
+/// Leave the unpaced fallback once this much audio has passed without a new
+/// discontinuity.
+const REPACED_NS: f64 = 1e9;
+/// Consecutive blocks of at most half the period before a smaller period is
+/// taken as the new one (a host that switched to smaller blocks for good).
+const SHRINK_BLOCKS: u32 = 256;
+
+/// Why the map last started over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResetCause {
+    /// [`ClockMap::reset`] (activation, explicit reset) or a new map.
+    Explicit,
+    /// The host's `steady_time` did not continue from the previous block.
+    SteadyTime,
+    /// A call came more than one period later than the clock predicts: the
+    /// host stalled or the device had an xrun.
+    Stall,
+    /// A call came more than one period earlier than the clock allows: a host
+    /// rendering ahead or in bursts, or a sample counter that skipped ahead.
+    Early,
+    /// The host's period changed: a block larger than any since the reset,
+    /// or a long run of blocks at most half as large.
+    BlockSize,
+}
+
+/// Counters of a [`ClockMap`]; see [`ClockMap::stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ClockStats {
+    /// Blocks seen (calls of `begin_block`, 0-frame ones included).
+    pub blocks: u64,
+    /// Explicit resets ([`ClockMap::reset`]).
+    pub resets_explicit: u64,
+    /// Resets because `steady_time` jumped.
+    pub resets_steady_time: u64,
+    /// Resets because a call came more than one period late (stall, xrun).
+    pub resets_stall: u64,
+    /// Resets because a call came more than one period early.
+    pub resets_early: u64,
+    /// Resets because the period (block size) changed.
+    pub resets_block_size: u64,
+    /// Blocks mapped with the raw call time because the host did not look
+    /// paced by real time (two discontinuities within a second).
+    pub unpaced_blocks: u64,
+    /// Blocks larger than the `max_frames` given to [`ClockMap::new`] (a host
+    /// breaking its promise; they are still mapped).
+    pub oversize_blocks: u64,
+    /// Blocks since the last reset.
+    pub blocks_since_reset: u64,
+    /// Call points in the filter window.
+    pub window_points: u32,
+    /// The period in frames: the largest block since the reset. A latency of
+    /// this many frames is the default "one block".
+    pub period_frames: u32,
+    /// Estimated deviation of the sound card's rate from nominal, in ppm of
+    /// `CLOCK_MONOTONIC` (positive: the card runs fast).
+    pub skew_ppm: f64,
+    /// How late the last call came after the filtered line, in ns (the call's
+    /// wake-up jitter; negative when it moved the line down).
+    pub last_call_delay_ns: f64,
+    /// The last reset's cause.
+    pub last_reset: Option<ResetCause>,
+}
+
+impl ClockStats {
+    /// All resets that were not explicit.
+    pub fn discontinuities(&self) -> u64 {
+        self.resets_steady_time + self.resets_stall + self.resets_early + self.resets_block_size
+    }
+}
+
+/// Maps `CLOCK_MONOTONIC` to the plugin's sample timeline; see the
+/// [module docs](super) for the model.
+///
+/// Holds its filter window inline (about 16 KiB): build it off the audio
+/// thread (in `activate`), then call only [`begin_block`](Self::begin_block),
+/// [`reset`](Self::reset) and [`stats`](Self::stats) from `process()`.
+#[derive(Clone, Debug)]
+pub struct ClockMap {
+    nominal_ns_per_frame: f64,
+    max_frames: u32,
+    env: Envelope,
+    /// `CLOCK_MONOTONIC` of the first call after the reset; times are kept
+    /// relative to it.
+    anchor_ns: u64,
+    /// Whether a block has been seen since the reset.
+    started: bool,
+    /// Sample index of the next block's first frame, since the reset.
+    next_s: i64,
+    prev_call_ns: u64,
+    prev_steady: Option<u64>,
+    prev_frames: u32,
+    period: u32,
+    small_run: u32,
+    /// Time of the last stall/early reset, for the unpaced test.
+    last_disc_ns: Option<u64>,
+    unpaced: bool,
+    stats: ClockStats,
+}
+
+impl ClockMap {
+    /// A map for `sample_rate` in Hz and the host's maximum block size
+    /// `max_frames`.
+    ///
+    /// A non-finite or non-positive `sample_rate` is taken as 48 kHz rather
+    /// than panicking.
+    pub fn new(sample_rate: f64, max_frames: u32) -> Self {
+        let rate = if sample_rate.is_finite() && sample_rate > 0.0 {
+            sample_rate
+        } else {
+            48_000.0
+        };
+        let nominal = 1e9 / rate;
+        let mut m = Self {
+            nominal_ns_per_frame: nominal,
+            max_frames,
+            env: Envelope::new(nominal),
+            anchor_ns: 0,
+            started: false,
+            next_s: 0,
+            prev_call_ns: 0,
+            prev_steady: None,
+            prev_frames: 0,
+            period: 0,
+            small_run: 0,
+            last_disc_ns: None,
+            unpaced: false,
+            stats: ClockStats::default(),
+        };
+        m.start_over(None);
+        m
+    }
+
+    /// Forgets everything learnt (activation, explicit reset); counted in
+    /// [`ClockStats::resets_explicit`].
+    ///
+    /// # Realtime Safety
+    /// No allocation, lock or system call.
+    pub fn reset(&mut self) {
+        self.stats.resets_explicit += 1;
+        self.stats.last_reset = Some(ResetCause::Explicit);
+        self.last_disc_ns = None;
+        self.unpaced = false;
+        self.start_over(None);
+    }
+
+    /// Empties the filter; the next block starts a new timeline.
+    fn start_over(&mut self, cause: Option<ResetCause>) {
+        if let Some(c) = cause {
+            let s = &mut self.stats;
+            match c {
+                ResetCause::Explicit => s.resets_explicit += 1,
+                ResetCause::SteadyTime => s.resets_steady_time += 1,
+                ResetCause::Stall => s.resets_stall += 1,
+                ResetCause::Early => s.resets_early += 1,
+                ResetCause::BlockSize => s.resets_block_size += 1,
+            }
+            s.last_reset = Some(c);
+        }
+        self.env.clear();
+        self.started = false;
+        self.next_s = 0;
+        self.period = 0;
+        self.small_run = 0;
+        self.stats.blocks_since_reset = 0;
+    }
+
+    /// Called at the start of every `process()`: `now_ns` is
+    /// `CLOCK_MONOTONIC` when `process()` began, `frames` this block's frame
+    /// count, `steady_time` the host's sample counter of the block's first
+    /// frame when it gives one (CLAP's -1 → `None`).
+    ///
+    /// Detects discontinuities (a `steady_time` that does not continue, a
+    /// call more than one period late or early against the filtered line,
+    /// a period change), starts over on them and counts each kind in
+    /// [`stats`](Self::stats). Returns the block's mapping.
+    ///
+    /// # Realtime Safety
+    /// No allocation, lock or system call; O(window) arithmetic (see
+    /// `benches/clock.rs` for the cost).
+    pub fn begin_block(&mut self, now_ns: u64, frames: u32, steady_time: Option<u64>) -> BlockMap {
+        self.stats.blocks += 1;
+        if frames > self.max_frames {
+            self.stats.oversize_blocks += 1;
+        }
+        if self.started {
+            if let Some(cause) = self.discontinuity(now_ns, frames, steady_time) {
+                if matches!(cause, ResetCause::Stall | ResetCause::Early) {
+                    if let Some(prev) = self.last_disc_ns {
+                        if now_ns.wrapping_sub(prev) < UNPACED_GAP_NS {
+                            self.unpaced = true;
+                        }
+                    }
+                    self.last_disc_ns = Some(now_ns);
+                }
+                self.start_over(Some(cause));
+            }
+        }
+        if !self.started {
+            self.started = true;
+            self.anchor_ns = now_ns;
+        }
+        self.stats.blocks_since_reset += 1;
+
+        let s_start = self.next_s;
+        let s_end = s_start + i64::from(frames);
+        let t_rel = now_ns.wrapping_sub(self.anchor_ns) as i64;
+        self.env.push(s_end, t_rel);
+        self.period = self.period.max(frames);
+        let line = self.env.line().unwrap_or(Line {
+            // Only before the first non-empty block: nothing to fit yet.
+            s_ref: s_end,
+            t_ref: t_rel as f64,
+            ns_per_frame: self.nominal_ns_per_frame,
+        });
+
+        if self.unpaced && line.ns_per_frame * (self.env.span_frames() as f64) >= REPACED_NS {
+            self.unpaced = false;
+        }
+        // t0 = the call time of a full period starting at this block's first
+        // frame: on the line, or the raw call moved back to that reference.
+        let period = f64::from(self.period);
+        let (t0, raw, ns_per_frame) = if self.unpaced || self.env.len() < 2 {
+            let p = self.nominal_ns_per_frame;
+            (t_rel as f64 - p * f64::from(frames) + p * period, true, p)
+        } else {
+            (
+                line.at(s_start) + line.ns_per_frame * period,
+                false,
+                line.ns_per_frame,
+            )
+        };
+        if self.unpaced {
+            self.stats.unpaced_blocks += 1;
+        }
+
+        self.stats.window_points = self.env.len() as u32;
+        self.stats.period_frames = self.period;
+        self.stats.skew_ppm = (self.nominal_ns_per_frame / ns_per_frame - 1.0) * 1e6;
+        self.stats.last_call_delay_ns = t_rel as f64 - line.at(s_end);
+
+        self.next_s = s_end;
+        self.prev_call_ns = now_ns;
+        self.prev_steady = steady_time;
+        self.prev_frames = frames;
+
+        BlockMap {
+            anchor_ns: self.anchor_ns,
+            t0_ns: t0,
+            frames_per_ns: 1.0 / ns_per_frame,
+            frames,
+            raw,
+        }
+    }
+
+    /// The discontinuity this call shows against the state, if any.
+    fn discontinuity(
+        &mut self,
+        now_ns: u64,
+        frames: u32,
+        steady: Option<u64>,
+    ) -> Option<ResetCause> {
+        match (self.prev_steady, steady) {
+            (Some(prev), Some(cur)) if prev.wrapping_add(u64::from(self.prev_frames)) != cur => {
+                return Some(ResetCause::SteadyTime)
+            }
+            // The host started or stopped giving a sample counter.
+            (Some(_), None) | (None, Some(_)) => return Some(ResetCause::SteadyTime),
+            _ => {}
+        }
+        if frames == 0 {
+            return None;
+        }
+        if frames > self.period {
+            return Some(ResetCause::BlockSize);
+        }
+        if frames.saturating_mul(2) <= self.period {
+            self.small_run += 1;
+            if self.small_run >= SHRINK_BLOCKS {
+                return Some(ResetCause::BlockSize);
+            }
+        } else {
+            self.small_run = 0;
+        }
+        if now_ns < self.prev_call_ns {
+            // CLOCK_MONOTONIC does not go back; a caller mixing clocks does.
+            return Some(ResetCause::Early);
+        }
+        let line = self.env.line()?;
+        let s_end = self.next_s + i64::from(frames);
+        let t_rel = now_ns.wrapping_sub(self.anchor_ns) as i64 as f64;
+        let err = t_rel - line.at(s_end);
+        let limit = line.ns_per_frame * f64::from(self.period);
+        if err > limit {
+            Some(ResetCause::Stall)
+        } else if err < -limit {
+            Some(ResetCause::Early)
+        } else {
+            None
+        }
+    }
+
+    /// Counters: resets by cause, blocks, the current skew and period.
+    pub fn stats(&self) -> ClockStats {
+        self.stats
+    }
+}

@@ -1,0 +1,174 @@
+//! Placement: from an event's kernel timestamp to a sample offset in one block.
+//!
+//! A [`BlockMap`] is the clock map frozen for one `process()` call: the
+//! wall-clock time that stands for the block and the estimated sample rate
+//! against `CLOCK_MONOTONIC`. [`BlockMap::place`] is pure arithmetic on it.
+
+/// Where an event lands relative to the current block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// On this sample offset of the block (`0..frames`).
+    InBlock(u32),
+    /// Its sample is already past: the caller puts it at offset 0 and counts it.
+    Late,
+    /// Its sample is in a later block: the caller leaves it queued (peek, do
+    /// not pop) and asks again next block.
+    Later,
+}
+
+/// The clock map for one block, returned by
+/// [`ClockMap::begin_block`](super::ClockMap::begin_block).
+///
+/// `Copy` and small so `process()` can keep it on the stack.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BlockMap {
+    /// `CLOCK_MONOTONIC` ns that `t0_ns` is counted from (keeps the f64 small).
+    pub(super) anchor_ns: u64,
+    /// The reference call time `t0`, in ns after `anchor_ns` (see
+    /// [`BlockMap::call_time_ns`]).
+    pub(super) t0_ns: f64,
+    /// Estimated frames per ns of `CLOCK_MONOTONIC` (the sound card's rate).
+    pub(super) frames_per_ns: f64,
+    /// This block's frame count.
+    pub(super) frames: u32,
+    /// Whether `t0` is the raw call time (after a reset, or an unpaced host)
+    /// rather than the filtered line.
+    pub(super) raw: bool,
+}
+
+impl BlockMap {
+    /// Where an event with kernel timestamp `time_ns` (`CLOCK_MONOTONIC`)
+    /// lands in this block, after a constant added latency of
+    /// `latency_frames`.
+    ///
+    /// The position is `(time_ns - t0) * rate + latency_frames`, rounded to
+    /// the nearest sample, where `t0` is [`call_time_ns`](Self::call_time_ns).
+    /// With `latency_frames` equal to the clock's period
+    /// ([`ClockStats::period_frames`](super::ClockStats::period_frames), the
+    /// default "one block") no event that was in the ring when `process()`
+    /// began is ever late; less latency trades accuracy for delay: events
+    /// that arrived early in the previous period come out [`Placement::Late`].
+    ///
+    /// A block of 0 frames holds no sample: everything is [`Placement::Later`].
+    ///
+    /// # Realtime Safety
+    /// Pure arithmetic: no allocation, no lock, no system call.
+    #[inline]
+    pub fn place(&self, time_ns: u64, latency_frames: u32) -> Placement {
+        let pos = self.position(time_ns, latency_frames);
+        if self.frames == 0 {
+            return Placement::Later;
+        }
+        if pos >= f64::from(self.frames) {
+            Placement::Later
+        } else if pos.is_nan() || pos < 0.0 {
+            // A NaN (impossible with finite inputs) is treated as late too.
+            Placement::Late
+        } else {
+            // In range 0..frames by the two tests above.
+            Placement::InBlock(pos as u32)
+        }
+    }
+
+    /// The rounded position of `time_ns` relative to this block's first
+    /// sample, unclamped (negative: late; `>= frames`: a later block). For
+    /// diagnostics and tests; [`place`](Self::place) is what `process()` uses.
+    #[inline]
+    pub fn position(&self, time_ns: u64, latency_frames: u32) -> f64 {
+        // Wrapping difference read as signed: exact for events within ±292
+        // years of the anchor, never overflows.
+        let dt = time_ns.wrapping_sub(self.anchor_ns) as i64 as f64 - self.t0_ns;
+        // Nearest sample as floor(x + 0.5): the same rule on both sides of a
+        // block boundary, so an event at n - 0.5 is Later here and lands on
+        // offset 0 of the next block (its position there is -0.5 + 0.5).
+        (dt * self.frames_per_ns + f64::from(latency_frames) + 0.5).floor()
+    }
+
+    /// The reference time `t0` of this block in `CLOCK_MONOTONIC` ns: the
+    /// earliest time at which the host can have called `process()` for it
+    /// (the filtered lower envelope of call times), rounded to a ns.
+    pub fn call_time_ns(&self) -> u64 {
+        self.anchor_ns
+            .wrapping_add_signed(self.t0_ns.round() as i64)
+    }
+
+    /// The estimated sample rate of the sound card, in frames per second of
+    /// `CLOCK_MONOTONIC`.
+    pub fn rate_hz(&self) -> f64 {
+        self.frames_per_ns * 1e9
+    }
+
+    /// This block's frame count.
+    pub fn frames(&self) -> u32 {
+        self.frames
+    }
+
+    /// Whether this block's `t0` is the raw call time (the first block after
+    /// a reset, or a host whose calls are not paced by real time) instead of
+    /// the filtered one: placement is then only as good as the call jitter.
+    pub fn is_raw(&self) -> bool {
+        self.raw
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(frames: u32) -> BlockMap {
+        // 48 kHz exactly; t0 = 1 s after the anchor.
+        BlockMap {
+            anchor_ns: 5_000_000_000,
+            t0_ns: 1e9,
+            frames_per_ns: 48_000.0 / 1e9,
+            frames,
+            raw: false,
+        }
+    }
+
+    #[test]
+    fn one_block_latency_maps_previous_period_into_this_block() {
+        let m = map(256);
+        let t0 = 6_000_000_000u64;
+        let ns_per_frame: f64 = 1e9 / 48_000.0;
+        // At the call time itself: offset = latency.
+        assert_eq!(m.place(t0, 100), Placement::InBlock(100));
+        // One block (256 frames) before the call with one block of latency: 0.
+        let block_ns = (256.0 * ns_per_frame) as u64;
+        assert_eq!(m.place(t0 - block_ns, 256), Placement::InBlock(0));
+        // Exactly 10 frames before the call.
+        let ten = (10.0 * ns_per_frame).round() as u64;
+        assert_eq!(m.place(t0 - ten, 256), Placement::InBlock(246));
+        // After the call with full latency: a later block.
+        assert_eq!(m.place(t0 + 1_000, 256), Placement::Later);
+        // More than a block before: late.
+        assert_eq!(m.place(t0 - block_ns - 2 * ten, 256), Placement::Late);
+    }
+
+    #[test]
+    fn rounding_is_consistent_across_the_block_boundary() {
+        let m = map(256);
+        let ns_per_frame: f64 = 1e9 / 48_000.0;
+        // An event 0.5 frame before the block end with zero latency...
+        let t = 6_000_000_000u64 + (255.5 * ns_per_frame).round() as u64;
+        assert_eq!(m.place(t, 0), Placement::Later);
+        // ...lands on offset 0 of the next block (t0 advanced by 256 frames).
+        let mut next = m;
+        next.t0_ns += 256.0 * ns_per_frame;
+        assert_eq!(next.place(t, 0), Placement::InBlock(0));
+        // Just below the half sample rounds down to the last offset.
+        let t = 6_000_000_000u64 + (255.4 * ns_per_frame).round() as u64;
+        assert_eq!(m.place(t, 0), Placement::InBlock(255));
+    }
+
+    #[test]
+    fn zero_frames_and_extreme_times_do_not_panic() {
+        let m = map(0);
+        assert_eq!(m.place(6_000_000_000, 0), Placement::Later);
+        let m = map(64);
+        assert_eq!(m.place(0, 0), Placement::Late);
+        assert_eq!(m.place(u64::MAX, 0), Placement::Late); // wraps to "long ago"
+        assert_eq!(m.place(u64::MAX, u32::MAX), Placement::Later);
+        assert_eq!(m.place(u64::MAX / 2, 0), Placement::Later);
+    }
+}
