@@ -617,6 +617,20 @@ fn env_u64(name: &str, default: u64) -> Result<u64> {
     }
 }
 
+/// Poll until `path` has content; false if `timeout` passed first.
+fn wait_for_file(path: &Path, timeout: Duration) -> bool {
+    let end = Instant::now() + timeout;
+    loop {
+        if fs::metadata(path).is_ok_and(|m| m.len() > 0) {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Boot the VM, run `script` (an absolute path on this machine) as root in
 /// it, stream its output to stdout, and return its exit status.
 ///
@@ -679,16 +693,20 @@ pub fn run_script(kernel: &Kernel, script: &Path, job: &JobDir) -> Result<VmRun>
 
     let mut boot_log = Vec::new();
     let mut boot = None;
-    let mut done = false;
     let deadline = started + timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
             Ok(line) => {
                 if line.starts_with(DONE_MARKER) {
-                    done = true;
-                } else if done {
-                    // Power-off chatter of the kernel.
+                    // All the script's output is in (one tty, in order); its
+                    // status follows on the other port: no need to wait for
+                    // the guest to power off.
+                    let status_written = wait_for_file(&status_file, Duration::from_secs(10));
+                    if status_written {
+                        let _ = child.kill();
+                    }
+                    break;
                 } else if boot.is_some() {
                     println!("{line}");
                 } else if line.starts_with(READY_MARKER) {
@@ -702,16 +720,31 @@ pub fn run_script(kernel: &Kernel, script: &Path, job: &JobDir) -> Result<VmRun>
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 let _ = child.kill();
                 let _ = child.wait();
+                if boot.is_some() {
+                    bail!(
+                        "the script in the VM did not finish within {} s (PHASORSYNC_VM_TIMEOUT)",
+                        timeout.as_secs()
+                    );
+                }
                 bail!(
-                    "the VM did not finish within {} s (PHASORSYNC_VM_TIMEOUT); boot log:\n{}",
+                    "the VM did not boot within {} s (PHASORSYNC_VM_TIMEOUT); boot log:\n{}",
                     timeout.as_secs(),
                     boot_log.join("\n")
                 );
             }
         }
     }
+    // qemu exits by itself once the guest powers off; never wait past the deadline.
+    let exit = loop {
+        if let Some(exit) = child.try_wait()? {
+            break exit;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let _ = reader.join();
-    let exit = child.wait()?;
     let total = started.elapsed();
     let status = fs::read_to_string(&status_file)?;
     let status = status.trim();
