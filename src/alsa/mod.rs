@@ -166,11 +166,6 @@ impl AlsaEngine {
         self.shared.state()
     }
 
-    /// The next line for the host log, oldest first. Call from the main thread.
-    pub fn pop_log(&self) -> Option<LogLine> {
-        self.shared.log.pop()
-    }
-
     /// Diagnostics beyond [`EngineStats`].
     pub fn alsa_stats(&self) -> AlsaStats {
         let c = &self.shared.counters;
@@ -315,6 +310,10 @@ impl MidiEngine for AlsaEngine {
             self.shared.set_state(ThreadState::Stopped);
         }
         self.last_ring = Some(r.ring);
+    }
+
+    fn pop_log(&self) -> Option<LogLine> {
+        self.shared.log.pop()
     }
 
     fn stats(&self) -> EngineStats {

@@ -7,9 +7,11 @@
 
 mod error;
 mod handle;
+mod log;
 
 pub use error::EngineError;
 pub use handle::EngineHandle;
+pub use log::{LogLevel, LogLine};
 
 use crate::ring::MidiBufferProducer;
 
@@ -44,6 +46,29 @@ pub trait MidiEngine: Send {
 
     /// Counters: received, parse errors, overruns, output drops, etc.
     fn stats(&self) -> EngineStats;
+
+    /// The next line for the host's log, oldest first; `None` when there is
+    /// none. Called from the plugin's main thread.
+    fn pop_log(&self) -> Option<LogLine>;
+}
+
+/// A boxed engine is an engine, so the plugin can hold any backend.
+impl<E: MidiEngine + ?Sized> MidiEngine for Box<E> {
+    fn start(&mut self, input: MidiBufferProducer) -> Result<(), EngineError> {
+        (**self).start(input)
+    }
+    fn send(&mut self, time_ns: u64, bytes: &[u8]) -> Result<(), EngineError> {
+        (**self).send(time_ns, bytes)
+    }
+    fn stop(&mut self) {
+        (**self).stop()
+    }
+    fn stats(&self) -> EngineStats {
+        (**self).stats()
+    }
+    fn pop_log(&self) -> Option<LogLine> {
+        (**self).pop_log()
+    }
 }
 
 /// Totals since the engine was created. Plain counters, copied out by

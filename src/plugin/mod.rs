@@ -4,7 +4,10 @@
 //! knows nothing of CLAP.
 
 mod descriptor;
+mod emit;
+mod engine;
 mod log;
+mod midi_in;
 mod note_ports;
 mod process;
 mod report;
@@ -12,15 +15,22 @@ mod report;
 use clack_extensions::log::HostLog;
 use clack_extensions::note_ports::PluginNotePorts;
 use clack_plugin::prelude::*;
+use std::marker::PhantomData;
 
 pub use descriptor::{descriptor, PLUGIN_ID};
+pub use engine::{AlsaEngineFactory, EngineFactory};
 pub use process::PhasorSyncAudioProcessor;
 pub use report::Counters;
 
-/// The plugin type registered with the CLAP entry point.
-pub struct PhasorSync;
+/// The plugin exported by the bundle: hardware MIDI through the private ALSA
+/// sequencer client.
+pub type PhasorSync = PhasorSyncPlugin<AlsaEngineFactory>;
 
-impl Plugin for PhasorSync {
+/// The plugin, generic over where its MIDI engine comes from, so that tests
+/// above the engine seam can load it in-process with a mock engine.
+pub struct PhasorSyncPlugin<F: EngineFactory>(PhantomData<F>);
+
+impl<F: EngineFactory> Plugin for PhasorSyncPlugin<F> {
     type AudioProcessor<'a> = PhasorSyncAudioProcessor<'a>;
     type Shared<'a> = PhasorSyncShared<'a>;
     type MainThread<'a> = PhasorSyncMainThread<'a>;
@@ -33,7 +43,7 @@ impl Plugin for PhasorSync {
     }
 }
 
-impl DefaultPluginFactory for PhasorSync {
+impl<F: EngineFactory> DefaultPluginFactory for PhasorSyncPlugin<F> {
     fn get_descriptor() -> PluginDescriptor {
         descriptor()
     }
@@ -54,6 +64,7 @@ impl DefaultPluginFactory for PhasorSync {
         Ok(PhasorSyncMainThread {
             shared,
             reported: Default::default(),
+            engine: engine::EngineSlot::new(F::create),
         })
     }
 }
@@ -68,14 +79,15 @@ pub struct PhasorSyncShared<'a> {
 
 impl<'a> PluginShared<'a> for PhasorSyncShared<'a> {}
 
-/// The plugin's main-thread half.
+/// The plugin's main-thread half: owns the MIDI engine and reports to the user.
 pub struct PhasorSyncMainThread<'a> {
     shared: &'a PhasorSyncShared<'a>,
-    reported: std::cell::Cell<report::Reported>,
+    reported: std::cell::Cell<report::Snapshot>,
+    engine: engine::EngineSlot,
 }
 
 impl<'a> PluginMainThread<'a, PhasorSyncShared<'a>> for PhasorSyncMainThread<'a> {
     fn on_main_thread(&self) {
-        self.report_losses();
+        self.report();
     }
 }

@@ -1,6 +1,8 @@
 //! The audio-thread half of the plugin.
 
+use super::midi_in::{MidiIn, Out};
 use super::{PhasorSyncMainThread, PhasorSyncShared};
+use crate::alsa::clock::monotonic_ns;
 use clack_plugin::events::spaces::CoreEventSpace;
 use clack_plugin::events::UnknownEvent;
 use clack_plugin::prelude::*;
@@ -8,6 +10,7 @@ use clack_plugin::prelude::*;
 /// Lives on the audio thread between `activate` and `deactivate`.
 pub struct PhasorSyncAudioProcessor<'a> {
     shared: &'a PhasorSyncShared<'a>,
+    midi_in: MidiIn,
 }
 
 impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>>
@@ -15,44 +18,74 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
 {
     fn activate(
         _host: HostAudioProcessorHandle<'a>,
-        _main_thread: &PhasorSyncMainThread<'a>,
+        main_thread: &PhasorSyncMainThread<'a>,
         shared: &'a PhasorSyncShared<'a>,
-        _audio_config: PluginAudioConfiguration,
+        audio_config: PluginAudioConfiguration,
     ) -> Result<Self, PluginError> {
-        Ok(Self { shared })
+        // A missing sequencer is logged by start_engine and is not an error:
+        // the plugin still passes the host's events through.
+        let consumer = main_thread.start_engine();
+        let latency = audio_config.max_frames_count;
+        Ok(Self {
+            shared,
+            midi_in: MidiIn::new(
+                consumer,
+                audio_config.sample_rate,
+                audio_config.max_frames_count,
+                latency,
+            ),
+        })
     }
 
     fn process(
         &mut self,
-        _process: Process,
-        _audio: Audio,
+        process: Process,
+        audio: Audio,
         events: Events,
     ) -> Result<ProcessStatus, PluginError> {
-        // The host's input is already time-ordered, so forwarding in input
-        // order keeps the output ordered.
-        for event in events.input {
-            if is_forwarded(event) {
-                self.push(events.output, event);
-            }
+        // Reading CLOCK_MONOTONIC is the one system call process() makes (a vDSO read).
+        let now = monotonic_ns();
+        let shared = self.shared;
+        let request_report = || shared.host.request_callback();
+        let mut out = Out {
+            events: events.output,
+            counters: &shared.counters,
+            request_report: &request_report,
+        };
+        self.midi_in.process(
+            now,
+            audio.frames_count(),
+            process.steady_time,
+            events.input,
+            &mut out,
+        );
+        if self.midi_in.needs_report() {
+            shared.counters.ask(&request_report);
         }
-        Ok(ProcessStatus::ContinueIfNotQuiet)
+        Ok(ProcessStatus::Continue)
     }
-}
 
-impl PhasorSyncAudioProcessor<'_> {
-    /// Push one event to the host, counting it, or counting the loss.
-    fn push(&self, output: &mut OutputEvents, event: &UnknownEvent) {
-        let counters = &self.shared.counters;
-        match output.try_push(event) {
-            Ok(()) => counters.event_out(),
-            Err(_) => counters.output_full(self.shared),
-        }
+    fn start_processing(&mut self) -> Result<(), PluginError> {
+        // The host may have paused for any time: the clock map must relearn.
+        self.midi_in.reset();
+        Ok(())
+    }
+
+    fn reset(&mut self) {
+        self.midi_in.reset();
+    }
+
+    fn deactivate(self, main_thread: &PhasorSyncMainThread<'a>) {
+        // Drop our end of the ring before the engine stops, so the MIDI
+        // thread sees the audio side gone whichever way it looks.
+        drop(self.midi_in);
+        main_thread.stop_engine();
     }
 }
 
 /// Note, MIDI and SysEx events pass through; transport and parameter events
 /// are inputs to this plugin, not things it may echo.
-fn is_forwarded(event: &UnknownEvent) -> bool {
+pub(super) fn is_forwarded(event: &UnknownEvent) -> bool {
     matches!(
         event.as_core_event(),
         Some(
