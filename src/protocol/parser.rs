@@ -174,24 +174,23 @@ pub mod grammar {
     /// complete contiguously in `i`: the input ends, or another status byte
     /// (perhaps realtime) interrupts it.
     pub fn item(rs: Option<u8>, i: Input<'_>) -> Res<'_, Item> {
-        {
-            alt((
-                realtime,
-                map(explicit, Item::Event),
-                map(verify(byte, |&b| b == status::SYSEX_START), |_| {
-                    Item::SysExStart
-                }),
-                map(verify(byte, |&b| b == status::SYSEX_END), |_| {
-                    Item::StraySysExEnd
-                }),
-                map(verify(byte, |&b| status::is_undefined(b)), Item::Undefined),
-                |i| match rs {
-                    Some(s) => map(|i| running(s, i), Item::Event).parse(i),
-                    None => stray(i),
-                },
-            ))
-            .parse(i)
-        }
+        // The branches are disjoint by first byte; most frequent first.
+        alt((
+            |i| match rs {
+                Some(s) => map(|i| running(s, i), Item::Event).parse(i),
+                None => stray(i),
+            },
+            map(explicit, Item::Event),
+            realtime,
+            map(verify(byte, |&b| b == status::SYSEX_START), |_| {
+                Item::SysExStart
+            }),
+            map(verify(byte, |&b| b == status::SYSEX_END), |_| {
+                Item::StraySysExEnd
+            }),
+            map(verify(byte, |&b| status::is_undefined(b)), Item::Undefined),
+        ))
+        .parse(i)
     }
 
     /// A run of data bytes while no running status is in force.
