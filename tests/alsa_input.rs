@@ -149,6 +149,11 @@ fn every_kind_via_amidi_arrives_intact_in_order_with_timestamps() {
     assert_eq!(s.received_messages, kinds.len() as u64);
     assert_eq!(s.received_bytes, bytes.len() as u64);
     assert_eq!((s.parse_errors, s.overruns, s.ring_drops), (0, 0, 0));
+    assert_eq!(
+        r.engine.alsa_stats().unstamped,
+        0,
+        "all stamped by the kernel"
+    );
     r.engine.stop();
 }
 
@@ -206,6 +211,11 @@ fn aplaymidi_schedule_is_followed_by_the_timestamps() {
         "worst deviation from the schedule {worst} ns"
     );
     eprintln!("aplaymidi schedule: worst deviation {} us", worst / 1000);
+    assert_eq!(
+        r.engine.alsa_stats().unstamped,
+        0,
+        "all stamped by the kernel"
+    );
     r.engine.stop();
 }
 

@@ -22,7 +22,11 @@ use std::time::Duration;
 pub const MAX_SLEW_NS: i64 = 50_000;
 
 /// Attempts per anchor measurement; the tightest bracket wins.
-const ANCHOR_TRIES: usize = 5;
+pub const ANCHOR_TRIES: usize = 16;
+
+/// Attempts per periodic correction: fewer, the thread is live then and the
+/// tolerance absorbs a wider bracket.
+pub const CORRECTION_TRIES: usize = 4;
 
 /// `CLOCK_MONOTONIC` now, in nanoseconds.
 pub fn monotonic_ns() -> u64 {
@@ -55,14 +59,25 @@ impl Sample {
     }
 }
 
-/// Takes the tightest of a few bracketed readings of the queue time.
-/// `read_queue` returns the queue's current real time.
+/// Takes the tightest of [`ANCHOR_TRIES`] bracketed readings of the queue
+/// time. `read_queue` returns the queue's current real time.
 ///
 /// # Errors
 /// Whatever `read_queue` returns.
-pub fn measure<E>(mut read_queue: impl FnMut() -> Result<Duration, E>) -> Result<Sample, E> {
+pub fn measure<E>(read_queue: impl FnMut() -> Result<Duration, E>) -> Result<Sample, E> {
+    measure_n(ANCHOR_TRIES, read_queue)
+}
+
+/// [`measure`] with `tries` readings (at least one).
+///
+/// # Errors
+/// Whatever `read_queue` returns.
+pub fn measure_n<E>(
+    tries: usize,
+    mut read_queue: impl FnMut() -> Result<Duration, E>,
+) -> Result<Sample, E> {
     let mut best: Option<Sample> = None;
-    for _ in 0..ANCHOR_TRIES {
+    for _ in 0..tries.max(1) {
         let t0 = monotonic_ns();
         let q = read_queue()?;
         let t1 = monotonic_ns();
@@ -75,7 +90,7 @@ pub fn measure<E>(mut read_queue: impl FnMut() -> Result<Duration, E>) -> Result
             best = Some(s);
         }
     }
-    // PANIC: ANCHOR_TRIES > 0, so the loop ran and set `best`.
+    // PANIC: the loop runs at least once and sets `best`.
     Ok(best.expect("at least one sample"))
 }
 

@@ -102,6 +102,9 @@ pub struct AlsaStats {
     pub sysex_oversize: u64,
     /// Sources currently connected by pattern.
     pub auto_connected: u64,
+    /// MIDI events that arrived without a timestamp of our queue and were
+    /// stamped when read instead (should stay 0: the input port stamps all).
+    pub unstamped: u64,
     /// Kernel overruns (ENOSPC reads). On an overrun the kernel drops the
     /// events that did not fit *and* clears the client's queue; it reports
     /// neither count to the client, hence [`Self::kernel_lost`].
@@ -174,6 +177,7 @@ impl AlsaEngine {
             event_errors: c.event_errors.load(Ordering::Relaxed),
             sysex_oversize: c.sysex_oversize.load(Ordering::Relaxed),
             auto_connected: c.auto_connected.load(Ordering::Relaxed),
+            unstamped: c.unstamped.load(Ordering::Relaxed),
             overruns: c.overruns.load(Ordering::Relaxed),
             kernel_lost: self
                 .client()

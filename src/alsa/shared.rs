@@ -66,6 +66,8 @@ pub enum ThreadState {
 pub struct Counters {
     /// Sequencer events read (any type).
     pub events: AtomicU64,
+    /// MIDI events that carried no timestamp of our queue (stamped on reading).
+    pub unstamped: AtomicU64,
     /// Kernel pool cells those events took (see `client::cells_for`).
     pub cells: AtomicU64,
     /// Messages the parser produced (offered to the ring).
@@ -116,6 +118,8 @@ pub struct Shared {
     pub state: AtomicU8,
     /// New auto-connect patterns for the thread to apply.
     pub pending_patterns: Mutex<Option<Patterns>>,
+    /// The realtime refusal was logged already (once per engine, not per start).
+    pub rt_refusal_logged: AtomicBool,
 }
 
 impl Shared {
@@ -131,6 +135,7 @@ impl Shared {
             counters: Counters::default(),
             state: AtomicU8::new(ThreadState::Stopped as u8),
             pending_patterns: Mutex::new(None),
+            rt_refusal_logged: AtomicBool::new(false),
         })
     }
 

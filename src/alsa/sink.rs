@@ -6,7 +6,6 @@
 //! sends, on the sequencer thread, and dropped when the source goes away.
 //! Messages carry `port = client << 8 | port` of the source.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::shared::{Counters, Shared};
@@ -22,7 +21,9 @@ pub fn source_id(client: i32, port: i32) -> u16 {
 #[derive(Debug)]
 pub struct Sink {
     producer: MidiBufferProducer,
-    parsers: HashMap<u16, Parser>,
+    /// (source, parser); a handful of sources at most, so a linear scan
+    /// beats hashing.
+    parsers: Vec<(u16, Parser)>,
     config: ParserConfig,
     shared: Arc<Shared>,
 }
@@ -32,7 +33,7 @@ impl Sink {
     pub fn new(producer: MidiBufferProducer, max_sysex: usize, shared: Arc<Shared>) -> Self {
         Self {
             producer,
-            parsers: HashMap::new(),
+            parsers: Vec::new(),
             config: ParserConfig { max_sysex },
             shared,
         }
@@ -40,11 +41,14 @@ impl Sink {
 
     /// Bytes from `source`, stamped `time_ns`.
     pub fn feed(&mut self, time_ns: u64, source: u16, bytes: &[u8]) {
-        let config = self.config;
-        let parser = self
-            .parsers
-            .entry(source)
-            .or_insert_with(|| Parser::new(config));
+        let i = match self.parsers.iter().position(|(s, _)| *s == source) {
+            Some(i) => i,
+            None => {
+                self.parsers.push((source, Parser::new(self.config)));
+                self.parsers.len() - 1
+            }
+        };
+        let parser = &mut self.parsers[i].1;
         let before = parser.stats();
         let producer = &mut self.producer;
         parser.feed(bytes, time_ns, source, |msg, payload| {
@@ -59,13 +63,13 @@ impl Sink {
 
     /// A source went away: forget its stream state.
     pub fn source_gone(&mut self, source: u16) {
-        self.parsers.remove(&source);
+        self.parsers.retain(|(s, _)| *s != source);
     }
 
     /// A client went away: forget all its ports.
     pub fn client_gone(&mut self, client: i32) {
         let hi = source_id(client, 0) & 0xFF00;
-        self.parsers.retain(|s, _| s & 0xFF00 != hi);
+        self.parsers.retain(|(s, _)| s & 0xFF00 != hi);
     }
 }
 

@@ -15,7 +15,7 @@ use alsa::seq::{Addr, Event, EventType, MidiEvent};
 use alsa::Direction;
 
 use super::client::{cells_for, SeqClient};
-use super::clock::{measure, monotonic_ns};
+use super::clock::{measure_n, monotonic_ns, CORRECTION_TRIES};
 use super::connect::{AutoConnector, Changes, Patterns};
 use super::log::LogLevel;
 use super::output::OutputReceiver;
@@ -113,7 +113,11 @@ fn body(ctx: ThreadCtx) -> Result<(), String> {
 
     if let Some(p) = rt_priority {
         if let Err(e) = rt::make_current_thread_realtime(p) {
-            shared.log.push(LogLevel::Warning, e.to_string());
+            // Once per engine: a plugin that is activated again and again
+            // should not repeat it.
+            if !shared.rt_refusal_logged.swap(true, Ordering::Relaxed) {
+                shared.log.push(LogLevel::Warning, e.to_string());
+            }
         }
     }
 
@@ -212,14 +216,14 @@ fn body(ctx: ThreadCtx) -> Result<(), String> {
                     }
                 }
                 EventType::Sysex => {
-                    let t = stamp(&ev, queue, &clock);
+                    let t = stamp(&ev, queue, &clock, c);
                     let src = ev.get_source();
                     if let Some(bytes) = ev.get_ext() {
                         sink.feed(t, source_id(src.client, src.port), bytes);
                     }
                 }
                 t if is_midi(t) => {
-                    let time = stamp(&ev, queue, &clock);
+                    let time = stamp(&ev, queue, &clock, c);
                     let src = ev.get_source();
                     match decoder.decode(&mut dec_buf, &mut ev) {
                         Ok(n) if n > 0 => {
@@ -240,17 +244,25 @@ fn body(ctx: ThreadCtx) -> Result<(), String> {
                 }
                 _ => {}
             }
-            shared
-                .counters
-                .auto_connected
-                .store(connector.connected().len() as u64, Ordering::Relaxed);
         }
+        // Cheap; once per wake-up rather than per event.
+        c.auto_connected
+            .store(connector.connected().len() as u64, Ordering::Relaxed);
 
         if shared.stop.load(Ordering::Acquire) {
             break;
         }
 
+        // One clock read per wake-up: it also decides the clock correction.
         let now = monotonic_ns();
+        if now >= next_clock_check {
+            next_clock_check = now + CLOCK_CHECK_NS;
+            if let Ok(s) = measure_n(CORRECTION_TRIES, || {
+                seq.get_queue_status(queue).map(|s| s.get_real_time())
+            }) {
+                clock.correct(s);
+            }
+        }
         let timeout_ms = next_clock_check.saturating_sub(now).div_ceil(1_000_000);
         for f in fds.iter_mut() {
             f.revents = 0;
@@ -316,25 +328,19 @@ fn body(ctx: ThreadCtx) -> Result<(), String> {
                     .store(connector.connected().len() as u64, Ordering::Relaxed);
             }
         }
-
-        if monotonic_ns() >= next_clock_check {
-            next_clock_check = monotonic_ns() + CLOCK_CHECK_NS;
-            if let Ok(s) = measure(|| seq.get_queue_status(queue).map(|s| s.get_real_time())) {
-                clock.correct(s);
-            }
-        }
     }
     Ok(())
 }
 
 /// Our queue's timestamp converted to monotonic, or now if the event was not
 /// stamped on our queue (should not happen: the input port stamps everything).
-fn stamp(ev: &Event<'_>, queue: i32, clock: &super::clock::QueueClock) -> u64 {
+fn stamp(ev: &Event<'_>, queue: i32, clock: &super::clock::QueueClock, c: &Counters) -> u64 {
     if ev.get_queue() == queue {
         if let Some(t) = ev.get_time() {
             return clock.to_monotonic(t);
         }
     }
+    Counters::add(&c.unstamped, 1);
     monotonic_ns()
 }
 
