@@ -5,21 +5,29 @@
 //! come late (scheduling, other plugins running first) but never before the
 //! device has delivered the block, so every point lies on or above the line
 //! `t = a + p·s` that the sound card draws in time, and the lowest points are
-//! the ones that tell where it is. [`Envelope`] keeps the last [`WINDOW`]
-//! points, builds their lower convex hull and takes the supporting line that
-//! touches the hull below the window's mean sample index: the linear program
-//! "minimise the summed gap between line and points, with the line below all
-//! of them" (Moon, Skelly and Towsley, "Estimation and removal of clock skew
-//! from network delay measurements", 1999). Its slope is clamped to
-//! [`MAX_SKEW`] around the nominal rate, which also makes the first few
-//! points (too close together to give a slope) use the nominal rate.
+//! the ones that tell where it is. [`Envelope`] builds the lower convex hull of
+//! the recent points and takes the supporting line that touches the hull below
+//! the window's mean sample index: the linear program "minimise the summed gap
+//! between line and points, with the line below all of them" (Moon, Skelly and
+//! Towsley, "Estimation and removal of clock skew from network delay
+//! measurements", 1999). Its slope is clamped to [`MAX_SKEW`] around the
+//! nominal rate, which also gives the first few points (too close together to
+//! give a slope) the nominal rate.
 //!
-//! Fixed-size arrays, integer cross products (exact), O([`WINDOW`]) per block.
+//! The window slides without deleting from a hull: two append-only hulls
+//! (Andrew's monotone chain) are staggered by half a window and the older one
+//! is fitted; when it is full the younger takes over. A push is amortised
+//! O(1), a fit O(hull vertices) (a handful to a few dozen), cross products
+//! are exact in `i128`, and the two hull stacks are allocated once in
+//! [`Envelope::new`].
 
-/// Points kept: 512 calls (0.7 s of 64-frame blocks, 11 s of 1024-frame
-/// blocks). The floor is found to about (call jitter) / (points), so more is
-/// more accurate and costs linear time per block.
-pub const WINDOW: usize = 512;
+/// Most calls a fit looks at. The fit uses the calls since the older of two
+/// staggered windows started, between `WINDOW / 2` and `WINDOW` of them: 2048
+/// to 4096 calls, 2.7 to 5.5 s of 64-frame blocks, 44 to 87 s of 1024-frame
+/// blocks. The floor is found to about (call jitter) / (points), so a long
+/// window is accurate; it still follows drift, which the slope fits, and
+/// changes of drift, which are slow (temperature) or small (NTP).
+pub const WINDOW: usize = 4096;
 
 /// Largest accepted deviation of the fitted rate from the nominal one:
 /// 1000 ppm covers crystal tolerance (±100 ppm typical) plus `CLOCK_MONOTONIC`
@@ -53,116 +61,143 @@ impl Line {
     }
 }
 
+/// The lower hull of the points pushed since it was cleared: Andrew's
+/// monotone chain, append-only (points come sorted by `s`), so a push is
+/// amortised O(1) and a point that falls off the hull is never needed again.
+#[derive(Clone, Debug)]
+struct Chain {
+    hull: Box<[Point]>,
+    hull_len: usize,
+    /// Points pushed.
+    count: usize,
+    /// Sum of their `s` (for the mean).
+    sum_s: i128,
+    first: Point,
+    last: Point,
+}
+
+impl Chain {
+    fn new() -> Self {
+        Self {
+            hull: vec![Point::default(); WINDOW].into_boxed_slice(),
+            hull_len: 0,
+            count: 0,
+            sum_s: 0,
+            first: Point::default(),
+            last: Point::default(),
+        }
+    }
+
+    fn clear(&mut self) {
+        self.hull_len = 0;
+        self.count = 0;
+        self.sum_s = 0;
+    }
+
+    fn push(&mut self, c: Point) {
+        // The envelope swaps chains before either holds WINDOW points, so
+        // the stack (at most one vertex per point) cannot overflow; the
+        // guard only keeps a broken invariant from panicking.
+        if self.count >= self.hull.len() {
+            return;
+        }
+        let h = &mut self.hull;
+        let mut n = self.hull_len;
+        while n >= 2 && !turns_up(h[n - 2], h[n - 1], c) {
+            n -= 1;
+        }
+        h[n] = c;
+        self.hull_len = n + 1;
+        if self.count == 0 {
+            self.first = c;
+        }
+        self.last = c;
+        self.count += 1;
+        self.sum_s += i128::from(c.s);
+    }
+
+    fn vertices(&self) -> &[Point] {
+        &self.hull[..self.hull_len]
+    }
+}
+
 /// Sliding-window lower envelope of call times; see the module docs.
+///
+/// Two staggered chains: `old` holds the last `WINDOW / 2..WINDOW` points and
+/// is the one fitted; `young` starts when `old` is half full and replaces it
+/// when `old` is full. This slides the window without ever deleting a point
+/// from a hull.
 #[derive(Clone, Debug)]
 pub struct Envelope {
-    /// Ring of points, oldest at `head`.
-    points: [Point; WINDOW],
-    head: usize,
-    len: usize,
-    /// Sum of `s` over the window (for the mean).
-    sum_s: i128,
-    /// Scratch: indices of lower-hull vertices, rebuilt on every push.
-    hull: [Point; WINDOW],
-    hull_len: usize,
+    old: Chain,
+    young: Chain,
     nominal_ns_per_frame: f64,
 }
 
 impl Envelope {
-    /// An empty envelope for a nominal slope in ns per frame.
+    /// An empty envelope for a nominal slope in ns per frame. Allocates its
+    /// two hull stacks (2 × 64 KiB): build it off the audio thread.
     pub fn new(nominal_ns_per_frame: f64) -> Self {
         Self {
-            points: [Point::default(); WINDOW],
-            head: 0,
-            len: 0,
-            sum_s: 0,
-            hull: [Point::default(); WINDOW],
-            hull_len: 0,
+            old: Chain::new(),
+            young: Chain::new(),
             nominal_ns_per_frame,
         }
     }
 
     /// Forgets all points.
     pub fn clear(&mut self) {
-        self.head = 0;
-        self.len = 0;
-        self.sum_s = 0;
-        self.hull_len = 0;
+        self.old.clear();
+        self.young.clear();
     }
 
-    /// Number of points held.
+    /// Number of points in the fitted window.
     pub fn len(&self) -> usize {
-        self.len
+        self.old.count
     }
 
     /// Whether no point is held.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.old.count == 0
     }
 
     /// Adds a point; `s` must be larger than the previous point's (the caller
     /// only pushes blocks with frames > 0; an equal or smaller `s` is ignored).
     pub fn push(&mut self, s: i64, t: i64) {
-        if self.len > 0 {
-            let last = self.points[(self.head + self.len - 1) % WINDOW];
-            if s <= last.s {
-                return;
-            }
+        if self.old.count > 0 && s <= self.old.last.s {
+            return;
         }
-        if self.len == WINDOW {
-            self.sum_s -= i128::from(self.points[self.head].s);
-            self.head = (self.head + 1) % WINDOW;
-            self.len -= 1;
+        let p = Point { s, t };
+        self.old.push(p);
+        if self.old.count > WINDOW / 2 {
+            self.young.push(p);
         }
-        self.points[(self.head + self.len) % WINDOW] = Point { s, t };
-        self.len += 1;
-        self.sum_s += i128::from(s);
-        self.rebuild_hull();
-    }
-
-    /// Monotone chain over the points (already sorted by `s`): keep a vertex
-    /// only while the slopes keep increasing.
-    fn rebuild_hull(&mut self) {
-        let mut n = 0;
-        for i in 0..self.len {
-            let c = self.points[(self.head + i) % WINDOW];
-            while n >= 2 && !turns_up(self.hull[n - 2], self.hull[n - 1], c) {
-                n -= 1;
-            }
-            self.hull[n] = c;
-            n += 1;
+        if self.old.count >= WINDOW {
+            std::mem::swap(&mut self.old, &mut self.young);
+            self.young.clear();
         }
-        self.hull_len = n;
     }
 
     /// The supporting line; `None` when empty.
     pub fn line(&self) -> Option<Line> {
-        let h = &self.hull[..self.hull_len];
+        let c = &self.old;
+        let h = c.vertices();
         let first = *h.first()?;
         let nominal = self.nominal_ns_per_frame;
         let (lo, hi) = (nominal * (1.0 - MAX_SKEW), nominal * (1.0 + MAX_SKEW));
-        // The edge whose span contains the mean s (n·s̄ compared in integers).
-        let n = self.len as i128;
-        let mut slope = nominal;
-        let mut support = first;
-        for w in h.windows(2) {
-            if i128::from(w[1].s) * n >= self.sum_s {
-                slope = (w[1].t - w[0].t) as f64 / (w[1].s - w[0].s) as f64;
-                support = w[0];
-                break;
-            }
-        }
+        // The edge whose span contains the mean s (n·s̄ compared in integers):
+        // the first vertex at or right of it ends that edge.
+        let n = c.count as i128;
+        let j = h.partition_point(|v| i128::from(v.s) * n < c.sum_s);
+        let (mut slope, mut support) = if j == 0 || j >= h.len() {
+            (nominal, first)
+        } else {
+            let (a, b) = (h[j - 1], h[j]);
+            ((b.t - a.t) as f64 / (b.s - a.s) as f64, a)
+        };
         if !(lo..=hi).contains(&slope) {
-            // Clamped: the supporting line of that slope touches the vertex
-            // with the smallest t - slope·s.
             slope = slope.clamp(lo, hi);
-            let s0 = first.s;
-            let key = |p: &Point| p.t as f64 - slope * (p.s - s0) as f64;
-            support = h
-                .iter()
-                .copied()
-                .min_by(|a, b| key(a).total_cmp(&key(b)))
-                .unwrap_or(first);
+            support = support_of(h, slope).unwrap_or(first);
         }
         Some(Line {
             s_ref: support.s,
@@ -171,15 +206,23 @@ impl Envelope {
         })
     }
 
-    /// The time span covered by the points, in frames.
+    /// The span of the fitted window, in frames.
     pub fn span_frames(&self) -> i64 {
-        if self.len < 2 {
+        if self.old.count < 2 {
             return 0;
         }
-        let first = self.points[self.head];
-        let last = self.points[(self.head + self.len - 1) % WINDOW];
-        last.s - first.s
+        self.old.last.s - self.old.first.s
     }
+}
+
+/// The vertex of a lower hull that the supporting line of `slope` touches:
+/// where the edge slopes (increasing along the hull) pass `slope`.
+fn support_of(h: &[Point], slope: f64) -> Option<Point> {
+    let k = h
+        .windows(2)
+        .position(|w| (w[1].t - w[0].t) as f64 >= slope * (w[1].s - w[0].s) as f64)
+        .unwrap_or(h.len().checked_sub(1)?);
+    Some(h[k])
 }
 
 /// Whether `a → b → c` bends upwards (slope(a,b) < slope(b,c)), exactly.
@@ -247,11 +290,13 @@ mod tests {
         let mut e = Envelope::new(P);
         for k in 1..=(WINDOW as i64 + 10) {
             e.push(k * 64, (k as f64 * 64.0 * P) as i64);
+            assert!(e.len() >= WINDOW / 2 || e.len() == k as usize);
+            assert!(e.len() < WINDOW);
         }
-        assert_eq!(e.len(), WINDOW);
-        assert_eq!(e.span_frames(), (WINDOW as i64 - 1) * 64);
+        assert_eq!(e.len(), WINDOW / 2 + 10);
+        assert_eq!(e.span_frames(), (WINDOW as i64 / 2 + 9) * 64);
         // Non-increasing s is ignored.
         e.push(64, 0);
-        assert_eq!(e.len(), WINDOW);
+        assert_eq!(e.len(), WINDOW / 2 + 10);
     }
 }

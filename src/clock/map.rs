@@ -13,6 +13,11 @@ const REPACED_NS: f64 = 1e9;
 /// taken as the new one (a host that switched to smaller blocks for good).
 const SHRINK_BLOCKS: u32 = 256;
 
+/// Time the sequencer thread may take to put a stamped event into the ring,
+/// added to one period in [`ClockStats::default_latency_frames`]: 200 µs
+/// (10 samples at 48 kHz), well above a `SCHED_FIFO` thread's wake-up.
+pub const DELIVERY_MARGIN_NS: u64 = 200_000;
+
 /// Why the map last started over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ResetCause {
@@ -59,6 +64,10 @@ pub struct ClockStats {
     /// The period in frames: the largest block since the reset. A latency of
     /// this many frames is the default "one block".
     pub period_frames: u32,
+    /// The recommended default latency: one period plus
+    /// [`DELIVERY_MARGIN_NS`] in frames. With it nothing that reached the ring
+    /// within the margin after its timestamp is late.
+    pub default_latency_frames: u32,
     /// Estimated deviation of the sound card's rate from nominal, in ppm of
     /// `CLOCK_MONOTONIC` (positive: the card runs fast).
     pub skew_ppm: f64,
@@ -79,8 +88,8 @@ impl ClockStats {
 /// Maps `CLOCK_MONOTONIC` to the plugin's sample timeline; see the
 /// [module docs](super) for the model.
 ///
-/// Holds its filter window inline (about 16 KiB): build it off the audio
-/// thread (in `activate`), then call only [`begin_block`](Self::begin_block),
+/// [`new`](Self::new) allocates the filter's two hull stacks (128 KiB): build
+/// it off the audio thread (in `activate`), then call only [`begin_block`](Self::begin_block),
 /// [`reset`](Self::reset) and [`stats`](Self::stats) from `process()`.
 #[derive(Clone, Debug)]
 pub struct ClockMap {
@@ -183,8 +192,8 @@ impl ClockMap {
     /// [`stats`](Self::stats). Returns the block's mapping.
     ///
     /// # Realtime Safety
-    /// No allocation, lock or system call; O(window) arithmetic (see
-    /// `benches/clock.rs` for the cost).
+    /// No allocation, lock or system call; amortised constant-time arithmetic
+    /// (see `benches/clock.rs` for the cost).
     pub fn begin_block(&mut self, now_ns: u64, frames: u32, steady_time: Option<u64>) -> BlockMap {
         self.stats.blocks += 1;
         if frames > self.max_frames {
@@ -243,6 +252,9 @@ impl ClockMap {
 
         self.stats.window_points = self.env.len() as u32;
         self.stats.period_frames = self.period;
+        self.stats.default_latency_frames = self
+            .period
+            .saturating_add((DELIVERY_MARGIN_NS as f64 / self.nominal_ns_per_frame).ceil() as u32);
         self.stats.skew_ppm = (self.nominal_ns_per_frame / ns_per_frame - 1.0) * 1e6;
         self.stats.last_call_delay_ns = t_rel as f64 - line.at(s_end);
 

@@ -17,8 +17,9 @@
 //! (nominal ±200 ppm of drift, followed).
 //!
 //! That line is what the filter estimates ([`envelope`]): the lower envelope
-//! of the last 512 calls, fitted as the supporting line under their convex
-//! hull (the linear-programming estimator of Moon, Skelly and Towsley, 1999).
+//! of the last 2048 to 4096 calls, fitted as the supporting line under their
+//! convex hull (the linear-programming estimator of Moon, Skelly and Towsley,
+//! 1999).
 //! The block's reference time `t0` is the line's time of a full period's call
 //! for this block (its first sample plus one period), and an event at time `t`
 //! lands at `(t − t0)·rate + latency`, rounded to the nearest sample.
@@ -39,20 +40,26 @@
 //! though: no call comes before its block exists. The lowest calls sit on the
 //! card's line, and a line under the lowest points is found to about
 //! (spread)/(points), with late calls having no influence at all. The window
-//! of 512 calls plays the part of the DLL's bandwidth: the fit follows drift
-//! (the slope is fitted, clamped to ±1000 ppm of nominal), forgets a call
-//! after 512 blocks (0.7 s at 64 frames, 11 s at 1024), and costs one pass
-//! over the window per block (no allocation; measured in `benches/clock.rs`).
+//! plays the part of the DLL's bandwidth: the fit follows drift (the slope is
+//! fitted, clamped to ±1000 ppm of nominal) and forgets a call after 2048 to
+//! 4096 blocks (2.7 to 5.5 s at 64 frames, 44 to 87 s at 1024). Settling is
+//! the time it takes the lowest calls to pin the line: the tests measure it
+//! (a second or two for spreads up to a few hundred µs; at 1024 frames with a
+//! 6.4 ms spread, tens of seconds). Cost per block: amortised constant, no
+//! allocation (measured in `benches/clock.rs`).
 //!
 //! # Latency
 //!
 //! `latency_frames` counts from `t0`, the earliest possible call. With one
-//! period (the default, [`ClockStats::period_frames`]) an event that arrived
+//! period ([`ClockStats::period_frames`]) an event that arrived
 //! during the previous period lands exactly one period later, inside the
 //! current block, and nothing that is in the ring when `process()` begins is
 //! ever late; an event arriving between `t0` and the actual call waits for the
-//! next block (peek, leave it queued). Less latency means less delay but the
-//! events of the first part of each period come out late (offset 0, counted).
+//! next block (peek, leave it queued). The sequencer thread needs some µs to
+//! put an event in the ring after the kernel stamped it, so the recommended
+//! default, [`ClockStats::default_latency_frames`], is one period plus
+//! [`DELIVERY_MARGIN_NS`]. Less latency means less delay but the events of the
+//! first part of each period come out late (offset 0, counted).
 //!
 //! # Resets and the first blocks
 //!
@@ -86,5 +93,5 @@ pub mod envelope;
 mod map;
 mod placement;
 
-pub use map::{ClockMap, ClockStats, ResetCause};
+pub use map::{ClockMap, ClockStats, ResetCause, DELIVERY_MARGIN_NS};
 pub use placement::{BlockMap, Placement};
