@@ -214,6 +214,33 @@ pub mod grammar {
 ///
 /// Keep one `Parser` per byte stream: its state (running status, a partial
 /// message) belongs to the stream the bytes came from.
+///
+/// # Example
+/// ```
+/// use phasorsync::protocol::{MidiEvent, Parser, ParserConfig};
+///
+/// let mut parser = Parser::new(ParserConfig::default());
+/// let mut got = Vec::new();
+/// // A note-on cut between two reads with a clock inside it, then a note-off
+/// // by running status (note-on, velocity 0), then a SysEx.
+/// parser.feed(&[0x90, 60], 1_000, 0, |m, _| got.push((m.time_ns, m.event)));
+/// parser.feed(&[0xF8, 100, 60, 0], 2_000, 0, |m, _| got.push((m.time_ns, m.event)));
+/// parser.feed(&[0xF0, 0x7E, 0xF7], 3_000, 0, |m, payload| {
+///     assert_eq!(payload, [0xF0, 0x7E, 0xF7]);
+///     got.push((m.time_ns, m.event));
+/// });
+/// assert_eq!(
+///     got,
+///     [
+///         (2_000, MidiEvent::TimingClock),
+///         (2_000, MidiEvent::NoteOn { channel: 0, key: 60, velocity: 100 }),
+///         (2_000, MidiEvent::NoteOff { channel: 0, key: 60, velocity: 0 }),
+///         (3_000, MidiEvent::SysEx { len: 3 }),
+///     ]
+/// );
+/// assert_eq!(parser.stats().messages, 4);
+/// assert_eq!(parser.stats().dropped(), 0);
+/// ```
 #[derive(Debug)]
 pub struct Parser {
     /// Channel voice status for running status, if in force.
