@@ -2,9 +2,13 @@
 //!
 //! Two patterns, per message:
 //! - `block`: one thread pushes 64 messages, then drains the ring (what one audio
-//!   block sees: the MIDI thread filled it, `process()` empties it).
+//!   block sees: the MIDI thread filled it, `process()` empties it). Measured in
+//!   thread CPU time, so load from other processes does not skew the comparison.
 //! - `stream`: a producer thread pushes `STREAM_MSGS` messages (spinning while the
-//!   ring is full), a consumer thread pops them all; time from first push to last pop.
+//!   ring is full), a consumer thread pops them all. `stream_wall`: wall time from
+//!   first push to last pop; on a shared machine this depends on scheduling as much
+//!   as on the queue. `stream_cpu`: the two threads' CPU time added up (waiting
+//!   included, time spent descheduled not).
 //!
 //! Contenders: our `phasorsync::ring` (timestamped 24-byte messages, loss counters,
 //! SysEx-aware), `bbx_midi::midi_buffer` (3-byte messages, no timestamp), and the
@@ -18,6 +22,7 @@ use std::hint::{black_box, spin_loop};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use phasorsync::protocol::{MidiEvent, MidiMessage};
 use ringbuf::traits::{Consumer as _, Producer as _, Split as _};
@@ -70,6 +75,15 @@ macro_rules! contenders {
             }
         );
         $m!(
+            "phasorsync_pop_if",
+            || phasorsync::ring::midi_buffer(CAPACITY),
+            msg,
+            |p: &mut phasorsync::ring::MidiBufferProducer, m| p.try_send(m),
+            |c: &mut phasorsync::ring::MidiBufferConsumer| {
+                c.try_pop_if(|m| m.time_ns != u64::MAX).map(|m| touch(&m))
+            }
+        );
+        $m!(
             "bbx_midi",
             || bbx_midi::midi_buffer(CAPACITY),
             bbx,
@@ -93,7 +107,49 @@ macro_rules! contenders {
     };
 }
 
-fn block(c: &mut Criterion) {
+/// CPU time of the calling thread. The block pattern runs on one thread, so this
+/// leaves out the time other processes on this shared machine hold the core, which
+/// wall time would charge to whichever contender happened to be running.
+struct ThreadCpuTime {
+    wall: WallTime,
+}
+
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant Linux supports.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+impl Measurement for ThreadCpuTime {
+    type Intermediate = u64;
+    type Value = u64;
+    fn start(&self) -> u64 {
+        thread_cpu_ns()
+    }
+    fn end(&self, start: u64) -> u64 {
+        thread_cpu_ns() - start
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, v: &u64) -> f64 {
+        *v as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        // Same unit (ns) as wall time, so the same formatting.
+        self.wall.formatter()
+    }
+}
+
+fn block(c: &mut Criterion<ThreadCpuTime>) {
     let mut g = c.benchmark_group("block");
     g.throughput(Throughput::Elements(BLOCK as u64));
     macro_rules! bench_block {
@@ -138,49 +194,86 @@ fn block(c: &mut Criterion) {
     g.finish();
 }
 
-/// Runs one streaming sample of `n` messages and returns first-push-to-last-pop time.
+/// Waiting for the other thread: spin briefly, then give the core away. On a shared
+/// 2-core machine pure spinning measures the scheduler, not the queue.
+#[inline]
+fn backoff(idle: &mut u32) {
+    *idle = idle.wrapping_add(1);
+    if *idle % 128 == 0 {
+        thread::yield_now();
+    } else {
+        spin_loop();
+    }
+}
+
+/// Times of one streaming sample.
+struct StreamTimes {
+    /// First push to last pop.
+    wall: Duration,
+    /// CPU time of the producer thread plus that of the consumer thread: what moving
+    /// the messages cost, waiting (spin, then yield) included, descheduled time not.
+    cpu: Duration,
+}
+
+/// Runs one streaming sample of `n` messages.
 fn stream_once<P: Send, C: Send>(
     n: u64,
     (mut p, mut c): (P, C),
     push: impl Fn(&mut P, u64) -> bool + Send,
     pop: impl Fn(&mut C) -> Option<u64> + Send,
-) -> Duration {
+) -> StreamTimes {
     thread::scope(|s| {
         let consumer = s.spawn(move || {
+            let cpu0 = thread_cpu_ns();
             let mut got = 0u64;
             let mut sum = 0u64;
+            let mut idle = 0u32;
             while got < n {
                 match pop(&mut c) {
                     Some(v) => {
                         got += 1;
                         sum = sum.wrapping_add(v);
                     }
-                    None => spin_loop(),
+                    None => backoff(&mut idle),
                 }
             }
             black_box(sum);
-            Instant::now()
+            (Instant::now(), thread_cpu_ns() - cpu0)
         });
         let start = Instant::now();
+        let cpu0 = thread_cpu_ns();
+        let mut idle = 0u32;
         for i in 0..n {
             while !push(&mut p, i) {
-                spin_loop();
+                backoff(&mut idle);
             }
         }
-        let end = consumer.join().expect("consumer thread");
-        end - start
+        let producer_cpu = thread_cpu_ns() - cpu0;
+        let (end, consumer_cpu) = consumer.join().expect("consumer thread");
+        StreamTimes {
+            wall: end - start,
+            cpu: Duration::from_nanos(producer_cpu + consumer_cpu),
+        }
     })
 }
 
-fn stream(c: &mut Criterion) {
-    let mut g = c.benchmark_group("stream");
+/// One streaming group; `pick` chooses which time criterion sees.
+fn stream_group(c: &mut Criterion, name: &str, pick: fn(&StreamTimes) -> Duration) {
+    let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Elements(STREAM_MSGS));
     macro_rules! bench_stream {
         ($name:expr, $new:expr, $mk:expr, $push:expr, $pop:expr) => {{
             g.bench_function(BenchmarkId::from_parameter($name), |b| {
                 b.iter_custom(|iters| {
                     (0..iters)
-                        .map(|_| stream_once(STREAM_MSGS, $new(), |p, i| ($push)(p, $mk(i)), $pop))
+                        .map(|_| {
+                            pick(&stream_once(
+                                STREAM_MSGS,
+                                $new(),
+                                |p, i| ($push)(p, $mk(i)),
+                                $pop,
+                            ))
+                        })
                         .sum()
                 })
             });
@@ -192,12 +285,12 @@ fn stream(c: &mut Criterion) {
             (0..iters)
                 .map(|_| {
                     let mut q = Box::new(heapless::spsc::Queue::<MidiMessage, CAPACITY>::new());
-                    stream_once(
+                    pick(&stream_once(
                         STREAM_MSGS,
                         q.split(),
                         |p, i| p.enqueue(msg(i)).is_ok(),
                         |c| c.dequeue().map(|m| touch(&m)),
-                    )
+                    ))
                 })
                 .sum()
         })
@@ -205,5 +298,15 @@ fn stream(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(ring, block, stream);
-criterion_main!(ring);
+fn stream(c: &mut Criterion) {
+    stream_group(c, "stream_wall", |t| t.wall);
+    stream_group(c, "stream_cpu", |t| t.cpu);
+}
+
+criterion_group!(
+    name = ring_block;
+    config = Criterion::default().with_measurement(ThreadCpuTime { wall: WallTime });
+    targets = block
+);
+criterion_group!(ring_stream, stream);
+criterion_main!(ring_block, ring_stream);

@@ -105,7 +105,8 @@ fn consumer_operations_never_allocate() {
             assert!(!c.is_empty());
             assert!(c.len() == 5);
             assert!(c.peek().is_some());
-            assert!(c.try_pop().is_some()); // clock
+            assert!(c.try_pop_if(|m| m.time_ns == u64::MAX).is_none()); // refused
+            assert!(c.try_pop_if(|_| true).is_some()); // clock
             assert_eq!(c.pop_sysex_payload(&mut scratch), None); // not a SysEx
             assert!(c.try_pop().is_some()); // small
             assert_eq!(c.pending_sysex_len(), 5);

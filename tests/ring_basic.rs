@@ -306,3 +306,39 @@ fn stats_are_readable_from_another_thread() {
         .unwrap();
     assert_eq!(seen, 1);
 }
+
+#[test]
+fn pop_if_takes_only_what_belongs_to_this_block() {
+    let (mut p, mut c) = midi_buffer(8);
+    for t in [100, 200, 300] {
+        p.try_send(note(t, 0));
+    }
+    let block_end = 250;
+    let mut got = Vec::new();
+    while let Some(m) = c.try_pop_if(|m| m.time_ns < block_end) {
+        got.push(m.time_ns);
+    }
+    assert_eq!(got, vec![100, 200]);
+    assert_eq!(c.len(), 1, "the later message stays queued");
+    assert_eq!(c.try_pop_if(|_| true).map(|m| m.time_ns), Some(300));
+    assert_eq!(c.try_pop_if(|_| true), None);
+}
+
+#[test]
+fn pop_if_keeps_sysex_payloads_in_step() {
+    let (mut p, mut c) = midi_buffer(8);
+    let a = sysex(6, 1);
+    let b = sysex(9, 2);
+    assert!(p.try_send_sysex(10, 0, &a));
+    assert!(p.try_send_sysex(20, 0, &b));
+    let mut scratch = [0u8; 16];
+    assert!(c.try_pop_if(|m| m.time_ns < 15).is_some());
+    // Refused: nothing popped, so the pending payload of `a` is still there.
+    assert!(c.try_pop_if(|m| m.time_ns < 15).is_none());
+    assert_eq!(c.pop_sysex_payload(&mut scratch), Some(6));
+    assert_eq!(&scratch[..6], &a[..]);
+    assert!(c.try_pop_if(|_| true).is_some());
+    assert_eq!(c.pop_sysex_payload(&mut scratch), Some(9));
+    assert_eq!(&scratch[..9], &b[..]);
+    assert_eq!(c.stats().snapshot(), RingCounters::default());
+}

@@ -45,16 +45,32 @@ struct Tally {
     sysex_bytes: u64,
 }
 
-/// Pops until the producer is gone and the ring is empty, checking that sequence
-/// numbers strictly increase and every SysEx payload is the one sent with it.
+/// Pops (with `try_pop`, `peek` + `try_pop`, `try_pop_if` in turn) until the producer
+/// is gone and the ring is empty, checking that sequence numbers strictly increase
+/// and every SysEx payload is the one sent with it.
 fn consume(mut c: MidiBufferConsumer) -> Tally {
     let mut t = Tally::default();
     let mut last: Option<u64> = None;
     let mut scratch = vec![0u8; 512];
     let mut expected = Vec::with_capacity(512);
     let mut idle = 0u32;
+    let mut turn = 0u32;
     loop {
-        let Some(m) = c.try_pop() else {
+        // Rotate through the three ways process() can take a message.
+        turn = turn.wrapping_add(1);
+        let popped = match turn % 3 {
+            0 => c.try_pop(),
+            1 => {
+                let peeked = c.peek().copied();
+                let popped = c.try_pop();
+                if peeked.is_some() {
+                    assert_eq!(peeked, popped, "peek then pop disagree");
+                }
+                popped
+            }
+            _ => c.try_pop_if(|m| m.time_ns != u64::MAX),
+        };
+        let Some(m) = popped else {
             // Check abandonment before the final look: whatever was pushed before the
             // producer dropped is then visible.
             if c.is_abandoned() && c.is_empty() {
@@ -104,7 +120,7 @@ fn lossy_stream_preserves_order_and_accounts_for_every_drop() {
         }
         // Let the consumer catch up now and then, so both full and non-full
         // phases occur however the two threads are scheduled.
-        if seq % 4096 == 0 {
+        if seq % 256 == 0 {
             thread::yield_now();
         }
     }
@@ -180,7 +196,7 @@ fn interleaved_sysex_stream_keeps_payloads_in_step() {
             accepted.count += 1;
             accepted.sum = accepted.sum.wrapping_add(seq);
         }
-        if seq % 4096 == 0 {
+        if seq % 256 == 0 {
             thread::yield_now();
         }
     }

@@ -5,6 +5,7 @@ use std::fmt;
 use ringbuf::traits::{Consumer, Observer};
 use ringbuf::HeapCons;
 
+use super::slots::SlotReader;
 use super::stats::RingStats;
 use crate::protocol::{MidiEvent, MidiMessage};
 
@@ -13,7 +14,7 @@ use crate::protocol::{MidiEvent, MidiMessage};
 /// `Send` but not `Sync`: move it to the one thread that consumes. Every method
 /// except [`Self::drain_into`] is wait-free and allocation-free.
 pub struct MidiBufferConsumer {
-    messages: HeapCons<MidiMessage>,
+    messages: SlotReader<MidiMessage>,
     bytes: HeapCons<u8>,
     /// Payload length of the last popped SysEx whose bytes are still in `bytes`.
     pending_sysex: usize,
@@ -22,7 +23,7 @@ pub struct MidiBufferConsumer {
 
 impl MidiBufferConsumer {
     pub(super) fn new(
-        messages: HeapCons<MidiMessage>,
+        messages: SlotReader<MidiMessage>,
         bytes: HeapCons<u8>,
         stats: RingStats,
     ) -> Self {
@@ -37,21 +38,40 @@ impl MidiBufferConsumer {
     /// Pops the oldest message, or `None` if the ring is empty.
     ///
     /// After a [`MidiEvent::SysEx`] is popped its payload waits for
-    /// [`Self::pop_sysex_payload`]; if the next `try_pop` comes first, the payload is
+    /// [`Self::pop_sysex_payload`]; if another message is popped first, the payload is
     /// skipped and counted in `discarded_sysex`.
     ///
     /// # Realtime Safety
     /// Wait-free, no allocation, no syscall.
     #[inline]
     pub fn try_pop(&mut self) -> Option<MidiMessage> {
+        let msg = self.messages.try_pop()?;
+        self.popped(&msg);
+        Some(msg)
+    }
+
+    /// Pops the oldest message only if `take` accepts it, e.g.
+    /// `|m| m.time_ns < block_end_ns`; otherwise leaves it queued for a later block.
+    /// Same as [`Self::peek`] then [`Self::try_pop`], with one look at the ring.
+    ///
+    /// # Realtime Safety
+    /// Wait-free (plus whatever `take` does), no allocation, no syscall.
+    #[inline]
+    pub fn try_pop_if(&mut self, take: impl FnOnce(&MidiMessage) -> bool) -> Option<MidiMessage> {
+        let msg = self.messages.pop_if(take)?;
+        self.popped(&msg);
+        Some(msg)
+    }
+
+    /// Keeps the byte ring in step after popping `msg`.
+    #[inline(always)]
+    fn popped(&mut self, msg: &MidiMessage) {
         if self.pending_sysex != 0 {
             self.discard_pending();
         }
-        let msg = self.messages.try_pop()?;
         if let MidiEvent::SysEx { len } = msg.event {
             self.pending_sysex = usize::try_from(len).unwrap_or(usize::MAX);
         }
-        Some(msg)
     }
 
     /// The oldest message, left in the ring (for a message that belongs to a later
@@ -61,7 +81,7 @@ impl MidiBufferConsumer {
     /// Wait-free, no allocation, no syscall.
     #[inline]
     pub fn peek(&self) -> Option<&MidiMessage> {
-        self.messages.try_peek()
+        self.messages.peek()
     }
 
     /// Copies the payload of the SysEx just popped by [`Self::try_pop`] into the
@@ -111,7 +131,7 @@ impl MidiBufferConsumer {
     /// Wait-free, no allocation.
     #[inline]
     pub fn len(&self) -> usize {
-        self.messages.occupied_len()
+        self.messages.len()
     }
 
     /// Pops every queued message onto the end of `out` and returns how many.
@@ -137,7 +157,7 @@ impl MidiBufferConsumer {
 
     /// How many messages the ring holds.
     pub fn capacity(&self) -> usize {
-        self.messages.capacity().get()
+        self.messages.capacity()
     }
 
     /// How many SysEx payload bytes the ring holds.
@@ -148,7 +168,7 @@ impl MidiBufferConsumer {
     /// `true` once the [`super::MidiBufferProducer`] has been dropped (messages still
     /// queued can be popped).
     pub fn is_abandoned(&self) -> bool {
-        !self.messages.write_is_held()
+        self.messages.is_abandoned()
     }
 
     /// How many times the MIDI side had news (see [`RingStats::notices`]).

@@ -33,6 +33,7 @@
 
 mod consumer;
 mod producer;
+mod slots;
 mod stats;
 
 pub use consumer::MidiBufferConsumer;
@@ -97,7 +98,7 @@ pub fn midi_buffer(capacity: usize) -> (MidiBufferProducer, MidiBufferConsumer) 
 ///
 /// Allocates; call it outside the audio thread.
 pub fn midi_buffer_with_config(config: RingConfig) -> (MidiBufferProducer, MidiBufferConsumer) {
-    let (msg_prod, msg_cons) = HeapRb::new(config.capacity.max(1)).split();
+    let (msg_prod, msg_cons) = slots::slot_ring(config.capacity);
     let (byte_prod, byte_cons) = HeapRb::new(config.sysex_bytes.max(1)).split();
     let stats = RingStats::new();
     (

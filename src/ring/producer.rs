@@ -5,6 +5,7 @@ use std::fmt;
 use ringbuf::traits::{Observer, Producer};
 use ringbuf::HeapProd;
 
+use super::slots::SlotWriter;
 use super::stats::RingStats;
 use crate::protocol::{MidiEvent, MidiMessage};
 
@@ -12,14 +13,14 @@ use crate::protocol::{MidiEvent, MidiMessage};
 ///
 /// `Send` but not `Sync`: move it to the one thread that produces.
 pub struct MidiBufferProducer {
-    messages: HeapProd<MidiMessage>,
+    messages: SlotWriter<MidiMessage>,
     bytes: HeapProd<u8>,
     stats: RingStats,
 }
 
 impl MidiBufferProducer {
     pub(super) fn new(
-        messages: HeapProd<MidiMessage>,
+        messages: SlotWriter<MidiMessage>,
         bytes: HeapProd<u8>,
         stats: RingStats,
     ) -> Self {
@@ -107,7 +108,7 @@ impl MidiBufferProducer {
 
     /// How many messages the ring holds.
     pub fn capacity(&self) -> usize {
-        self.messages.capacity().get()
+        self.messages.capacity()
     }
 
     /// How many SysEx payload bytes the ring holds.
@@ -118,7 +119,7 @@ impl MidiBufferProducer {
     /// `true` once the [`super::MidiBufferConsumer`] has been dropped: nobody will
     /// read what is sent any more, so the MIDI thread may stop.
     pub fn is_abandoned(&self) -> bool {
-        !self.messages.read_is_held()
+        self.messages.is_abandoned()
     }
 
     /// A handle on the loss counters, readable from any thread.
