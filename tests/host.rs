@@ -75,9 +75,7 @@ fn note_ports_accept_both_dialects() {
     for is_input in [true, false] {
         assert_eq!(ports.count(&handle, is_input), 1);
         let mut buf = NotePortInfoBuffer::new();
-        let info = ports
-            .get(&handle, 0, is_input, &mut buf)
-            .expect("port 0");
+        let info = ports.get(&handle, 0, is_input, &mut buf).expect("port 0");
         assert!(info
             .supported_dialects
             .contains(NoteDialects::CLAP | NoteDialects::MIDI));

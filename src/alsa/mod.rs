@@ -320,6 +320,10 @@ impl MidiEngine for AlsaEngine {
         self.shared.log.pop()
     }
 
+    fn set_connect_patterns(&mut self, patterns: &str) {
+        AlsaEngine::set_connect_patterns(self, patterns);
+    }
+
     fn stats(&self) -> EngineStats {
         let c = &self.shared.counters;
         let ring = self

@@ -93,6 +93,11 @@ impl<E: MidiEngine> EngineHandle<E> {
     pub fn engine(&self) -> &E {
         &self.engine
     }
+
+    /// The engine, to change its settings.
+    pub fn engine_mut(&mut self) -> &mut E {
+        &mut self.engine
+    }
 }
 
 impl<E: MidiEngine> Drop for EngineHandle<E> {

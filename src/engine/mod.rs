@@ -8,10 +8,14 @@
 mod error;
 mod handle;
 mod log;
+#[cfg(feature = "test-mock")]
+mod manual;
 
 pub use error::EngineError;
 pub use handle::EngineHandle;
 pub use log::{LogLevel, LogLine};
+#[cfg(feature = "test-mock")]
+pub use manual::ManualEngine;
 
 use crate::ring::MidiBufferProducer;
 
@@ -50,6 +54,11 @@ pub trait MidiEngine: Send {
     /// The next line for the host's log, oldest first; `None` when there is
     /// none. Called from the plugin's main thread.
     fn pop_log(&self) -> Option<LogLine>;
+
+    /// Replace the auto-connect patterns the user saved with the project:
+    /// sources whose client or port name matches are connected to the input,
+    /// now and when they appear.
+    fn set_connect_patterns(&mut self, patterns: &str);
 }
 
 /// A boxed engine is an engine, so the plugin can hold any backend.
@@ -68,6 +77,9 @@ impl<E: MidiEngine + ?Sized> MidiEngine for Box<E> {
     }
     fn pop_log(&self) -> Option<LogLine> {
         (**self).pop_log()
+    }
+    fn set_connect_patterns(&mut self, patterns: &str) {
+        (**self).set_connect_patterns(patterns)
     }
 }
 

@@ -27,6 +27,17 @@ impl EngineFactory for AlsaEngineFactory {
     }
 }
 
+/// A [`crate::engine::ManualEngine`]: the caller plays the sequencer thread.
+#[cfg(feature = "test-mock")]
+pub struct ManualEngineFactory;
+
+#[cfg(feature = "test-mock")]
+impl EngineFactory for ManualEngineFactory {
+    fn create() -> Result<Box<dyn MidiEngine>, EngineError> {
+        Ok(Box::new(crate::engine::ManualEngine))
+    }
+}
+
 type Create = fn() -> Result<Box<dyn MidiEngine>, EngineError>;
 
 /// The main thread's engine, behind `RefCell` because CLAP's activate and
@@ -60,7 +71,13 @@ impl PhasorSyncMainThread<'_> {
             let mut handle = slot.handle.borrow_mut();
             if handle.is_none() {
                 match (slot.create)() {
-                    Ok(engine) => *handle = Some(EngineHandle::new(engine, RingConfig::default())),
+                    Ok(mut engine) => {
+                        let patterns = self.shared.settings.patterns();
+                        if !patterns.is_empty() {
+                            engine.set_connect_patterns(&patterns);
+                        }
+                        *handle = Some(EngineHandle::new(engine, RingConfig::default()));
+                    }
                     Err(e) => {
                         drop(handle);
                         self.engine_failed(e);
@@ -91,6 +108,15 @@ impl PhasorSyncMainThread<'_> {
         }
         self.engine.running.set(false);
         self.report();
+    }
+
+    /// Give the engine the patterns now in the settings (after a state load).
+    pub(super) fn apply_patterns(&self) {
+        if let Some(handle) = self.engine.handle.borrow_mut().as_mut() {
+            handle
+                .engine_mut()
+                .set_connect_patterns(&self.shared.settings.patterns());
+        }
     }
 
     fn engine_failed(&self, e: EngineError) {

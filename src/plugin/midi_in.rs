@@ -36,6 +36,8 @@ pub struct MidiIn {
     clock: ClockMap,
     /// Added latency, in frames, between an event's time and its place.
     latency_frames: u32,
+    /// The host's largest block: the unit of latency.
+    max_frames: u32,
     /// SysEx payloads of the current block. The host may read them until
     /// `process()` returns, so they are copied here and the space is reused
     /// only in the next block. Never grows: its length is fixed at activation.
@@ -50,20 +52,15 @@ pub struct MidiIn {
 }
 
 impl MidiIn {
-    /// Prepare for a block size of at most `max_frames` at `sample_rate`.
-    /// `latency_frames` is the constant delay added so events land on their own
-    /// sample (see the module docs of [`crate::clock`]).
-    pub fn new(
-        consumer: Option<MidiBufferConsumer>,
-        sample_rate: f64,
-        max_frames: u32,
-        latency_frames: u32,
-    ) -> Self {
+    /// Prepare for a block size of at most `max_frames` at `sample_rate`,
+    /// with the default latency of one block.
+    pub fn new(consumer: Option<MidiBufferConsumer>, sample_rate: f64, max_frames: u32) -> Self {
         let arena_len = consumer.as_ref().map_or(0, |c| c.sysex_capacity());
         Self {
             consumer,
             clock: ClockMap::new(sample_rate, max_frames),
-            latency_frames,
+            latency_frames: max_frames,
+            max_frames,
             arena: vec![0; arena_len].into_boxed_slice(),
             arena_used: 0,
             dialect: NoteDialect::default(),
@@ -85,6 +82,16 @@ impl MidiIn {
         let news = notices != self.notices_seen;
         self.notices_seen = notices;
         news
+    }
+
+    /// Set the latency, in blocks of the host's largest size (see
+    /// [`crate::clock`]: one block makes every event that reached the ring in
+    /// time land on its own sample).
+    ///
+    /// # Realtime Safety
+    /// Arithmetic only.
+    pub fn set_latency_blocks(&mut self, blocks: u32) {
+        self.latency_frames = blocks.saturating_mul(self.max_frames);
     }
 
     /// Forget the clock mapping (processing restarted, host reset).

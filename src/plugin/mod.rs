@@ -9,18 +9,28 @@ mod engine;
 mod log;
 mod midi_in;
 mod note_ports;
+mod params;
 mod process;
 mod report;
+mod settings;
+mod state;
 
 use clack_extensions::log::HostLog;
 use clack_extensions::note_ports::PluginNotePorts;
+use clack_extensions::params::PluginParams;
+use clack_extensions::state::PluginState;
 use clack_plugin::prelude::*;
 use std::marker::PhantomData;
 
 pub use descriptor::{descriptor, PLUGIN_ID};
+#[cfg(feature = "test-mock")]
+pub use engine::ManualEngineFactory;
 pub use engine::{AlsaEngineFactory, EngineFactory};
+pub use params::LATENCY_PARAM;
 pub use process::PhasorSyncAudioProcessor;
 pub use report::Counters;
+pub use settings::Settings;
+pub use state::State;
 
 /// The plugin exported by the bundle: hardware MIDI through the private ALSA
 /// sequencer client.
@@ -39,7 +49,10 @@ impl<F: EngineFactory> Plugin for PhasorSyncPlugin<F> {
         builder: &mut PluginExtensions<Self>,
         _shared: Option<&PhasorSyncShared>,
     ) {
-        builder.register::<PluginNotePorts>();
+        builder
+            .register::<PluginNotePorts>()
+            .register::<PluginParams>()
+            .register::<PluginState>();
     }
 }
 
@@ -54,6 +67,7 @@ impl<F: EngineFactory> DefaultPluginFactory for PhasorSyncPlugin<F> {
             host,
             log,
             counters: Counters::default(),
+            settings: Settings::default(),
         })
     }
 
@@ -75,6 +89,8 @@ pub struct PhasorSyncShared<'a> {
     log: Option<HostLog>,
     /// Traffic and loss counters.
     pub counters: Counters,
+    /// What the user set.
+    pub settings: Settings,
 }
 
 impl<'a> PluginShared<'a> for PhasorSyncShared<'a> {}

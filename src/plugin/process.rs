@@ -9,7 +9,7 @@ use clack_plugin::prelude::*;
 
 /// Lives on the audio thread between `activate` and `deactivate`.
 pub struct PhasorSyncAudioProcessor<'a> {
-    shared: &'a PhasorSyncShared<'a>,
+    pub(super) shared: &'a PhasorSyncShared<'a>,
     midi_in: MidiIn,
 }
 
@@ -25,14 +25,12 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
         // A missing sequencer is logged by start_engine and is not an error:
         // the plugin still passes the host's events through.
         let consumer = main_thread.start_engine();
-        let latency = audio_config.max_frames_count;
         Ok(Self {
             shared,
             midi_in: MidiIn::new(
                 consumer,
                 audio_config.sample_rate,
                 audio_config.max_frames_count,
-                latency,
             ),
         })
     }
@@ -47,6 +45,12 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
         let now = monotonic_ns();
         let shared = self.shared;
         let request_report = || shared.host.request_callback();
+        // Parameter changes take effect from this block on.
+        for event in events.input {
+            shared.handle_param_event(event);
+        }
+        self.midi_in
+            .set_latency_blocks(shared.settings.latency_blocks());
         let mut out = Out {
             events: events.output,
             counters: &shared.counters,

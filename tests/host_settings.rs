@@ -1,0 +1,144 @@
+//! The bundled plugin's parameter and saved state, as a DAW uses them.
+
+mod clap_host;
+
+use clack_extensions::log::LogSeverity;
+use clack_extensions::params::{ParamInfoBuffer, PluginParams};
+use clack_extensions::state::PluginState;
+use clack_host::events::event_types::ParamValueEvent;
+use clack_host::prelude::*;
+use clap_host::{instantiate, load_entry, logs};
+
+const ID: &std::ffi::CStr = c"org.phasorsync.phasorsync";
+const LATENCY: u32 = 1;
+
+fn text(params: &PluginParams, handle: &PluginMainThreadHandle, value: f64) -> String {
+    let mut buf = [0u8; 256];
+    let t = params
+        .value_to_text(handle, ClapId::new(LATENCY), value, &mut buf)
+        .expect("value_to_text");
+    String::from_utf8(t.to_vec()).unwrap()
+}
+
+fn set_latency(plugin: &mut PluginInstance<clap_host::TestHost>, blocks: f64) {
+    let mut handle = plugin.inactive_plugin_handle().expect("inactive");
+    let params = handle.get_extension::<PluginParams>().unwrap();
+    let mut input = EventBuffer::with_capacity(1);
+    input.push(&ParamValueEvent::new(
+        0,
+        ClapId::new(LATENCY),
+        Pckn::match_all(),
+        blocks,
+    ));
+    params.flush(
+        &mut handle,
+        &input.as_input(),
+        &mut EventBuffer::new().as_output(),
+    );
+}
+
+fn save(plugin: &mut PluginInstance<clap_host::TestHost>) -> Vec<u8> {
+    let handle = plugin.plugin_handle();
+    let state = handle
+        .get_extension::<PluginState>()
+        .expect("state extension");
+    let mut bytes = Vec::new();
+    state.save(&handle, &mut bytes).expect("save");
+    bytes
+}
+
+fn load(plugin: &mut PluginInstance<clap_host::TestHost>, bytes: &[u8]) -> bool {
+    let handle = plugin.plugin_handle();
+    let state = handle.get_extension::<PluginState>().unwrap();
+    state.load(&handle, &mut &bytes[..]).is_ok()
+}
+
+#[test]
+fn latency_parameter_says_what_each_choice_costs() {
+    let entry = load_entry();
+    let mut plugin = instantiate(&entry, ID).unwrap();
+    let handle = plugin.plugin_handle();
+    let params = handle
+        .get_extension::<PluginParams>()
+        .expect("params extension");
+    assert_eq!(params.count(&handle), 1);
+    let mut buf = ParamInfoBuffer::new();
+    let info = params.get_info(&handle, 0, &mut buf).expect("param 0");
+    assert_eq!(info.id, ClapId::new(LATENCY));
+    assert_eq!(info.name, b"MIDI input latency");
+    assert_eq!(
+        (info.min_value, info.max_value, info.default_value),
+        (0.0, 2.0, 1.0)
+    );
+    assert!(params.get_info(&handle, 1, &mut buf).is_none());
+    assert_eq!(params.get_value(&handle, ClapId::new(LATENCY)), Some(1.0));
+
+    let t0 = text(&params, &handle, 0.0);
+    let t1 = text(&params, &handle, 1.0);
+    assert!(t0.contains("not sample-accurate"), "{t0}");
+    assert!(
+        t1.contains("sample-accurate") && t1.contains("default"),
+        "{t1}"
+    );
+    for v in [0.0, 1.0, 2.0] {
+        let t = std::ffi::CString::new(text(&params, &handle, v)).unwrap();
+        assert_eq!(
+            params.text_to_value(&handle, ClapId::new(LATENCY), &t),
+            Some(v)
+        );
+    }
+    assert_eq!(
+        params.text_to_value(&handle, ClapId::new(LATENCY), c"7 blocks"),
+        None
+    );
+    assert_eq!(params.get_value(&handle, ClapId::new(99)), None);
+
+    set_latency(&mut plugin, 0.0);
+    let handle = plugin.plugin_handle();
+    assert_eq!(params.get_value(&handle, ClapId::new(LATENCY)), Some(0.0));
+}
+
+#[test]
+fn state_round_trips_byte_for_byte_between_instances() {
+    let entry = load_entry();
+    let mut a = instantiate(&entry, ID).unwrap();
+    set_latency(&mut a, 2.0);
+    let saved = save(&mut a);
+    assert!(saved.starts_with(b"PHSY"));
+
+    let mut b = instantiate(&entry, ID).unwrap();
+    assert_ne!(
+        save(&mut b),
+        saved,
+        "a fresh instance has the default latency"
+    );
+    assert!(load(&mut b, &saved));
+    assert_eq!(save(&mut b), saved);
+    let handle = b.plugin_handle();
+    let params = handle.get_extension::<PluginParams>().unwrap();
+    assert_eq!(params.get_value(&handle, ClapId::new(LATENCY)), Some(2.0));
+}
+
+#[test]
+fn corrupt_state_is_refused_with_a_log_line_and_changes_nothing() {
+    let entry = load_entry();
+    let mut plugin = instantiate(&entry, ID).unwrap();
+    set_latency(&mut plugin, 0.0);
+    let before = save(&mut plugin);
+    let mut truncated = before.clone();
+    truncated.pop();
+    let mut wrong_version = before.clone();
+    wrong_version[4] = 200;
+    for bad in [&b"garbage"[..], &truncated, &wrong_version, &[]] {
+        assert!(!load(&mut plugin, bad), "loading {bad:?} should fail");
+        assert_eq!(save(&mut plugin), before, "a failed load changed the state");
+    }
+    let errors: Vec<_> = logs(&plugin)
+        .into_iter()
+        .filter(|(sev, m)| {
+            *sev == LogSeverity::Error && m.contains("could not load the saved PhasorSync state")
+        })
+        .collect();
+    assert_eq!(errors.len(), 4, "{errors:?}");
+    assert!(errors[2].1.contains("version 200"), "{errors:?}");
+}
