@@ -12,6 +12,11 @@ const REPACED_NS: f64 = 1e9;
 /// Consecutive blocks of at most half the period before a smaller period is
 /// taken as the new one (a host that switched to smaller blocks for good).
 const SHRINK_BLOCKS: u32 = 256;
+/// Consecutive calls later than 1/8 period after the line before the line is
+/// taken to have moved up (the envelope only moves down by itself). With
+/// uniform wake-up jitter of 30 % of the period, 64 calls all that late have
+/// a chance of 0.58^64 ≈ 1e-15.
+const SHIFT_CALLS: u32 = 64;
 
 /// Time the sequencer thread may take to put a stamped event into the ring,
 /// added to one period in [`ClockStats::default_latency_frames`]: 200 µs
@@ -25,15 +30,18 @@ pub enum ResetCause {
     Explicit,
     /// The host's `steady_time` did not continue from the previous block.
     SteadyTime,
-    /// A call came more than one period later than the clock predicts: the
-    /// host stalled or the device had an xrun.
+    /// A call came more than two periods (or twice the host's max block)
+    /// later than the clock predicts: the host stalled or the device had an
+    /// xrun.
     Stall,
-    /// A call came more than one period earlier than the clock allows: a host
-    /// rendering ahead or in bursts, or a sample counter that skipped ahead.
+    /// A call came more than one period (or the host's max block) earlier
+    /// than the clock allows: a host rendering ahead or in bursts, or a
+    /// sample counter that skipped ahead.
     Early,
-    /// The host's period changed: a block larger than any since the reset,
-    /// or a long run of blocks at most half as large.
-    BlockSize,
+    /// The last 64 calls all came more than 1/8 period after the line: the
+    /// timeline moved later by less than a period (a short xrun, a host that
+    /// changed the point of its cycle where it calls the plugin).
+    Shift,
 }
 
 /// Counters of a [`ClockMap`]; see [`ClockMap::stats`].
@@ -45,12 +53,17 @@ pub struct ClockStats {
     pub resets_explicit: u64,
     /// Resets because `steady_time` jumped.
     pub resets_steady_time: u64,
-    /// Resets because a call came more than one period late (stall, xrun).
+    /// Resets because a call came more than two periods late (stall, xrun).
     pub resets_stall: u64,
     /// Resets because a call came more than one period early.
     pub resets_early: u64,
-    /// Resets because the period (block size) changed.
-    pub resets_block_size: u64,
+    /// Resets because the calls settled later than the line.
+    pub resets_shift: u64,
+    /// Changes of the period (block size): a block larger than any since the
+    /// reset, or 256 blocks in a row at most half as large. Counted, not a
+    /// reset: the line is drawn through block ends whatever their size, so it
+    /// stays valid; the default latency follows the new period.
+    pub period_changes: u64,
     /// Blocks mapped with the raw call time because the host did not look
     /// paced by real time (two discontinuities within a second).
     pub unpaced_blocks: u64,
@@ -81,7 +94,7 @@ pub struct ClockStats {
 impl ClockStats {
     /// All resets that were not explicit.
     pub fn discontinuities(&self) -> u64 {
-        self.resets_steady_time + self.resets_stall + self.resets_early + self.resets_block_size
+        self.resets_steady_time + self.resets_stall + self.resets_early + self.resets_shift
     }
 }
 
@@ -107,7 +120,11 @@ pub struct ClockMap {
     prev_steady: Option<u64>,
     prev_frames: u32,
     period: u32,
+    /// Consecutive blocks of at most half the period, and their largest size.
     small_run: u32,
+    small_max: u32,
+    /// Consecutive calls more than 1/8 period after the line.
+    high_run: u32,
     /// Time of the last stall/early reset, for the unpaced test.
     last_disc_ns: Option<u64>,
     unpaced: bool,
@@ -139,6 +156,8 @@ impl ClockMap {
             prev_frames: 0,
             period: 0,
             small_run: 0,
+            small_max: 0,
+            high_run: 0,
             last_disc_ns: None,
             unpaced: false,
             stats: ClockStats::default(),
@@ -169,7 +188,7 @@ impl ClockMap {
                 ResetCause::SteadyTime => s.resets_steady_time += 1,
                 ResetCause::Stall => s.resets_stall += 1,
                 ResetCause::Early => s.resets_early += 1,
-                ResetCause::BlockSize => s.resets_block_size += 1,
+                ResetCause::Shift => s.resets_shift += 1,
             }
             s.last_reset = Some(c);
         }
@@ -178,6 +197,7 @@ impl ClockMap {
         self.next_s = 0;
         self.period = 0;
         self.small_run = 0;
+        self.high_run = 0;
         self.stats.blocks_since_reset = 0;
     }
 
@@ -188,7 +208,8 @@ impl ClockMap {
     ///
     /// Detects discontinuities (a `steady_time` that does not continue, a
     /// call more than one period late or early against the filtered line,
-    /// a period change), starts over on them and counts each kind in
+    /// calls that have all come late for a while), starts over on them and
+    /// counts each kind (and period changes, which need no reset) in
     /// [`stats`](Self::stats). Returns the block's mapping.
     ///
     /// # Realtime Safety
@@ -222,7 +243,7 @@ impl ClockMap {
         let s_end = s_start + i64::from(frames);
         let t_rel = now_ns.wrapping_sub(self.anchor_ns) as i64;
         self.env.push(s_end, t_rel);
-        self.period = self.period.max(frames);
+        self.track_period(frames);
         let line = self.env.line().unwrap_or(Line {
             // Only before the first non-empty block: nothing to fit yet.
             s_ref: s_end,
@@ -290,17 +311,6 @@ impl ClockMap {
         if frames == 0 {
             return None;
         }
-        if frames > self.period {
-            return Some(ResetCause::BlockSize);
-        }
-        if frames.saturating_mul(2) <= self.period {
-            self.small_run += 1;
-            if self.small_run >= SHRINK_BLOCKS {
-                return Some(ResetCause::BlockSize);
-            }
-        } else {
-            self.small_run = 0;
-        }
         if now_ns < self.prev_call_ns {
             // CLOCK_MONOTONIC does not go back; a caller mixing clocks does.
             return Some(ResetCause::Early);
@@ -309,13 +319,55 @@ impl ClockMap {
         let s_end = self.next_s + i64::from(frames);
         let t_rel = now_ns.wrapping_sub(self.anchor_ns) as i64 as f64;
         let err = t_rel - line.at(s_end);
-        let limit = line.ns_per_frame * f64::from(self.period);
-        if err > limit {
-            Some(ResetCause::Stall)
-        } else if err < -limit {
-            Some(ResetCause::Early)
+        // One period, or the host's max block if larger: a host that splits
+        // its device period into smaller blocks calls the first of them up to
+        // a device period after its end, and a fresh line can be that far off.
+        let tolerance = line.ns_per_frame * f64::from(self.period.max(frames).max(self.max_frames));
+        if err > 2.0 * tolerance {
+            return Some(ResetCause::Stall);
+        } else if err < -tolerance {
+            return Some(ResetCause::Early);
+        }
+        let period = line.ns_per_frame * f64::from(self.period.max(frames));
+        if err > period / 8.0 {
+            self.high_run += 1;
+            if self.high_run >= SHIFT_CALLS {
+                return Some(ResetCause::Shift);
+            }
         } else {
-            None
+            self.high_run = 0;
+        }
+        None
+    }
+
+    /// Follows the period: the largest block since the reset, or a smaller
+    /// one once blocks have stayed at most half of it for a while.
+    fn track_period(&mut self, frames: u32) {
+        if frames == 0 {
+            return;
+        }
+        if self.period == 0 {
+            self.period = frames;
+            return;
+        }
+        if frames > self.period {
+            self.period = frames;
+            self.stats.period_changes += 1;
+            self.small_run = 0;
+        } else if frames.saturating_mul(2) <= self.period {
+            self.small_max = if self.small_run == 0 {
+                frames
+            } else {
+                self.small_max.max(frames)
+            };
+            self.small_run += 1;
+            if self.small_run >= SHRINK_BLOCKS {
+                self.period = self.small_max;
+                self.stats.period_changes += 1;
+                self.small_run = 0;
+            }
+        } else {
+            self.small_run = 0;
         }
     }
 

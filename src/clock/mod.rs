@@ -65,12 +65,21 @@
 //!
 //! The map starts over on [`ClockMap::reset`] (activation) and by itself on a
 //! discontinuity, each counted by cause in [`ClockStats`]: a `steady_time`
-//! that does not continue from the previous block; a call more than one
-//! period after the line (host stall, xrun) or before it (host running ahead,
-//! a sample counter that skipped); a period change: a block larger than any
-//! since the reset, or 256 blocks in a row at most half the period (a host
-//! that splits its period into varying smaller blocks is fine: the line is
-//! drawn through block ends, where split calls sit on or above it).
+//! that does not continue from the previous block; a call more than two
+//! periods after the line (host stall, xrun) or more than one before it (host
+//! running ahead, a sample counter that skipped), where a period is at least
+//! the host's max block; 64 calls in a row more than 1/8 period after the
+//! line (the timeline moved later by less than two periods: the lower
+//! envelope would otherwise only move down).
+//!
+//! A change of block size is counted ([`ClockStats::period_changes`]) but is
+//! not a discontinuity: the line is drawn through block ends, which stay on
+//! the card's timeline whatever the block sizes, so the fit stays valid. The
+//! period (the largest block since the reset, or a smaller one after 256
+//! blocks at most half as large) sets the default latency and the one-period
+//! thresholds. A host that splits its period into varying smaller blocks
+//! called back to back is fine too: those calls sit on or above the line.
+//! A device restarted with another period shows up as a stall.
 //!
 //! After a reset the first block uses its raw call time and the nominal rate;
 //! from the second call on the envelope of the calls so far is used (the
