@@ -273,9 +273,8 @@ impl ClockMap {
 
         self.stats.window_points = self.env.len() as u32;
         self.stats.period_frames = self.period;
-        self.stats.default_latency_frames = self
-            .period
-            .saturating_add((DELIVERY_MARGIN_NS as f64 / self.nominal_ns_per_frame).ceil() as u32);
+        let margin = (DELIVERY_MARGIN_NS as f64 / self.nominal_ns_per_frame).ceil() as u32;
+        self.stats.default_latency_frames = self.period.saturating_add(margin);
         self.stats.skew_ppm = (self.nominal_ns_per_frame / ns_per_frame - 1.0) * 1e6;
         self.stats.last_call_delay_ns = t_rel as f64 - line.at(s_end);
 
@@ -290,6 +289,8 @@ impl ClockMap {
             frames_per_ns: 1.0 / ns_per_frame,
             frames,
             raw,
+            period: self.period,
+            margin,
         }
     }
 

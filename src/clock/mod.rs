@@ -57,8 +57,10 @@
 //! ever late; an event arriving between `t0` and the actual call waits for the
 //! next block (peek, leave it queued). The sequencer thread needs some µs to
 //! put an event in the ring after the kernel stamped it, so the recommended
-//! default, [`ClockStats::default_latency_frames`], is one period plus
-//! [`DELIVERY_MARGIN_NS`]. Less latency means less delay but the events of the
+//! default, [`BlockMap::latency_frames`]`(1)` (also
+//! [`ClockStats::default_latency_frames`]), is one period plus
+//! [`DELIVERY_MARGIN_NS`]. The period is measured, not the host's declared
+//! maximum block, which can be far larger than the blocks it sends. Less latency means less delay but the events of the
 //! first part of each period come out late (offset 0, counted).
 //!
 //! # Resets and the first blocks

@@ -34,6 +34,10 @@ pub struct BlockMap {
     /// Whether `t0` is the raw call time (after a reset, or an unpaced host)
     /// rather than the filtered line.
     pub(super) raw: bool,
+    /// The clock's period in frames (see `ClockStats::period_frames`).
+    pub(super) period: u32,
+    /// The delivery margin in frames (see `DELIVERY_MARGIN_NS`).
+    pub(super) margin: u32,
 }
 
 impl BlockMap {
@@ -98,6 +102,27 @@ impl BlockMap {
         self.frames_per_ns * 1e9
     }
 
+    /// The latency for `blocks` periods: `blocks` × the clock's period, plus
+    /// the delivery margin ([`DELIVERY_MARGIN_NS`](super::DELIVERY_MARGIN_NS))
+    /// when `blocks > 0`. One block is the default: every event that reached
+    /// the ring within the margin after its timestamp lands on its own
+    /// sample. Zero puts nearly everything at offset 0 as late.
+    ///
+    /// The period is measured (the largest block since the reset), not the
+    /// host's declared maximum, which can be much larger than the blocks it
+    /// actually sends.
+    ///
+    /// # Realtime Safety
+    /// Arithmetic only.
+    pub fn latency_frames(&self, blocks: u32) -> u32 {
+        if blocks == 0 {
+            return 0;
+        }
+        blocks
+            .saturating_mul(self.period)
+            .saturating_add(self.margin)
+    }
+
     /// This block's frame count.
     pub fn frames(&self) -> u32 {
         self.frames
@@ -123,6 +148,8 @@ mod tests {
             frames_per_ns: 48_000.0 / 1e9,
             frames,
             raw: false,
+            period: frames,
+            margin: 10,
         }
     }
 
@@ -159,6 +186,15 @@ mod tests {
         // Just below the half sample rounds down to the last offset.
         let t = 6_000_000_000u64 + (255.4 * ns_per_frame).round() as u64;
         assert_eq!(m.place(t, 0), Placement::InBlock(255));
+    }
+
+    #[test]
+    fn latency_in_blocks() {
+        let m = map(256);
+        assert_eq!(m.latency_frames(0), 0);
+        assert_eq!(m.latency_frames(1), 266);
+        assert_eq!(m.latency_frames(2), 522);
+        assert_eq!(m.latency_frames(u32::MAX), u32::MAX);
     }
 
     #[test]
