@@ -7,19 +7,29 @@
 //! `clock_gettime` calls, keeps the tightest of a few such brackets, and takes
 //! its midpoint. From then on `monotonic = queue_time + offset`.
 //!
-//! Drift: the kernel advances the queue with its timer (hrtimer, which runs on
-//! `CLOCK_MONOTONIC`, or the system tick); the offset should therefore stay
-//! constant, but a tick-driven queue can slip. The sequencer thread re-measures
-//! the offset about once a second ([`QueueClock::correct`]) and slews towards
-//! the measurement by at most [`MAX_SLEW_NS`] per correction, ignoring errors
-//! smaller than the measurement's own uncertainty. Bounded slewing keeps
-//! successive timestamps monotonic-ish (never a jump larger than the slew) while
-//! no error can accumulate: the conversion is drift-free over any run length.
+//! Drift and noise: the kernel advances the queue on its timer interrupt
+//! (hrtimer, which runs on `CLOCK_MONOTONIC`, or the system tick) and
+//! interpolates between interrupts with the monotonic clock, so the queue
+//! time lags true time by however late the last interrupt ran. The event
+//! timestamps and the status readings share that lag, so the right offset is
+//! its *average*, not any one reading: measured in the project VM, single
+//! readings scatter by ±100 µs around a constant (`examples/alsa_clock_drift.rs`).
+//! The thread therefore re-measures (every 100 ms for the first second, when
+//! the offset jumps straight to the median, then once a second) and steers the
+//! offset towards the *median* of the last [`HISTORY`] readings (the anchor
+//! included), by at most [`MAX_SLEW_NS`] per step: a poor first anchor is
+//! replaced within seconds, single late readings (outliers of several hundred
+//! µs under emulation) are ignored rather than copied into the timestamps,
+//! and a real rate difference is followed with a few seconds' delay, so no
+//! error accumulates over a long run. No allocation: the history is an array.
 
 use std::time::Duration;
 
 /// Largest change of the offset applied by one [`QueueClock::correct`] call.
 pub const MAX_SLEW_NS: i64 = 50_000;
+
+/// Readings whose median the offset follows.
+pub const HISTORY: usize = 9;
 
 /// Attempts per anchor measurement; the tightest bracket wins.
 pub const ANCHOR_TRIES: usize = 16;
@@ -99,13 +109,22 @@ pub fn measure_n<E>(
 pub struct QueueClock {
     /// `monotonic_ns - queue_ns`.
     offset_ns: i64,
+    /// Recent measured offsets (a ring), `filled` of them valid.
+    history: [i64; HISTORY],
+    filled: usize,
+    next: usize,
 }
 
 impl QueueClock {
     /// A clock anchored on one measurement (taken right after the queue started).
     pub fn anchor(sample: Sample) -> Self {
+        let mut history = [0; HISTORY];
+        history[0] = sample.offset();
         Self {
             offset_ns: sample.offset(),
+            history,
+            filled: 1,
+            next: 1 % HISTORY,
         }
     }
 
@@ -125,16 +144,31 @@ impl QueueClock {
         (q >= 0).then(|| Duration::from_nanos(q as u64))
     }
 
-    /// Moves the offset towards a fresh measurement, by at most [`MAX_SLEW_NS`];
-    /// errors within the sample's uncertainty are ignored. Returns the error
-    /// seen (measured − current offset), in ns.
+    /// Adds a fresh measurement and moves the offset towards the median of
+    /// the recent ones, by at most [`MAX_SLEW_NS`]. Returns the error of this
+    /// reading (measured − offset before the step), in ns.
     pub fn correct(&mut self, sample: Sample) -> i64 {
+        self.correct_with_limit(sample, MAX_SLEW_NS)
+    }
+
+    /// [`Self::correct`] without the slew limit: the offset becomes the median
+    /// at once. For the first readings after start, when the anchor may be
+    /// off by more than a slewed correction could fix quickly.
+    pub fn settle(&mut self, sample: Sample) -> i64 {
+        self.correct_with_limit(sample, i64::MAX)
+    }
+
+    fn correct_with_limit(&mut self, sample: Sample, limit: i64) -> i64 {
         let err = sample.offset() - self.offset_ns;
-        let tolerance = (sample.window_ns / 2) as i64;
-        if err.abs() > tolerance {
-            let beyond = err - err.signum() * tolerance;
-            self.offset_ns += beyond.clamp(-MAX_SLEW_NS, MAX_SLEW_NS);
-        }
+        self.history[self.next] = sample.offset();
+        self.next = (self.next + 1) % HISTORY;
+        self.filled = (self.filled + 1).min(HISTORY);
+        let mut recent = self.history;
+        let recent = &mut recent[..self.filled];
+        recent.sort_unstable();
+        // Lower median: late readings (larger offsets) are the outliers.
+        let median = recent[(recent.len() - 1) / 2];
+        self.offset_ns += (median - self.offset_ns).clamp(-limit, limit);
         err
     }
 }
@@ -160,22 +194,42 @@ mod tests {
     }
 
     #[test]
-    fn small_errors_within_the_window_are_ignored() {
+    fn outliers_are_ignored_and_noise_is_not_copied() {
         let mut c = QueueClock::anchor(sample(0, 1_000_000, 10));
-        assert_eq!(c.correct(sample(0, 1_000_004, 10)), 4);
+        // One late reading (+450 us) does not move the offset.
+        c.correct(sample(0, 1_450_000, 10));
         assert_eq!(c.offset_ns(), 1_000_000);
+        // Readings scattered around 1 ms keep it at the middle.
+        for off in [1_080_000, 920_000, 1_010_000, 990_000, 1_400_000, 1_000_000] {
+            c.correct(sample(0, off, 10));
+        }
+        assert!(
+            (c.offset_ns() - 1_000_000).abs() <= 10_000,
+            "{}",
+            c.offset_ns()
+        );
     }
 
     #[test]
-    fn large_errors_are_slewed_not_jumped() {
+    fn a_real_change_is_followed_by_bounded_steps() {
         let mut c = QueueClock::anchor(sample(0, 1_000_000, 0));
-        c.correct(sample(0, 1_000_000 + 10 * MAX_SLEW_NS as u64, 0));
-        assert_eq!(c.offset_ns(), 1_000_000 + MAX_SLEW_NS);
-        for _ in 0..20 {
-            c.correct(sample(0, 1_000_000 + 10 * MAX_SLEW_NS as u64, 0));
+        let target = 1_000_000 + 4 * MAX_SLEW_NS;
+        let mut last = c.offset_ns();
+        for _ in 0..HISTORY + 8 {
+            c.correct(sample(0, target as u64, 0));
+            assert!((c.offset_ns() - last).abs() <= MAX_SLEW_NS);
+            last = c.offset_ns();
         }
-        // Converged: a constant drift does not accumulate.
-        assert_eq!(c.offset_ns(), 1_000_000 + 10 * MAX_SLEW_NS);
+        assert_eq!(c.offset_ns(), target);
+    }
+
+    #[test]
+    fn settle_jumps_to_the_lower_median() {
+        let mut c = QueueClock::anchor(sample(0, 3_500_000, 10));
+        c.settle(sample(0, 1_000_000, 10));
+        assert_eq!(c.offset_ns(), 1_000_000);
+        c.settle(sample(0, 1_100_000, 10));
+        assert_eq!(c.offset_ns(), 1_100_000);
     }
 
     #[test]
