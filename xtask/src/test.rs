@@ -347,17 +347,58 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// `cargo test --workspace --no-run`, keeping the executables of the
-/// kernel-test targets from cargo's JSON messages.
-fn build_kernel_tests(cargo: &str, root: &Path, cargo_args: &[String]) -> Result<Vec<KernelTest>> {
-    let mut child = Command::new(cargo)
+/// Names of the workspace's kernel-test targets (`cargo metadata`).
+fn kernel_test_names(cargo: &str, root: &Path) -> Result<Vec<String>> {
+    let out = Command::new(cargo)
         .current_dir(root)
-        .args([
-            "test",
-            "--workspace",
-            "--no-run",
-            "--message-format=json-render-diagnostics",
-        ])
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running cargo metadata")?;
+    if !out.status.success() {
+        bail!("cargo metadata failed ({})", out.status);
+    }
+    let meta: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("parsing cargo metadata")?;
+    let mut names: Vec<String> = meta["packages"]
+        .as_array()
+        .context("cargo metadata without packages")?
+        .iter()
+        .filter_map(|p| p["targets"].as_array())
+        .flatten()
+        .filter(|t| {
+            t["kind"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|k| k == "test"))
+        })
+        .filter_map(|t| t["name"].as_str())
+        .filter(|n| KERNEL_TEST_PREFIXES.iter().any(|p| n.starts_with(p)))
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+/// Build only the kernel-test targets (`cargo test --no-run --test NAME...`,
+/// so a broken unrelated target does not block them) and return their
+/// executables, from cargo's JSON messages.
+fn build_kernel_tests(cargo: &str, root: &Path, cargo_args: &[String]) -> Result<Vec<KernelTest>> {
+    let names = kernel_test_names(cargo, root)?;
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root).args([
+        "test",
+        "--workspace",
+        "--no-run",
+        "--message-format=json-render-diagnostics",
+    ]);
+    for name in &names {
+        cmd.args(["--test", name]);
+    }
+    let mut child = cmd
         .args(cargo_args)
         .stdout(Stdio::piped())
         .spawn()
@@ -375,7 +416,15 @@ fn build_kernel_tests(cargo: &str, root: &Path, cargo_args: &[String]) -> Result
     }
     let status = child.wait()?;
     if !status.success() {
-        bail!("building the test binaries failed ({status})");
+        bail!("building the kernel test binaries failed ({status})");
+    }
+    if tests.len() != names.len() {
+        bail!(
+            "cargo built {} kernel test binaries for {} targets ({})",
+            tests.len(),
+            names.len(),
+            names.join(", ")
+        );
     }
     tests.sort_by(|a, b| a.src.cmp(&b.src));
     Ok(tests)

@@ -59,8 +59,9 @@ const READY_MARKER: &str = "phasorsync-vm: up after";
 /// Printed by the init script once the script has ended.
 const DONE_MARKER: &str = "phasorsync-vm: script done";
 
-/// A Debian kernel unpacked in the cache: `vmlinuz`, `mods/*.ko` and
-/// `mods/order` (one `file.ko params` line per module, load order).
+/// A Debian kernel unpacked in the cache: `vmlinuz` (and `vmlinux`, its
+/// unpacked ELF, when that could be made), `mods/*.ko` and `mods/order`
+/// (one `file.ko params` line per module, in load order).
 pub struct Kernel {
     /// The Debian package it came from, e.g. `linux-image-6.1.0-56-amd64`.
     pub package: String,
