@@ -109,6 +109,9 @@ pub struct ClockMap {
     nominal_ns_per_frame: f64,
     max_frames: u32,
     env: Envelope,
+    /// The envelope's line after the last push (the next call is checked
+    /// against it; it only changes on a push).
+    line: Option<Line>,
     /// `CLOCK_MONOTONIC` of the first call after the reset; times are kept
     /// relative to it.
     anchor_ns: u64,
@@ -148,6 +151,7 @@ impl ClockMap {
             nominal_ns_per_frame: nominal,
             max_frames,
             env: Envelope::new(nominal),
+            line: None,
             anchor_ns: 0,
             started: false,
             next_s: 0,
@@ -193,6 +197,7 @@ impl ClockMap {
             s.last_reset = Some(c);
         }
         self.env.clear();
+        self.line = None;
         self.started = false;
         self.next_s = 0;
         self.period = 0;
@@ -244,7 +249,8 @@ impl ClockMap {
         let t_rel = now_ns.wrapping_sub(self.anchor_ns) as i64;
         self.env.push(s_end, t_rel);
         self.track_period(frames);
-        let line = self.env.line().unwrap_or(Line {
+        self.line = self.env.line();
+        let line = self.line.unwrap_or(Line {
             // Only before the first non-empty block: nothing to fit yet.
             s_ref: s_end,
             t_ref: t_rel as f64,
@@ -316,7 +322,7 @@ impl ClockMap {
             // CLOCK_MONOTONIC does not go back; a caller mixing clocks does.
             return Some(ResetCause::Early);
         }
-        let line = self.env.line()?;
+        let line = self.line?;
         let s_end = self.next_s + i64::from(frames);
         let t_rel = now_ns.wrapping_sub(self.anchor_ns) as i64 as f64;
         let err = t_rel - line.at(s_end);

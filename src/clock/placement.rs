@@ -59,19 +59,29 @@ impl BlockMap {
     /// Pure arithmetic: no allocation, no lock, no system call.
     #[inline]
     pub fn place(&self, time_ns: u64, latency_frames: u32) -> Placement {
-        let pos = self.position(time_ns, latency_frames);
         if self.frames == 0 {
             return Placement::Later;
         }
-        if pos >= f64::from(self.frames) {
+        // Nearest sample is floor(y); comparing y itself against the integer
+        // bounds gives the same answer without calling floor (a libm call on
+        // baseline x86-64), and truncation is floor for y >= 0.
+        let y = self.unrounded(time_ns, latency_frames) + 0.5;
+        if y >= f64::from(self.frames) {
             Placement::Later
-        } else if pos.is_nan() || pos < 0.0 {
+        } else if y.is_nan() || y < 0.0 {
             // A NaN (impossible with finite inputs) is treated as late too.
             Placement::Late
         } else {
-            // In range 0..frames by the two tests above.
-            Placement::InBlock(pos as u32)
+            Placement::InBlock(y as u32)
         }
+    }
+
+    #[inline]
+    fn unrounded(&self, time_ns: u64, latency_frames: u32) -> f64 {
+        // Wrapping difference read as signed: exact for events within ±292
+        // years of the anchor, never overflows.
+        let dt = time_ns.wrapping_sub(self.anchor_ns) as i64 as f64 - self.t0_ns;
+        dt * self.frames_per_ns + f64::from(latency_frames)
     }
 
     /// The rounded position of `time_ns` relative to this block's first
@@ -79,13 +89,10 @@ impl BlockMap {
     /// diagnostics and tests; [`place`](Self::place) is what `process()` uses.
     #[inline]
     pub fn position(&self, time_ns: u64, latency_frames: u32) -> f64 {
-        // Wrapping difference read as signed: exact for events within ±292
-        // years of the anchor, never overflows.
-        let dt = time_ns.wrapping_sub(self.anchor_ns) as i64 as f64 - self.t0_ns;
         // Nearest sample as floor(x + 0.5): the same rule on both sides of a
         // block boundary, so an event at n - 0.5 is Later here and lands on
         // offset 0 of the next block (its position there is -0.5 + 0.5).
-        (dt * self.frames_per_ns + f64::from(latency_frames) + 0.5).floor()
+        (self.unrounded(time_ns, latency_frames) + 0.5).floor()
     }
 
     /// The reference time `t0` of this block in `CLOCK_MONOTONIC` ns: the
@@ -186,6 +193,29 @@ mod tests {
         // Just below the half sample rounds down to the last offset.
         let t = 6_000_000_000u64 + (255.4 * ns_per_frame).round() as u64;
         assert_eq!(m.place(t, 0), Placement::InBlock(255));
+    }
+
+    #[test]
+    fn place_agrees_with_position() {
+        let m = map(256);
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Times within ±20 ms of t0, latencies 0..1024.
+            let t = 6_000_000_000u64 - 20_000_000 + x % 40_000_000;
+            let lat = (x >> 40) as u32 % 1024;
+            let pos = m.position(t, lat);
+            let want = if pos < 0.0 {
+                Placement::Late
+            } else if pos >= 256.0 {
+                Placement::Later
+            } else {
+                Placement::InBlock(pos as u32)
+            };
+            assert_eq!(m.place(t, lat), want, "t={t} lat={lat} pos={pos}");
+        }
     }
 
     #[test]
