@@ -34,10 +34,9 @@ pub struct MidiIn {
     /// The ring from the sequencer thread; `None` when the engine did not start.
     consumer: Option<MidiBufferConsumer>,
     clock: ClockMap,
-    /// Added latency, in frames, between an event's time and its place.
-    latency_frames: u32,
-    /// The host's largest block: the unit of latency.
-    max_frames: u32,
+    /// Added latency between an event's time and its place, in periods (see
+    /// [`BlockMap::latency_frames`]).
+    latency_blocks: u32,
     /// SysEx payloads of the current block. The host may read them until
     /// `process()` returns, so they are copied here and the space is reused
     /// only in the next block. Never grows: its length is fixed at activation.
@@ -59,8 +58,7 @@ impl MidiIn {
         Self {
             consumer,
             clock: ClockMap::new(sample_rate, max_frames),
-            latency_frames: max_frames,
-            max_frames,
+            latency_blocks: crate::plugin::settings::DEFAULT_LATENCY_BLOCKS,
             arena: vec![0; arena_len].into_boxed_slice(),
             arena_used: 0,
             dialect: NoteDialect::default(),
@@ -91,7 +89,7 @@ impl MidiIn {
     /// # Realtime Safety
     /// Arithmetic only.
     pub fn set_latency_blocks(&mut self, blocks: u32) {
-        self.latency_frames = blocks.saturating_mul(self.max_frames);
+        self.latency_blocks = blocks;
     }
 
     /// Forget the clock mapping (processing restarted, host reset).
@@ -113,10 +111,11 @@ impl MidiIn {
         out: &mut Out,
     ) {
         let block = self.clock.begin_block(now_ns, frames, steady_time);
+        let latency = block.latency_frames(self.latency_blocks);
         self.arena_used = 0;
         self.last_offset = 0;
         let mut host = input.iter().peekable();
-        while let Some(offset) = self.next_offset(&block, frames, out.counters) {
+        while let Some(offset) = self.next_offset(&block, latency, frames, out.counters) {
             while let Some(event) = host.next_if(|e| e.header().time() <= offset) {
                 self.forward(event, out);
             }
@@ -130,9 +129,15 @@ impl MidiIn {
     /// Where the ring's next message lands in this block, or `None` when the
     /// ring is empty or its next message belongs to a later block (it stays
     /// queued).
-    fn next_offset(&mut self, block: &BlockMap, frames: u32, counters: &Counters) -> Option<u32> {
+    fn next_offset(
+        &mut self,
+        block: &BlockMap,
+        latency: u32,
+        frames: u32,
+        counters: &Counters,
+    ) -> Option<u32> {
         let msg = self.consumer.as_ref()?.peek()?;
-        let offset = match block.place(msg.time_ns, self.latency_frames) {
+        let offset = match block.place(msg.time_ns, latency) {
             Placement::InBlock(offset) => offset.min(frames.saturating_sub(1)),
             Placement::Late => {
                 counters.late();

@@ -12,7 +12,7 @@ mod note_ports;
 mod params;
 mod process;
 mod report;
-mod settings;
+pub(crate) mod settings;
 mod state;
 
 use clack_extensions::log::HostLog;

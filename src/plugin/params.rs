@@ -18,8 +18,8 @@ pub const LATENCY_PARAM: ClapId = ClapId::new(1);
 /// What each latency choice means, as shown to the user.
 const LATENCY_TEXT: [&str; LATENCY_CHOICES as usize] = [
     "0 blocks: lowest latency, not sample-accurate (events land at the block start)",
-    "1 block: sample-accurate (default)",
-    "2 blocks: sample-accurate on a busy system",
+    "1 block + 0.2 ms: sample-accurate (default)",
+    "2 blocks + 0.2 ms: sample-accurate on a busy system",
 ];
 
 impl PhasorSyncShared<'_> {
