@@ -12,7 +12,14 @@ use phasorsync::ring::{
     midi_buffer, midi_buffer_with_config, MidiBufferConsumer, RingConfig, RingCounters,
 };
 
-const MESSAGES: u64 = 10_000_000;
+/// Messages per run: ten million, or `PHASORSYNC_RING_MESSAGES` (for slow
+/// instrumented runs such as ThreadSanitizer).
+fn messages() -> u64 {
+    std::env::var("PHASORSYNC_RING_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000_000)
+}
 const CAPACITY: usize = 256;
 
 fn msg(seq: u64) -> MidiMessage {
@@ -108,11 +115,12 @@ fn consume(mut c: MidiBufferConsumer) -> Tally {
 
 #[test]
 fn lossy_stream_preserves_order_and_accounts_for_every_drop() {
+    let messages = messages();
     let (mut p, c) = midi_buffer(CAPACITY);
     let stats = p.stats();
     let consumer = thread::spawn(move || consume(c));
     let mut accepted = Tally::default();
-    for seq in 0..MESSAGES {
+    for seq in 0..messages {
         // A real MIDI thread never waits: a full ring loses the message.
         if p.try_send(msg(seq)) {
             accepted.count += 1;
@@ -128,11 +136,11 @@ fn lossy_stream_preserves_order_and_accounts_for_every_drop() {
     let received = consumer.join().expect("consumer panicked");
     let s = stats.snapshot();
     assert_eq!(received, accepted);
-    assert_eq!(received.count + s.dropped_messages, MESSAGES);
+    assert_eq!(received.count + s.dropped_messages, messages);
     assert_eq!(
         s,
         RingCounters {
-            dropped_messages: MESSAGES - received.count,
+            dropped_messages: messages - received.count,
             ..RingCounters::default()
         }
     );
@@ -145,11 +153,12 @@ fn lossy_stream_preserves_order_and_accounts_for_every_drop() {
 
 #[test]
 fn retrying_producer_loses_nothing_and_counts_each_refusal() {
+    let messages = messages();
     let (mut p, c) = midi_buffer(CAPACITY);
     let stats = p.stats();
     let consumer = thread::spawn(move || consume(c));
     let mut refusals = 0u64;
-    for seq in 0..MESSAGES {
+    for seq in 0..messages {
         while !p.try_send(msg(seq)) {
             refusals += 1;
             thread::yield_now();
@@ -157,14 +166,15 @@ fn retrying_producer_loses_nothing_and_counts_each_refusal() {
     }
     drop(p);
     let received = consumer.join().expect("consumer panicked");
-    assert_eq!(received.count, MESSAGES);
-    assert_eq!(received.sum, MESSAGES * (MESSAGES - 1) / 2);
+    assert_eq!(received.count, messages);
+    assert_eq!(received.sum, messages * (messages - 1) / 2);
     assert_eq!(stats.dropped_messages(), refusals);
     eprintln!("retrying: {refusals} refusals counted");
 }
 
 #[test]
 fn interleaved_sysex_stream_keeps_payloads_in_step() {
+    let messages = messages();
     // Small byte storage, so SysEx is also lost for lack of bytes, not only slots.
     let (mut p, c) = midi_buffer_with_config(RingConfig {
         capacity: CAPACITY,
@@ -175,7 +185,7 @@ fn interleaved_sysex_stream_keeps_payloads_in_step() {
     let mut accepted = Tally::default();
     let (mut lost_notes, mut lost_sysex, mut lost_sysex_bytes) = (0u64, 0u64, 0u64);
     let mut buf = Vec::with_capacity(256);
-    for seq in 0..MESSAGES {
+    for seq in 0..messages {
         let ok = if seq % 7 == 3 {
             payload(seq, &mut buf);
             let ok = p.try_send_sysex(seq, (seq % 3) as u16, &buf);
@@ -203,7 +213,7 @@ fn interleaved_sysex_stream_keeps_payloads_in_step() {
     drop(p);
     let received = consumer.join().expect("consumer panicked");
     assert_eq!(received, accepted);
-    assert_eq!(received.count + lost_notes + lost_sysex, MESSAGES);
+    assert_eq!(received.count + lost_notes + lost_sysex, messages);
     assert_eq!(
         stats.snapshot(),
         RingCounters {

@@ -22,14 +22,30 @@
 //! a payload the consumer does not take is skipped (and counted) before the next
 //! message is popped.
 //!
-//! # Why `ringbuf`
-//! Both candidates from the design card were measured side by side in
-//! `benches/ring.rs` (see the README for the table). `ringbuf`'s heap ring takes a
-//! capacity at run time, pads its two indices onto separate cache lines and caches
-//! the other side's index, so the streaming case does not ping-pong a cache line per
-//! message; `heapless::spsc` fixes the capacity at compile time, keeps both indices on
-//! one cache line, and its halves borrow the queue, so a `'static` pair for two
-//! threads would need `unsafe` self-reference. See `benches/ring.rs` for the figures.
+//! # Why `ringbuf`, and why not its per-item API
+//! Picked by `benches/ring.rs` (push 64 then drain, thread CPU time per message, one
+//! run on a shared 2-core EPYC under load; full table in the README):
+//!
+//! | queue (payload)                      | ns/msg | vs fastest |
+//! |--------------------------------------|-------:|-----------:|
+//! | `bbx_midi::midi_buffer` (3 bytes)    |   3.06 |      1.00× |
+//! | `rtrb` (`MidiMessage`)               |   3.55 |      1.16× |
+//! | **this ring** (`MidiMessage`)        |   3.79 |      1.24× |
+//! | `heapless::spsc` (`MidiMessage`)     |   4.09 |      1.34× |
+//! | `ringbuf` `HeapRb` (`MidiMessage`)   |  10.73 |      3.51× |
+//!
+//! `heapless::spsc` was faster per item than `ringbuf`'s API, but it fixes the
+//! capacity at compile time, its halves borrow the queue (a `'static` pair for two
+//! threads needs an `unsafe` self-referential owner), it cannot tell a half that the
+//! other is gone, and its two indices share a cache line. `ringbuf` has none of these
+//! problems: run-time capacity, `Arc`-owned halves, indices padded onto their own
+//! cache lines, and hold flags that give [`MidiBufferProducer::is_abandoned`] /
+//! [`MidiBufferConsumer::is_abandoned`]. Its generic per-item path is what is slow
+//! (it divides by the run-time capacity several times per item), so the message ring
+//! keeps `ringbuf`'s storage, atomic indices and hold flags and moves the indices
+//! itself with comparisons instead of division (`slots.rs`, a small `unsafe` layer
+//! under `ringbuf`'s documented index invariants). The SysEx byte ring uses
+//! `ringbuf`'s slice API unchanged: there the index work is paid once per SysEx.
 
 mod consumer;
 mod producer;
