@@ -305,7 +305,8 @@ fn in_vm(
     for (name, value) in std::env::vars() {
         let forward = FORWARD_ENV.contains(&name.as_str())
             || (FORWARD_ENV_PREFIXES.iter().any(|p| name.starts_with(p))
-                && !name.starts_with("PHASORSYNC_VM_"));
+                && !name.starts_with("PHASORSYNC_VM_")
+                && name != "RUST_RECURSION_COUNT");
         if forward && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             writeln!(script, "export {name}={}", shell_quote(&value))?;
         }
