@@ -62,7 +62,12 @@ fn connects_by_pattern_follows_new_ports_and_survives_unplug() {
         "late port not connected:\n{}",
         aconnect_list()
     );
-    assert_eq!(r.engine.alsa_stats().auto_connected, 2);
+    // The counter is published after the thread's batch: wait for it too.
+    assert!(wait_for(Duration::from_secs(2), || r
+        .engine
+        .alsa_stats()
+        .auto_connected
+        == 2));
     for v in 0..50 {
         late.cc(0, 2, v);
         early.cc(0, 1, v);
@@ -113,7 +118,11 @@ fn connects_by_pattern_follows_new_ports_and_survives_unplug() {
         early.addr, me
     )));
     assert!(connected(manual.addr, me));
-    assert_eq!(r.engine.alsa_stats().auto_connected, 0);
+    assert!(wait_for(Duration::from_secs(2), || r
+        .engine
+        .alsa_stats()
+        .auto_connected
+        == 0));
 
     // The log says what was connected.
     let mut lines = Vec::new();
