@@ -19,20 +19,21 @@
 //! producer writes the payload first and the message second, all or nothing; the
 //! consumer pops the message, then copies the payload into its own scratch with
 //! [`MidiBufferConsumer::pop_sysex_payload`]. The two rings cannot fall out of step:
-//! a payload the consumer does not take is skipped (and counted) before the next
+//! a payload the consumer does not take is skipped (and counted) when the next
 //! message is popped.
 //!
 //! # Why `ringbuf`, and why not its per-item API
-//! Picked by `benches/ring.rs` (push 64 then drain, thread CPU time per message, one
-//! run on a shared 2-core EPYC under load; full table in the README):
+//! Picked by `benches/ring.rs` (push 64 then drain; median thread CPU time per
+//! message; one run on a shared 2-core AMD EPYC VM, load average 4–7 from other
+//! builds; full table in the README):
 //!
 //! | queue (payload)                      | ns/msg | vs fastest |
 //! |--------------------------------------|-------:|-----------:|
-//! | `bbx_midi::midi_buffer` (3 bytes)    |   3.06 |      1.00× |
-//! | `rtrb` (`MidiMessage`)               |   3.55 |      1.16× |
-//! | **this ring** (`MidiMessage`)        |   3.79 |      1.24× |
-//! | `heapless::spsc` (`MidiMessage`)     |   4.09 |      1.34× |
-//! | `ringbuf` `HeapRb` (`MidiMessage`)   |  10.73 |      3.51× |
+//! | `bbx_midi::midi_buffer` (3 bytes)    |   2.78 |      1.00× |
+//! | `rtrb` (`MidiMessage`)               |   3.49 |      1.26× |
+//! | **this ring** (`MidiMessage`)        |   3.73 |      1.34× |
+//! | `heapless::spsc` (`MidiMessage`)     |   3.94 |      1.42× |
+//! | `ringbuf` `HeapRb` (`MidiMessage`)   |  10.81 |      3.89× |
 //!
 //! `heapless::spsc` was faster per item than `ringbuf`'s API, but it fixes the
 //! capacity at compile time, its halves borrow the queue (a `'static` pair for two
@@ -41,7 +42,7 @@
 //! problems: run-time capacity, `Arc`-owned halves, indices padded onto their own
 //! cache lines, and hold flags that give [`MidiBufferProducer::is_abandoned`] /
 //! [`MidiBufferConsumer::is_abandoned`]. Its generic per-item path is what is slow
-//! (it divides by the run-time capacity several times per item), so the message ring
+//! (several `%` and `/` by the run-time capacity per item, through generic wrappers), so the message ring
 //! keeps `ringbuf`'s storage, atomic indices and hold flags and moves the indices
 //! itself with comparisons instead of division (`slots.rs`, a small `unsafe` layer
 //! under `ringbuf`'s documented index invariants). The SysEx byte ring uses
