@@ -5,6 +5,24 @@
 //! sound card, the time and frame count of each `process()` call, into a map
 //! from time to sample, and [`BlockMap::place`] puts each event on its sample.
 //!
+//! ```
+//! use phasorsync::clock::{ClockMap, Placement};
+//!
+//! // In activate() (allocates):
+//! let mut clock = ClockMap::new(48_000.0, 256);
+//! // In process(): read CLOCK_MONOTONIC first, then
+//! let now_ns = 1_000_000_000;
+//! let block = clock.begin_block(now_ns, 256, None);
+//! let latency = block.latency_frames(1); // one period + delivery margin
+//! // For each message peeked from the ring, oldest first:
+//! let event_ns = now_ns - 2_000_000; // arrived 2 ms ago
+//! match block.place(event_ns, latency) {
+//!     Placement::InBlock(offset) => assert!(offset < 256), // pop, emit at offset
+//!     Placement::Late => {}  // pop, emit at 0, count it
+//!     Placement::Later => {} // leave it queued for the next block
+//! }
+//! ```
+//!
 //! # The model
 //!
 //! A host calls `process()` for a block once the sound card has delivered it
@@ -42,11 +60,22 @@
 //! (spread)/(points), with late calls having no influence at all. The window
 //! plays the part of the DLL's bandwidth: the fit follows drift (the slope is
 //! fitted, clamped to ±1000 ppm of nominal) and forgets a call after 2048 to
-//! 4096 blocks (2.7 to 5.5 s at 64 frames, 44 to 87 s at 1024). Settling is
-//! the time it takes the lowest calls to pin the line: the tests measure it
-//! (a second or two for spreads up to a few hundred µs; at 1024 frames with a
-//! 6.4 ms spread, tens of seconds). Cost per block: amortised constant, no
-//! allocation (measured in `benches/clock.rs`).
+//! 4096 blocks (2.7 to 5.5 s at 64 frames, 44 to 87 s at 1024).
+//!
+//! Measured on simulated call times (`tests/clock_dll_baseline.rs`, 150 ppm
+//! drift, jitter uniform over 30 % of the period plus 1 % of calls up to 60 %
+//! later): the spread of the filtered block time, max − min in samples, is
+//! 0.20 / 0.25 / 0.76 at 64 / 256 / 1024 frames for the envelope, against
+//! 0.79 / 8.0 / 92.6 for a DLL at JACK's 1/8 Hz.
+//!
+//! Settling is the time the lowest calls take to pin the line
+//! (`tests/clock_sim.rs`: the last event more than one sample off): with
+//! jitter up to 500 µs, 0.1 to 0.2 s at 64 frames, 0.4 to 0.7 s at 256,
+//! 1.3 to 2.6 s at 1024; with jitter over 30 % of the period, 0.1 to 0.2 s at
+//! 64, 1 to 4 s at 256, and at 1024 (6.4 ms of spread) 16 s in one case while
+//! two others still place the odd event 2 samples off after 60 s (p99 within
+//! 1.5 samples of the unrounded ideal). Cost per block: amortised constant,
+//! no allocation (`benches/clock.rs`).
 //!
 //! # Latency
 //!
@@ -60,8 +89,9 @@
 //! default, [`BlockMap::latency_frames`]`(1)` (also
 //! [`ClockStats::default_latency_frames`]), is one period plus
 //! [`DELIVERY_MARGIN_NS`]. The period is measured, not the host's declared
-//! maximum block, which can be far larger than the blocks it sends. Less latency means less delay but the events of the
-//! first part of each period come out late (offset 0, counted).
+//! maximum block, which can be far larger than the blocks it sends. Less
+//! latency means less delay but the events of the first part of each period
+//! come out late (offset 0, counted).
 //!
 //! # Resets and the first blocks
 //!
