@@ -77,7 +77,7 @@ proptest! {
     ) {
         let (mut p, mut c) = midi_buffer_with_config(RingConfig { capacity: cap, sysex_bytes: sysex_cap });
         let mut m = Model::default();
-        let mut dst = vec![0u8; 64];
+        let mut dst = [0u8; 64];
         for (seq, op) in ops.into_iter().enumerate() {
             let seq = seq as u64;
             match op {
