@@ -5,6 +5,7 @@
 //! are ours. Every command that builds first checks the system packages the
 //! build needs, so a fresh Debian/Ubuntu machine needs no third set-up step.
 
+mod bench;
 mod sysdeps;
 mod test;
 mod vm;
@@ -18,11 +19,12 @@ fn main() -> ExitCode {
         Some("bundle") => sysdeps::ensure(sysdeps::BUILD)
             .and_then(|()| nice_plug_xtask::main_with_args("cargo xtask", args)),
         Some("install") => install(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("test") => test::run(&args[1..]),
         Some("vm") => vm::cli(&args[1..]),
         _ => nice_plug_xtask::main_with_args("cargo xtask", args).map_err(|e| {
             e.context(
-                "PhasorSync adds:\n  cargo xtask install [--release]   bundle, then copy PhasorSync.clap to ~/.clap\n  cargo xtask test                  run every test (host tests and real-kernel ALSA tests)\n  cargo xtask vm /abs/script.sh     run a script as root in the kernel-test VM (real ALSA sequencer)",
+                "PhasorSync adds:\n  cargo xtask install [--release]   bundle, then copy PhasorSync.clap to ~/.clap\n  cargo xtask test                  run every test (host tests and real-kernel ALSA tests)\n  cargo xtask bench                 every benchmark figure (criterion here; kernel latency and placement in the VM)\n  cargo xtask vm /abs/script.sh     run a script as root in the kernel-test VM (real ALSA sequencer)",
             )
         }),
     };

@@ -111,7 +111,8 @@ pub fn run(args: &[String]) -> Result<()> {
     if !opts.kernel_only {
         let status = Command::new(&cargo)
             .current_dir(&root)
-            .args(["test", "--workspace"])
+            // All features: the tests above the engine seam use the mock.
+            .args(["test", "--workspace", "--all-features"])
             .args(&opts.cargo_args)
             .arg("--")
             .args(&opts.test_args)
@@ -393,6 +394,7 @@ fn build_kernel_tests(cargo: &str, root: &Path, cargo_args: &[String]) -> Result
     cmd.current_dir(root).args([
         "test",
         "--workspace",
+        "--all-features",
         "--no-run",
         "--message-format=json-render-diagnostics",
     ]);

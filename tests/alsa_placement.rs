@@ -1,0 +1,416 @@
+//! End to end, as a musician uses it: `aplaymidi` plays a file whose note
+//! times are irregular (and not multiples of any block) into the sequencer
+//! port of the **bundled** plugin, loaded by a `clack-host` test host whose
+//! audio thread calls `process()` paced like a 48 kHz audio device. The notes
+//! that come out are compared, sample by sample, with the kernel timestamps
+//! of the same events seen by a second client ("probe") subscribed to the same
+//! sender, and with the file's own schedule.
+//!
+//! Figures (printed; quoted in the README): |placement error| in samples
+//! against the kernel timestamp, p50/p99/max, for PhasorSync and for the same
+//! stream snapped to the start of the block in which it was first available
+//! (what a timestamp-less buffer does), for blocks of 64, 256 and 1024 frames;
+//! and the inter-onset error against the sender's schedule.
+//!
+//! Needs a kernel sequencer: run with `cargo xtask test` (natively where
+//! `/dev/snd/seq` exists, in the project's qemu VM otherwise).
+
+mod clap_host;
+mod common;
+
+use clack_host::prelude::*;
+use clap_host::{instantiate, load_entry, logs, Recorded};
+use phasorsync::alsa::clock::monotonic_ns;
+use phasorsync::alsa::{AlsaConfig, AlsaEngine};
+use phasorsync::engine::MidiEngine;
+use phasorsync::protocol::MidiEvent;
+use phasorsync::ring::{midi_buffer_with_config, MidiBufferConsumer, RingConfig};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+const ID: &std::ffi::CStr = c"org.phasorsync.phasorsync";
+const RATE: f64 = 48_000.0;
+const NOTES: usize = 120;
+/// How long the audio thread runs before the first note.
+const PRE_ROLL: Duration = Duration::from_secs(3);
+/// How long after an xrun notes are left out of the figures.
+const XRUN_SHADOW_MS: f64 = 50.0;
+/// snd-seq-dummy's "Midi Through" port.
+const THROUGH: &str = "14:0";
+
+/// The sender's schedule: note-on times in ms, irregular on purpose (a
+/// deterministic walk through 7..=61 ms gaps, none a multiple of a block).
+fn schedule() -> Vec<u32> {
+    let mut t = 0u32;
+    let mut x = 0x2545_F491u32;
+    (0..NOTES)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            t += 7 + x % 55;
+            t
+        })
+        .collect()
+}
+
+/// Key of the i-th note: distinct within any 60 consecutive notes, so notes
+/// can be matched between the plugin's output and the probe by key and order.
+fn key(i: usize) -> u8 {
+    36 + (i % 60) as u8
+}
+
+fn midi_file(times: &[u32]) -> std::path::PathBuf {
+    let mut smf = common::Smf::new();
+    let mut now = 0;
+    for (i, &t) in times.iter().enumerate() {
+        // Note on, then its note off 3 ms later (before the next note).
+        smf.event(t - now, &[0x90, key(i), 100]);
+        smf.event(3, &[0x80, key(i), 0]);
+        now = t + 3;
+    }
+    smf.write_temp()
+}
+
+/// What the paced audio thread saw.
+struct Run {
+    /// Monotonic time the pacing schedule starts from: block k is due at
+    /// `t0 + k * frames / RATE`.
+    t0: u64,
+    /// Actual call time of each block.
+    calls: Vec<u64>,
+    /// Note-ons out of the plugin: (absolute sample, key).
+    notes: Vec<(u64, u8)>,
+}
+
+/// Sleep until `deadline_ns` on CLOCK_MONOTONIC.
+fn sleep_until(deadline_ns: u64) {
+    let ts = libc::timespec {
+        tv_sec: (deadline_ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (deadline_ns % 1_000_000_000) as libc::c_long,
+    };
+    // SAFETY: `ts` is a valid timespec; a null remainder is allowed with TIMER_ABSTIME.
+    unsafe {
+        libc::clock_nanosleep(
+            libc::CLOCK_MONOTONIC,
+            libc::TIMER_ABSTIME,
+            &ts,
+            std::ptr::null_mut(),
+        )
+    };
+}
+
+/// Ask for SCHED_FIFO on this thread, as audio threads have; fine if refused.
+fn try_realtime() {
+    let param = libc::sched_param { sched_priority: 80 };
+    // SAFETY: plain call on the current thread with a valid param.
+    unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
+}
+
+fn probe() -> (AlsaEngine, MidiBufferConsumer) {
+    let (producer, consumer) = midi_buffer_with_config(RingConfig {
+        capacity: 4096,
+        sysex_bytes: 4096,
+    });
+    let mut engine = AlsaEngine::new(AlsaConfig {
+        client_name: "PhasorSync-probe".into(),
+        patterns_from_environment: false,
+        ..AlsaConfig::default()
+    })
+    .expect("probe engine");
+    engine.start(producer).expect("probe start");
+    (engine, consumer)
+}
+
+/// `client:port` of the plugin instance's input, from its own log line
+/// `ALSA sequencer client N "NAME": MIDI in N:P, …`.
+fn plugin_input(plugin: &PluginInstance<clap_host::TestHost>) -> String {
+    for (_, line) in logs(plugin) {
+        if let Some(rest) = line.split("MIDI in ").nth(1) {
+            return rest.split(',').next().unwrap().trim().to_string();
+        }
+    }
+    panic!(
+        "the plugin did not log its sequencer address: {:?}",
+        logs(plugin)
+    );
+}
+
+/// Play the file into the plugin (paced at `frames` per block) and the probe.
+fn run(frames: u32, times: &[u32]) -> (Run, Vec<(u64, u8)>, u64) {
+    let entry = load_entry();
+    let mut plugin = instantiate(&entry, ID).unwrap();
+    let config = PluginAudioConfiguration {
+        sample_rate: RATE,
+        min_frames_count: frames,
+        max_frames_count: frames,
+    };
+    let processor = plugin
+        .activate(|_, _| clap_host::TestHostAudioProcessor, config)
+        .expect("activate");
+    let input = plugin_input(&plugin);
+    let (mut probe_engine, mut probe) = probe();
+    let probe_addr = format!(
+        "{}:{}",
+        probe_engine_client(&probe_engine),
+        probe_port(&probe_engine)
+    );
+    let file = midi_file(times);
+
+    let done = AtomicBool::new(false);
+    let (run, processor) = std::thread::scope(|s| {
+        let audio = s.spawn(|| {
+            try_realtime();
+            let mut p = processor.start_processing().unwrap();
+            let period_ns = f64::from(frames) * 1e9 / RATE;
+            let t0 = monotonic_ns() + 20_000_000;
+            let mut calls = Vec::with_capacity(100_000);
+            let mut notes = Vec::with_capacity(NOTES);
+            let mut output = EventBuffer::with_capacity(1024);
+            let input = EventBuffer::with_capacity(0);
+            // SAFETY: no audio buffers are given, so none can be shorter than `frames`.
+            let ins = unsafe { InputAudioBuffers::from_raw_buffers(&[], frames) };
+            let mut k = 0u64;
+            while !done.load(Ordering::Acquire) {
+                sleep_until(t0 + (k as f64 * period_ns) as u64);
+                calls.push(monotonic_ns());
+                output.clear();
+                // SAFETY: as above.
+                let mut outs = unsafe { OutputAudioBuffers::from_raw_buffers(&mut [], frames) };
+                p.process(
+                    &ins,
+                    &mut outs,
+                    &input.as_input(),
+                    &mut output.as_output(),
+                    Some(k * u64::from(frames)),
+                    None,
+                )
+                .expect("process");
+                for e in output.iter() {
+                    if let Recorded::NoteOn { time, key, .. } = clap_host::record(e) {
+                        notes.push((k * u64::from(frames) + u64::from(time), key as u8));
+                    }
+                }
+                k += 1;
+            }
+            (Run { t0, calls, notes }, p.stop_processing())
+        });
+        // A session has been running for a while before anyone plays: let
+        // the clock map see PRE_ROLL of calls first (it settles within 0.2 s
+        // at 64 frames and 1-3 s at 1024 with this much jitter).
+        std::thread::sleep(PRE_ROLL);
+        // One source, two listeners, as with a keyboard patched to two
+        // programs: aplaymidi plays into the kernel's "Midi Through" port,
+        // which both the plugin and the probe are subscribed to, so both get
+        // each event from the same kernel dispatch.
+        common::aconnect(THROUGH, &input);
+        common::aconnect(THROUGH, &probe_addr);
+        common::aplaymidi(THROUGH, &file, Duration::from_secs(60));
+        // Let the last notes through the one-block latency and the ring.
+        std::thread::sleep(Duration::from_millis(300));
+        done.store(true, Ordering::Release);
+        audio.join().expect("audio thread")
+    });
+    plugin.deactivate(processor);
+    // The plugin reports late messages on the main thread, with their count.
+    let late = logs(&plugin)
+        .iter()
+        .filter(|(_, l)| l.contains("too late"))
+        .filter_map(|(_, l)| l.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+
+    let mut seen = Vec::new();
+    eprintln!(
+        "probe {probe_addr}: state {:?}, stats {:?}, alsa {:?}, queued {}",
+        probe_engine.state(),
+        probe_engine.stats(),
+        probe_engine.alsa_stats(),
+        probe.len()
+    );
+    while let Some(log) = probe_engine.pop_log() {
+        eprintln!("probe log: {}", log.message);
+    }
+    while let Some(m) = probe.try_pop() {
+        if let MidiEvent::NoteOn { key, .. } = m.event {
+            seen.push((m.time_ns, key));
+        }
+    }
+    probe_engine.stop();
+    (run, seen, late)
+}
+
+fn probe_engine_client(e: &AlsaEngine) -> i32 {
+    e.client().expect("probe running").client
+}
+
+fn probe_port(e: &AlsaEngine) -> i32 {
+    e.client().expect("probe running").in_port
+}
+
+/// p50, p99 and max of |x|.
+fn percentiles(xs: &[f64]) -> (f64, f64, f64) {
+    let mut a: Vec<f64> = xs.iter().map(|x| x.abs()).collect();
+    a.sort_by(f64::total_cmp);
+    let at = |q: f64| a[((a.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.99), a[a.len() - 1])
+}
+
+fn median(xs: &[f64]) -> f64 {
+    let mut a = xs.to_vec();
+    a.sort_by(f64::total_cmp);
+    a[a.len() / 2]
+}
+
+struct Figures {
+    /// PhasorSync: position minus (kernel time mapped by the pacing schedule + one block).
+    ours: Vec<f64>,
+    /// Snapped to the start of the first block called after the kernel timestamp,
+    /// minus the kernel time mapped by the pacing schedule.
+    snapped: Vec<f64>,
+    /// PhasorSync: inter-onset interval minus the file's, in samples.
+    ioi: Vec<f64>,
+    /// Messages the plugin reported as too late for their sample.
+    late: u64,
+    /// How long after its deadline each process() call came, in µs.
+    wake_us: Vec<f64>,
+    /// Notes left out of the figures for being placed just after an xrun.
+    excluded: usize,
+    /// Blocks called more than a period late.
+    xruns: usize,
+}
+
+fn measure(frames: u32, times: &[u32]) -> Figures {
+    let (run, seen, late) = run(frames, times);
+    assert_eq!(seen.len(), NOTES, "the probe did not see every note");
+    assert_eq!(
+        run.notes.len(),
+        NOTES,
+        "the plugin did not deliver every note exactly once"
+    );
+    let ns_to_samples = RATE / 1e9;
+    let period_ns = f64::from(frames) * 1e9 / RATE;
+    let wake_us: Vec<f64> = run
+        .calls
+        .iter()
+        .enumerate()
+        .map(|(k, &c)| (c as f64 - (run.t0 as f64 + k as f64 * period_ns)) / 1e3)
+        .collect();
+    // A call more than a period after its deadline is what a sound card
+    // calls an xrun: the audio dropped out and the timeline broke. Notes
+    // placed within XRUN_SHADOW_MS after one are left out of the figures (and
+    // counted): no placement is right across a dropout, for any method.
+    let shadow_blocks = ((XRUN_SHADOW_MS * 1e6 / period_ns).ceil() as usize).max(8);
+    let xrun: Vec<bool> = wake_us.iter().map(|&w| w * 1e3 > period_ns).collect();
+    let near_xrun = |k: usize| {
+        let k = k.min(xrun.len() - 1);
+        xrun[k.saturating_sub(shadow_blocks)..=k].iter().any(|&x| x)
+    };
+    let mut excluded = 0;
+    let mut ours = Vec::new();
+    let mut snapped = Vec::new();
+    let mut ioi = Vec::new();
+    for (i, (&(pos, key_out), &(t_kernel, key_probe))) in run.notes.iter().zip(&seen).enumerate() {
+        assert_eq!(key_out, key(i), "note {i} out of order");
+        assert_eq!(key_probe, key(i), "probe note {i} out of order");
+        let ideal = (t_kernel as f64 - run.t0 as f64) * ns_to_samples;
+        if near_xrun((pos / u64::from(frames)) as usize) {
+            excluded += 1;
+            continue;
+        }
+        // The plugin's default latency: one block plus the delivery margin.
+        let margin = (phasorsync::clock::DELIVERY_MARGIN_NS as f64 * ns_to_samples).ceil();
+        ours.push(pos as f64 - (ideal + f64::from(frames) + margin));
+        // The block that would have drained it without a timestamp.
+        let k = run
+            .calls
+            .iter()
+            .position(|&c| c >= t_kernel)
+            .unwrap_or(run.calls.len());
+        snapped.push((k as u64 * u64::from(frames)) as f64 - ideal);
+        if i > 0 && !near_xrun((run.notes[i - 1].0 / u64::from(frames)) as usize) {
+            let want = f64::from(times[i] - times[i - 1]) * 1e-3 * RATE;
+            ioi.push((pos - run.notes[i - 1].0) as f64 - want);
+        }
+    }
+    let xruns = xrun.iter().filter(|&&x| x).count();
+    Figures {
+        ours,
+        snapped,
+        ioi,
+        late,
+        wake_us,
+        excluded,
+        xruns,
+    }
+}
+
+#[test]
+#[ignore = "needs a kernel sequencer: run with cargo xtask test"]
+fn hardware_notes_land_on_their_sample_at_every_block_size() {
+    common::require_sequencer();
+    let times = schedule();
+    println!(
+        "placement at 48 kHz, {NOTES} notes from aplaymidi; error in samples against the kernel \
+         timestamp: delay = median, jitter = |error - median| p50 / p99 / max"
+    );
+    println!(
+        "{:>5} | {:>30} | {:>30} | {:>21} | late",
+        "block", "PhasorSync: delay, jitter", "snapped: delay, jitter", "inter-onset |error|"
+    );
+    let mut failures = Vec::new();
+    for frames in [64u32, 256, 1024] {
+        let f = measure(frames, &times);
+        let (w50, w99, wmax) = percentiles(&f.wake_us);
+        let conditions = format!(
+            "audio thread wake-up after deadline p50 {w50:.0} us, p99 {w99:.0} us, max {wmax:.0} us; \
+             {} xruns; {} of {NOTES} notes left out (within {XRUN_SHADOW_MS} ms after an xrun)",
+            f.xruns, f.excluded
+        );
+        if f.ours.len() < NOTES / 2 {
+            // An emulated CPU on a loaded machine cannot always keep a 1.3 ms
+            // period: then there is nothing to measure at this block size
+            // (every note was still delivered once and in order, checked
+            // above). Larger blocks must be measurable.
+            println!("{frames:>5} | not measurable in this run, too few notes away from xruns; {conditions}");
+            if frames > 64 {
+                failures.push(format!(
+                    "block {frames}: the run was mostly xruns: {conditions}"
+                ));
+            }
+            continue;
+        }
+        let (od, o50, o99, omax) = delay_jitter(&f.ours);
+        let (sd, s50, s99, smax) = delay_jitter(&f.snapped);
+        let (i50, i99, imax) = percentiles(&f.ioi);
+        println!(
+            "{frames:>5} | {od:>6.1}, {o50:>5.2} {o99:>7.2} {omax:>7.2} | {sd:>6.1}, {s50:>5.2} \
+             {s99:>7.2} {smax:>7.2} | {i50:>5.2} {i99:>7.2} {imax:>7.2} | {}",
+            f.late
+        );
+        println!("      {conditions}");
+        let (r50, r99, rmax) = percentiles(&f.ours);
+        println!(
+            "      PhasorSync |error| against the kernel timestamp p50 {r50:.2}, p99 {r99:.2}, max \
+             {rmax:.2} (goal p99 <= 1, max <= 4: {})",
+            if r99 <= 1.0 && rmax <= 4.0 { "met" } else { "not met in this run" }
+        );
+        // What must hold even in an emulated VM: the timestamp is used. Away
+        // from xruns, placed notes jitter less than the same notes snapped to
+        // the block in which they became available.
+        if o50 >= s50 {
+            failures.push(format!(
+                "block {frames}: placed notes jitter (p50 {o50:.2}) no less than snapped ones \
+                 (p50 {s50:.2}); {conditions}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// Median, then p50/p99/max of the distance from it.
+fn delay_jitter(errors: &[f64]) -> (f64, f64, f64, f64) {
+    let m = median(errors);
+    let centred: Vec<f64> = errors.iter().map(|e| e - m).collect();
+    let (p50, p99, max) = percentiles(&centred);
+    (m, p50, p99, max)
+}

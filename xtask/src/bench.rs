@@ -1,0 +1,132 @@
+//! `cargo xtask bench`: every figure the README quotes, in one run.
+//!
+//! 1. the criterion benchmarks on this machine: parser throughput, the ring
+//!    against `bbx_midi`/`rtrb`/`ringbuf`/`heapless`, the clock map, and the
+//!    plugin's `process()` with 0/8/64 messages pending;
+//! 2. against a real kernel sequencer (natively when `/dev/snd/seq` works,
+//!    in the project's qemu VM otherwise), in one boot: delivery latency
+//!    (`benches/alsa_latency.rs`: PhasorSync's thread vs a bare `alsa` client
+//!    vs `midir`) and placement accuracy of the bundled plugin
+//!    (`tests/alsa_placement.rs`: PhasorSync vs snapping to the block start,
+//!    blocks of 64/256/1024).
+//!
+//! Arguments after `--` go to criterion (e.g. `-- --measurement-time 3`).
+
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use crate::{sysdeps, vm};
+
+const CRITERION_BENCHES: &[&str] = &["parse", "ring", "clock", "process"];
+
+/// Run the benchmarks; see the module docs.
+///
+/// # Errors
+/// When a build, a benchmark or the VM fails.
+pub fn run(args: &[String]) -> Result<()> {
+    let criterion_args: Vec<String> = match args.iter().position(|a| a == "--") {
+        Some(i) => args[i + 1..].to_vec(),
+        None => Vec::new(),
+    };
+    sysdeps::ensure(sysdeps::BUILD)?;
+    sysdeps::ensure(sysdeps::TEST)?;
+    let root = crate::workspace_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+
+    let status = Command::new(&cargo)
+        .current_dir(&root)
+        .args(["xtask", "bundle", "phasorsync", "--release"])
+        .status()?;
+    if !status.success() {
+        bail!("bundling failed");
+    }
+
+    let mut bench = Command::new(&cargo);
+    bench
+        .current_dir(&root)
+        .args(["bench", "--features", "test-mock"]);
+    for b in CRITERION_BENCHES {
+        bench.args(["--bench", b]);
+    }
+    if !bench.arg("--").args(&criterion_args).status()?.success() {
+        bail!("criterion benchmarks failed");
+    }
+
+    let latency = build_exe(
+        &cargo,
+        &["bench", "--bench", "alsa_latency"],
+        "alsa_latency",
+    )?;
+    let placement = build_exe(
+        &cargo,
+        &["test", "--release", "--test", "alsa_placement"],
+        "alsa_placement",
+    )?;
+    let script = format!(
+        "#!/bin/sh\nset -e\ncd {root}\nexport PHASORSYNC_BUNDLE={bundle}\n\
+         echo '== delivery latency (benches/alsa_latency.rs)'\n{latency}\n\
+         echo '== placement (tests/alsa_placement.rs)'\n{placement} --ignored --nocapture --test-threads=1\n",
+        root = root.display(),
+        bundle = root.join("target/bundled/PhasorSync.clap").display(),
+        latency = latency.display(),
+        placement = placement.display(),
+    );
+    let job = vm::JobDir::create()?;
+    let path = job.path.join("bench.sh");
+    std::fs::write(&path, script)?;
+    if std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/snd/seq")
+        .is_ok()
+    {
+        println!("bench: running the kernel figures natively (/dev/snd/seq works here)");
+        if !Command::new("sh").arg(&path).status()?.success() {
+            bail!("the kernel benchmarks failed");
+        }
+        return Ok(());
+    }
+    println!("bench: no usable /dev/snd/seq here: running the kernel figures in the qemu VM");
+    sysdeps::ensure(sysdeps::VM)?;
+    let kernel = vm::ensure_kernel()?;
+    let run = vm::run_script(&kernel, &path, &job)?;
+    println!(
+        "bench: VM ({}) booted in {:.1} s, ran {:.1} s; figures from an emulated CPU: compare within the run",
+        kernel.package,
+        run.boot.as_secs_f64(),
+        run.total.as_secs_f64()
+    );
+    if run.status != 0 {
+        bail!(
+            "the kernel benchmarks failed in the VM (status {})",
+            run.status
+        );
+    }
+    Ok(())
+}
+
+/// Build one bench or test target and return its executable.
+fn build_exe(cargo: &str, args: &[&str], name: &str) -> Result<PathBuf> {
+    let out = Command::new(cargo)
+        .current_dir(crate::workspace_root())
+        .args(args)
+        .args(["--no-run", "--message-format=json"])
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running cargo")?;
+    if !out.status.success() {
+        bail!("building {name} failed");
+    }
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if msg["reason"] == "compiler-artifact" && msg["target"]["name"] == name {
+            if let Some(exe) = msg["executable"].as_str() {
+                return Ok(PathBuf::from(exe));
+            }
+        }
+    }
+    bail!("cargo built no executable for {name}")
+}
