@@ -96,6 +96,8 @@ pub struct ClientAddr {
 pub struct AlsaStats {
     /// Sequencer events read, any type.
     pub events: u64,
+    /// Of which non-MIDI: announcements, subscription notices.
+    pub other_events: u64,
     /// Events that could not be read or decoded.
     pub event_errors: u64,
     /// SysEx dropped because larger than `max_sysex`.
@@ -115,6 +117,10 @@ pub struct AlsaStats {
     /// Exact for fixed-size events when input is quiet; a SysEx refused half
     /// way counts its cells, not one event. `None` without procfs or when stopped.
     pub kernel_lost: Option<u64>,
+    /// The kernel's counters of our input pool, as read for `kernel_lost`.
+    pub kernel_pool: Option<client::InputPool>,
+    /// Kernel pool cells the thread has read since start.
+    pub cells_read: u64,
 }
 
 struct Running {
@@ -172,20 +178,20 @@ impl AlsaEngine {
     /// Diagnostics beyond [`EngineStats`].
     pub fn alsa_stats(&self) -> AlsaStats {
         let c = &self.shared.counters;
+        let cells = c.cells.load(Ordering::Relaxed);
+        let pool = self.client().and_then(|a| client::input_pool(a.client));
         AlsaStats {
             events: c.events.load(Ordering::Relaxed),
+            other_events: c.other_events.load(Ordering::Relaxed),
             event_errors: c.event_errors.load(Ordering::Relaxed),
             sysex_oversize: c.sysex_oversize.load(Ordering::Relaxed),
             auto_connected: c.auto_connected.load(Ordering::Relaxed),
             unstamped: c.unstamped.load(Ordering::Relaxed),
             overruns: c.overruns.load(Ordering::Relaxed),
-            kernel_lost: self
-                .client()
-                .and_then(|a| client::input_pool(a.client))
-                .map(|p| {
-                    (p.alloc_success + p.alloc_failures)
-                        .saturating_sub(c.cells.load(Ordering::Relaxed) + p.in_use)
-                }),
+            kernel_lost: pool
+                .map(|p| (p.alloc_success + p.alloc_failures).saturating_sub(cells + p.in_use)),
+            kernel_pool: pool,
+            cells_read: cells,
         }
     }
 

@@ -66,6 +66,8 @@ pub enum ThreadState {
 pub struct Counters {
     /// Sequencer events read (any type).
     pub events: AtomicU64,
+    /// Non-MIDI events read (announcements, subscription notices).
+    pub other_events: AtomicU64,
     /// MIDI events that carried no timestamp of our queue (stamped on reading).
     pub unstamped: AtomicU64,
     /// Kernel pool cells those events took (see `client::cells_for`).

@@ -205,18 +205,21 @@ fn body(ctx: ThreadCtx) -> Result<(), String> {
             Counters::add(&c.cells, cells_for(ev.get_ext().map_or(0, <[u8]>::len)));
             match ev.get_type() {
                 EventType::PortStart => {
+                    Counters::add(&c.other_events, 1);
                     if let Some(a) = ev.get_data::<Addr>() {
                         let ch = connector.port_started(&seq, a);
                         log_changes(&shared, &ch);
                     }
                 }
                 EventType::PortExit => {
+                    Counters::add(&c.other_events, 1);
                     if let Some(a) = ev.get_data::<Addr>() {
                         connector.port_exited(a);
                         sink.source_gone(source_id(a.client, a.port));
                     }
                 }
                 EventType::ClientExit => {
+                    Counters::add(&c.other_events, 1);
                     if let Some(a) = ev.get_data::<Addr>() {
                         connector.client_exited(a.client);
                         sink.client_gone(a.client);
@@ -249,7 +252,7 @@ fn body(ctx: ThreadCtx) -> Result<(), String> {
                         }
                     }
                 }
-                _ => {}
+                _ => Counters::add(&c.other_events, 1),
             }
         }
         // Cheap; once per wake-up rather than per event.
