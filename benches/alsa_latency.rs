@@ -20,7 +20,10 @@
 //! Receivers run one after another on the same stream pattern, in rounds
 //! (A B C D E, A B C D E, …) so slow drifts of the machine hit all alike.
 //!
-//! usage: alsa_latency [--events N] [--rounds R]
+//! usage: alsa_latency [--events N] [--rounds R] [--burst]
+//!
+//! `--burst`: instead, 10 000 events back to back to each receiver in turn,
+//! counting how many arrive (the kernel drops what a full queue cannot take).
 
 use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -34,6 +37,11 @@ use phasorsync::alsa::{AlsaConfig, AlsaEngine};
 use phasorsync::engine::MidiEngine;
 use phasorsync::protocol::MidiEvent;
 use phasorsync::ring::midi_buffer;
+
+/// `--burst`: send back to back, count what arrives instead of timing it.
+static BURST: AtomicBool = AtomicBool::new(false);
+/// Events the kernel refused to the sender in burst mode (a receiver's queue was full).
+static REFUSED: AtomicU64 = AtomicU64::new(0);
 
 /// One delivered message: sequence number, kernel time (mono ns, 0 = unknown), seen at.
 type Seen = (u32, u64, u64);
@@ -80,7 +88,9 @@ impl Sender {
             rng ^= rng << 13;
             rng ^= rng >> 17;
             rng ^= rng << 5;
-            std::thread::sleep(Duration::from_micros(1000 + u64::from(rng % 1000)));
+            if !BURST.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_micros(1000 + u64::from(rng % 1000)));
+            }
             let mut ev = Event::new(
                 EventType::Controller,
                 &EvCtrl {
@@ -93,7 +103,13 @@ impl Sender {
             ev.set_subs();
             ev.set_direct();
             times.push(monotonic_ns());
-            self.seq.event_output_direct(&mut ev).expect("send");
+            if BURST.load(Ordering::Relaxed) {
+                if self.seq.event_output_direct(&mut ev).is_err() {
+                    REFUSED.fetch_add(1, Ordering::Relaxed);
+                }
+            } else {
+                self.seq.event_output_direct(&mut ev).expect("send");
+            }
         }
         times
     }
@@ -110,10 +126,18 @@ fn spin_consumer(
 ) -> std::thread::JoinHandle<Vec<Seen>> {
     std::thread::spawn(move || {
         let mut seen = Vec::with_capacity(n);
-        let deadline = monotonic_ns() + 60_000_000_000;
+        let burst = BURST.load(Ordering::Relaxed);
+        let mut deadline = monotonic_ns() + 60_000_000_000;
         while seen.len() < n && monotonic_ns() < deadline {
             match pop() {
-                Some((s, k)) => seen.push((s, k, monotonic_ns())),
+                Some((s, k)) => {
+                    let now = monotonic_ns();
+                    seen.push((s, k, now));
+                    if burst {
+                        // A burst ends with a second of silence.
+                        deadline = now + 1_000_000_000;
+                    }
+                }
                 None => std::hint::spin_loop(),
             }
         }
@@ -291,6 +315,31 @@ fn main() {
         std::process::exit(2);
     }
     let sender = Sender::new();
+    if args.iter().any(|a| a == "--burst") {
+        BURST.store(true, Ordering::Relaxed);
+        let n = 10_000;
+        println!("alsa_latency --burst: {n} events back to back from a client, per receiver (arrived / refused to the sender)");
+        for round in 0..rounds {
+            for (name, k) in [
+                ("PhasorSync (SCHED_FIFO 60)", 0),
+                ("bare alsa (SCHED_FIFO 60)", 1),
+                ("midir (normal prio)", 4),
+            ] {
+                REFUSED.store(0, Ordering::Relaxed);
+                let (seen, _) = match k {
+                    0 => run_phasorsync(&sender, n, Some(60)),
+                    1 => run_bare(&sender, n, Some(60)),
+                    _ => run_midir(&sender, n),
+                };
+                println!(
+                    "round {round}: {name:<28} arrived {:>5} / {n}, refused {}",
+                    seen.len(),
+                    REFUSED.load(Ordering::Relaxed)
+                );
+            }
+        }
+        return;
+    }
     let names = [
         "PhasorSync (SCHED_FIFO 60)",
         "bare alsa (SCHED_FIFO 60)",
