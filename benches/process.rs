@@ -9,7 +9,9 @@
 //!
 //! `cargo bench --features test-mock --bench process`
 
-use clack_extensions::log::{HostLog, HostLogImpl, LogSeverity};
+#[path = "../tests/clap_host/mod.rs"]
+mod clap_host;
+
 use clack_host::prelude::*;
 use clack_plugin::entry::SinglePluginEntry;
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -21,49 +23,13 @@ use std::time::{Duration, Instant};
 
 const FRAMES: u32 = 256;
 
-struct Host;
-struct Shared;
-struct MainThread;
-struct Audio;
-impl SharedHandler<'_> for Shared {
-    fn request_restart(&self) {}
-    fn request_process(&self) {}
-    fn request_callback(&self) {}
-}
-impl HostLogImpl for Shared {
-    fn log(&self, _: LogSeverity, _: &str) {}
-}
-impl MainThreadHandler<'_> for MainThread {}
-impl AudioProcessorHandler<'_> for Audio {}
-impl HostHandlers for Host {
-    type Shared<'a> = Shared;
-    type MainThread<'a> = MainThread;
-    type AudioProcessor<'a> = Audio;
-    fn declare_extensions(builder: &mut HostExtensions<Self>, _: &Self::Shared<'_>) {
-        builder.register::<HostLog>();
-    }
-}
-
 fn bench(c: &mut Criterion) {
     let entry = PluginEntry::load_from_clack::<
         SinglePluginEntry<PhasorSyncPlugin<ManualEngineFactory>>,
     >(c"/phasorsync-bench")
     .unwrap();
-    let info = HostInfo::new("bench", "", "", "").unwrap();
-    let mut plugin = PluginInstance::<Host>::new(
-        |_| Shared,
-        |_| MainThread,
-        &entry,
-        c"org.phasorsync.phasorsync",
-        &info,
-    )
-    .unwrap();
-    let config = PluginAudioConfiguration {
-        sample_rate: 48_000.0,
-        min_frames_count: FRAMES,
-        max_frames_count: FRAMES,
-    };
-    let processor = plugin.activate(|_, _| Audio, config).unwrap();
+    let mut plugin = clap_host::instantiate(&entry, c"org.phasorsync.phasorsync").unwrap();
+    let processor = clap_host::activate(&mut plugin, FRAMES);
     let mut producer = ManualEngine::take_producer().unwrap();
     let mut p = processor.start_processing().unwrap();
     let input = EventBuffer::with_capacity(0);

@@ -140,14 +140,7 @@ fn plugin_input(plugin: &PluginInstance<clap_host::TestHost>) -> String {
 fn run(frames: u32, times: &[u32]) -> (Run, Vec<(u64, u8)>, u64) {
     let entry = load_entry();
     let mut plugin = instantiate(&entry, ID).unwrap();
-    let config = PluginAudioConfiguration {
-        sample_rate: RATE,
-        min_frames_count: frames,
-        max_frames_count: frames,
-    };
-    let processor = plugin
-        .activate(|_, _| clap_host::TestHostAudioProcessor, config)
-        .expect("activate");
+    let processor = clap_host::activate(&mut plugin, frames);
     let input = plugin_input(&plugin);
     let (mut probe_engine, mut probe) = probe();
     let probe_addr = format!(

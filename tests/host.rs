@@ -10,16 +10,7 @@ use clack_host::prelude::*;
 use clap_host::{bundle_path, instantiate, load_entry, midi, record, sysex, Recorded};
 
 const ID: &std::ffi::CStr = c"org.phasorsync.phasorsync";
-const RATE: f64 = 48_000.0;
 const FRAMES: u32 = 256;
-
-fn config() -> PluginAudioConfiguration {
-    PluginAudioConfiguration {
-        sample_rate: RATE,
-        min_frames_count: FRAMES,
-        max_frames_count: FRAMES,
-    }
-}
 
 #[test]
 fn bundle_loads_with_rtld_now_and_exports_clap_entry() {
@@ -185,12 +176,8 @@ fn two_instances_forward_note_midi_and_sysex_at_their_offsets() {
     let mut b = instantiate(&entry, ID).unwrap();
     let (input, expected) = block_input();
 
-    let pa = a
-        .activate(|_, _| clap_host::TestHostAudioProcessor, config())
-        .unwrap();
-    let pb = b
-        .activate(|_, _| clap_host::TestHostAudioProcessor, config())
-        .unwrap();
+    let pa = clap_host::activate(&mut a, FRAMES);
+    let pb = clap_host::activate(&mut b, FRAMES);
 
     // Process on a separate thread, as a DAW's audio thread does.
     let (pa, pb) = std::thread::scope(|s| {
@@ -230,10 +217,7 @@ fn activate_process_deactivate_cycles() {
     let mut plugin = instantiate(&entry, ID).unwrap();
     let (input, expected) = block_input();
     for cycle in 0..50 {
-        let p = plugin
-            .activate(|_, _| clap_host::TestHostAudioProcessor, config())
-            .unwrap();
-        let mut p = p.start_processing().unwrap();
+        let mut p = clap_host::start(&mut plugin, FRAMES);
         assert_eq!(run_block(&mut p, &input, 0), expected, "cycle {cycle}");
         let p = p.stop_processing();
         // Restart processing without deactivating, as hosts do on transport stop/start.
@@ -254,10 +238,7 @@ fn activate_process_deactivate_cycles() {
 fn a_dense_block_comes_out_whole_and_in_order() {
     let entry = load_entry();
     let mut plugin = instantiate(&entry, ID).unwrap();
-    let p = plugin
-        .activate(|_, _| clap_host::TestHostAudioProcessor, config())
-        .unwrap();
-    let mut p = p.start_processing().unwrap();
+    let mut p = clap_host::start(&mut plugin, FRAMES);
     let mut input = EventBuffer::with_capacity(FRAMES as usize);
     for t in 0..FRAMES {
         input.push(&midi(t, [0xB0, (t % 128) as u8, 1]));
@@ -281,10 +262,7 @@ fn a_dense_block_comes_out_whole_and_in_order() {
 fn a_full_output_queue_is_counted_and_logged_not_fatal() {
     let entry = load_entry();
     let mut plugin = instantiate(&entry, ID).unwrap();
-    let p = plugin
-        .activate(|_, _| clap_host::TestHostAudioProcessor, config())
-        .unwrap();
-    let mut p = p.start_processing().unwrap();
+    let mut p = clap_host::start(&mut plugin, FRAMES);
     let (input, expected) = block_input();
     // SAFETY: no audio buffers, see run_block.
     let ins = unsafe { InputAudioBuffers::from_raw_buffers(&[], FRAMES) };

@@ -141,6 +141,31 @@ pub fn instantiate(
     )
 }
 
+/// Activate at 48 kHz with blocks of exactly `frames`, as the tests' DAW does.
+pub fn activate(
+    plugin: &mut PluginInstance<TestHost>,
+    frames: u32,
+) -> StoppedPluginAudioProcessor<TestHost> {
+    let config = PluginAudioConfiguration {
+        sample_rate: 48_000.0,
+        min_frames_count: frames,
+        max_frames_count: frames,
+    };
+    plugin
+        .activate(|_, _| TestHostAudioProcessor, config)
+        .expect("activate")
+}
+
+/// Activate (see [`activate`]) and start processing.
+pub fn start(
+    plugin: &mut PluginInstance<TestHost>,
+    frames: u32,
+) -> StartedPluginAudioProcessor<TestHost> {
+    activate(plugin, frames)
+        .start_processing()
+        .expect("start_processing")
+}
+
 /// An event as the tests compare them: time plus content, with SysEx bytes copied out.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Recorded {

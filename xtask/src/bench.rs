@@ -29,18 +29,7 @@ pub fn run(args: &[String]) -> Result<()> {
         Some(i) => args[i + 1..].to_vec(),
         None => Vec::new(),
     };
-    sysdeps::ensure(sysdeps::BUILD)?;
-    sysdeps::ensure(sysdeps::TEST)?;
-    let root = crate::workspace_root();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-
-    let status = Command::new(&cargo)
-        .current_dir(&root)
-        .args(["xtask", "bundle", "phasorsync", "--release"])
-        .status()?;
-    if !status.success() {
-        bail!("bundling failed");
-    }
+    let (cargo, root) = crate::prepare_bundle()?;
 
     let mut bench = Command::new(&cargo);
     bench

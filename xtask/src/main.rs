@@ -45,6 +45,24 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// What `test` and `bench` start with: the system packages of the build and
+/// the tests, then a release bundle (the tests load the bundled `.clap`).
+/// Returns the cargo to call and the workspace root.
+pub fn prepare_bundle() -> anyhow::Result<(String, PathBuf)> {
+    sysdeps::ensure(sysdeps::BUILD)?;
+    sysdeps::ensure(sysdeps::TEST)?;
+    let root = workspace_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(&cargo)
+        .current_dir(&root)
+        .args(["xtask", "bundle", "phasorsync", "--release"])
+        .status()?;
+    if !status.success() {
+        anyhow::bail!("bundling failed");
+    }
+    Ok((cargo, root))
+}
+
 /// `cargo xtask install [--release]`: bundle, then copy the `.clap` into
 /// `~/.clap`, where Bitwig and REAPER look for CLAP plugins on Linux.
 fn install(extra: &[String]) -> anyhow::Result<()> {

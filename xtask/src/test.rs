@@ -94,18 +94,7 @@ struct Stage {
 pub fn run(args: &[String]) -> Result<()> {
     let started = Instant::now();
     let opts = Options::parse(args);
-    sysdeps::ensure(sysdeps::BUILD)?;
-    sysdeps::ensure(sysdeps::TEST)?;
-    let root = crate::workspace_root();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-
-    let status = Command::new(&cargo)
-        .current_dir(&root)
-        .args(["xtask", "bundle", "phasorsync", "--release"])
-        .status()?;
-    if !status.success() {
-        bail!("bundling failed");
-    }
+    let (cargo, root) = crate::prepare_bundle()?;
 
     let mut stages = Vec::new();
     if !opts.kernel_only {
