@@ -101,7 +101,7 @@ pub fn run(args: &[String]) -> Result<()> {
         let status = Command::new(&cargo)
             .current_dir(&root)
             // All features: the tests above the engine seam use the mock.
-            .args(["test", "--workspace", "--all-features"])
+            .args(["test", "--workspace", "--all-features", "--no-fail-fast"])
             .args(&opts.cargo_args)
             .arg("--")
             .args(&opts.test_args)
