@@ -7,6 +7,7 @@
 //! counted, and the count is reported with the next line that fits. A mutex is
 //! fine here: neither side is the audio thread, and lines are rare.
 
+use crate::ring::RingStats;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
@@ -19,6 +20,9 @@ pub use crate::engine::{LogLevel, LogLine};
 #[derive(Debug, Default)]
 pub struct LogQueue {
     inner: Mutex<Inner>,
+    /// The running ring's counters: every line and every loss bumps its
+    /// notices, so the audio thread knows to ask for a main-thread report.
+    notices: Mutex<Option<RingStats>>,
 }
 
 #[derive(Debug, Default)]
@@ -44,6 +48,23 @@ impl LogQueue {
             inner.dropped = 0;
         }
         inner.lines.push_back(LogLine { level, message });
+        drop(inner);
+        self.notify();
+    }
+
+    /// Tell the plugin there is news (a line, or a loss in the counters).
+    pub fn notify(&self) {
+        if let Ok(Some(ring)) = self.notices.lock().as_deref() {
+            ring.notify();
+        }
+    }
+
+    /// Where [`Self::notify`] goes: the ring of the current run, or nowhere.
+    pub fn set_notices(&self, ring: Option<RingStats>) {
+        match self.notices.lock() {
+            Ok(mut g) => *g = ring,
+            Err(poisoned) => *poisoned.into_inner() = ring,
+        }
     }
 
     /// Takes the oldest line.

@@ -242,6 +242,7 @@ impl MidiEngine for AlsaEngine {
             queue: c.queue,
         };
         let ring = input.stats();
+        self.shared.log.set_notices(Some(ring.clone()));
         let (output, output_rx) = output::output_queue(self.config.output_queue_bytes);
         let ctx = thread::ThreadCtx {
             client: c,
@@ -290,6 +291,7 @@ impl MidiEngine for AlsaEngine {
             }
             Err(e) => {
                 shared::Counters::add(&self.shared.counters.output_drops, 1);
+                self.shared.log.notify();
                 Err(e)
             }
         }
@@ -319,6 +321,7 @@ impl MidiEngine for AlsaEngine {
         if self.shared.state() == ThreadState::Running {
             self.shared.set_state(ThreadState::Stopped);
         }
+        self.shared.log.set_notices(None);
         self.last_ring = Some(r.ring);
     }
 

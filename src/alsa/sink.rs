@@ -58,7 +58,11 @@ impl Sink {
                 _ => producer.try_send(msg),
             };
         });
-        publish(&self.shared.counters, before, parser.stats());
+        let after = parser.stats();
+        publish(&self.shared.counters, before, after);
+        if after.dropped() > before.dropped() {
+            self.shared.log.notify();
+        }
     }
 
     /// A source went away: forget its stream state.

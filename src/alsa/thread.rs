@@ -178,6 +178,7 @@ fn body(ctx: ThreadCtx) -> Result<(), String> {
                 Err(e) if e.errno() == libc::EAGAIN => break,
                 Err(e) if e.errno() == libc::ENOSPC => {
                     Counters::add(&c.overruns, 1);
+                    shared.log.notify();
                     if !overrun_logged {
                         overrun_logged = true;
                         shared.log.push(
@@ -191,6 +192,7 @@ fn body(ctx: ThreadCtx) -> Result<(), String> {
                 }
                 Err(e) => {
                     Counters::add(&c.event_errors, 1);
+                    shared.log.notify();
                     if errors_logged < 10 {
                         errors_logged += 1;
                         shared.log.push(
@@ -325,6 +327,7 @@ fn body(ctx: ThreadCtx) -> Result<(), String> {
                     }
                     Err(e) => {
                         Counters::add(&c.output_drops, 1);
+                        shared.log.notify();
                         if errors_logged < 10 {
                             errors_logged += 1;
                             shared

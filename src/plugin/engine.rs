@@ -133,14 +133,18 @@ impl PhasorSyncMainThread<'_> {
         }
     }
 
-    /// The engine's counters (zero without an engine).
+    /// The engine's counters (zero without an engine), with the ring's
+    /// losses read from the ring itself whatever the engine reports.
     pub(super) fn engine_stats(&self) -> EngineStats {
-        self.engine
-            .handle
-            .borrow()
-            .as_ref()
-            .map(|h| h.stats())
-            .unwrap_or_default()
+        let handle = self.engine.handle.borrow();
+        let Some(handle) = handle.as_ref() else {
+            return EngineStats::default();
+        };
+        let mut stats = handle.stats();
+        if let Some(ring) = handle.ring_stats() {
+            stats.ring_drops = ring.snapshot().total_lost();
+        }
+        stats
     }
 
     /// Move the engine's log lines to the host's log.

@@ -1,0 +1,66 @@
+//! A loss below the engine seam reaches the user: messages refused by a full
+//! ring make `process()` ask the host for a main-thread callback, and there
+//! the plugin logs how many were lost. Needs `--features test-mock`.
+#![cfg(feature = "test-mock")]
+
+mod clap_host;
+
+use clack_extensions::log::LogSeverity;
+use clack_host::prelude::*;
+use clack_plugin::entry::SinglePluginEntry;
+use phasorsync::engine::ManualEngine;
+use phasorsync::plugin::{ManualEngineFactory, PhasorSyncPlugin};
+use phasorsync::protocol::{MidiEvent, MidiMessage};
+
+#[test]
+fn ring_overflow_is_reported_in_the_host_log() {
+    let entry = PluginEntry::load_from_clack::<
+        SinglePluginEntry<PhasorSyncPlugin<ManualEngineFactory>>,
+    >(c"/phasorsync-loss")
+    .unwrap();
+    let mut plugin = clap_host::instantiate(&entry, c"org.phasorsync.phasorsync").unwrap();
+    let mut p = clap_host::start(&mut plugin, 256);
+    let mut producer = ManualEngine::take_producer().expect("engine started");
+    // A quiet block first: nothing to report.
+    let input = EventBuffer::new();
+    let mut output = EventBuffer::with_capacity(512);
+    // SAFETY: no audio buffers, so none is shorter than the block.
+    let ins = unsafe { InputAudioBuffers::from_raw_buffers(&[], 256) };
+    let mut process = |p: &mut StartedPluginAudioProcessor<clap_host::TestHost>| {
+        // SAFETY: as above.
+        let mut outs = unsafe { OutputAudioBuffers::from_raw_buffers(&mut [], 256) };
+        p.process(
+            &ins,
+            &mut outs,
+            &input.as_input(),
+            &mut output.as_output(),
+            None,
+            None,
+        )
+        .unwrap();
+    };
+    process(&mut p);
+    assert!(!clap_host::run_main_thread_callback(&mut plugin));
+
+    // Far-future messages stay queued, so the ring fills and refuses 5 more.
+    let cap = producer.capacity();
+    let msg = MidiMessage {
+        time_ns: u64::MAX / 2,
+        port: 0,
+        event: MidiEvent::TimingClock,
+    };
+    let refused = (0..cap + 5).filter(|_| !producer.try_send(msg)).count();
+    assert_eq!(refused, 5);
+    process(&mut p);
+    assert!(
+        clap_host::run_main_thread_callback(&mut plugin),
+        "process() did not ask for a report after the ring overflowed"
+    );
+    let logs = clap_host::logs(&plugin);
+    assert!(
+        logs.iter().any(|(sev, m)| *sev == LogSeverity::Warning
+            && m.starts_with("5 message(s) dropped: the MIDI input ring was full")),
+        "{logs:?}"
+    );
+    plugin.deactivate(p.stop_processing());
+}
