@@ -213,16 +213,6 @@ fn run(frames: u32, times: &[u32]) -> (Run, Vec<(u64, u8)>, u64) {
         .sum();
 
     let mut seen = Vec::new();
-    eprintln!(
-        "probe {probe_addr}: state {:?}, stats {:?}, alsa {:?}, queued {}",
-        probe_engine.state(),
-        probe_engine.stats(),
-        probe_engine.alsa_stats(),
-        probe.len()
-    );
-    while let Some(log) = probe_engine.pop_log() {
-        eprintln!("probe log: {}", log.message);
-    }
     while let Some(m) = probe.try_pop() {
         if let MidiEvent::NoteOn { key, .. } = m.event {
             seen.push((m.time_ns, key));
