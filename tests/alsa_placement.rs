@@ -137,9 +137,10 @@ fn plugin_input(plugin: &PluginInstance<clap_host::TestHost>) -> String {
 }
 
 /// Play the file into the plugin (paced at `frames` per block) and the probe.
-fn run(frames: u32, times: &[u32]) -> (Run, Vec<(u64, u8)>, u64) {
+fn run(frames: u32, latency_blocks: u32, times: &[u32]) -> (Run, Vec<(u64, u8)>, u64) {
     let entry = load_entry();
     let mut plugin = instantiate(&entry, ID).unwrap();
+    set_latency(&mut plugin, latency_blocks);
     let processor = clap_host::activate(&mut plugin, frames);
     let input = plugin_input(&plugin);
     let (mut probe_engine, mut probe) = probe();
@@ -262,8 +263,28 @@ struct Figures {
     xruns: usize,
 }
 
-fn measure(frames: u32, times: &[u32]) -> Figures {
-    let (run, seen, late) = run(frames, times);
+/// Set the "MIDI input latency" parameter, as a user would before playing.
+fn set_latency(plugin: &mut PluginInstance<clap_host::TestHost>, blocks: u32) {
+    use clack_extensions::params::PluginParams;
+    use clack_host::events::event_types::ParamValueEvent;
+    let mut handle = plugin.inactive_plugin_handle().expect("inactive");
+    let params = handle.get_extension::<PluginParams>().expect("params");
+    let mut input = EventBuffer::with_capacity(1);
+    input.push(&ParamValueEvent::new(
+        0,
+        phasorsync::plugin::LATENCY_PARAM,
+        Pckn::match_all(),
+        f64::from(blocks),
+    ));
+    params.flush(
+        &mut handle,
+        &input.as_input(),
+        &mut EventBuffer::new().as_output(),
+    );
+}
+
+fn measure(frames: u32, latency_blocks: u32, times: &[u32]) -> Figures {
+    let (run, seen, late) = run(frames, latency_blocks, times);
     assert_eq!(seen.len(), NOTES, "the probe did not see every note");
     assert_eq!(
         run.notes.len(),
@@ -302,7 +323,7 @@ fn measure(frames: u32, times: &[u32]) -> Figures {
         }
         // The plugin's default latency: one block plus the delivery margin.
         let margin = (phasorsync::clock::DELIVERY_MARGIN_NS as f64 * ns_to_samples).ceil();
-        ours.push(pos as f64 - (ideal + f64::from(frames) + margin));
+        ours.push(pos as f64 - (ideal + f64::from(frames * latency_blocks) + margin));
         // The block that would have drained it without a timestamp.
         let k = run
             .calls
@@ -334,15 +355,23 @@ fn hardware_notes_land_on_their_sample_at_every_block_size() {
     let times = schedule();
     println!(
         "placement at 48 kHz, {NOTES} notes from aplaymidi; error in samples against the kernel \
-         timestamp: delay = median, jitter = |error - median| p50 / p99 / max"
+         timestamp: delay = median, jitter = |error - median| p50 / p99 / max; \
+         block 256*2: latency set to two blocks"
     );
     println!(
         "{:>5} | {:>30} | {:>30} | {:>21} | late",
         "block", "PhasorSync: delay, jitter", "snapped: delay, jitter", "inter-onset |error|"
     );
     let mut failures = Vec::new();
-    for frames in [64u32, 256, 1024] {
-        let f = measure(frames, &times);
+    // Every block size at the default latency (one block), and 256 frames
+    // again at two blocks, which absorbs wake-ups up to a period late.
+    for (frames, latency_blocks) in [(64u32, 1u32), (256, 1), (1024, 1), (256, 2)] {
+        let f = measure(frames, latency_blocks, &times);
+        let label = if latency_blocks == 1 {
+            format!("{frames}")
+        } else {
+            format!("{frames}*{latency_blocks}")
+        };
         let (w50, w99, wmax) = percentiles(&f.wake_us);
         let conditions = format!(
             "audio thread wake-up after deadline p50 {w50:.0} us, p99 {w99:.0} us, max {wmax:.0} us; \
@@ -354,7 +383,7 @@ fn hardware_notes_land_on_their_sample_at_every_block_size() {
             // period: then there is nothing to measure at this block size
             // (every note was still delivered once and in order, checked
             // above). Larger blocks must be measurable.
-            println!("{frames:>5} | not measurable in this run, too few notes away from xruns; {conditions}");
+            println!("{label:>5} | not measurable in this run, too few notes away from xruns; {conditions}");
             if frames > 64 {
                 failures.push(format!(
                     "block {frames}: the run was mostly xruns: {conditions}"
@@ -366,7 +395,7 @@ fn hardware_notes_land_on_their_sample_at_every_block_size() {
         let (sd, s50, s99, smax) = delay_jitter(&f.snapped);
         let (i50, i99, imax) = percentiles(&f.ioi);
         println!(
-            "{frames:>5} | {od:>6.1}, {o50:>5.2} {o99:>7.2} {omax:>7.2} | {sd:>6.1}, {s50:>5.2} \
+            "{label:>5} | {od:>6.1}, {o50:>5.2} {o99:>7.2} {omax:>7.2} | {sd:>6.1}, {s50:>5.2} \
              {s99:>7.2} {smax:>7.2} | {i50:>5.2} {i99:>7.2} {imax:>7.2} | {}",
             f.late
         );
