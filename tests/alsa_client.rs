@@ -1,7 +1,7 @@
 //! The sequencer client as patchbays see it: name, ports, capabilities; two
 //! engines at once; stop/start cycles leave no client behind; the no-sequencer
-//! path. Kernel tests run with `cargo xtask test` (they are #[ignore]d for a
-//! plain `cargo test`); `no_sequencer_is_a_clean_error` runs everywhere.
+//! path. Kernel tests run with `cargo xtask test` (a plain `cargo test` lists them
+//! as ignored); `no_sequencer_is_a_clean_error` runs everywhere.
 
 mod alsa_support;
 

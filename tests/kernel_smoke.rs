@@ -1,7 +1,7 @@
 //! Smoke tests of the kernel the ALSA tests run on, and of the shared test
 //! support in `tests/common/`.
 //!
-//! The `#[ignore]`d tests need a kernel sequencer with `snd-seq-dummy`,
+//! The ignored tests need a kernel sequencer with `snd-seq-dummy`,
 //! `snd-virmidi` and `snd-hrtimer`: `cargo xtask test` runs them natively or
 //! in its qemu VM. They check the facts the other kernel tests build on:
 //! the clients exist, raw bytes become sequencer events through the kernel's
