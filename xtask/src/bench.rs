@@ -1,8 +1,9 @@
 //! `cargo xtask bench`: every figure the README quotes, in one run.
 //!
-//! 1. the criterion benchmarks on this machine: parser throughput, the ring
-//!    against `bbx_midi`/`rtrb`/`ringbuf`/`heapless`, the clock map, and the
-//!    plugin's `process()` with 0/8/64 messages pending;
+//! 1. the criterion benchmarks on this machine: the plugin scan, parser
+//!    throughput, the ring against `bbx_midi`/`rtrb`/`ringbuf`/`heapless`,
+//!    the clock map, and the plugin's `process()` with 0/8/64 messages
+//!    pending;
 //! 2. against a real kernel sequencer (natively when `/dev/snd/seq` works,
 //!    in the project's qemu VM otherwise), in one boot: delivery latency
 //!    (`benches/alsa_latency.rs`: PhasorSync's thread vs a bare `alsa` client
@@ -18,7 +19,7 @@ use std::process::{Command, Stdio};
 
 use crate::{sysdeps, vm};
 
-const CRITERION_BENCHES: &[&str] = &["parse", "ring", "clock", "process"];
+const CRITERION_BENCHES: &[&str] = &["scan", "parse", "ring", "clock", "process"];
 
 /// Run the benchmarks; see the module docs.
 ///
