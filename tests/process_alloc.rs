@@ -9,8 +9,10 @@
 //! Needs `--features test-mock`.
 #![cfg(feature = "test-mock")]
 
+mod alloc_counter;
 mod clap_host;
 
+use alloc_counter::allocations_in;
 use clack_host::prelude::*;
 use clack_plugin::entry::SinglePluginEntry;
 use phasorsync::alsa::clock::monotonic_ns;
@@ -18,49 +20,7 @@ use phasorsync::engine::{EngineError, EngineStats, MidiEngine, MockMidiEngine};
 use phasorsync::plugin::{EngineFactory, PhasorSyncPlugin};
 use phasorsync::protocol::{MidiEvent, MidiMessage};
 use phasorsync::ring::MidiBufferProducer;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::Mutex;
-
-/// Counts allocations made by a thread while its `ARMED` flag is set.
-struct CountingAlloc;
-
-thread_local! {
-    static ARMED: Cell<bool> = const { Cell::new(false) };
-    /// Per thread: the tests of this file run in parallel.
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-/// Count one allocator call if this thread is armed.
-fn note() {
-    // `try_with`: the allocator also runs while thread-locals are torn down.
-    if ARMED.try_with(Cell::get).unwrap_or(false) {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-    }
-}
-
-// SAFETY: forwards to the system allocator unchanged; counting has no effect
-// on the memory handed out.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        note();
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
 
 /// Where the mock engine leaves the producer it is started with.
 static PRODUCER: Mutex<Option<MidiBufferProducer>> = Mutex::new(None);
@@ -110,6 +70,7 @@ fn process_never_allocates() {
     // SAFETY: no audio buffers are given, so none can be shorter than FRAMES.
     let ins = unsafe { InputAudioBuffers::from_raw_buffers(&[], FRAMES) };
     let (mut sent, mut refused, mut out_events) = (0u64, 0u64, 0u64);
+    let mut allocations = 0;
     let mut seq = 0u8;
     // A real source's timestamps only grow. These start 10 s in the past and
     // grow by 100 ns a message, so every one is already late when it is
@@ -162,20 +123,20 @@ fn process_never_allocates() {
         output.clear();
         // SAFETY: as above.
         let mut outs = unsafe { OutputAudioBuffers::from_raw_buffers(&mut [], FRAMES) };
-        ARMED.with(|a| a.set(true));
-        let status = processor.process(
-            &ins,
-            &mut outs,
-            &host_input.as_input(),
-            &mut output.as_output(),
-            Some(u64::from(block) * u64::from(FRAMES)),
-            None,
-        );
-        ARMED.with(|a| a.set(false));
-        status.expect("process");
+        let mut status = None;
+        allocations += allocations_in(|| {
+            status = Some(processor.process(
+                &ins,
+                &mut outs,
+                &host_input.as_input(),
+                &mut output.as_output(),
+                Some(u64::from(block) * u64::from(FRAMES)),
+                None,
+            ));
+        });
+        status.unwrap().expect("process");
         out_events += u64::from(output.len());
     }
-    let allocations = ALLOCATIONS.with(Cell::get);
     plugin.deactivate(processor.stop_processing());
 
     assert!(
@@ -201,24 +162,24 @@ fn settled_clock_map_never_allocates() {
     let period_ns = f64::from(FRAMES) * 1e9 / 48_000.0 * (1.0 - 100e-6);
     let mut x = 0x9E37_79B9u32;
     let mut placed = 0u64;
-    ARMED.with(|a| a.set(true));
-    for k in 0..u64::from(BLOCKS) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        let jitter = u64::from(x % 1_500_000); // up to 1.5 ms late
-        let due = 1_000_000_000 + ((k + 1) as f64 * period_ns) as u64;
-        let block = map.begin_block(due + jitter, FRAMES, Some(k * u64::from(FRAMES)));
-        let latency = block.latency_frames(1);
-        for e in 0..64u64 {
-            let t = due - (period_ns as u64) + e * 80_000;
-            if matches!(block.place(t, latency), Placement::InBlock(_)) {
-                placed += 1;
+    let allocations = allocations_in(|| {
+        for k in 0..u64::from(BLOCKS) {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let jitter = u64::from(x % 1_500_000); // up to 1.5 ms late
+            let due = 1_000_000_000 + ((k + 1) as f64 * period_ns) as u64;
+            let block = map.begin_block(due + jitter, FRAMES, Some(k * u64::from(FRAMES)));
+            let latency = block.latency_frames(1);
+            for e in 0..64u64 {
+                let t = due - (period_ns as u64) + e * 80_000;
+                if matches!(block.place(t, latency), Placement::InBlock(_)) {
+                    placed += 1;
+                }
             }
         }
-    }
-    ARMED.with(|a| a.set(false));
-    assert_eq!(ALLOCATIONS.with(Cell::get), 0);
+    });
+    assert_eq!(allocations, 0);
     assert!(
         placed > u64::from(BLOCKS) * 32,
         "the map never settled: {placed} placed"

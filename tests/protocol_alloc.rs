@@ -6,51 +6,10 @@
 //! Only allocations on the test's own thread, while it feeds, are counted
 //! (set `ALLOC_TRACE=1` to print where each one came from).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod alloc_counter;
 
+use alloc_counter::allocations_in;
 use phasorsync::protocol::{Parser, ParserConfig};
-
-struct Counting;
-
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    /// Count only on the thread under test (the harness allocates on others).
-    static COUNTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-fn count() {
-    if COUNTING.with(|c| c.get()) {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        if std::env::var_os("ALLOC_TRACE").is_some() {
-            COUNTING.with(|c| c.set(false));
-            eprintln!("{}", std::backtrace::Backtrace::force_capture());
-            COUNTING.with(|c| c.set(true));
-        }
-    }
-}
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 #[test]
 fn feed_and_reset_do_not_allocate() {
@@ -72,19 +31,17 @@ fn feed_and_reset_do_not_allocate() {
 
     let mut p = Parser::new(ParserConfig { max_sysex: 64 });
     let mut sum = 0u64;
-    let before = ALLOCS.load(Ordering::Relaxed);
-    COUNTING.with(|c| c.set(true));
-    for chunk in [1usize, 2, 3, 7, 64, 4096] {
-        for (i, c) in stream.chunks(chunk).enumerate() {
-            p.feed(c, i as u64, 0, |m, payload| {
-                sum += u64::from(m.event.status()) + payload.len() as u64;
-            });
+    let n = allocations_in(|| {
+        for chunk in [1usize, 2, 3, 7, 64, 4096] {
+            for (i, c) in stream.chunks(chunk).enumerate() {
+                p.feed(c, i as u64, 0, |m, payload| {
+                    sum += u64::from(m.event.status()) + payload.len() as u64;
+                });
+            }
+            p.reset();
         }
-        p.reset();
-    }
-    COUNTING.with(|c| c.set(false));
-    let after = ALLOCS.load(Ordering::Relaxed);
-    assert_eq!(after - before, 0, "feed/reset allocated");
+    });
+    assert_eq!(n, 0, "feed/reset allocated");
 
     // The stream did exercise the paths above.
     let st = p.stats();

@@ -1,65 +1,11 @@
 //! Proves with a counting global allocator that the consumer operations the audio
 //! thread uses never allocate (nor free), whatever state the ring is in.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod alloc_counter;
 
+use alloc_counter::allocations_in;
 use phasorsync::protocol::{MidiEvent, MidiMessage};
 use phasorsync::ring::{midi_buffer_with_config, RingConfig};
-
-/// Counts allocator calls made by threads that opted in, so the test harness's own
-/// threads cannot disturb the count.
-struct Counting;
-
-thread_local! {
-    static TRACKED: Cell<bool> = const { Cell::new(false) };
-    /// Per thread: tests run in parallel, and one of them allocates on purpose.
-    static CALLS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn note() {
-    // `try_with`: the allocator also runs while thread-locals are torn down.
-    if TRACKED.try_with(Cell::get).unwrap_or(false) {
-        let _ = CALLS.try_with(|c| c.set(c.get() + 1));
-    }
-}
-
-// SAFETY: forwards every call unchanged to `System`; the counting has no effect on
-// the memory handed out.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        note();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
-
-/// Allocator calls made by this thread while running `f`.
-fn allocations_in(f: impl FnOnce()) -> usize {
-    let before = CALLS.with(Cell::get);
-    TRACKED.with(|t| t.set(true));
-    f();
-    TRACKED.with(|t| t.set(false));
-    CALLS.with(Cell::get) - before
-}
 
 fn clock(t: u64) -> MidiMessage {
     MidiMessage {
