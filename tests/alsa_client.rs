@@ -23,8 +23,8 @@ fn client_and_ports_are_visible_to_patchbays() {
     assert!(client_listed(a.client, &a.name), "{list}");
     assert!(a.name.starts_with("PhasorSync"), "{}", a.name);
     // aconnect -o lists ports others can write to (our input), -i readable ones.
-    let outs = run("aconnect", &["-o"]);
-    let ins = run("aconnect", &["-i"]);
+    let outs = run_ok("aconnect", &["-o"]);
+    let ins = run_ok("aconnect", &["-i"]);
     let ours = |text: &str, port: &str| {
         let mut in_ours = false;
         text.lines().any(|l| {
@@ -74,7 +74,7 @@ fn client_and_ports_are_visible_to_patchbays() {
 
     // A patchbay connection carries notes in.
     let src = TestSource::new("patchbay-src");
-    aconnect(
+    aconnect_addr(
         src.addr,
         Addr {
             client: a.client,
@@ -159,7 +159,7 @@ fn two_engines_have_distinct_names_and_both_receive() {
     assert!(client_listed(cb.client, "PhasorSync-2"));
     let src = TestSource::new("two-src");
     for c in [&ca, &cb] {
-        aconnect(
+        aconnect_addr(
             src.addr,
             Addr {
                 client: c.client,

@@ -43,7 +43,7 @@ fn connects_by_pattern_follows_new_ports_and_survives_unplug() {
         client: a.client,
         port: a.in_port,
     };
-    assert!(wait_for(Duration::from_secs(2), || r
+    assert!(wait_until(Duration::from_secs(2), || r
         .engine
         .alsa_stats()
         .auto_connected
@@ -58,12 +58,12 @@ fn connects_by_pattern_follows_new_ports_and_survives_unplug() {
     // A device plugged in after start.
     let late = TestSource::new("LateKeys");
     assert!(
-        wait_for(Duration::from_secs(2), || connected(late.addr, me)),
+        wait_until(Duration::from_secs(2), || connected(late.addr, me)),
         "late port not connected:\n{}",
         aconnect_list()
     );
     // The counter is published after the thread's batch: wait for it too.
-    assert!(wait_for(Duration::from_secs(2), || r
+    assert!(wait_until(Duration::from_secs(2), || r
         .engine
         .alsa_stats()
         .auto_connected
@@ -82,7 +82,7 @@ fn connects_by_pattern_follows_new_ports_and_survives_unplug() {
     early.cc(0, 1, 101);
     let got = collect(&mut r.consumer, 2, Duration::from_secs(2));
     assert_eq!(ccs(&got), [(2, 100), (1, 101)]);
-    assert!(wait_for(Duration::from_secs(2), || r
+    assert!(wait_until(Duration::from_secs(2), || r
         .engine
         .alsa_stats()
         .auto_connected
@@ -93,7 +93,7 @@ fn connects_by_pattern_follows_new_ports_and_survives_unplug() {
 
     // Plugged in again: connected again.
     let late2 = TestSource::new("LateKeys");
-    assert!(wait_for(Duration::from_secs(2), || connected(
+    assert!(wait_until(Duration::from_secs(2), || connected(
         late2.addr, me
     )));
     late2.cc(0, 3, 3);
@@ -104,21 +104,21 @@ fn connects_by_pattern_follows_new_ports_and_survives_unplug() {
 
     // A connection the user made by hand is not ours to undo.
     let manual = TestSource::new("Manual Pad");
-    aconnect(manual.addr, me);
+    aconnect_addr(manual.addr, me);
 
     // New patterns: ours that no longer match are disconnected.
     r.engine.set_connect_patterns("early*");
-    assert!(wait_for(Duration::from_secs(2), || !connected(
+    assert!(wait_until(Duration::from_secs(2), || !connected(
         late2.addr, me
     )));
     assert!(connected(early.addr, me));
     assert!(connected(manual.addr, me));
     r.engine.set_connect_patterns("");
-    assert!(wait_for(Duration::from_secs(2), || !connected(
+    assert!(wait_until(Duration::from_secs(2), || !connected(
         early.addr, me
     )));
     assert!(connected(manual.addr, me));
-    assert!(wait_for(Duration::from_secs(2), || r
+    assert!(wait_until(Duration::from_secs(2), || r
         .engine
         .alsa_stats()
         .auto_connected
@@ -141,7 +141,7 @@ fn connects_by_pattern_follows_new_ports_and_survives_unplug() {
 #[test]
 #[ignore = "needs a kernel sequencer: run with cargo xtask test"]
 fn patterns_from_environment_and_config_file() {
-    let dir = temp_file("xdg");
+    let dir = temp_path("xdg");
     std::fs::create_dir_all(dir.join("phasorsync")).unwrap();
     std::fs::write(
         dir.join("phasorsync").join("connect"),
@@ -163,15 +163,15 @@ fn patterns_from_environment_and_config_file() {
         client: a.client,
         port: a.in_port,
     };
-    assert!(wait_for(Duration::from_secs(2), || r
+    assert!(wait_until(Duration::from_secs(2), || r
         .engine
         .alsa_stats()
         .auto_connected
         == 2));
     assert!(connected(virmidi_addr(0), me), "{}", aconnect_list());
     assert!(connected(virmidi_addr(1), me), "{}", aconnect_list());
-    amidi_send(1, &[0xB5, 10, 20]);
-    amidi_send(0, &[0xB5, 11, 21]);
+    amidi_send_file("hw:0,1", &[0xB5, 10, 20]);
+    amidi_send_file("hw:0,0", &[0xB5, 11, 21]);
     assert_eq!(
         ccs(&collect(&mut r.consumer, 2, Duration::from_secs(2))),
         [(10, 20), (11, 21)]

@@ -125,11 +125,11 @@ fn every_kind() -> Vec<(Vec<u8>, MidiEvent)> {
 #[ignore = "needs a kernel sequencer: run with cargo xtask test"]
 fn every_kind_via_amidi_arrives_intact_in_order_with_timestamps() {
     let mut r = start(config());
-    aconnect(virmidi_addr(0), in_addr(&r));
+    aconnect_addr(virmidi_addr(0), in_addr(&r));
     let kinds = every_kind();
     let bytes: Vec<u8> = kinds.iter().flat_map(|(b, _)| b.clone()).collect();
     let t0 = monotonic_ns();
-    amidi_send(0, &bytes);
+    amidi_send_file("hw:0,0", &bytes);
     let t1 = monotonic_ns();
     let got = collect(&mut r.consumer, kinds.len(), Duration::from_secs(3));
     let events: Vec<MidiEvent> = got.iter().map(|g| g.msg.event).collect();
@@ -181,16 +181,18 @@ fn aplaymidi_schedule_is_followed_by_the_timestamps() {
         (1000, vec![0x81, 62, 0]),
     ];
 
-    let f = temp_file("schedule.mid");
-    write_smf(&f, &sched);
-    run(
-        "aplaymidi",
-        &[
-            "-p",
-            &format!("{}:{}", a.client, a.port),
-            f.to_str().unwrap(),
-        ],
-    );
+    let mut smf = Smf::new();
+    let mut last = 0;
+    for (ms, bytes) in &sched {
+        if bytes[0] == 0xF0 {
+            smf.sysex(ms - last, bytes);
+        } else {
+            smf.event(ms - last, bytes);
+        }
+        last = *ms;
+    }
+    let f = smf.write_temp();
+    aplaymidi(&format!("{}:{}", a.client, a.port), &f, TOOL_TIMEOUT);
     let got = collect(&mut r.consumer, sched.len(), Duration::from_secs(3));
     assert_eq!(got.len(), sched.len(), "{got:?}");
     assert_eq!(got[4].sysex.as_deref(), Some(&sysex300[..]));
@@ -235,11 +237,11 @@ fn sysex(len: usize) -> Vec<u8> {
 #[ignore = "needs a kernel sequencer: run with cargo xtask test"]
 fn sysex_small_chunked_max_and_oversize() {
     let mut r = start(config());
-    aconnect(virmidi_addr(0), in_addr(&r));
+    aconnect_addr(virmidi_addr(0), in_addr(&r));
     let max = phasorsync::protocol::DEFAULT_MAX_SYSEX;
     for len in [3usize, 300, 4096, max] {
         let sx = sysex(len);
-        amidi_send(0, &sx);
+        amidi_send_file("hw:0,0", &sx);
         let got = collect(&mut r.consumer, 1, Duration::from_secs(5));
         assert_eq!(got.len(), 1, "SysEx of {len} bytes did not arrive");
         assert_eq!(got[0].msg.event, MidiEvent::SysEx { len: len as u32 });
@@ -253,7 +255,7 @@ fn sysex_small_chunked_max_and_oversize() {
     let before = r.engine.stats();
     let mut bytes = sysex(max + 1);
     bytes.extend_from_slice(&[0x90, 1, 2]);
-    amidi_send(0, &bytes);
+    amidi_send_file("hw:0,0", &bytes);
     let got = collect(&mut r.consumer, 1, Duration::from_secs(5));
     assert_eq!(
         got.iter().map(|g| g.msg.event).collect::<Vec<_>>(),
@@ -274,14 +276,14 @@ fn sysex_small_chunked_max_and_oversize() {
 #[ignore = "needs a kernel sequencer: run with cargo xtask test"]
 fn burst_of_10000_all_arrive_or_losses_are_counted() {
     let mut r = start(config());
-    aconnect(virmidi_addr(0), in_addr(&r));
+    aconnect_addr(virmidi_addr(0), in_addr(&r));
     const N: usize = 10_000;
     let mut bytes = Vec::with_capacity(3 * N);
     for i in 0..N {
         // Controller = high 7 bits, value = low 7 bits: each event is unique.
         bytes.extend_from_slice(&[0xB0, (i >> 7) as u8, (i & 0x7F) as u8]);
     }
-    amidi_send(0, &bytes);
+    amidi_send_file("hw:0,0", &bytes);
     let got = collect_until_quiet(&mut r.consumer, Duration::from_millis(500));
     let s = r.engine.stats();
     let a = r.engine.alsa_stats();
@@ -340,7 +342,7 @@ fn burst_of_10000_all_arrive_or_losses_are_counted() {
 fn burst_from_a_client_at_full_speed() {
     let mut r = start(config());
     let src = TestSource::new("burst-src");
-    aconnect(src.addr, in_addr(&r));
+    aconnect_addr(src.addr, in_addr(&r));
     const N: u32 = 10_000;
     let mut refused = 0u64;
     for i in 0..N {
@@ -367,7 +369,7 @@ fn burst_from_a_client_at_full_speed() {
 fn timestamps_are_on_the_monotonic_clock() {
     let mut r = start(config());
     let src = TestSource::new("clock-src");
-    aconnect(src.addr, in_addr(&r));
+    aconnect_addr(src.addr, in_addr(&r));
     let mut sent = Vec::new();
     for k in 0..200u8 {
         std::thread::sleep(Duration::from_millis(10));

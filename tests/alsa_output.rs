@@ -22,7 +22,7 @@ fn send_direct_and_scheduled_arrives_on_time() {
         tx.engine.client().cloned().unwrap(),
         rx.engine.client().cloned().unwrap(),
     );
-    aconnect(
+    aconnect_addr(
         Addr {
             client: ta.client,
             port: ta.out_port,

@@ -65,7 +65,7 @@ fn refused_realtime_is_reported_once_and_input_still_works() {
     });
     let a = r.engine.client().cloned().unwrap();
     let src = TestSource::new("rt-src");
-    aconnect(
+    aconnect_addr(
         src.addr,
         Addr {
             client: a.client,

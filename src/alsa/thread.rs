@@ -167,6 +167,8 @@ fn body(ctx: ThreadCtx) -> Result<(), String> {
     let mut next_clock_check = monotonic_ns() + EARLY_CLOCK_CHECK_NS;
     let mut clock_checks = 0u32;
     let mut overrun_logged = false;
+    // The last timestamp handed on: see `stamp`.
+    let mut last_stamp = 0u64;
     let mut errors_logged = 0u32;
     let c = &shared.counters;
 
@@ -228,14 +230,14 @@ fn body(ctx: ThreadCtx) -> Result<(), String> {
                     }
                 }
                 EventType::Sysex => {
-                    let t = stamp(&ev, queue, &clock, c);
+                    let t = stamp(&ev, queue, &clock, c, &mut last_stamp);
                     let src = ev.get_source();
                     if let Some(bytes) = ev.get_ext() {
                         sink.feed(t, source_id(src.client, src.port), bytes);
                     }
                 }
                 t if is_midi(t) => {
-                    let time = stamp(&ev, queue, &clock, c);
+                    let time = stamp(&ev, queue, &clock, c, &mut last_stamp);
                     let src = ev.get_source();
                     match decoder.decode(&mut dec_buf, &mut ev) {
                         Ok(n) if n > 0 => {
@@ -357,14 +359,27 @@ fn body(ctx: ThreadCtx) -> Result<(), String> {
 
 /// Our queue's timestamp converted to monotonic, or now if the event was not
 /// stamped on our queue (should not happen: the input port stamps everything).
-fn stamp(ev: &Event<'_>, queue: i32, clock: &super::clock::QueueClock, c: &Counters) -> u64 {
-    if ev.get_queue() == queue {
-        if let Some(t) = ev.get_time() {
-            return clock.to_monotonic(t);
+///
+/// Never earlier than the previous one (`last`): events arrive in queue-time
+/// order, but a correction of the queue-to-monotonic offset (large during the
+/// first second, see [`super::clock`]) could otherwise make a timestamp step
+/// back, and the messages of one stream must stay in time order.
+fn stamp(
+    ev: &Event<'_>,
+    queue: i32,
+    clock: &super::clock::QueueClock,
+    c: &Counters,
+    last: &mut u64,
+) -> u64 {
+    let t = match ev.get_time() {
+        Some(t) if ev.get_queue() == queue => clock.to_monotonic(t),
+        _ => {
+            Counters::add(&c.unstamped, 1);
+            monotonic_ns()
         }
-    }
-    Counters::add(&c.unstamped, 1);
-    monotonic_ns()
+    };
+    *last = t.max(*last);
+    *last
 }
 
 fn is_midi(t: EventType) -> bool {

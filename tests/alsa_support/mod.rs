@@ -1,17 +1,19 @@
-//! Helpers for the kernel tests of the ALSA engine (tests/alsa_*.rs): external
-//! tools, a test-made sequencer client, a Standard MIDI File writer, and a
-//! ring collector. These tests need `/dev/snd/seq`, `snd-virmidi` (hw:0,0)
-//! and alsa-utils; `cargo xtask test` provides them (natively or in a VM).
+//! Helpers for the kernel tests of the ALSA engine (tests/alsa_*.rs): starting
+//! an engine, collecting its ring, and a test-made sequencer client. The
+//! generic alsa-utils helpers (aconnect, amidi, aplaymidi, SMF, temp paths,
+//! waiting) are in `tests/common`, re-exported from here. These tests need
+//! `/dev/snd/seq`, `snd-virmidi` (hw:0,0) and alsa-utils; `cargo xtask test`
+//! provides them (natively or in a VM).
 #![allow(dead_code)]
 
+#[path = "../common/mod.rs"]
+pub mod common;
+pub use common::*;
+
 use std::ffi::CString;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use alsa::seq::{
-    Addr, ClientIter, EvCtrl, EvNote, Event, EventType, PortCap, PortIter, PortType, Seq,
-};
+use alsa::seq::{Addr, EvCtrl, EvNote, Event, EventType, PortCap, PortType, Seq};
 use phasorsync::alsa::{clock::monotonic_ns, AlsaConfig, AlsaEngine};
 use phasorsync::engine::MidiEngine;
 use phasorsync::protocol::{MidiEvent, MidiMessage};
@@ -90,88 +92,29 @@ pub fn collect_until_quiet(c: &mut MidiBufferConsumer, quiet: Duration) -> Vec<G
     }
 }
 
-/// Runs a command, panicking with its output when it fails.
-pub fn run(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("running {cmd}: {e} (is alsa-utils installed?)"));
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+/// `aconnect SENDER DEST` for two sequencer addresses.
+pub fn aconnect_addr(from: Addr, to: Addr) {
+    aconnect(
+        &format!("{}:{}", from.client, from.port),
+        &format!("{}:{}", to.client, to.port),
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// `aconnect -l`.
-pub fn aconnect_list() -> String {
-    run("aconnect", &["-l"])
-}
-
-/// Does `aconnect -l` show a client with this number and name?
-pub fn client_listed(client: i32, name: &str) -> bool {
-    aconnect_list()
-        .lines()
-        .any(|l| l.starts_with(&format!("client {client}: '{name}'")))
-}
-
-/// Sends raw bytes into the virmidi raw device `hw:0,<dev>` with amidi.
-pub fn amidi_send(dev: u32, bytes: &[u8]) {
-    let f = temp_file(&format!("amidi-{dev}.syx"));
-    std::fs::write(&f, bytes).unwrap();
-    run(
-        "amidi",
-        &["-p", &format!("hw:0,{dev}"), "-s", f.to_str().unwrap()],
-    );
-}
-
-/// A fresh path in the temp directory.
-pub fn temp_file(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("phasorsync-alsa-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
 }
 
 /// The sequencer address of the virmidi device `hw:0,<dev>` ("VirMIDI 0-<dev>").
 pub fn virmidi_addr(dev: u32) -> Addr {
-    let seq = Seq::open(None, None, false).expect("open seq");
-    let want = format!("VirMIDI 0-{dev}");
-    for c in ClientIter::new(&seq) {
-        for p in PortIter::new(&seq, c.get_client()) {
-            if p.get_name().map(|n| n == want).unwrap_or(false) {
-                return p.addr();
-            }
-        }
+    let v = require_virmidi(dev as usize + 1)
+        .into_iter()
+        .find(|v| v.card == 0 && v.device == dev)
+        .unwrap_or_else(|| {
+            panic!(
+                "no virmidi device hw:0,{dev}: is snd-virmidi loaded?\n{}",
+                aconnect_list()
+            )
+        });
+    Addr {
+        client: v.client as i32,
+        port: v.port as i32,
     }
-    panic!(
-        "no sequencer port named {want}: is snd-virmidi loaded?\n{}",
-        aconnect_list()
-    );
-}
-
-/// `aconnect SENDER DEST`.
-pub fn aconnect(from: Addr, to: Addr) {
-    run(
-        "aconnect",
-        &[
-            &format!("{}:{}", from.client, from.port),
-            &format!("{}:{}", to.client, to.port),
-        ],
-    );
-}
-
-/// Waits until `f` holds, up to `timeout`.
-pub fn wait_for(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    f()
 }
 
 /// A sequencer client made by the test: one readable port, sends direct events.
@@ -219,38 +162,26 @@ impl TestSource {
 
     /// Sends a control change to the subscribers now.
     pub fn cc(&self, channel: u8, param: u32, value: i32) -> u64 {
-        let mut ev = Event::new(
-            EventType::Controller,
-            &EvCtrl {
-                channel,
-                param,
-                value,
-            },
-        );
-        self.output(&mut ev)
+        self.output(&mut cc_event(channel, param, value))
     }
 
     /// Sends a control change; `false` if the kernel refused it (a
     /// subscriber's queue was full).
     pub fn try_cc(&self, channel: u8, param: u32, value: i32) -> bool {
-        let mut ev = Event::new(
-            EventType::Controller,
-            &EvCtrl {
-                channel,
-                param,
-                value,
-            },
-        );
-        ev.set_source(self.addr.port);
-        ev.set_subs();
-        ev.set_direct();
+        let mut ev = cc_event(channel, param, value);
+        self.address(&mut ev);
         self.seq.event_output_direct(&mut ev).is_ok()
     }
 
-    fn output(&self, ev: &mut Event) -> u64 {
+    /// From this port to its subscribers, now.
+    fn address(&self, ev: &mut Event) {
         ev.set_source(self.addr.port);
         ev.set_subs();
         ev.set_direct();
+    }
+
+    fn output(&self, ev: &mut Event) -> u64 {
+        self.address(ev);
         let t = monotonic_ns();
         self.seq
             .event_output_direct(ev)
@@ -259,42 +190,14 @@ impl TestSource {
     }
 }
 
-/// Writes a format-0 Standard MIDI File, 1 tick = 1 ms (PPQ 500, tempo
-/// 500 000 µs per quarter). `events` are (absolute ms, raw message bytes);
-/// a SysEx is given as its complete bytes F0 … F7.
-pub fn write_smf(path: &Path, events: &[(u32, Vec<u8>)]) {
-    let mut trk = Vec::new();
-    // Tempo meta event at tick 0: 500 000 µs per quarter.
-    trk.extend_from_slice(&[0x00, 0xFF, 0x51, 0x03, 0x07, 0xA1, 0x20]);
-    let mut last = 0;
-    for (t, bytes) in events {
-        vlq(&mut trk, t - last);
-        last = *t;
-        if bytes[0] == 0xF0 {
-            trk.push(0xF0);
-            vlq(&mut trk, (bytes.len() - 1) as u32);
-            trk.extend_from_slice(&bytes[1..]);
-        } else {
-            trk.extend_from_slice(bytes);
-        }
-    }
-    trk.extend_from_slice(&[0x00, 0xFF, 0x2F, 0x00]);
-    let mut f = Vec::new();
-    f.extend_from_slice(b"MThd");
-    f.extend_from_slice(&6u32.to_be_bytes());
-    f.extend_from_slice(&[0, 0, 0, 1, 0x01, 0xF4]); // format 0, 1 track, 500 PPQ
-    f.extend_from_slice(b"MTrk");
-    f.extend_from_slice(&(trk.len() as u32).to_be_bytes());
-    f.extend_from_slice(&trk);
-    std::fs::write(path, f).unwrap();
-}
-
-fn vlq(out: &mut Vec<u8>, mut v: u32) {
-    let mut stack = vec![(v & 0x7F) as u8];
-    v >>= 7;
-    while v > 0 {
-        stack.push(((v & 0x7F) as u8) | 0x80);
-        v >>= 7;
-    }
-    out.extend(stack.iter().rev());
+/// A control-change event.
+fn cc_event(channel: u8, param: u32, value: i32) -> Event<'static> {
+    Event::new(
+        EventType::Controller,
+        &EvCtrl {
+            channel,
+            param,
+            value,
+        },
+    )
 }

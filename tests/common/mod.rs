@@ -20,7 +20,8 @@
 //! [`run_ok`], [`seq_clients`], [`SeqClient`], [`SeqPort`], [`aconnect`],
 //! [`aconnect_disconnect`], [`amidi_send`], [`amidi_send_file`],
 //! [`RawCapture`], [`SeqDump`], [`DumpEvent`], [`Smf`], [`aplaymidi`],
-//! [`hex`], [`temp_path`], [`wait_until`].
+//! [`hex`], [`temp_path`], [`wait_until`], [`aconnect_list`],
+//! [`client_listed`].
 #![allow(dead_code)] // each test crate uses its own subset
 
 use std::io::Read;
@@ -115,7 +116,7 @@ pub fn require_virmidi(n: usize) -> Vec<Virmidi> {
          (load them: sudo modprobe snd-virmidi midi_devs=2; `cargo xtask test` does it \
          in its VM). aconnect -l:\n{}",
         devs.len(),
-        run_ok("aconnect", &["-l"])
+        aconnect_list()
     );
     devs
 }
@@ -233,9 +234,21 @@ impl SeqClient {
     }
 }
 
+/// The text of `aconnect -l`.
+pub fn aconnect_list() -> String {
+    run_ok("aconnect", &["-l"])
+}
+
+/// Does `aconnect -l` show a client with this number and name?
+pub fn client_listed(client: i32, name: &str) -> bool {
+    aconnect_list()
+        .lines()
+        .any(|l| l.starts_with(&format!("client {client}: '{name}'")))
+}
+
 /// Every sequencer client and port, from `aconnect -l`.
 pub fn seq_clients() -> Vec<SeqClient> {
-    parse_aconnect_list(&run_ok("aconnect", &["-l"]))
+    parse_aconnect_list(&aconnect_list())
 }
 
 /// Parse the text of `aconnect -l`.
