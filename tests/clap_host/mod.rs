@@ -206,7 +206,7 @@ fn match_i32<T: Into<i64> + Copy>(m: clack_host::events::Match<T>) -> i32 {
 pub fn record(event: &UnknownEvent) -> Recorded {
     let time = event.header().time();
     match event.as_core_event() {
-        Some(CoreEventSpace::NoteOn(e)) => note(e, time, true),
+        Some(CoreEventSpace::NoteOn(e)) => note(e, time),
         Some(CoreEventSpace::NoteOff(e)) => note_off(e, time),
         Some(CoreEventSpace::Midi(e)) => Recorded::Midi {
             time,
@@ -227,26 +227,36 @@ pub fn record(event: &UnknownEvent) -> Recorded {
     }
 }
 
-fn note(e: &NoteOnEvent, time: u32, _on: bool) -> Recorded {
-    let p = e.pckn();
+/// Port, channel, key and note id of a note event (-1 for "any").
+fn pckn_fields(p: Pckn) -> [i32; 4] {
+    [
+        match_i32(p.port_index),
+        match_i32(p.channel),
+        match_i32(p.key),
+        match_i32(p.note_id),
+    ]
+}
+
+fn note(e: &NoteOnEvent, time: u32) -> Recorded {
+    let [port, channel, key, note_id] = pckn_fields(e.pckn());
     Recorded::NoteOn {
         time,
-        port: match_i32(p.port_index),
-        channel: match_i32(p.channel),
-        key: match_i32(p.key),
-        note_id: match_i32(p.note_id),
+        port,
+        channel,
+        key,
+        note_id,
         velocity: e.velocity(),
     }
 }
 
 fn note_off(e: &NoteOffEvent, time: u32) -> Recorded {
-    let p = e.pckn();
+    let [port, channel, key, note_id] = pckn_fields(e.pckn());
     Recorded::NoteOff {
         time,
-        port: match_i32(p.port_index),
-        channel: match_i32(p.channel),
-        key: match_i32(p.key),
-        note_id: match_i32(p.note_id),
+        port,
+        channel,
+        key,
+        note_id,
         velocity: e.velocity(),
     }
 }
