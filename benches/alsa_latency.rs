@@ -32,8 +32,8 @@ use std::time::Duration;
 
 use alsa::poll::Descriptors;
 use alsa::seq::{Addr, EvCtrl, Event, EventType, PortCap, PortInfo, PortSubscribe, PortType, Seq};
-use phasorsync::alsa::clock::{measure, monotonic_ns, QueueClock};
-use phasorsync::alsa::{AlsaConfig, AlsaEngine};
+use phasorsync::backend::alsa_seq::queue_time::{measure, monotonic_ns, QueueTime};
+use phasorsync::backend::alsa_seq::{AlsaConfig, AlsaEngine};
 use phasorsync::engine::MidiEngine;
 use phasorsync::protocol::MidiEvent;
 use phasorsync::ring::midi_buffer;
@@ -184,7 +184,7 @@ fn run_bare(sender: &Sender, n: u32, rt: Option<u8>) -> (Vec<Seen>, Vec<u64>) {
     let (stop2, dest2) = (Arc::clone(&stop), Arc::clone(&dest));
     let thread = std::thread::spawn(move || {
         if let Some(prio) = rt {
-            let _ = phasorsync::alsa::rt::make_current_thread_realtime(prio);
+            let _ = phasorsync::engine::rt::make_current_thread_realtime(prio);
         }
         let seq = Seq::open(None, None, true).unwrap();
         seq.set_client_name(&CString::new("bare-alsa").unwrap())
@@ -200,7 +200,7 @@ fn run_bare(sender: &Sender, n: u32, rt: Option<u8>) -> (Vec<Seen>, Vec<u64>) {
         seq.create_port(&info).unwrap();
         seq.control_queue(q, EventType::Start, 0, None).unwrap();
         seq.drain_output().unwrap();
-        let clock = QueueClock::anchor(
+        let clock = QueueTime::anchor(
             measure(|| seq.get_queue_status(q).map(|s| s.get_real_time())).unwrap(),
         );
         let me = seq.client_id().unwrap();

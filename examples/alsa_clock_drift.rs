@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use alsa::seq::{EventType, Seq};
-use phasorsync::alsa::clock::{measure, measure_n, QueueClock, CORRECTION_TRIES};
+use phasorsync::backend::alsa_seq::queue_time::{measure, measure_n, QueueTime, CORRECTION_TRIES};
 
 fn main() {
     let secs: u64 = std::env::args()
@@ -28,7 +28,7 @@ fn main() {
     seq.drain_output().expect("drain");
     let read = || seq.get_queue_status(q).map(|s| s.get_real_time());
     let first = measure(read).expect("measure");
-    let anchor = QueueClock::anchor(first);
+    let anchor = QueueTime::anchor(first);
     // The engine's clock: anchored the same way, corrected once a second.
     let mut engine_clock = anchor;
     println!(

@@ -7,11 +7,11 @@
 //! [`plugin`] (`process()`, which places it on its sample) → the host.
 //! [`engine`] is the seam between the ALSA thread and everything above it.
 
-pub mod alsa;
-pub mod clock;
+pub mod backend;
 pub mod engine;
 pub mod plugin;
 pub mod protocol;
 pub mod ring;
+pub mod timeline;
 
 clack_plugin::clack_export_entry!(clack_plugin::entry::SinglePluginEntry<plugin::PhasorSync>);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use alsa::seq::{Addr, PortCap, PortType, Seq};
 use alsa_support::*;
-use phasorsync::alsa::{AlsaEngine, ThreadState};
+use phasorsync::backend::alsa_seq::{AlsaEngine, ThreadState};
 use phasorsync::engine::{EngineError, MidiEngine};
 use phasorsync::protocol::MidiEvent;
 use phasorsync::ring::midi_buffer;

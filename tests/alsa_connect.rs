@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use alsa::seq::{Addr, PortSubscribeIter, QuerySubsType, Seq};
 use alsa_support::*;
-use phasorsync::alsa::{AlsaConfig, ThreadState};
+use phasorsync::backend::alsa_seq::{AlsaConfig, ThreadState};
 use phasorsync::engine::MidiEngine;
 use phasorsync::protocol::MidiEvent;
 

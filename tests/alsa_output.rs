@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use alsa::seq::Addr;
 use alsa_support::*;
-use phasorsync::alsa::clock::monotonic_ns;
+use phasorsync::backend::alsa_seq::queue_time::monotonic_ns;
 use phasorsync::engine::{EngineError, MidiEngine};
 use phasorsync::protocol::MidiEvent;
 

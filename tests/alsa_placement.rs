@@ -20,8 +20,8 @@ mod common;
 
 use clack_host::prelude::*;
 use clap_host::{instantiate, load_entry, logs, Recorded};
-use phasorsync::alsa::clock::monotonic_ns;
-use phasorsync::alsa::{AlsaConfig, AlsaEngine};
+use phasorsync::backend::alsa_seq::queue_time::monotonic_ns;
+use phasorsync::backend::alsa_seq::{AlsaConfig, AlsaEngine};
 use phasorsync::engine::MidiEngine;
 use phasorsync::protocol::MidiEvent;
 use phasorsync::ring::{midi_buffer_with_config, MidiBufferConsumer, RingConfig};
@@ -322,7 +322,7 @@ fn measure(frames: u32, latency_blocks: u32, times: &[u32]) -> Figures {
             continue;
         }
         // The plugin's default latency: one block plus the delivery margin.
-        let margin = (phasorsync::clock::DELIVERY_MARGIN_NS as f64 * ns_to_samples).ceil();
+        let margin = (phasorsync::timeline::DELIVERY_MARGIN_NS as f64 * ns_to_samples).ceil();
         ours.push(pos as f64 - (ideal + f64::from(frames * latency_blocks) + margin));
         // The block that would have drained it without a timestamp.
         let k = run

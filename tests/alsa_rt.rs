@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use alsa::seq::Addr;
 use alsa_support::*;
-use phasorsync::alsa::{AlsaConfig, LogLevel};
+use phasorsync::backend::alsa_seq::{AlsaConfig, LogLevel};
 use phasorsync::engine::MidiEngine;
 
 const CAP_SYS_NICE: u32 = 23;

@@ -15,7 +15,7 @@ mod clap_host;
 use alloc_counter::allocations_in;
 use clack_host::prelude::*;
 use clack_plugin::entry::SinglePluginEntry;
-use phasorsync::alsa::clock::monotonic_ns;
+use phasorsync::backend::alsa_seq::queue_time::monotonic_ns;
 use phasorsync::engine::{EngineError, EngineStats, MidiEngine, MockMidiEngine};
 use phasorsync::plugin::{EngineFactory, PhasorSyncPlugin};
 use phasorsync::protocol::{MidiEvent, MidiMessage};
@@ -157,8 +157,8 @@ fn process_never_allocates() {
 /// +100 ppm, with wake-up jitter, each placing 64 events.
 #[test]
 fn settled_clock_map_never_allocates() {
-    use phasorsync::clock::{ClockMap, Placement};
-    let mut map = ClockMap::new(48_000.0, FRAMES);
+    use phasorsync::timeline::{Placement, Timeline};
+    let mut map = Timeline::new(48_000.0, FRAMES);
     let period_ns = f64::from(FRAMES) * 1e9 / 48_000.0 * (1.0 - 100e-6);
     let mut x = 0x9E37_79B9u32;
     let mut placed = 0u64;

@@ -1,6 +1,6 @@
 //! The engine seam: what the ALSA sequencer backend offers to the layers above it.
 //!
-//! [`MidiEngine`] is implemented by the private ALSA client in `crate::alsa`; with
+//! [`MidiEngine`] is implemented by the private ALSA client in `crate::backend::alsa_seq`; with
 //! the `test-mock` feature, `mockall` generates `MockMidiEngine` so everything above
 //! the sequencer thread can be tested without one. [`EngineHandle`] is the small
 //! lifecycle wrapper the plugin uses on top of any engine.
@@ -10,6 +10,8 @@ mod handle;
 mod log;
 #[cfg(feature = "test-mock")]
 mod manual;
+pub mod rt;
+pub mod sink;
 
 pub use error::EngineError;
 pub use handle::EngineHandle;

@@ -3,7 +3,7 @@
 //! start is logged once and leaves the plugin passing host events through.
 
 use super::PhasorSyncMainThread;
-use crate::alsa::{AlsaConfig, AlsaEngine};
+use crate::backend::alsa_seq::{AlsaConfig, AlsaEngine};
 use crate::engine::{EngineError, EngineHandle, EngineStats, LogLevel, MidiEngine};
 use crate::ring::{MidiBufferConsumer, RingConfig};
 use clack_extensions::log::LogSeverity;

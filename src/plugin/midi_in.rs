@@ -4,8 +4,8 @@
 
 use super::emit::{self, NoteDialect};
 use super::report::Counters;
-use crate::clock::{BlockMap, ClockMap, Placement};
 use crate::ring::MidiBufferConsumer;
+use crate::timeline::{BlockMap, Placement, Timeline};
 use clack_plugin::events::UnknownEvent;
 use clack_plugin::prelude::{InputEvents, OutputEvents};
 
@@ -33,7 +33,7 @@ impl Out<'_, '_> {
 pub struct MidiIn {
     /// The ring from the sequencer thread; `None` when the engine did not start.
     consumer: Option<MidiBufferConsumer>,
-    clock: ClockMap,
+    clock: Timeline,
     /// Added latency between an event's time and its place, in periods (see
     /// [`BlockMap::latency_frames`]).
     latency_blocks: u32,
@@ -57,7 +57,7 @@ impl MidiIn {
         let arena_len = consumer.as_ref().map_or(0, |c| c.sysex_capacity());
         Self {
             consumer,
-            clock: ClockMap::new(sample_rate, max_frames),
+            clock: Timeline::new(sample_rate, max_frames),
             latency_blocks: crate::plugin::settings::DEFAULT_LATENCY_BLOCKS,
             arena: vec![0; arena_len].into_boxed_slice(),
             arena_used: 0,
@@ -83,7 +83,7 @@ impl MidiIn {
     }
 
     /// Set the latency, in blocks of the host's largest size (see
-    /// [`crate::clock`]: one block makes every event that reached the ring in
+    /// [`crate::timeline`]: one block makes every event that reached the ring in
     /// time land on its own sample).
     ///
     /// # Realtime Safety

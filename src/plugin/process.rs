@@ -2,7 +2,7 @@
 
 use super::midi_in::{MidiIn, Out};
 use super::{PhasorSyncMainThread, PhasorSyncShared};
-use crate::alsa::clock::monotonic_ns;
+use crate::backend::alsa_seq::queue_time::monotonic_ns;
 use clack_plugin::events::spaces::CoreEventSpace;
 use clack_plugin::events::UnknownEvent;
 use clack_plugin::prelude::*;

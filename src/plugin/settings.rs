@@ -14,7 +14,7 @@ pub const DEFAULT_LATENCY_BLOCKS: u32 = 1;
 #[derive(Debug)]
 pub struct Settings {
     latency_blocks: AtomicU32,
-    /// Auto-connect patterns from the project (see `crate::alsa::connect`).
+    /// Auto-connect patterns from the project (see `crate::backend::alsa_seq::connect`).
     /// Main thread only; the mutex is never touched by the audio thread.
     patterns: Mutex<String>,
 }

@@ -14,7 +14,7 @@ use std::ffi::CString;
 use std::time::{Duration, Instant};
 
 use alsa::seq::{Addr, EvCtrl, EvNote, Event, EventType, PortCap, PortType, Seq};
-use phasorsync::alsa::{clock::monotonic_ns, AlsaConfig, AlsaEngine};
+use phasorsync::backend::alsa_seq::{queue_time::monotonic_ns, AlsaConfig, AlsaEngine};
 use phasorsync::engine::MidiEngine;
 use phasorsync::protocol::{MidiEvent, MidiMessage};
 use phasorsync::ring::{midi_buffer_with_config, MidiBufferConsumer, RingConfig};

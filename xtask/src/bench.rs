@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 
 use crate::{sysdeps, vm};
 
-const CRITERION_BENCHES: &[&str] = &["scan", "parse", "ring", "clock", "process"];
+const CRITERION_BENCHES: &[&str] = &["scan", "parse", "ring", "timeline", "process"];
 
 /// Run the benchmarks; see the module docs.
 ///

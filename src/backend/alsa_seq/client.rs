@@ -17,7 +17,7 @@ use std::path::Path;
 
 use alsa::seq::{Addr, ClientIter, EventType, PortCap, PortInfo, PortSubscribe, PortType, Seq};
 
-use super::clock::{measure, QueueClock};
+use super::queue_time::{measure, QueueTime};
 use crate::engine::EngineError;
 
 /// The sequencer device node.
@@ -49,7 +49,7 @@ pub struct SeqClient {
     /// Our queue (input timestamps, scheduled output).
     pub queue: i32,
     /// Queue time ↔ monotonic, anchored when the queue started.
-    pub clock: QueueClock,
+    pub clock: QueueTime,
 }
 
 fn seq_err(what: &str, e: alsa::Error) -> EngineError {
@@ -137,7 +137,7 @@ pub fn open(base: &str) -> Result<SeqClient, EngineError> {
         out_port,
         announce_port,
         queue,
-        clock: QueueClock::anchor(sample),
+        clock: QueueTime::anchor(sample),
     })
 }
 

@@ -17,7 +17,7 @@ pub enum Placement {
 }
 
 /// The clock map for one block, returned by
-/// [`ClockMap::begin_block`](super::ClockMap::begin_block).
+/// [`Timeline::begin_block`](super::Timeline::begin_block).
 ///
 /// `Copy` and small so `process()` can keep it on the stack.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -34,7 +34,7 @@ pub struct BlockMap {
     /// Whether `t0` is the raw call time (after a reset, or an unpaced host)
     /// rather than the filtered line.
     pub(super) raw: bool,
-    /// The clock's period in frames (see `ClockStats::period_frames`).
+    /// The clock's period in frames (see `TimelineStats::period_frames`).
     pub(super) period: u32,
     /// The delivery margin in frames (see `DELIVERY_MARGIN_NS`).
     pub(super) margin: u32,
@@ -48,7 +48,7 @@ impl BlockMap {
     /// The position is `(time_ns - t0) * rate + latency_frames`, rounded to
     /// the nearest sample, where `t0` is [`call_time_ns`](Self::call_time_ns).
     /// With `latency_frames` equal to the clock's period
-    /// ([`ClockStats::period_frames`](super::ClockStats::period_frames), the
+    /// ([`TimelineStats::period_frames`](super::TimelineStats::period_frames), the
     /// default "one block") no event that was in the ring when `process()`
     /// began is ever late; less latency trades accuracy for delay: events
     /// that arrived early in the previous period come out [`Placement::Late`].

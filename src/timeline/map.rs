@@ -1,4 +1,4 @@
-//! [`ClockMap`]: one per plugin instance, driven once per `process()` call.
+//! [`Timeline`]: one per plugin instance, driven once per `process()` call.
 
 use super::envelope::{Envelope, Line};
 use super::placement::BlockMap;
@@ -19,14 +19,14 @@ const SHRINK_BLOCKS: u32 = 256;
 const SHIFT_CALLS: u32 = 64;
 
 /// Time the sequencer thread may take to put a stamped event into the ring,
-/// added to one period in [`ClockStats::default_latency_frames`]: 200 µs
+/// added to one period in [`TimelineStats::default_latency_frames`]: 200 µs
 /// (10 samples at 48 kHz), well above a `SCHED_FIFO` thread's wake-up.
 pub const DELIVERY_MARGIN_NS: u64 = 200_000;
 
 /// Why the map last started over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ResetCause {
-    /// [`ClockMap::reset`] (activation, explicit reset) or a new map.
+    /// [`Timeline::reset`] (activation, explicit reset) or a new map.
     Explicit,
     /// The host's `steady_time` did not continue from the previous block.
     SteadyTime,
@@ -44,12 +44,12 @@ pub enum ResetCause {
     Shift,
 }
 
-/// Counters of a [`ClockMap`]; see [`ClockMap::stats`].
+/// Counters of a [`Timeline`]; see [`Timeline::stats`].
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct ClockStats {
+pub struct TimelineStats {
     /// Blocks seen (calls of `begin_block`, 0-frame ones included).
     pub blocks: u64,
-    /// Explicit resets ([`ClockMap::reset`]).
+    /// Explicit resets ([`Timeline::reset`]).
     pub resets_explicit: u64,
     /// Resets because `steady_time` jumped.
     pub resets_steady_time: u64,
@@ -67,7 +67,7 @@ pub struct ClockStats {
     /// Blocks mapped with the raw call time because the host did not look
     /// paced by real time (two discontinuities within a second).
     pub unpaced_blocks: u64,
-    /// Blocks larger than the `max_frames` given to [`ClockMap::new`] (a host
+    /// Blocks larger than the `max_frames` given to [`Timeline::new`] (a host
     /// breaking its promise; they are still mapped).
     pub oversize_blocks: u64,
     /// Blocks since the last reset.
@@ -91,7 +91,7 @@ pub struct ClockStats {
     pub last_reset: Option<ResetCause>,
 }
 
-impl ClockStats {
+impl TimelineStats {
     /// All resets that were not explicit.
     pub fn discontinuities(&self) -> u64 {
         self.resets_steady_time + self.resets_stall + self.resets_early + self.resets_shift
@@ -105,7 +105,7 @@ impl ClockStats {
 /// it off the audio thread (in `activate`), then call only [`begin_block`](Self::begin_block),
 /// [`reset`](Self::reset) and [`stats`](Self::stats) from `process()`.
 #[derive(Clone, Debug)]
-pub struct ClockMap {
+pub struct Timeline {
     nominal_ns_per_frame: f64,
     max_frames: u32,
     env: Envelope,
@@ -131,10 +131,10 @@ pub struct ClockMap {
     /// Time of the last stall/early reset, for the unpaced test.
     last_disc_ns: Option<u64>,
     unpaced: bool,
-    stats: ClockStats,
+    stats: TimelineStats,
 }
 
-impl ClockMap {
+impl Timeline {
     /// A map for `sample_rate` in Hz and the host's maximum block size
     /// `max_frames`.
     ///
@@ -164,14 +164,14 @@ impl ClockMap {
             high_run: 0,
             last_disc_ns: None,
             unpaced: false,
-            stats: ClockStats::default(),
+            stats: TimelineStats::default(),
         };
         m.start_over(None);
         m
     }
 
     /// Forgets everything learnt (activation, explicit reset); counted in
-    /// [`ClockStats::resets_explicit`].
+    /// [`TimelineStats::resets_explicit`].
     ///
     /// # Realtime Safety
     /// No allocation, lock or system call.
@@ -219,7 +219,7 @@ impl ClockMap {
     ///
     /// # Realtime Safety
     /// No allocation, lock or system call; amortised constant-time arithmetic
-    /// (see `benches/clock.rs` for the cost).
+    /// (see `benches/timeline.rs` for the cost).
     pub fn begin_block(&mut self, now_ns: u64, frames: u32, steady_time: Option<u64>) -> BlockMap {
         self.stats.blocks += 1;
         if frames > self.max_frames {
@@ -379,7 +379,7 @@ impl ClockMap {
     }
 
     /// Counters: resets by cause, blocks, the current skew and period.
-    pub fn stats(&self) -> ClockStats {
+    pub fn stats(&self) -> TimelineStats {
         self.stats
     }
 }

@@ -1,15 +1,15 @@
 //! The clock map: `CLOCK_MONOTONIC` to the plugin's sample timeline.
 //!
 //! MIDI arrives with kernel timestamps on `CLOCK_MONOTONIC`; `process()` works
-//! in samples. [`ClockMap`] turns the one thing the plugin knows about the
+//! in samples. [`Timeline`] turns the one thing the plugin knows about the
 //! sound card, the time and frame count of each `process()` call, into a map
 //! from time to sample, and [`BlockMap::place`] puts each event on its sample.
 //!
 //! ```
-//! use phasorsync::clock::{ClockMap, Placement};
+//! use phasorsync::timeline::{Timeline, Placement};
 //!
 //! // In activate() (allocates):
-//! let mut clock = ClockMap::new(48_000.0, 256);
+//! let mut clock = Timeline::new(48_000.0, 256);
 //! // In process(): read CLOCK_MONOTONIC first, then
 //! let now_ns = 1_000_000_000;
 //! let block = clock.begin_block(now_ns, 256, None);
@@ -62,32 +62,32 @@
 //! fitted, clamped to ±1000 ppm of nominal) and forgets a call after 2048 to
 //! 4096 blocks (2.7 to 5.5 s at 64 frames, 44 to 87 s at 1024).
 //!
-//! Measured on simulated call times (`tests/clock_dll_baseline.rs`, 150 ppm
+//! Measured on simulated call times (`tests/timeline_dll_baseline.rs`, 150 ppm
 //! drift, jitter uniform over 30 % of the period plus 1 % of calls up to 60 %
 //! later): the spread of the filtered block time, max − min in samples, is
 //! 0.20 / 0.25 / 0.76 at 64 / 256 / 1024 frames for the envelope, against
 //! 0.79 / 8.0 / 92.6 for a DLL at JACK's 1/8 Hz.
 //!
 //! Settling is the time the lowest calls take to pin the line
-//! (`tests/clock_sim.rs`: the last event more than one sample off): with
+//! (`tests/timeline_sim.rs`: the last event more than one sample off): with
 //! jitter up to 500 µs, 0.1 to 0.2 s at 64 frames, 0.4 to 0.7 s at 256,
 //! 1.3 to 2.6 s at 1024; with jitter over 30 % of the period, 0.1 to 0.2 s at
 //! 64, 1 to 4 s at 256, and at 1024 (6.4 ms of spread) 16 s in one case while
 //! two others still place the odd event 2 samples off after 60 s (p99 within
 //! 1.5 samples of the unrounded ideal). Cost per block: amortised constant,
-//! no allocation (`benches/clock.rs`).
+//! no allocation (`benches/timeline.rs`).
 //!
 //! # Latency
 //!
 //! `latency_frames` counts from `t0`, the earliest possible call. With one
-//! period ([`ClockStats::period_frames`]) an event that arrived
+//! period ([`TimelineStats::period_frames`]) an event that arrived
 //! during the previous period lands exactly one period later, inside the
 //! current block, and nothing that is in the ring when `process()` begins is
 //! ever late; an event arriving between `t0` and the actual call waits for the
 //! next block (peek, leave it queued). The sequencer thread needs some µs to
 //! put an event in the ring after the kernel stamped it, so the recommended
 //! default, [`BlockMap::latency_frames`]`(1)` (also
-//! [`ClockStats::default_latency_frames`]), is one period plus
+//! [`TimelineStats::default_latency_frames`]), is one period plus
 //! [`DELIVERY_MARGIN_NS`]. The period is measured, not the host's declared
 //! maximum block, which can be far larger than the blocks it sends. Less
 //! latency means less delay but the events of the first part of each period
@@ -95,8 +95,8 @@
 //!
 //! # Resets and the first blocks
 //!
-//! The map starts over on [`ClockMap::reset`] (activation) and by itself on a
-//! discontinuity, each counted by cause in [`ClockStats`]: a `steady_time`
+//! The map starts over on [`Timeline::reset`] (activation) and by itself on a
+//! discontinuity, each counted by cause in [`TimelineStats`]: a `steady_time`
 //! that does not continue from the previous block; a call more than two
 //! periods after the line (host stall, xrun) or more than one before it (host
 //! running ahead, a sample counter that skipped), where a period is at least
@@ -104,7 +104,7 @@
 //! line (the timeline moved later by less than two periods: the lower
 //! envelope would otherwise only move down).
 //!
-//! A change of block size is counted ([`ClockStats::period_changes`]) but is
+//! A change of block size is counted ([`TimelineStats::period_changes`]) but is
 //! not a discontinuity: the line is drawn through block ends, which stay on
 //! the card's timeline whatever the block sizes, so the fit stays valid. The
 //! period (the largest block since the reset, or a smaller one after 256
@@ -125,7 +125,7 @@
 //! and then pauses; offline rendering calls as fast as it can. Such calls show
 //! up as discontinuities (early, then stalled). Two of them within a second
 //! switch the map to the raw call time with the nominal rate
-//! ([`BlockMap::is_raw`], [`ClockStats::unpaced_blocks`]): events keep their
+//! ([`BlockMap::is_raw`], [`TimelineStats::unpaced_blocks`]): events keep their
 //! order and their spacing within the latency window, nothing is held back
 //! for a block that may never be timed. One second of audio without a
 //! further discontinuity returns to the filtered line.
@@ -134,5 +134,5 @@ pub mod envelope;
 mod map;
 mod placement;
 
-pub use map::{ClockMap, ClockStats, ResetCause, DELIVERY_MARGIN_NS};
+pub use map::{ResetCause, Timeline, TimelineStats, DELIVERY_MARGIN_NS};
 pub use placement::{BlockMap, Placement};

@@ -2,7 +2,7 @@
 //!
 //! The input port stamps events with the real time of our own sequencer queue
 //! (nanoseconds since the queue started). The queue starts once, when the
-//! client is created; right after, [`QueueClock::anchor`] records the queue's
+//! client is created; right after, [`QueueTime::anchor`] records the queue's
 //! time against `CLOCK_MONOTONIC`: it reads the queue status between two
 //! `clock_gettime` calls, keeps the tightest of a few such brackets, and takes
 //! its midpoint. From then on `monotonic = queue_time + offset`.
@@ -25,7 +25,7 @@
 
 use std::time::Duration;
 
-/// Largest change of the offset applied by one [`QueueClock::correct`] call.
+/// Largest change of the offset applied by one [`QueueTime::correct`] call.
 pub const MAX_SLEW_NS: i64 = 50_000;
 
 /// Readings whose median the offset follows.
@@ -106,7 +106,7 @@ pub fn measure_n<E>(
 
 /// The mapping between our queue's real time and `CLOCK_MONOTONIC`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct QueueClock {
+pub struct QueueTime {
     /// `monotonic_ns - queue_ns`.
     offset_ns: i64,
     /// Recent measured offsets (a ring), `filled` of them valid.
@@ -115,7 +115,7 @@ pub struct QueueClock {
     next: usize,
 }
 
-impl QueueClock {
+impl QueueTime {
     /// A clock anchored on one measurement (taken right after the queue started).
     pub fn anchor(sample: Sample) -> Self {
         let mut history = [0; HISTORY];
@@ -187,7 +187,7 @@ mod tests {
 
     #[test]
     fn converts_both_ways() {
-        let c = QueueClock::anchor(sample(1_000, 5_000_000, 10));
+        let c = QueueTime::anchor(sample(1_000, 5_000_000, 10));
         assert_eq!(c.to_monotonic(Duration::from_nanos(2_000)), 5_001_000);
         assert_eq!(c.to_queue(5_001_000), Some(Duration::from_nanos(2_000)));
         assert_eq!(c.to_queue(10), None);
@@ -195,7 +195,7 @@ mod tests {
 
     #[test]
     fn outliers_are_ignored_and_noise_is_not_copied() {
-        let mut c = QueueClock::anchor(sample(0, 1_000_000, 10));
+        let mut c = QueueTime::anchor(sample(0, 1_000_000, 10));
         // One late reading (+450 us) does not move the offset.
         c.correct(sample(0, 1_450_000, 10));
         assert_eq!(c.offset_ns(), 1_000_000);
@@ -212,7 +212,7 @@ mod tests {
 
     #[test]
     fn a_real_change_is_followed_by_bounded_steps() {
-        let mut c = QueueClock::anchor(sample(0, 1_000_000, 0));
+        let mut c = QueueTime::anchor(sample(0, 1_000_000, 0));
         let target = 1_000_000 + 4 * MAX_SLEW_NS;
         let mut last = c.offset_ns();
         for _ in 0..HISTORY + 8 {
@@ -225,7 +225,7 @@ mod tests {
 
     #[test]
     fn settle_jumps_to_the_lower_median() {
-        let mut c = QueueClock::anchor(sample(0, 3_500_000, 10));
+        let mut c = QueueTime::anchor(sample(0, 3_500_000, 10));
         c.settle(sample(0, 1_000_000, 10));
         assert_eq!(c.offset_ns(), 1_000_000);
         c.settle(sample(0, 1_100_000, 10));

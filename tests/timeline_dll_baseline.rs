@@ -10,9 +10,9 @@
 //! the spread (max − min, and p99 − p1) of `filtered time − card time of the
 //! block end`, in samples, after both have settled.
 //!
-//! `cargo test --release --test clock_dll_baseline -- --nocapture` prints it.
+//! `cargo test --release --test timeline_dll_baseline -- --nocapture` prints it.
 
-use phasorsync::clock::ClockMap;
+use phasorsync::timeline::Timeline;
 
 const RATE: f64 = 48_000.0;
 
@@ -78,7 +78,7 @@ fn compare(period: u32, jitter_frac: f64, drift_ppm: f64, seconds: f64) -> [(f64
     let card_rate = RATE * (1.0 + drift_ppm * 1e-6);
     let period_ns = f64::from(period) * 1e9 / RATE;
     let mut rng = Rng(0x1234_5678_9ABC_DEF1 ^ u64::from(period));
-    let mut map = ClockMap::new(RATE, period);
+    let mut map = Timeline::new(RATE, period);
     let mut dlls = [Dll::new(0.125, period), Dll::new(0.016, period)];
     let mut errs: [Vec<f64>; 3] = Default::default();
     let blocks = (seconds * card_rate / f64::from(period)) as u64;

@@ -1,6 +1,6 @@
 //! Bad input never panics the clock map, and what it returns stays usable.
 
-use phasorsync::clock::{ClockMap, Placement};
+use phasorsync::timeline::{Placement, Timeline};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -33,7 +33,7 @@ proptest! {
         calls in proptest::collection::vec(call(), 1..200),
         probes in proptest::collection::vec((any::<u64>(), any::<u32>()), 1..8),
     ) {
-        let mut map = ClockMap::new(rate, max_frames);
+        let mut map = Timeline::new(rate, max_frames);
         let mut now = start;
         for (k, c) in calls.iter().enumerate() {
             now = now.wrapping_add_signed(c.dt);

@@ -22,13 +22,11 @@
 //! later logs why and shows [`ThreadState::Failed`].
 
 pub mod client;
-pub mod clock;
 pub mod connect;
 pub mod log;
 pub mod output;
-pub mod rt;
+pub mod queue_time;
 pub mod shared;
-pub mod sink;
 pub mod thread;
 
 use std::sync::atomic::Ordering;
@@ -67,7 +65,7 @@ impl Default for AlsaConfig {
     fn default() -> Self {
         Self {
             client_name: "PhasorSync".into(),
-            rt_priority: Some(rt::DEFAULT_RT_PRIORITY),
+            rt_priority: Some(crate::engine::rt::DEFAULT_RT_PRIORITY),
             max_sysex: DEFAULT_MAX_SYSEX,
             connect_patterns: String::new(),
             patterns_from_environment: true,
@@ -246,7 +244,11 @@ impl MidiEngine for AlsaEngine {
         let (output, output_rx) = output::output_queue(self.config.output_queue_bytes);
         let ctx = thread::ThreadCtx {
             client: c,
-            sink: sink::Sink::new(input, self.config.max_sysex, Arc::clone(&self.shared)),
+            sink: crate::engine::sink::Sink::new(
+                input,
+                self.config.max_sysex,
+                Arc::clone(&self.shared),
+            ),
             shared: Arc::clone(&self.shared),
             output: output_rx,
             patterns: self.all_patterns(),

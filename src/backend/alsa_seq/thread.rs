@@ -15,13 +15,13 @@ use alsa::seq::{Addr, Event, EventType, MidiEvent};
 use alsa::Direction;
 
 use super::client::{cells_for, SeqClient};
-use super::clock::{measure_n, monotonic_ns, CORRECTION_TRIES};
 use super::connect::{AutoConnector, Changes, Patterns};
 use super::log::LogLevel;
 use super::output::OutputReceiver;
-use super::rt;
+use super::queue_time::{measure_n, monotonic_ns, CORRECTION_TRIES};
 use super::shared::{Counters, Shared, ThreadState};
-use super::sink::{source_id, Sink};
+use crate::engine::rt;
+use crate::engine::sink::{source_id, Sink};
 
 /// How often the queue↔monotonic offset is re-measured.
 const CLOCK_CHECK_NS: u64 = 1_000_000_000;
@@ -362,12 +362,12 @@ fn body(ctx: ThreadCtx) -> Result<(), String> {
 ///
 /// Never earlier than the previous one (`last`): events arrive in queue-time
 /// order, but a correction of the queue-to-monotonic offset (large during the
-/// first second, see [`super::clock`]) could otherwise make a timestamp step
+/// first second, see [`super::queue_time`]) could otherwise make a timestamp step
 /// back, and the messages of one stream must stay in time order.
 fn stamp(
     ev: &Event<'_>,
     queue: i32,
-    clock: &super::clock::QueueClock,
+    clock: &super::queue_time::QueueTime,
     c: &Counters,
     last: &mut u64,
 ) -> u64 {
@@ -419,7 +419,7 @@ fn send_bytes(
     time_ns: u64,
     queue: i32,
     out_port: i32,
-    clock: &super::clock::QueueClock,
+    clock: &super::queue_time::QueueTime,
 ) -> Result<u64, String> {
     encoder.reset_encode();
     let at = if time_ns == 0 || time_ns <= monotonic_ns() {

@@ -12,10 +12,10 @@
 //! floor delay, plus the latency beyond one period, rounded. All randomness
 //! comes from a seeded xorshift, so a failure reproduces.
 //!
-//! `cargo test --release --test clock_sim -- --nocapture` prints the tables
+//! `cargo test --release --test timeline_sim -- --nocapture` prints the tables
 //! (settling time, max and p99 error per case).
 
-use phasorsync::clock::{BlockMap, ClockMap, ClockStats, Placement, ResetCause};
+use phasorsync::timeline::{BlockMap, Placement, ResetCause, Timeline, TimelineStats};
 use std::collections::VecDeque;
 
 const RATE: f64 = 48_000.0;
@@ -167,7 +167,7 @@ struct Outcome {
     placed: Vec<Placed>,
     /// Events generated (all must come out).
     generated: usize,
-    stats: ClockStats,
+    stats: TimelineStats,
     /// Peeks that left an event queued.
     deferred: u64,
     /// Call time of the first block after the stall (ns), if any.
@@ -197,7 +197,7 @@ fn run(sc: &Scenario) -> Outcome {
     let card = Card::new(sc.drift_ppm);
     let frames_per_ns = card.rate / 1e9;
     let period_ns = f64::from(sc.period) * 1e9 / RATE;
-    let mut map = ClockMap::new(RATE, sc.period);
+    let mut map = Timeline::new(RATE, sc.period);
 
     // Events: about 3 per period at random true card positions.
     let total_frames = sc.seconds * card.rate;
@@ -223,7 +223,7 @@ fn run(sc: &Scenario) -> Outcome {
     let mut out = Outcome {
         placed: Vec::new(),
         generated: events.len(),
-        stats: ClockStats::default(),
+        stats: TimelineStats::default(),
         deferred: 0,
         resume_ns: None,
         start_ns: card.time_of(0.0),
@@ -657,7 +657,7 @@ fn bursty_host_falls_back_to_raw_call_times() {
 
 #[test]
 fn steady_time_appearing_or_jumping_resets() {
-    let mut map = ClockMap::new(RATE, 256);
+    let mut map = Timeline::new(RATE, 256);
     let ns = |k: u64| 1_000_000_000 + k * 5_333_333;
     for k in 0..10 {
         map.begin_block(ns(k), 256, Some(k * 256));
@@ -697,7 +697,7 @@ fn steady_time_appearing_or_jumping_resets() {
 
 #[test]
 fn period_shrink_is_detected() {
-    let mut map = ClockMap::new(RATE, 1024);
+    let mut map = Timeline::new(RATE, 1024);
     let mut t = 1_000_000_000u64;
     for _ in 0..10 {
         t += 21_333_333;
@@ -717,7 +717,7 @@ fn period_shrink_is_detected() {
 fn timeline_moving_later_by_part_of_a_period_resets_once() {
     // From block 1125 on, every call comes 40 % of a period later than before
     // (the host lost that much): the envelope alone would never move up.
-    let mut map = ClockMap::new(RATE, 256);
+    let mut map = Timeline::new(RATE, 256);
     let mut rng = Rng(7);
     let period_ns = 256.0 * 1e9 / RATE;
     let mut shifted_at = None;

@@ -1,4 +1,4 @@
-//! State shared between an [`crate::alsa::AlsaEngine`] and its thread: the
+//! State shared between an [`crate::backend::alsa_seq::AlsaEngine`] and its thread: the
 //! wake-up descriptor, the stop flag, counters, the log queue, pending
 //! pattern changes.
 

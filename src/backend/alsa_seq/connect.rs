@@ -11,7 +11,7 @@
 //! `Launchkey Mini MK3:Launchkey Mini MK3 MIDI 1`).
 //!
 //! # Where patterns come from
-//! The union of: the plugin state ([`crate::alsa::AlsaEngine::set_connect_patterns`]),
+//! The union of: the plugin state ([`crate::backend::alsa_seq::AlsaEngine::set_connect_patterns`]),
 //! the environment variable [`ENV_VAR`], and the file [`config_file_path`]
 //! (`$XDG_CONFIG_HOME/phasorsync/connect`, else `~/.config/phasorsync/connect`).
 //!

@@ -1,4 +1,4 @@
-//! Cost of the clock map on the audio thread: `ClockMap::begin_block` once per
+//! Cost of the clock map on the audio thread: `Timeline::begin_block` once per
 //! `process()`, `BlockMap::place` once per pending event.
 //!
 //! Call times come from a simulated 48 kHz card with +100 ppm drift and
@@ -10,7 +10,7 @@
 //! `cargo bench --bench clock`
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use phasorsync::clock::{BlockMap, ClockMap};
+use phasorsync::timeline::{BlockMap, Timeline};
 use std::hint::black_box;
 
 const RATE: f64 = 48_000.0;
@@ -46,8 +46,8 @@ impl Host {
     }
 }
 
-fn warmed(period: u32) -> (ClockMap, Host, BlockMap) {
-    let mut map = ClockMap::new(RATE, period);
+fn warmed(period: u32) -> (Timeline, Host, BlockMap) {
+    let mut map = Timeline::new(RATE, period);
     let mut host = Host::new(period);
     let mut bm = None;
     for _ in 0..5000 {
@@ -99,7 +99,7 @@ fn place(c: &mut Criterion) {
                     let mut acc = 0u32;
                     for i in 0..k as u64 {
                         // Events spread over the previous period.
-                        if let phasorsync::clock::Placement::InBlock(o) =
+                        if let phasorsync::timeline::Placement::InBlock(o) =
                             bm.place(black_box(t - 5_333_333 + i * step), lat)
                         {
                             acc = acc.wrapping_add(o);
@@ -118,7 +118,7 @@ fn place(c: &mut Criterion) {
         b.iter(|| {
             let mut acc = 0u32;
             for i in 0..64u64 {
-                if let phasorsync::clock::Placement::InBlock(o) =
+                if let phasorsync::timeline::Placement::InBlock(o) =
                     bm.place(black_box(t0 - 5_000_000 + i * 80_000), lat)
                 {
                     acc = acc.wrapping_add(o);

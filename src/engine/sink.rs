@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use super::shared::{Counters, Shared};
+use crate::backend::alsa_seq::shared::{Counters, Shared};
 use crate::protocol::{MidiEvent, Parser, ParserConfig, ParserStats};
 use crate::ring::MidiBufferProducer;
 
