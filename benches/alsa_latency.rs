@@ -153,7 +153,9 @@ fn run_phasorsync(sender: &Sender, n: u32, rt: Option<u8>) -> (Vec<Seen>, Vec<u6
         ..AlsaConfig::default()
     })
     .unwrap();
-    engine.start(p).expect("start PhasorSync engine");
+    engine
+        .start(phasorsync::engine::EngineIo::input_only(p))
+        .expect("start PhasorSync engine");
     let a = engine.client().cloned().unwrap();
     let dest = Addr {
         client: a.client,

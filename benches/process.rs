@@ -30,7 +30,7 @@ fn bench(c: &mut Criterion) {
     .unwrap();
     let mut plugin = clap_host::instantiate(&entry, c"org.phasorsync.phasorsync").unwrap();
     let processor = clap_host::activate(&mut plugin, FRAMES);
-    let mut producer = ManualEngine::take_producer().unwrap();
+    let mut producer = ManualEngine::take_io().unwrap().input;
     let mut p = processor.start_processing().unwrap();
     let input = EventBuffer::with_capacity(0);
     let mut output = EventBuffer::with_capacity(1024);

@@ -1,11 +1,21 @@
 //! PhasorSync: a JACK-free CLAP plugin for Linux that brings hardware MIDI
-//! into the DAW through its own ALSA sequencer client, sample-accurately.
+//! into the DAW through its own ALSA sequencer client, sample-accurately, and
+//! sends the DAW's MIDI back out.
 //!
-//! The path of one MIDI message, by module:
-//! kernel sequencer → [`alsa`] (the sequencer thread) → [`protocol`] (bytes to
-//! [`protocol::MidiMessage`]) → [`ring`] (the lock-free SPSC hand-off) →
-//! [`plugin`] (`process()`, which places it on its sample) → the host.
-//! [`engine`] is the seam between the ALSA thread and everything above it.
+//! How one message travels, by module:
+//! - **in**: kernel sequencer → [`backend::alsa_seq`] (the MIDI thread:
+//!   `thread.rs`, timestamps via `queue_time.rs`) → [`engine::sink`] →
+//!   [`protocol`] (bytes to [`protocol::MidiMessage`]) → [`ring`] (input) →
+//!   [`plugin`] `midi_in.rs` in `process()`, placed on its sample by the
+//!   [`timeline`] → the host.
+//! - **out**: the host → [`plugin`] `midi_out.rs` in `process()`, stamped
+//!   with its `CLOCK_MONOTONIC` time by the [`timeline`] → [`ring`] (output)
+//!   → [`backend::alsa_seq`] `output.rs` on the MIDI thread → scheduled on
+//!   the sequencer queue → the hardware.
+//!
+//! [`engine`] is the seam between a backend's MIDI thread and the plugin
+//! (with the one news channel, [`engine::News`], that carries counters and log
+//! lines up to the main thread); [`plugin`] is all the CLAP glue.
 
 pub mod backend;
 pub mod engine;

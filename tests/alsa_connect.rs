@@ -126,7 +126,7 @@ fn connects_by_pattern_follows_new_ports_and_survives_unplug() {
 
     // The log says what was connected.
     let mut lines = Vec::new();
-    while let Some(l) = r.engine.pop_log() {
+    while let Some(l) = r.news.pop_log() {
         lines.push(l.message);
     }
     assert!(

@@ -148,7 +148,7 @@ fn every_kind_via_amidi_arrives_intact_in_order_with_timestamps() {
     let s = r.engine.stats();
     assert_eq!(s.received_messages, kinds.len() as u64);
     assert_eq!(s.received_bytes, bytes.len() as u64);
-    assert_eq!((s.parse_errors, s.overruns, s.ring_drops), (0, 0, 0));
+    assert_eq!((s.parse_errors, s.overruns, s.ring_full), (0, 0, 0));
     assert_eq!(
         r.engine.alsa_stats().unstamped,
         0,
@@ -266,7 +266,8 @@ fn sysex_small_chunked_max_and_oversize() {
         }]
     );
     let after = r.engine.stats();
-    assert_eq!(after.sysex_dropped, before.sysex_dropped + 1);
+    assert_eq!(after.sysex_oversize, before.sysex_oversize + 1);
+    assert_eq!(after.sysex_cut, before.sysex_cut, "one loss, one cause");
     assert_eq!(r.engine.alsa_stats().sysex_oversize, 1);
     assert_eq!(after.overruns, 0);
     r.engine.stop();
@@ -301,7 +302,7 @@ fn burst_of_10000_all_arrive_or_losses_are_counted() {
          offered to our pool {offered} cells of which {} notices (upstream of PhasorSync: {} never offered)",
         got.len(),
         s.overruns,
-        s.ring_drops,
+        s.ring_full,
         a.other_events,
         (N as u64 + a.other_events).saturating_sub(offered)
     );
@@ -321,7 +322,7 @@ fn burst_of_10000_all_arrive_or_losses_are_counted() {
     // Every event offered to PhasorSync arrived, was a non-MIDI notice
     // (subscription, announcement), or is counted as lost.
     assert_eq!(
-        got.len() as u64 + kernel_lost + s.ring_drops + a.other_events,
+        got.len() as u64 + kernel_lost + s.ring_full + a.other_events,
         offered,
         "arrived + kernel losses + ring drops must account for every event offered"
     );
@@ -358,7 +359,7 @@ fn burst_from_a_client_at_full_speed() {
         got.len(),
         s.overruns
     );
-    assert_eq!(got.len() as u64 + kernel_lost + s.ring_drops, u64::from(N));
+    assert_eq!(got.len() as u64 + kernel_lost + s.ring_full, u64::from(N));
     assert!(kernel_lost >= refused);
     assert_eq!(kernel_lost > 0, s.overruns > 0);
     r.engine.stop();

@@ -10,7 +10,7 @@ use std::time::Duration;
 use alsa::seq::Addr;
 use alsa_support::*;
 use phasorsync::backend::alsa_seq::queue_time::monotonic_ns;
-use phasorsync::engine::{EngineError, MidiEngine};
+use phasorsync::engine::MidiEngine;
 use phasorsync::protocol::MidiEvent;
 
 #[test]
@@ -35,7 +35,7 @@ fn send_direct_and_scheduled_arrives_on_time() {
 
     // Direct.
     let t0 = monotonic_ns();
-    tx.engine.send(0, &[0x92, 70, 80]).unwrap();
+    assert!(tx.send(0, &[0x92, 70, 80]));
     let got = collect(&mut rx.consumer, 1, Duration::from_secs(2));
     assert_eq!(
         got[0].msg.event,
@@ -53,9 +53,7 @@ fn send_direct_and_scheduled_arrives_on_time() {
     let base = monotonic_ns() + 100_000_000;
     let offsets_ms = [120u64, 0, 75, 20];
     for (i, off) in offsets_ms.iter().enumerate() {
-        tx.engine
-            .send(base + off * 1_000_000, &[0xB0, i as u8, *off as u8])
-            .unwrap();
+        assert!(tx.send(base + off * 1_000_000, &[0xB0, i as u8, *off as u8]));
     }
     let got = collect(&mut rx.consumer, offsets_ms.len(), Duration::from_secs(2));
     assert_eq!(got.len(), offsets_ms.len());
@@ -84,22 +82,17 @@ fn send_direct_and_scheduled_arrives_on_time() {
     let mut sx = vec![0xF0];
     sx.extend((0..998).map(|i| (i % 100) as u8));
     sx.push(0xF7);
-    tx.engine.send(0, &sx).unwrap();
+    assert!(tx.send(0, &sx));
     let got = collect(&mut rx.consumer, 1, Duration::from_secs(2));
     assert_eq!(got[0].sysex.as_deref(), Some(&sx[..]));
 
-    // Invalid bytes are refused before reaching the sequencer.
-    assert!(matches!(
-        tx.engine.send(0, &[0x40, 1]),
-        Err(EngineError::InvalidMessage(_))
-    ));
+    // Invalid bytes cannot even be queued: the output ring is typed.
+    assert!(!tx.send(0, &[0x40, 1]));
     let s = tx.engine.stats();
     assert_eq!(s.sent_bytes, 3 + 4 * 3 + sx.len() as u64);
-    assert_eq!(s.output_drops, 0);
+    assert_eq!(s.output_dropped, 0);
+    // The two sends for "now" (time 0) were due already: sent at once, counted late.
+    assert_eq!(s.output_late, 2);
     tx.engine.stop();
-    assert_eq!(
-        tx.engine.send(0, &[0x90, 1, 1]),
-        Err(EngineError::NotStarted)
-    );
     rx.engine.stop();
 }

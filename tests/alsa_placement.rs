@@ -118,7 +118,9 @@ fn probe() -> (AlsaEngine, MidiBufferConsumer) {
         ..AlsaConfig::default()
     })
     .expect("probe engine");
-    engine.start(producer).expect("probe start");
+    engine
+        .start(phasorsync::engine::EngineIo::input_only(producer))
+        .expect("probe start");
     (engine, consumer)
 }
 

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use alsa::seq::Addr;
 use alsa_support::*;
-use phasorsync::backend::alsa_seq::{AlsaConfig, LogLevel};
+use phasorsync::backend::alsa_seq::AlsaConfig;
+use phasorsync::engine::LogLevel;
 use phasorsync::engine::MidiEngine;
 
 const CAP_SYS_NICE: u32 = 23;
@@ -77,7 +78,7 @@ fn refused_realtime_is_reported_once_and_input_still_works() {
     }
     assert_eq!(collect(&mut r.consumer, 5, Duration::from_secs(2)).len(), 5);
     let mut lines = Vec::new();
-    while let Some(l) = r.engine.pop_log() {
+    while let Some(l) = r.news.pop_log() {
         lines.push(l);
     }
     let rt: Vec<_> = lines
@@ -96,10 +97,12 @@ fn refused_realtime_is_reported_once_and_input_still_works() {
     // Deactivate/activate again: not repeated.
     r.engine.stop();
     let (p, _c) = phasorsync::ring::midi_buffer(16);
-    r.engine.start(p).unwrap();
+    r.engine
+        .start(phasorsync::engine::EngineIo::input_only(p))
+        .unwrap();
     std::thread::sleep(Duration::from_millis(100));
     let mut again = Vec::new();
-    while let Some(l) = r.engine.pop_log() {
+    while let Some(l) = r.news.pop_log() {
         again.push(l);
     }
     assert!(

@@ -1,6 +1,7 @@
-//! A loss below the engine seam reaches the user: messages refused by a full
-//! ring make `process()` ask the host for a main-thread callback, and there
-//! the plugin logs how many were lost. Needs `--features test-mock`.
+//! A loss below the engine seam reaches the user: messages the MIDI thread's
+//! sink could not put in the full ring are counted in the news channel, its
+//! doorbell makes `process()` ask the host for a main-thread callback, and
+//! there the plugin logs how many were lost. Needs `--features test-mock`.
 #![cfg(feature = "test-mock")]
 
 mod clap_host;
@@ -8,9 +9,9 @@ mod clap_host;
 use clack_extensions::log::LogSeverity;
 use clack_host::prelude::*;
 use clack_plugin::entry::SinglePluginEntry;
+use phasorsync::engine::sink::Sink;
 use phasorsync::engine::ManualEngine;
 use phasorsync::plugin::{ManualEngineFactory, PhasorSyncPlugin};
-use phasorsync::protocol::{MidiEvent, MidiMessage};
 
 #[test]
 fn ring_overflow_is_reported_in_the_host_log() {
@@ -20,7 +21,10 @@ fn ring_overflow_is_reported_in_the_host_log() {
     .unwrap();
     let mut plugin = clap_host::instantiate(&entry, c"org.phasorsync.phasorsync").unwrap();
     let mut p = clap_host::start(&mut plugin, 256);
-    let mut producer = ManualEngine::take_producer().expect("engine started");
+    let io = ManualEngine::take_io().expect("engine started");
+    let cap = io.input.capacity();
+    // This test plays the MIDI thread: bytes go through the sink, as there.
+    let mut sink = Sink::new(io.input, 1024, io.news.clone());
     // A quiet block first: nothing to report.
     let input = EventBuffer::new();
     let mut output = EventBuffer::with_capacity(512);
@@ -43,14 +47,10 @@ fn ring_overflow_is_reported_in_the_host_log() {
     assert!(!clap_host::run_main_thread_callback(&mut plugin));
 
     // Far-future messages stay queued, so the ring fills and refuses 5 more.
-    let cap = producer.capacity();
-    let msg = MidiMessage {
-        time_ns: u64::MAX / 2,
-        port: 0,
-        event: MidiEvent::TimingClock,
-    };
-    let refused = (0..cap + 5).filter(|_| !producer.try_send(msg)).count();
-    assert_eq!(refused, 5);
+    for _ in 0..cap + 5 {
+        sink.feed(u64::MAX / 2, 0, &[0xF8]);
+    }
+    assert_eq!(io.news.stats().ring_full, 5);
     process(&mut p);
     assert!(
         clap_host::run_main_thread_callback(&mut plugin),

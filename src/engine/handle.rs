@@ -1,69 +1,78 @@
-//! Lifecycle of one engine: a fresh ring per start, sends only while running,
-//! stop on drop.
+//! Lifecycle of one engine: fresh rings per start, one news channel for its
+//! whole life, stop on drop.
 
-use super::{EngineError, EngineStats, MidiEngine};
-use crate::ring::{midi_buffer_with_config, MidiBufferConsumer, RingConfig, RingStats};
+use super::{EngineError, EngineIo, MidiEngine, News};
+use crate::ring::{midi_buffer_with_config, MidiBufferConsumer, MidiBufferProducer, RingConfig};
+use std::sync::Arc;
 
-/// Owns a [`MidiEngine`] and the ring its input goes into.
+/// The audio thread's ends of a started engine's rings.
+#[derive(Debug)]
+pub struct EngineEnds {
+    /// Hardware input, towards `process()`.
+    pub input: MidiBufferConsumer,
+    /// Output, from `process()` towards the hardware.
+    pub output: MidiBufferProducer,
+}
+
+/// Owns a [`MidiEngine`], the sizes of its rings and its [`News`].
 ///
-/// [`Self::start`] creates the ring, hands its producer to the engine and returns
-/// the consumer for the audio thread; [`Self::stop`] (also run on drop) stops the
-/// engine once. Sends are refused without reaching the engine unless it is running.
+/// [`Self::start`] creates both rings, hands the MIDI thread's ends to the
+/// engine and returns the audio thread's; [`Self::stop`] (also run on drop)
+/// stops the engine once. The news channel lives as long as the handle, so
+/// its counters are totals over every activation.
 /// Not for the audio thread: every method may block or allocate.
 #[derive(Debug)]
 pub struct EngineHandle<E: MidiEngine> {
     engine: E,
-    ring: RingConfig,
+    input: RingConfig,
+    output: RingConfig,
     running: bool,
-    ring_stats: Option<RingStats>,
+    news: Arc<News>,
 }
 
 impl<E: MidiEngine> EngineHandle<E> {
-    /// Wraps a stopped engine; each [`Self::start`] creates a ring of size `ring`.
-    pub fn new(engine: E, ring: RingConfig) -> Self {
+    /// Wraps a stopped engine; each [`Self::start`] creates an input ring
+    /// sized `input` and an output ring sized `output`.
+    pub fn new(engine: E, input: RingConfig, output: RingConfig) -> Self {
         Self {
             engine,
-            ring,
+            input,
+            output,
             running: false,
-            ring_stats: None,
+            news: Arc::new(News::default()),
         }
     }
 
-    /// Creates a ring, starts the engine on its producer, and returns the consumer.
+    /// Creates the rings, starts the engine, and returns the audio thread's ends.
     ///
     /// # Errors
     /// [`EngineError::AlreadyStarted`] if running (the engine is not touched).
     /// Any error of [`MidiEngine::start`]; the engine is then stopped, so whatever it
     /// opened before failing is released, and the handle stays stopped.
-    pub fn start(&mut self) -> Result<MidiBufferConsumer, EngineError> {
+    pub fn start(&mut self) -> Result<EngineEnds, EngineError> {
         if self.running {
             return Err(EngineError::AlreadyStarted);
         }
-        let (producer, consumer) = midi_buffer_with_config(self.ring);
-        let stats = consumer.stats();
-        match self.engine.start(producer) {
+        let (in_producer, in_consumer) = midi_buffer_with_config(self.input);
+        let (out_producer, out_consumer) = midi_buffer_with_config(self.output);
+        let io = EngineIo {
+            input: in_producer,
+            output: out_consumer,
+            news: Arc::clone(&self.news),
+        };
+        match self.engine.start(io) {
             Ok(()) => {
                 self.running = true;
-                self.ring_stats = Some(stats);
-                Ok(consumer)
+                Ok(EngineEnds {
+                    input: in_consumer,
+                    output: out_producer,
+                })
             }
             Err(e) => {
                 self.engine.stop();
                 Err(e)
             }
         }
-    }
-
-    /// Forwards `bytes` to [`MidiEngine::send`] while running.
-    ///
-    /// # Errors
-    /// [`EngineError::NotStarted`] when stopped (the engine is not called); otherwise
-    /// the engine's error.
-    pub fn send(&mut self, time_ns: u64, bytes: &[u8]) -> Result<(), EngineError> {
-        if !self.running {
-            return Err(EngineError::NotStarted);
-        }
-        self.engine.send(time_ns, bytes)
     }
 
     /// Stops the engine if it is running; does nothing otherwise.
@@ -79,14 +88,9 @@ impl<E: MidiEngine> EngineHandle<E> {
         self.running
     }
 
-    /// The engine's counters.
-    pub fn stats(&self) -> EngineStats {
-        self.engine.stats()
-    }
-
-    /// Loss counters of the ring of the last successful start, if any.
-    pub fn ring_stats(&self) -> Option<RingStats> {
-        self.ring_stats.clone()
+    /// The news channel: counters, log lines, doorbell.
+    pub fn news(&self) -> &Arc<News> {
+        &self.news
     }
 
     /// The wrapped engine.

@@ -1,110 +1,97 @@
-//! The engine seam: what the ALSA sequencer backend offers to the layers above it.
+//! The engine seam: what a MIDI backend (beneath it, in [`crate::backend`])
+//! offers to the plugin above it.
 //!
-//! [`MidiEngine`] is implemented by the private ALSA client in `crate::backend::alsa_seq`; with
-//! the `test-mock` feature, `mockall` generates `MockMidiEngine` so everything above
-//! the sequencer thread can be tested without one. [`EngineHandle`] is the small
-//! lifecycle wrapper the plugin uses on top of any engine.
+//! A backend implements [`MidiEngine`]: [`MidiEngine::start`] receives the
+//! [`EngineIo`] (the input ring's producer, the output ring's consumer and
+//! the [`News`] channel) and runs a MIDI thread that fills the one and
+//! drains the other. With the `test-mock` feature, `mockall` generates
+//! `MockMidiEngine` so everything above the seam can be tested without a
+//! kernel. [`EngineHandle`] is the small lifecycle wrapper the plugin uses on
+//! top of any engine: it makes the rings and keeps the news.
+//!
+//! Backend-neutral parts of every MIDI thread live here too: [`sink`] (bytes →
+//! parser → input ring, with note tracking) and [`rt`] (realtime priority).
 
 mod error;
 mod handle;
-mod log;
 #[cfg(feature = "test-mock")]
 mod manual;
+pub mod news;
 pub mod rt;
 pub mod sink;
 
 pub use error::EngineError;
-pub use handle::EngineHandle;
-pub use log::{LogLevel, LogLine};
+pub use handle::{EngineEnds, EngineHandle};
 #[cfg(feature = "test-mock")]
 pub use manual::ManualEngine;
+pub use news::{EngineStats, LogLevel, LogLine, News};
 
-use crate::ring::MidiBufferProducer;
+use crate::ring::{MidiBufferConsumer, MidiBufferProducer};
+use std::sync::Arc;
 
-/// A MIDI I/O backend with its own thread: parsed input goes into a ring, raw
-/// bytes go out.
+/// What a backend's thread works with while running.
+#[derive(Debug)]
+pub struct EngineIo {
+    /// Parsed input goes here, towards the audio thread.
+    pub input: MidiBufferProducer,
+    /// Output from the audio thread comes from here, each message to be sent
+    /// at its `time_ns` (`CLOCK_MONOTONIC`).
+    pub output: MidiBufferConsumer,
+    /// Counters, log lines and the doorbell, towards the main thread.
+    pub news: Arc<News>,
+}
+
+impl EngineIo {
+    /// Input only: an output ring nobody writes and a fresh news channel,
+    /// for tools and tests that only receive.
+    pub fn input_only(input: MidiBufferProducer) -> Self {
+        let (_, output) = crate::ring::midi_buffer(1);
+        Self {
+            input,
+            output,
+            news: Arc::default(),
+        }
+    }
+}
+
+/// What the user chose that a backend applies, backend-neutral.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EngineOptions {
+    /// Which devices to connect, as name patterns (see the backend for the
+    /// syntax it matches against its own port names).
+    pub connect: String,
+}
+
+/// A MIDI I/O backend with its own thread.
 ///
 /// None of these methods is called from the audio thread: they may block, allocate
 /// and make syscalls.
 #[cfg_attr(feature = "test-mock", mockall::automock)]
 pub trait MidiEngine: Send {
-    /// Start receiving: the engine's thread pushes parsed input into `input`.
+    /// Start the MIDI thread on `io`.
     ///
     /// # Errors
-    /// [`EngineError::NoSequencer`], [`EngineError::PermissionDenied`],
-    /// [`EngineError::ClientCreation`] if the sequencer cannot be opened;
-    /// [`EngineError::Thread`] if the input thread cannot be spawned;
+    /// [`EngineError::Unavailable`] if the backend's device cannot be used;
+    /// [`EngineError::Thread`] if the thread cannot be spawned;
     /// [`EngineError::AlreadyStarted`] if it is running.
-    fn start(&mut self, input: MidiBufferProducer) -> Result<(), EngineError>;
+    fn start(&mut self, io: EngineIo) -> Result<(), EngineError>;
 
-    /// Send raw MIDI bytes (one or more complete messages, or a SysEx) to the output port,
-    /// to be delivered at `time_ns` on CLOCK_MONOTONIC (0 = as soon as possible).
-    ///
-    /// # Errors
-    /// [`EngineError::NotStarted`] before [`Self::start`]; [`EngineError::InvalidMessage`]
-    /// if `bytes` are not complete MIDI messages; [`EngineError::OutputFull`] if the
-    /// sequencer's output pool is full (the bytes are dropped and counted);
-    /// [`EngineError::Io`] for any other sequencer error.
-    fn send(&mut self, time_ns: u64, bytes: &[u8]) -> Result<(), EngineError>;
-
-    /// Stop the thread and release the sequencer client. Idempotent.
+    /// Stop the thread and release the device. Idempotent.
     fn stop(&mut self);
 
-    /// Counters: received, parse errors, overruns, output drops, etc.
-    fn stats(&self) -> EngineStats;
-
-    /// The next line for the host's log, oldest first; `None` when there is
-    /// none. Called from the plugin's main thread.
-    fn pop_log(&self) -> Option<LogLine>;
-
-    /// Replace the auto-connect patterns the user saved with the project:
-    /// sources whose client or port name matches are connected to the input,
-    /// now and when they appear.
-    fn set_connect_patterns(&mut self, patterns: &str);
+    /// Apply the user's options, now if running and at every later start.
+    fn set_options(&mut self, options: &EngineOptions);
 }
 
 /// A boxed engine is an engine, so the plugin can hold any backend.
 impl<E: MidiEngine + ?Sized> MidiEngine for Box<E> {
-    fn start(&mut self, input: MidiBufferProducer) -> Result<(), EngineError> {
-        (**self).start(input)
-    }
-    fn send(&mut self, time_ns: u64, bytes: &[u8]) -> Result<(), EngineError> {
-        (**self).send(time_ns, bytes)
+    fn start(&mut self, io: EngineIo) -> Result<(), EngineError> {
+        (**self).start(io)
     }
     fn stop(&mut self) {
         (**self).stop()
     }
-    fn stats(&self) -> EngineStats {
-        (**self).stats()
+    fn set_options(&mut self, options: &EngineOptions) {
+        (**self).set_options(options)
     }
-    fn pop_log(&self) -> Option<LogLine> {
-        (**self).pop_log()
-    }
-    fn set_connect_patterns(&mut self, patterns: &str) {
-        (**self).set_connect_patterns(patterns)
-    }
-}
-
-/// Totals since the engine was created. Plain counters, copied out by
-/// [`MidiEngine::stats`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct EngineStats {
-    /// Messages parsed from the input and offered to the ring.
-    pub received_messages: u64,
-    /// Raw bytes read from the sequencer.
-    pub received_bytes: u64,
-    /// Stray data bytes, undefined status bytes and other unparsable input skipped.
-    pub parse_errors: u64,
-    /// SysEx messages dropped by the parser (oversize or unterminated).
-    pub sysex_dropped: u64,
-    /// Messages dropped because the ring to the audio thread was full.
-    pub ring_drops: u64,
-    /// Input overruns reported by the kernel (events lost before we read them).
-    pub overruns: u64,
-    /// Messages handed to the sequencer for output.
-    pub sent_messages: u64,
-    /// Bytes handed to the sequencer for output.
-    pub sent_bytes: u64,
-    /// Output messages dropped (output full or a send error).
-    pub output_drops: u64,
 }

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use crate::backend::alsa_seq::shared::{Counters, Shared};
+use super::news::{EngineCounters, News};
 use crate::protocol::{MidiEvent, Parser, ParserConfig, ParserStats};
 use crate::ring::MidiBufferProducer;
 
@@ -25,17 +25,17 @@ pub struct Sink {
     /// beats hashing.
     parsers: Vec<(u16, Parser)>,
     config: ParserConfig,
-    shared: Arc<Shared>,
+    news: Arc<News>,
 }
 
 impl Sink {
     /// A sink writing into `producer`, with SysEx bounded by `max_sysex`.
-    pub fn new(producer: MidiBufferProducer, max_sysex: usize, shared: Arc<Shared>) -> Self {
+    pub fn new(producer: MidiBufferProducer, max_sysex: usize, news: Arc<News>) -> Self {
         Self {
             producer,
             parsers: Vec::new(),
             config: ParserConfig { max_sysex },
-            shared,
+            news,
         }
     }
 
@@ -51,18 +51,17 @@ impl Sink {
         let parser = &mut self.parsers[i].1;
         let before = parser.stats();
         let producer = &mut self.producer;
+        let mut refused = 0;
         parser.feed(bytes, time_ns, source, |msg, payload| {
-            // A refusal is counted by the ring itself (RingStats).
-            let _ = match msg.event {
+            let sent = match msg.event {
                 MidiEvent::SysEx { .. } => producer.try_send_sysex(msg.time_ns, msg.port, payload),
                 _ => producer.try_send(msg),
             };
+            refused += u64::from(!sent);
         });
         let after = parser.stats();
-        publish(&self.shared.counters, before, after);
-        if after.dropped() > before.dropped() {
-            self.shared.log.notify();
-        }
+        publish(&self.news, before, after);
+        self.news.count(&self.news.counters.ring_full, refused);
     }
 
     /// A source went away: forget its stream state.
@@ -77,10 +76,11 @@ impl Sink {
     }
 }
 
-fn publish(c: &Counters, a: ParserStats, b: ParserStats) {
-    Counters::add(&c.received_bytes, b.bytes - a.bytes);
-    Counters::add(&c.received_messages, b.messages - a.messages);
-    Counters::add(
+fn publish(news: &News, a: ParserStats, b: ParserStats) {
+    let c: &EngineCounters = &news.counters;
+    News::tally(&c.received_bytes, b.bytes - a.bytes);
+    News::tally(&c.received_messages, b.messages - a.messages);
+    news.count(
         &c.parse_errors,
         (b.stray_data_bytes + b.undefined_status_bytes + b.stray_sysex_end + b.truncated_messages)
             - (a.stray_data_bytes
@@ -88,9 +88,6 @@ fn publish(c: &Counters, a: ParserStats, b: ParserStats) {
                 + a.stray_sysex_end
                 + a.truncated_messages),
     );
-    Counters::add(
-        &c.sysex_dropped,
-        (b.sysex_oversize + b.sysex_unterminated) - (a.sysex_oversize + a.sysex_unterminated),
-    );
-    Counters::add(&c.sysex_oversize, b.sysex_oversize - a.sysex_oversize);
+    news.count(&c.sysex_oversize, b.sysex_oversize - a.sysex_oversize);
+    news.count(&c.sysex_cut, b.sysex_unterminated - a.sysex_unterminated);
 }

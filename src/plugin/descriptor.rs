@@ -12,8 +12,8 @@ pub fn descriptor() -> PluginDescriptor {
         .with_vendor("PhasorSync")
         .with_version(env!("CARGO_PKG_VERSION"))
         .with_description(
-            "Hardware MIDI straight from the ALSA sequencer, placed on the sample it was played, \
-             and MIDI clock back out to hardware. No JACK needed.",
+            "Hardware MIDI straight from the ALSA sequencer, placed on the sample it was played. \
+             No JACK needed.",
         )
         .with_features([NOTE_EFFECT, UTILITY])
 }

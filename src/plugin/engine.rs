@@ -4,10 +4,13 @@
 
 use super::PhasorSyncMainThread;
 use crate::backend::alsa_seq::{AlsaConfig, AlsaEngine};
-use crate::engine::{EngineError, EngineHandle, EngineStats, LogLevel, MidiEngine};
-use crate::ring::{MidiBufferConsumer, RingConfig};
+use crate::engine::{
+    EngineEnds, EngineError, EngineHandle, EngineOptions, LogLevel, MidiEngine, News,
+};
+use crate::ring::RingConfig;
 use clack_extensions::log::LogSeverity;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
+use std::sync::Arc;
 
 /// Makes the engine a plugin instance uses.
 pub trait EngineFactory: 'static {
@@ -27,7 +30,7 @@ impl EngineFactory for AlsaEngineFactory {
     }
 }
 
-/// A [`crate::engine::ManualEngine`]: the caller plays the sequencer thread.
+/// A [`crate::engine::ManualEngine`]: the caller plays the MIDI thread.
 #[cfg(feature = "test-mock")]
 pub struct ManualEngineFactory;
 
@@ -48,7 +51,6 @@ pub(super) struct EngineSlot {
     /// The last start error, so the same failure is logged once, not at
     /// every activation.
     last_error: RefCell<Option<EngineError>>,
-    running: Cell<bool>,
 }
 
 impl EngineSlot {
@@ -57,26 +59,33 @@ impl EngineSlot {
             create,
             handle: RefCell::new(None),
             last_error: RefCell::new(None),
-            running: Cell::new(false),
         }
     }
 }
 
+/// Sizes of the rings: input as the ring's default; output the same.
+fn ring_config() -> RingConfig {
+    RingConfig::default()
+}
+
 impl PhasorSyncMainThread<'_> {
-    /// Start the engine and return the audio thread's end of its ring, or
-    /// `None` (logged) when there is no engine.
-    pub(super) fn start_engine(&self) -> Option<MidiBufferConsumer> {
+    fn options(&self) -> EngineOptions {
+        EngineOptions {
+            connect: self.shared.settings.patterns(),
+        }
+    }
+
+    /// Start the engine and return the audio thread's ends of its rings and
+    /// its news, or `None` (logged) when there is no engine.
+    pub(super) fn start_engine(&self) -> Option<(EngineEnds, Arc<News>)> {
         let slot = &self.engine;
         let result = {
             let mut handle = slot.handle.borrow_mut();
             if handle.is_none() {
                 match (slot.create)() {
                     Ok(mut engine) => {
-                        let patterns = self.shared.settings.patterns();
-                        if !patterns.is_empty() {
-                            engine.set_connect_patterns(&patterns);
-                        }
-                        *handle = Some(EngineHandle::new(engine, RingConfig::default()));
+                        engine.set_options(&self.options());
+                        *handle = Some(EngineHandle::new(engine, ring_config(), ring_config()));
                     }
                     Err(e) => {
                         drop(handle);
@@ -85,20 +94,20 @@ impl PhasorSyncMainThread<'_> {
                     }
                 }
             }
-            handle.as_mut().map(|h| h.start())
+            handle
+                .as_mut()
+                .map(|h| h.start().map(|ends| (ends, Arc::clone(h.news()))))
         };
-        self.reset_reported();
-        let consumer = match result? {
-            Ok(consumer) => consumer,
+        let started = match result? {
+            Ok(started) => started,
             Err(e) => {
                 self.engine_failed(e);
                 return None;
             }
         };
-        slot.running.set(true);
         *slot.last_error.borrow_mut() = None;
         self.forward_engine_log();
-        Some(consumer)
+        Some(started)
     }
 
     /// Stop the engine (the thread ends and the client closes), then report.
@@ -106,16 +115,14 @@ impl PhasorSyncMainThread<'_> {
         if let Some(handle) = self.engine.handle.borrow_mut().as_mut() {
             handle.stop();
         }
-        self.engine.running.set(false);
         self.report();
     }
 
-    /// Give the engine the patterns now in the settings (after a state load).
+    /// Give the engine the options now in the settings (after a state load).
     pub(super) fn apply_patterns(&self) {
+        let options = self.options();
         if let Some(handle) = self.engine.handle.borrow_mut().as_mut() {
-            handle
-                .engine_mut()
-                .set_connect_patterns(&self.shared.settings.patterns());
+            handle.engine_mut().set_options(&options);
         }
     }
 
@@ -125,7 +132,7 @@ impl PhasorSyncMainThread<'_> {
             self.shared.log(
                 LogSeverity::Error,
                 &format!(
-                    "hardware MIDI input is off: {e}. PhasorSync keeps passing the host's \
+                    "hardware MIDI is off: {e}. PhasorSync keeps passing the host's \
                      events through."
                 ),
             );
@@ -133,27 +140,21 @@ impl PhasorSyncMainThread<'_> {
         }
     }
 
-    /// The engine's counters (zero without an engine), with the ring's
-    /// losses read from the ring itself whatever the engine reports.
-    pub(super) fn engine_stats(&self) -> EngineStats {
-        let handle = self.engine.handle.borrow();
-        let Some(handle) = handle.as_ref() else {
-            return EngineStats::default();
-        };
-        let mut stats = handle.stats();
-        if let Some(ring) = handle.ring_stats() {
-            stats.ring_drops = ring.snapshot().total_lost();
-        }
-        stats
+    /// The engine's news channel, if there is an engine.
+    pub(super) fn news(&self) -> Option<Arc<News>> {
+        self.engine
+            .handle
+            .borrow()
+            .as_ref()
+            .map(|h| Arc::clone(h.news()))
     }
 
     /// Move the engine's log lines to the host's log.
     pub(super) fn forward_engine_log(&self) {
-        let handle = self.engine.handle.borrow();
-        let Some(handle) = handle.as_ref() else {
+        let Some(news) = self.news() else {
             return;
         };
-        while let Some(line) = handle.engine().pop_log() {
+        while let Some(line) = news.pop_log() {
             let severity = match line.level {
                 LogLevel::Info => LogSeverity::Info,
                 LogLevel::Warning => LogSeverity::Warning,

@@ -10,7 +10,6 @@ impl PhasorSyncShared<'_> {
     ///
     /// # Realtime Safety
     /// Allocates: never call it from `process()`.
-    #[allow(dead_code)] // first callers arrive with the ALSA engine
     pub(crate) fn log(&self, severity: LogSeverity, message: &str) {
         // Interior NULs would truncate the C string; replace them instead of failing.
         let text = CString::new(message.replace('\0', " ")).unwrap_or_default();

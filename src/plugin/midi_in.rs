@@ -1,146 +1,113 @@
-//! The audio thread's side of hardware MIDI input: drain the ring, place each
-//! message on its sample through the clock map, and merge it with the host's
-//! own events into one time-ordered output.
+//! Hardware → host, on the audio thread: drain the input ring, place each
+//! message on its sample through the block's timeline, and give it to the
+//! host. The processor merges it with the host's own events in time order.
 
-use super::emit::{self, NoteDialect};
-use super::report::Counters;
-use crate::ring::MidiBufferConsumer;
-use crate::timeline::{BlockMap, Placement, Timeline};
-use clack_plugin::events::UnknownEvent;
-use clack_plugin::prelude::{InputEvents, OutputEvents};
+use super::held_notes::HeldNotes;
+use super::host_out::HostOut;
+use crate::ring::{MidiBufferConsumer, RingStats};
+use crate::timeline::{BlockMap, Placement};
 
-/// Where events go: the host's output queue, and the counters for what it refuses.
-pub struct Out<'o, 'e> {
-    /// The host's output event queue.
-    pub events: &'o mut OutputEvents<'e>,
-    /// Traffic and loss counters.
-    pub counters: &'o Counters,
-    /// Asks the host for a main-thread callback (to report a loss).
-    pub request_report: &'o dyn Fn(),
-}
-
-impl Out<'_, '_> {
-    fn delivered(&mut self, pushed: Result<(), clack_plugin::events::io::TryPushError>) {
-        match pushed {
-            Ok(()) => self.counters.event_out(),
-            Err(_) => self.counters.output_full(self.request_report),
-        }
-    }
-}
-
-/// Everything `process()` needs to bring hardware MIDI in. Built on the main
-/// thread at activation (where it may allocate), used on the audio thread.
+/// The audio thread's end of the input ring, and what it remembers between
+/// blocks. Built on the main thread at activation, used on the audio thread.
 pub struct MidiIn {
-    /// The ring from the sequencer thread; `None` when the engine did not start.
+    /// The ring from the MIDI thread; `None` when the engine did not start.
     consumer: Option<MidiBufferConsumer>,
-    clock: Timeline,
-    /// Added latency between an event's time and its place, in periods (see
-    /// [`BlockMap::latency_frames`]).
-    latency_blocks: u32,
-    /// SysEx payloads of the current block. The host may read them until
-    /// `process()` returns, so they are copied here and the space is reused
-    /// only in the next block. Never grows: its length is fixed at activation.
-    arena: Box<[u8]>,
-    arena_used: usize,
-    dialect: NoteDialect,
+    stats: Option<RingStats>,
     /// Offset of the last ring event emitted in this block: output stays ordered
     /// even if timestamps from two sources cross.
     last_offset: u32,
-    /// The ring's notice count when last looked at (see [`Self::needs_report`]).
-    notices_seen: u64,
+    /// Notes given to the host and not yet released.
+    held: HeldNotes,
+    /// Processing (re)started: the next block discards stale messages.
+    resumed: bool,
+    /// The ring's dropped-message count at the last block.
+    dropped_seen: u64,
 }
 
 impl MidiIn {
-    /// Prepare for a block size of at most `max_frames` at `sample_rate`,
-    /// with the default latency of one block.
-    pub fn new(consumer: Option<MidiBufferConsumer>, sample_rate: f64, max_frames: u32) -> Self {
-        let arena_len = consumer.as_ref().map_or(0, |c| c.sysex_capacity());
+    /// The audio thread's side of `consumer`.
+    pub fn new(consumer: Option<MidiBufferConsumer>) -> Self {
+        let stats = consumer.as_ref().map(MidiBufferConsumer::stats);
+        let dropped_seen = stats.as_ref().map_or(0, RingStats::dropped_messages);
         Self {
             consumer,
-            clock: Timeline::new(sample_rate, max_frames),
-            latency_blocks: crate::plugin::settings::DEFAULT_LATENCY_BLOCKS,
-            arena: vec![0; arena_len].into_boxed_slice(),
-            arena_used: 0,
-            dialect: NoteDialect::default(),
+            stats,
             last_offset: 0,
-            notices_seen: 0,
+            held: HeldNotes::default(),
+            resumed: true,
+            dropped_seen,
         }
     }
 
-    /// `true` when the MIDI side has news for the main thread (a loss below
-    /// the seam, a log line) since the last call.
-    ///
-    /// # Realtime Safety
-    /// One atomic load.
-    pub fn needs_report(&mut self) -> bool {
-        let Some(consumer) = self.consumer.as_ref() else {
-            return false;
-        };
-        let notices = consumer.notices();
-        let news = notices != self.notices_seen;
-        self.notices_seen = notices;
-        news
+    /// Processing (re)starts: whatever the MIDI thread queued meanwhile is
+    /// looked at in the next block.
+    pub fn resume(&mut self) {
+        self.resumed = true;
     }
 
-    /// Set the latency, in blocks of the host's largest size (see
-    /// [`crate::timeline`]: one block makes every event that reached the ring in
-    /// time land on its own sample).
+    /// Start a block. In the first block after [`Self::resume`], messages
+    /// older than the latency are discarded and counted (played now they
+    /// would come out in one burst at the block start); a discarded note-off
+    /// of a note the host holds is still given to the host, and if the ring
+    /// dropped messages meanwhile (their note-offs may be among them) every
+    /// held note is released.
     ///
     /// # Realtime Safety
-    /// Arithmetic only.
-    pub fn set_latency_blocks(&mut self, blocks: u32) {
-        self.latency_blocks = blocks;
-    }
-
-    /// Forget the clock mapping (processing restarted, host reset).
-    pub fn reset(&mut self) {
-        self.clock.reset();
-    }
-
-    /// One block: the host's `input` events and the ring's messages, merged in
-    /// time order into `output`.
-    ///
-    /// # Realtime Safety
-    /// No allocation, lock or system call: `now_ns` is read by the caller.
-    pub fn process(
-        &mut self,
-        now_ns: u64,
-        frames: u32,
-        steady_time: Option<u64>,
-        input: &InputEvents,
-        out: &mut Out,
-    ) {
-        let block = self.clock.begin_block(now_ns, frames, steady_time);
-        let latency = block.latency_frames(self.latency_blocks);
-        self.arena_used = 0;
+    /// No allocation, lock or system call.
+    pub fn begin_block(&mut self, block: &BlockMap, latency: u32, out: &mut HostOut) {
         self.last_offset = 0;
-        let mut host = input.iter().peekable();
-        while let Some(offset) = self.next_offset(&block, latency, frames, out.counters) {
-            while let Some(event) = host.next_if(|e| e.header().time() <= offset) {
-                self.forward(event, out);
-            }
-            self.emit_next(offset, out);
+        let (Some(consumer), Some(stats)) = (self.consumer.as_mut(), self.stats.as_ref()) else {
+            return;
+        };
+        let dropped = stats.dropped_messages();
+        let lost_meanwhile = dropped != self.dropped_seen;
+        self.dropped_seen = dropped;
+        if !std::mem::take(&mut self.resumed) {
+            return;
         }
-        for event in host {
-            self.forward(event, out);
+        while let Some(msg) =
+            consumer.try_pop_if(|m| block.place(m.time_ns, latency) == Placement::Late)
+        {
+            out.counters().loss(&out.counters().stale);
+            if msg.event.is_sysex() {
+                // Taken so the ring does not count it again as discarded.
+                let _ = consumer.pop_sysex_payload(out.arena().free());
+            } else if self.held.releases_held(&msg.event) {
+                self.held.track(&msg.event);
+                out.message(0, &msg.event);
+                out.counters().loss(&out.counters().notes_released);
+            }
+        }
+        if lost_meanwhile {
+            for off in self.held.drain() {
+                out.message(0, &off);
+                out.counters().loss(&out.counters().notes_released);
+            }
         }
     }
 
     /// Where the ring's next message lands in this block, or `None` when the
     /// ring is empty or its next message belongs to a later block (it stays
-    /// queued).
-    fn next_offset(
+    /// queued). A late message lands at 0 and is counted when `count_late`
+    /// (with no added latency, landing at the block start is the design,
+    /// not lateness).
+    ///
+    /// # Realtime Safety
+    /// Arithmetic and atomic loads.
+    pub fn next_offset(
         &mut self,
         block: &BlockMap,
         latency: u32,
-        frames: u32,
-        counters: &Counters,
+        count_late: bool,
+        out: &HostOut,
     ) -> Option<u32> {
         let msg = self.consumer.as_ref()?.peek()?;
         let offset = match block.place(msg.time_ns, latency) {
-            Placement::InBlock(offset) => offset.min(frames.saturating_sub(1)),
+            Placement::InBlock(offset) => offset.min(block.frames().saturating_sub(1)),
             Placement::Late => {
-                counters.late();
+                if count_late {
+                    out.counters().loss(&out.counters().late);
+                }
                 0
             }
             Placement::Later => return None,
@@ -149,40 +116,27 @@ impl MidiIn {
         Some(self.last_offset)
     }
 
-    /// Pop the ring's next message and write it at `offset`.
-    fn emit_next(&mut self, offset: u32, out: &mut Out) {
+    /// Pop the ring's next message and give it to the host at `offset`.
+    ///
+    /// # Realtime Safety
+    /// No allocation: SysEx bytes are copied into the block's arena.
+    pub fn emit_next(&mut self, offset: u32, out: &mut HostOut) {
         let Some(consumer) = self.consumer.as_mut() else {
             return;
         };
         let Some(msg) = consumer.try_pop() else {
             return;
         };
-        let pushed = if msg.event.is_sysex() {
-            let free = &mut self.arena[self.arena_used..];
-            let Some(len) = consumer.pop_sysex_payload(free) else {
-                // No room left in this block's arena (the ring counts the discard).
-                out.counters.sysex_lost(out.request_report);
-                return;
-            };
-            let start = self.arena_used;
-            self.arena_used += len;
-            // SAFETY: the arena is not written again before the next process()
-            // call (arena_used only grows within a block), so the payload stays
-            // valid while the host may read it.
-            unsafe { emit::push_sysex(out.events, offset, &self.arena[start..start + len]) }
+        if msg.event.is_sysex() {
+            match consumer.pop_sysex_payload(out.arena().free()) {
+                Some(len) => out.sysex(offset, len),
+                // No room left in this block's arena (one cause, one count:
+                // the ring does not count a payload the caller asked for).
+                None => out.counters().loss(&out.counters().sysex_lost),
+            }
         } else {
-            emit::push_message(out.events, offset, &msg.event, self.dialect)
-        };
-        out.delivered(pushed);
-    }
-
-    /// Pass one of the host's events through (notes, MIDI, SysEx only), and
-    /// learn the host's note dialect from it.
-    fn forward(&mut self, event: &UnknownEvent, out: &mut Out) {
-        self.dialect = self.dialect.observe(event);
-        if super::process::is_forwarded(event) {
-            let pushed = out.events.try_push(event);
-            out.delivered(pushed);
+            self.held.track(&msg.event);
+            out.message(offset, &msg.event);
         }
     }
 }

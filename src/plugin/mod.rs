@@ -1,19 +1,29 @@
-//! The CLAP glue: entry point, factory, descriptor, ports and `process()`.
+//! The CLAP glue: entry point, factory, descriptor, ports, parameters, state
+//! and `process()`.
 //!
 //! Everything CLAP-specific lives under this module; the rest of the crate
-//! knows nothing of CLAP.
+//! knows nothing of CLAP. The audio thread's work is split by direction:
+//! [`processor`] owns the block's timeline and hands it to `midi_in.rs`
+//! (hardware → host), `thru.rs` (host → host) and `midi_out.rs`
+//! (host → output ring → hardware).
 
+mod arena;
+mod counters;
 mod descriptor;
 mod emit;
 mod engine;
+mod held_notes;
+mod host_out;
 mod log;
 mod midi_in;
+pub mod midi_out;
 mod note_ports;
-mod params;
-mod process;
+pub mod params;
+pub mod processor;
 mod report;
 pub(crate) mod settings;
 mod state;
+mod thru;
 
 use clack_extensions::log::HostLog;
 use clack_extensions::note_ports::PluginNotePorts;
@@ -22,15 +32,17 @@ use clack_extensions::state::PluginState;
 use clack_plugin::prelude::*;
 use std::marker::PhantomData;
 
+pub use counters::AudioCounters;
 pub use descriptor::{descriptor, PLUGIN_ID};
 #[cfg(feature = "test-mock")]
 pub use engine::ManualEngineFactory;
 pub use engine::{AlsaEngineFactory, EngineFactory};
-pub use params::LATENCY_PARAM;
-pub use process::PhasorSyncAudioProcessor;
-pub use report::Counters;
+pub use processor::PhasorSyncAudioProcessor;
 pub use settings::Settings;
 pub use state::State;
+
+/// CLAP id of the MIDI input latency parameter (see [`params::PARAMS`]).
+pub const LATENCY_PARAM: ClapId = ClapId::new(params::PARAMS[params::index::LATENCY].id);
 
 /// The plugin exported by the bundle: hardware MIDI through the private ALSA
 /// sequencer client.
@@ -66,17 +78,18 @@ impl<F: EngineFactory> DefaultPluginFactory for PhasorSyncPlugin<F> {
         Ok(PhasorSyncShared {
             host,
             log,
-            counters: Counters::default(),
+            counters: AudioCounters::default(),
             settings: Settings::default(),
         })
     }
 
     fn new_main_thread<'a>(
-        _host: HostMainThreadHandle<'a>,
+        host: HostMainThreadHandle<'a>,
         shared: &'a Self::Shared<'a>,
     ) -> Result<Self::MainThread<'a>, PluginError> {
         Ok(PhasorSyncMainThread {
             shared,
+            host,
             reported: Default::default(),
             engine: engine::EngineSlot::new(F::create),
         })
@@ -87,8 +100,8 @@ impl<F: EngineFactory> DefaultPluginFactory for PhasorSyncPlugin<F> {
 pub struct PhasorSyncShared<'a> {
     host: HostSharedHandle<'a>,
     log: Option<HostLog>,
-    /// Traffic and loss counters.
-    pub counters: Counters,
+    /// What the audio thread counts: traffic and its own losses.
+    pub counters: AudioCounters,
     /// What the user set.
     pub settings: Settings,
 }
@@ -98,6 +111,7 @@ impl<'a> PluginShared<'a> for PhasorSyncShared<'a> {}
 /// The plugin's main-thread half: owns the MIDI engine and reports to the user.
 pub struct PhasorSyncMainThread<'a> {
     shared: &'a PhasorSyncShared<'a>,
+    host: HostMainThreadHandle<'a>,
     reported: std::cell::Cell<report::Snapshot>,
     engine: engine::EngineSlot,
 }

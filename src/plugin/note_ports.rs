@@ -29,7 +29,12 @@ impl PluginNotePortsImpl for PhasorSyncMainThread<'_> {
         writer.set(&NotePortInfo {
             id: ClapId::new(id),
             name,
-            preferred_dialect: Some(NoteDialect::Clap),
+            preferred_dialect: Some(if is_input {
+                NoteDialect::Clap
+            } else {
+                // Hardware notes go out as MIDI (see emit.rs).
+                NoteDialect::Midi
+            }),
             supported_dialects: NoteDialects::CLAP | NoteDialects::MIDI,
         });
     }

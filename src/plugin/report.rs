@@ -1,157 +1,114 @@
-//! Makes losses visible: the audio thread only counts and asks the host for a
-//! main-thread callback; the main thread turns counter changes into log lines.
+//! Makes losses visible: the audio thread only counts and rings; the main
+//! thread turns counter changes into log lines. Every counter is a total
+//! over the instance's life and the last reported snapshot is never reset,
+//! so each loss is reported exactly once, whatever the activations.
 
+use super::counters::AudioCounters;
 use super::PhasorSyncMainThread;
+use crate::engine::EngineStats;
 use clack_extensions::log::LogSeverity;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
-/// Traffic and losses seen by the audio thread, readable from any thread.
-#[derive(Debug, Default)]
-pub struct Counters {
-    /// Events handed to the host's output queue.
-    pub events_out: AtomicU64,
-    /// Events the host's output queue refused (queue full).
-    pub output_full: AtomicU64,
-    /// Hardware messages that arrived too late for their sample and were put
-    /// at the start of the block.
-    pub late: AtomicU64,
-    /// SysEx payloads that did not fit in the block's SysEx storage.
-    pub sysex_lost: AtomicU64,
-    /// Set by the audio thread when a loss counter moved; cleared by the main
-    /// thread when it has reported.
-    report_pending: AtomicBool,
-}
 
 /// Loss counters as last reported to the user.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Snapshot {
-    output_full: u64,
-    late: u64,
-    sysex_lost: u64,
-    /// Losses counted below the engine seam (parser, ring, sequencer).
-    engine: crate::engine::EngineStats,
+    audio: [u64; AUDIO_LOSSES.len()],
+    engine: EngineStats,
 }
 
-impl Counters {
-    /// Count one event delivered.
-    ///
-    /// # Realtime Safety
-    /// One relaxed atomic add.
-    #[inline]
-    pub fn event_out(&self) {
-        self.events_out.fetch_add(1, Ordering::Relaxed);
-    }
+/// The audio thread's losses, each with what the user reads.
+const AUDIO_LOSSES: [(&str, fn(&AudioCounters) -> &std::sync::atomic::AtomicU64); 7] = [
+    (
+        "event(s) dropped: the host's output event queue was full",
+        |c| &c.output_full,
+    ),
+    (
+        "SysEx dropped: no room left in the block's SysEx storage",
+        |c| &c.sysex_lost,
+    ),
+    (
+        "message(s) arrived too late for their sample and were placed at the block start",
+        |c| &c.late,
+    ),
+    (
+        "message(s) that queued up while the host was not processing were older than the \
+         latency and were discarded",
+        |c| &c.stale,
+    ),
+    (
+        "held note(s) released after messages were discarded or lost",
+        |c| &c.notes_released,
+    ),
+    (
+        "MIDI 2.0 event(s) from the host dropped: the note output speaks MIDI 1.0",
+        |c| &c.unsupported,
+    ),
+    (
+        "message(s) for the hardware dropped: the output ring was full",
+        |c| &c.output_ring_full,
+    ),
+];
 
-    /// Count one event the host refused.
-    ///
-    /// # Realtime Safety
-    /// Atomics, and `request_report` on the first loss since the last report.
-    #[inline]
-    pub fn output_full(&self, request_report: &dyn Fn()) {
-        self.output_full.fetch_add(1, Ordering::Relaxed);
-        self.ask(request_report);
-    }
+/// Losses below the seam, each with what the user reads.
+const ENGINE_LOSSES: [(&str, fn(&EngineStats) -> u64); 9] = [
+    ("message(s) dropped: the MIDI input ring was full", |s| {
+        s.ring_full
+    }),
+    ("malformed MIDI byte(s) or message(s) skipped", |s| {
+        s.parse_errors
+    }),
+    ("SysEx dropped: larger than the limit", |s| s.sysex_oversize),
+    (
+        "SysEx dropped: cut off (unterminated, or interrupted by an overrun)",
+        |s| s.sysex_cut,
+    ),
+    (
+        "sequencer input overrun(s): the kernel dropped events",
+        |s| s.overruns,
+    ),
+    ("MIDI event(s) could not be read or decoded", |s| {
+        s.event_errors
+    }),
+    (
+        "held note(s) released for a device that went away or lost events",
+        |s| s.notes_released,
+    ),
+    ("output message(s) were late and sent at once", |s| {
+        s.output_late
+    }),
+    ("output message(s) dropped by the sequencer", |s| {
+        s.output_dropped
+    }),
+];
 
-    /// Count one SysEx that did not fit.
-    ///
-    /// # Realtime Safety
-    /// As [`Self::output_full`].
-    #[inline]
-    pub fn sysex_lost(&self, request_report: &dyn Fn()) {
-        self.sysex_lost.fetch_add(1, Ordering::Relaxed);
-        self.ask(request_report);
-    }
-
-    /// Count one late message. Not a loss (the message is delivered, at offset
-    /// 0), so it is reported with the next report rather than asking for one.
-    ///
-    /// # Realtime Safety
-    /// One relaxed atomic add.
-    #[inline]
-    pub fn late(&self) {
-        self.late.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Ask for a main-thread report unless one is already pending.
-    ///
-    /// # Realtime Safety
-    /// One atomic swap; `request_report` is a thread-safe host call.
-    #[inline]
-    pub fn ask(&self, request_report: &dyn Fn()) {
-        if !self.report_pending.swap(true, Ordering::AcqRel) {
-            request_report();
-        }
-    }
-
-    fn snapshot(&self, engine: crate::engine::EngineStats) -> Snapshot {
-        Snapshot {
-            output_full: self.output_full.load(Ordering::Relaxed),
-            late: self.late.load(Ordering::Relaxed),
-            sysex_lost: self.sysex_lost.load(Ordering::Relaxed),
-            engine,
-        }
+fn snapshot(audio: &AudioCounters, engine: EngineStats) -> Snapshot {
+    Snapshot {
+        audio: AUDIO_LOSSES.map(|(_, c)| AudioCounters::get(c(audio))),
+        engine,
     }
 }
 
 /// One line per counter that moved: `(what, new since last report, total)`.
 fn changes(old: &Snapshot, new: &Snapshot) -> Vec<(&'static str, u64, u64)> {
-    let (o, n) = (&old.engine, &new.engine);
-    [
-        (
-            "event(s) dropped: the host's output event queue was full",
-            old.output_full,
-            new.output_full,
-        ),
-        (
-            "SysEx dropped: no room left in the block's SysEx storage",
-            old.sysex_lost,
-            new.sysex_lost,
-        ),
-        (
-            "message(s) arrived too late for their sample and were placed at the block start",
-            old.late,
-            new.late,
-        ),
-        (
-            "message(s) dropped: the MIDI input ring was full",
-            o.ring_drops,
-            n.ring_drops,
-        ),
-        (
-            "malformed MIDI byte(s) or message(s) skipped",
-            o.parse_errors,
-            n.parse_errors,
-        ),
-        (
-            "SysEx dropped: too large or unterminated",
-            o.sysex_dropped,
-            n.sysex_dropped,
-        ),
-        (
-            "sequencer input overrun(s): the kernel dropped events",
-            o.overruns,
-            n.overruns,
-        ),
-        (
-            "output message(s) dropped: the output queue was full",
-            o.output_drops,
-            n.output_drops,
-        ),
-    ]
-    .into_iter()
-    .filter(|&(_, before, now)| now > before)
-    .map(|(what, before, now)| (what, now - before, now))
-    .collect()
+    let audio = AUDIO_LOSSES
+        .iter()
+        .zip(old.audio.iter().zip(new.audio.iter()))
+        .map(|((what, _), (&before, &now))| (*what, before, now));
+    let engine = ENGINE_LOSSES
+        .iter()
+        .map(|(what, c)| (*what, c(&old.engine), c(&new.engine)));
+    audio
+        .chain(engine)
+        .filter(|&(_, before, now)| now > before)
+        .map(|(what, before, now)| (what, now - before, now))
+        .collect()
 }
 
 impl PhasorSyncMainThread<'_> {
     /// Forward the engine's log lines and log what was lost since the last report.
     pub(crate) fn report(&self) {
-        let counters = &self.shared.counters;
-        counters.report_pending.store(false, Ordering::Release);
-        let engine = self.engine_stats();
         self.forward_engine_log();
-        let now = counters.snapshot(engine);
+        let engine = self.news().map(|n| n.stats()).unwrap_or_default();
+        let now = snapshot(&self.shared.counters, engine);
         let before = self.reported.replace(now);
         for (what, new, total) in changes(&before, &now) {
             self.shared.log(
@@ -159,12 +116,5 @@ impl PhasorSyncMainThread<'_> {
                 &format!("{new} {what} ({total} in all)"),
             );
         }
-    }
-
-    /// Start counting afresh (a new activation starts new counters below the seam).
-    pub(crate) fn reset_reported(&self) {
-        let counters = &self.shared.counters;
-        self.reported
-            .set(counters.snapshot(crate::engine::EngineStats::default()));
     }
 }

@@ -1,44 +1,114 @@
 //! The plugin's saved state: what the user set, in a small versioned binary
 //! format that round-trips byte for byte.
 //!
-//! Layout (version 1): `b"PHSY"`, version `1u8`, latency in blocks `u8`,
-//! pattern length `u32` little-endian, the patterns as UTF-8.
+//! Version 2 (written): `b"PHSY"`, version `2u8`, then
+//! - the parameter count `u16` LE and, per parameter in table order, its id
+//!   `u32` LE and value `f64` LE: values are stored by id, so a parameter
+//!   added later needs no new version (a state without it loads its default,
+//!   and ids this version does not know are skipped);
+//! - the text count `u16` LE and, per text, a key `u16` LE, a length `u32` LE
+//!   and UTF-8 bytes (key 1: auto-connect patterns; unknown keys are skipped).
+//!
+//! Version 1 (still read): `b"PHSY"`, `1u8`, latency in blocks `u8`, pattern
+//! length `u32` LE, the patterns as UTF-8.
 
-use super::settings::LATENCY_CHOICES;
+use super::params::{self, PARAMS};
 use super::PhasorSyncMainThread;
 use clack_extensions::log::LogSeverity;
+use clack_extensions::params::{HostParams, ParamRescanFlags};
 use clack_extensions::state::PluginStateImpl;
 use clack_plugin::prelude::PluginError;
 use clack_plugin::stream::{InputStream, OutputStream};
 use std::io::{Read, Write};
 
 const MAGIC: &[u8; 4] = b"PHSY";
-const VERSION: u8 = 1;
-/// Patterns longer than this are not PhasorSync's: refuse rather than allocate.
-const MAX_PATTERNS: usize = 64 * 1024;
+const VERSION: u8 = 2;
+/// Text key of the auto-connect patterns.
+const KEY_PATTERNS: u16 = 1;
+/// A state longer than this is not PhasorSync's: refuse rather than allocate.
+const MAX_STATE: usize = 256 * 1024;
 
 /// The saved settings.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct State {
-    /// MIDI input latency in blocks.
-    pub latency_blocks: u8,
+    /// `(parameter id, value)`, one per row of the parameter table, in table order.
+    pub params: Vec<(u32, f64)>,
     /// Auto-connect patterns.
     pub patterns: String,
 }
 
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            params: PARAMS.iter().map(|p| (p.id, p.default)).collect(),
+            patterns: String::new(),
+        }
+    }
+}
+
+/// Reads a state's fields in order, with a message for what is missing.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take<const N: usize>(&mut self, what: &str) -> Result<[u8; N], String> {
+        let (head, rest) = self
+            .0
+            .split_first_chunk::<N>()
+            .ok_or_else(|| format!("it ends before {what}"))?;
+        self.0 = rest;
+        Ok(*head)
+    }
+    fn bytes(&mut self, len: usize, what: &str) -> Result<&'a [u8], String> {
+        if self.0.len() < len {
+            return Err(format!(
+                "{what} should be {len} bytes, {} are there",
+                self.0.len()
+            ));
+        }
+        let (head, rest) = self.0.split_at(len);
+        self.0 = rest;
+        Ok(head)
+    }
+    fn u16(&mut self, what: &str) -> Result<u16, String> {
+        self.take(what).map(u16::from_le_bytes)
+    }
+    fn u32(&mut self, what: &str) -> Result<u32, String> {
+        self.take(what).map(u32::from_le_bytes)
+    }
+}
+
+fn utf8(bytes: &[u8], what: &str) -> Result<String, String> {
+    std::str::from_utf8(bytes)
+        .map(str::to_owned)
+        .map_err(|_| format!("{what} are not UTF-8"))
+}
+
 impl State {
-    /// The bytes of this state.
+    /// The value saved for parameter `id`, if any.
+    pub fn param(&self, id: u32) -> Option<f64> {
+        self.params.iter().find(|(i, _)| *i == id).map(|&(_, v)| v)
+    }
+
+    /// The bytes of this state (version 2).
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(10 + self.patterns.len());
+        let mut out = Vec::with_capacity(16 + 12 * self.params.len() + self.patterns.len());
         out.extend_from_slice(MAGIC);
         out.push(VERSION);
-        out.push(self.latency_blocks);
+        out.extend_from_slice(&(self.params.len() as u16).to_le_bytes());
+        for &(id, value) in &self.params {
+            out.extend_from_slice(&id.to_le_bytes());
+            out.extend_from_slice(&value.to_le_bytes());
+        }
+        out.extend_from_slice(&1u16.to_le_bytes());
+        out.extend_from_slice(&KEY_PATTERNS.to_le_bytes());
         out.extend_from_slice(&(self.patterns.len() as u32).to_le_bytes());
         out.extend_from_slice(self.patterns.as_bytes());
         out
     }
 
-    /// Parse `bytes`; every byte must belong to the state.
+    /// Parse `bytes` (version 1 or 2); every byte must belong to the state.
+    /// Parameters the table has but the bytes lack get their default; values
+    /// must be valid for their parameter.
     ///
     /// # Errors
     /// A message saying what is wrong with the bytes.
@@ -46,58 +116,97 @@ impl State {
         let rest = bytes
             .strip_prefix(MAGIC)
             .ok_or("it does not start with PhasorSync's marker")?;
-        let (&version, rest) = rest.split_first().ok_or("it ends before its version")?;
-        if version != VERSION {
-            return Err(format!(
-                "version {version} is not one this PhasorSync knows (1)"
-            ));
+        let mut r = Reader(rest);
+        let [version] = r.take("its version")?;
+        let mut state = Self::default();
+        match version {
+            1 => {
+                let [latency] = r.take("the latency")?;
+                state.set_param(PARAMS[params::index::LATENCY].id, f64::from(latency))?;
+                let len = r.u32("the patterns' length")? as usize;
+                state.patterns = utf8(r.bytes(len, "the patterns")?, "the patterns")?;
+            }
+            2 => {
+                for _ in 0..r.u16("the parameter count")? {
+                    let id = r.u32("a parameter id")?;
+                    let value = f64::from_le_bytes(r.take("a parameter value")?);
+                    state.set_param(id, value)?;
+                }
+                for _ in 0..r.u16("the text count")? {
+                    let key = r.u16("a text key")?;
+                    let len = r.u32("a text length")? as usize;
+                    let text = utf8(r.bytes(len, "a text")?, "the texts")?;
+                    if key == KEY_PATTERNS {
+                        state.patterns = text;
+                    }
+                }
+            }
+            v => {
+                return Err(format!(
+                    "version {v} is not one this PhasorSync knows (1 or {VERSION})"
+                ))
+            }
         }
-        let (&latency_blocks, rest) = rest.split_first().ok_or("it ends before the latency")?;
-        if u32::from(latency_blocks) >= LATENCY_CHOICES {
-            return Err(format!("latency {latency_blocks} is out of range"));
+        if !r.0.is_empty() {
+            return Err(format!("{} bytes follow its end", r.0.len()));
         }
-        let (len, rest) = rest
-            .split_first_chunk::<4>()
-            .ok_or("it ends before the patterns")?;
-        let len = u32::from_le_bytes(*len) as usize;
-        if rest.len() != len {
-            return Err(format!(
-                "the patterns should be {len} bytes, {} are there",
-                rest.len()
-            ));
+        Ok(state)
+    }
+
+    /// Set the saved value of `id` if the table knows it (a newer state's
+    /// unknown parameter is skipped).
+    fn set_param(&mut self, id: u32, value: f64) -> Result<(), String> {
+        let Some((index, p)) = params::table::by_id(id) else {
+            return Ok(());
+        };
+        if p.clamp(value) != value {
+            return Err(format!("{} = {value} is not a valid value", p.name));
         }
-        let patterns = std::str::from_utf8(rest)
-            .map_err(|_| "the patterns are not UTF-8".to_string())?
-            .to_owned();
-        Ok(Self {
-            latency_blocks,
-            patterns,
-        })
+        self.params[index].1 = value;
+        Ok(())
+    }
+}
+
+impl PhasorSyncMainThread<'_> {
+    fn current_state(&self) -> State {
+        let settings = &self.shared.settings;
+        State {
+            params: PARAMS
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.id, settings.params.get(i)))
+                .collect(),
+            patterns: settings.patterns(),
+        }
     }
 }
 
 impl PluginStateImpl for PhasorSyncMainThread<'_> {
     fn save(&self, output: &mut OutputStream) -> Result<(), PluginError> {
-        let settings = &self.shared.settings;
-        let state = State {
-            latency_blocks: settings.latency_blocks() as u8,
-            patterns: settings.patterns(),
-        };
-        output.write_all(&state.encode())?;
+        output.write_all(&self.current_state().encode())?;
         Ok(())
     }
 
     fn load(&self, input: &mut InputStream) -> Result<(), PluginError> {
         let mut bytes = Vec::new();
-        input
-            .take(MAX_PATTERNS as u64 + 11)
-            .read_to_end(&mut bytes)?;
+        input.take(MAX_STATE as u64 + 1).read_to_end(&mut bytes)?;
         match State::decode(&bytes) {
             Ok(state) => {
                 let settings = &self.shared.settings;
-                settings.set_latency_value(f64::from(state.latency_blocks));
+                let changed = state.params != self.current_state().params;
+                for (i, p) in PARAMS.iter().enumerate() {
+                    settings
+                        .params
+                        .set(i, state.param(p.id).unwrap_or(p.default));
+                }
                 settings.set_patterns(&state.patterns);
                 self.apply_patterns();
+                // The host shows parameter values: tell it they changed.
+                if changed {
+                    if let Some(params) = self.host.get_extension::<HostParams>() {
+                        params.rescan(&self.host, ParamRescanFlags::VALUES);
+                    }
+                }
                 Ok(())
             }
             Err(why) => {
@@ -115,12 +224,16 @@ impl PluginStateImpl for PhasorSyncMainThread<'_> {
 mod tests {
     use super::*;
 
+    fn sample() -> State {
+        let mut s = State::default();
+        s.params[params::index::LATENCY].1 = 2.0;
+        s.patterns = "KeyStep, Digitakt:0".into();
+        s
+    }
+
     #[test]
     fn round_trips_byte_for_byte() {
-        let s = State {
-            latency_blocks: 2,
-            patterns: "KeyStep, Digitakt:0".into(),
-        };
+        let s = sample();
         let bytes = s.encode();
         let back = State::decode(&bytes).unwrap();
         assert_eq!(back, s);
@@ -128,12 +241,34 @@ mod tests {
     }
 
     #[test]
+    fn a_version_1_state_loads() {
+        // What PhasorSync 0.1.0 wrote: latency 2 blocks, patterns "KeyStep".
+        let mut v1 = b"PHSY\x01\x02".to_vec();
+        v1.extend_from_slice(&7u32.to_le_bytes());
+        v1.extend_from_slice(b"KeyStep");
+        let s = State::decode(&v1).unwrap();
+        assert_eq!(s.param(PARAMS[params::index::LATENCY].id), Some(2.0));
+        assert_eq!(s.patterns, "KeyStep");
+        // Saved again, it is a version-2 state with the same content.
+        assert_eq!(State::decode(&s.encode()).unwrap(), s);
+    }
+
+    #[test]
+    fn unknown_ids_and_keys_are_skipped_missing_ones_default() {
+        let mut bytes = b"PHSY\x02".to_vec();
+        bytes.extend_from_slice(&1u16.to_le_bytes());
+        bytes.extend_from_slice(&9999u32.to_le_bytes());
+        bytes.extend_from_slice(&5.0f64.to_le_bytes());
+        bytes.extend_from_slice(&1u16.to_le_bytes());
+        bytes.extend_from_slice(&77u16.to_le_bytes());
+        bytes.extend_from_slice(&2u32.to_le_bytes());
+        bytes.extend_from_slice(b"hi");
+        assert_eq!(State::decode(&bytes).unwrap(), State::default());
+    }
+
+    #[test]
     fn refuses_what_is_not_a_state() {
-        let good = State {
-            latency_blocks: 1,
-            patterns: "x".into(),
-        }
-        .encode();
+        let good = sample().encode();
         assert!(State::decode(b"").is_err());
         assert!(State::decode(b"JUNKJUNKJUNK").is_err());
         assert!(State::decode(&good[..good.len() - 1]).is_err(), "truncated");
@@ -145,9 +280,13 @@ mod tests {
         assert!(State::decode(&bad_version)
             .unwrap_err()
             .contains("version 9"));
+        // The latency's value is the f64 after magic, version, count and id.
         let mut bad_latency = good.clone();
-        bad_latency[5] = 7;
+        bad_latency[11..19].copy_from_slice(&7.0f64.to_le_bytes());
         assert!(State::decode(&bad_latency).is_err());
+        let mut nan = good.clone();
+        nan[11..19].copy_from_slice(&f64::NAN.to_le_bytes());
+        assert!(State::decode(&nan).is_err());
         let mut bad_utf8 = good;
         let n = bad_utf8.len();
         bad_utf8[n - 1] = 0xFF;

@@ -171,15 +171,6 @@ impl MidiBufferConsumer {
         self.messages.is_abandoned()
     }
 
-    /// How many times the MIDI side had news (see [`RingStats::notices`]).
-    ///
-    /// # Realtime Safety
-    /// One relaxed atomic load; unlike [`Self::stats`] it clones nothing.
-    #[inline]
-    pub fn notices(&self) -> u64 {
-        self.stats.notices()
-    }
-
     /// A handle on the loss counters, readable from any thread.
     pub fn stats(&self) -> RingStats {
         self.stats.clone()

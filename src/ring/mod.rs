@@ -1,13 +1,20 @@
-//! The lock-free SPSC ring that carries [`crate::protocol::MidiMessage`]s from
-//! the sequencer thread to the audio thread.
+//! The lock-free SPSC ring that carries timestamped
+//! [`crate::protocol::MidiMessage`]s between the MIDI thread and the audio
+//! thread, one ring each way:
+//! - **input**: the MIDI thread produces, `process()` consumes;
+//! - **output**: `process()` produces (the host's notes, MIDI clock), the MIDI
+//!   thread consumes and schedules each message at its `time_ns`.
 //!
-//! [`midi_buffer`] returns a [`MidiBufferProducer`] for the MIDI thread and a
-//! [`MidiBufferConsumer`] for the audio thread (the API of `bbx_midi`'s
-//! `midi_buffer`, with timestamped messages and SysEx payloads added).
+//! [`midi_buffer`] returns a [`MidiBufferProducer`] and a [`MidiBufferConsumer`]
+//! (the API of `bbx_midi`'s `midi_buffer`, with timestamped messages and SysEx
+//! payloads added). [`crate::engine::EngineHandle`] makes one of each direction
+//! per activation.
 //!
 //! # Realtime guarantees
-//! - Allocation happens once, in [`midi_buffer`] / [`midi_buffer_with_config`].
-//! - Every consumer operation except [`MidiBufferConsumer::drain_into`] is
+//! - Allocation happens once, in [`midi_buffer`] / [`midi_buffer_with_config`],
+//!   and every page of the storage is touched there: neither side takes a page
+//!   fault later, whichever thread writes first.
+//! - Every operation of either half except [`MidiBufferConsumer::drain_into`] is
 //!   wait-free and allocation-free: a bounded number of atomic loads/stores, a
 //!   copy, no locks, no syscalls.
 //! - The producer never blocks: when the ring is full the message is dropped and a
@@ -57,8 +64,9 @@ pub use consumer::MidiBufferConsumer;
 pub use producer::MidiBufferProducer;
 pub use stats::{RingCounters, RingStats};
 
+use ringbuf::storage::{Heap, Storage};
 use ringbuf::traits::Split;
-use ringbuf::HeapRb;
+use ringbuf::SharedRb;
 
 /// Default byte storage for SysEx payloads: four SysEx messages of 64 KiB each.
 pub const DEFAULT_SYSEX_BYTES: usize = 4 * 64 * 1024;
@@ -116,7 +124,12 @@ pub fn midi_buffer(capacity: usize) -> (MidiBufferProducer, MidiBufferConsumer) 
 /// Allocates; call it outside the audio thread.
 pub fn midi_buffer_with_config(config: RingConfig) -> (MidiBufferProducer, MidiBufferConsumer) {
     let (msg_prod, msg_cons) = slots::slot_ring(config.capacity);
-    let (byte_prod, byte_cons) = HeapRb::new(config.sysex_bytes.max(1)).split();
+    let bytes = config.sysex_bytes.max(1);
+    let storage = Heap::<u8>::new(bytes);
+    // SAFETY: `bytes` uninitialised bytes of this fresh allocation.
+    unsafe { slots::prefault(storage.as_mut_ptr().cast(), bytes) };
+    // SAFETY: read == write == 0: no byte is claimed to be initialised.
+    let (byte_prod, byte_cons) = unsafe { SharedRb::from_raw_parts(storage, 0, 0) }.split();
     let stats = RingStats::new();
     (
         MidiBufferProducer::new(msg_prod, byte_prod, stats.clone()),

@@ -55,13 +55,33 @@ fn next(cap: usize, index: usize) -> usize {
     }
 }
 
-/// Creates a ring of `capacity` (≥ 1) slots of `T`.
+/// Touch every page of `len` bytes at `ptr`, so that the thread that first
+/// writes the ring (the audio thread, for the output ring) takes no page fault.
+/// Volatile byte writes: a plain fill of fresh memory may be turned into a
+/// `calloc` that maps no page.
+///
+/// # Safety
+/// `ptr..ptr + len` must be one writable allocation whose content does not
+/// matter (uninitialised slots).
+pub(super) unsafe fn prefault(ptr: *mut u8, len: usize) {
+    const PAGE: usize = 4096;
+    let mut i = 0;
+    while i < len {
+        // SAFETY: i < len, inside the allocation (caller's contract).
+        unsafe { std::ptr::write_volatile(ptr.add(i), 0) };
+        i += PAGE;
+    }
+}
+
+/// Creates a ring of `capacity` (≥ 1) slots of `T`, its pages touched.
 pub(super) fn slot_ring<T: Copy>(capacity: usize) -> (SlotWriter<T>, SlotReader<T>) {
     let cap = capacity.max(1);
     let storage = Heap::<T>::new(cap);
     // Raw pointer with the allocation's own provenance, taken before the storage moves
     // into the ring; `ringbuf` itself only touches the slots again when the ring drops.
     let base = storage.as_mut_ptr();
+    // SAFETY: `base` points to `cap` slots of this fresh allocation.
+    unsafe { prefault(base.cast(), cap * std::mem::size_of::<T>()) };
     // SAFETY: read == write == 0, so no slot is claimed to be initialised.
     let rb = Arc::new(unsafe { SharedRb::from_raw_parts(storage, 0, 0) });
     let slots = NonNull::new(base).unwrap_or(NonNull::dangling());

@@ -21,10 +21,6 @@ pub(crate) struct Counters {
     discarded_sysex: AtomicU64,
     /// Written by the consumer.
     discarded_sysex_bytes: AtomicU64,
-    /// Bumped by the MIDI side whenever it has news for the main thread (a
-    /// loss, a log line), so the audio thread can ask the host for a
-    /// main-thread callback by watching one number.
-    notices: AtomicU64,
 }
 
 /// Adds `n` to a counter. Relaxed: the counters order nothing, they only count.
@@ -40,18 +36,15 @@ fn as_count(n: usize) -> u64 {
 impl Counters {
     pub(crate) fn message_dropped(&self) {
         bump(&self.dropped_messages, 1);
-        bump(&self.notices, 1);
     }
 
     pub(crate) fn sysex_dropped(&self, bytes: usize) {
         bump(&self.dropped_sysex, 1);
         bump(&self.dropped_sysex_bytes, as_count(bytes));
-        bump(&self.notices, 1);
     }
 
     pub(crate) fn rejected(&self) {
         bump(&self.rejected, 1);
-        bump(&self.notices, 1);
     }
 
     pub(crate) fn sysex_discarded(&self, bytes: usize) {
@@ -105,24 +98,6 @@ impl RingStats {
         Self {
             counters: Arc::new(Counters::default()),
         }
-    }
-
-    /// Tell whoever watches [`Self::notices`] that there is news for the main
-    /// thread (a loss counted elsewhere, a log line). Producer-side losses of
-    /// this ring notify by themselves.
-    ///
-    /// # Realtime Safety
-    /// One relaxed atomic add.
-    pub fn notify(&self) {
-        bump(&self.counters.notices, 1);
-    }
-
-    /// How many times there was news; compare with the last value seen.
-    ///
-    /// # Realtime Safety
-    /// One relaxed atomic load.
-    pub fn notices(&self) -> u64 {
-        self.counters.notices.load(Ordering::Relaxed)
     }
 
     pub(crate) fn counters(&self) -> &Counters {

@@ -132,7 +132,9 @@
 
 pub mod envelope;
 mod map;
+mod now;
 mod placement;
 
 pub use map::{ResetCause, Timeline, TimelineStats, DELIVERY_MARGIN_NS};
+pub use now::monotonic_ns;
 pub use placement::{BlockMap, Placement};

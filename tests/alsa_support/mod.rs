@@ -15,9 +15,12 @@ use std::time::{Duration, Instant};
 
 use alsa::seq::{Addr, EvCtrl, EvNote, Event, EventType, PortCap, PortType, Seq};
 use phasorsync::backend::alsa_seq::{queue_time::monotonic_ns, AlsaConfig, AlsaEngine};
-use phasorsync::engine::MidiEngine;
+use phasorsync::engine::{EngineIo, MidiEngine, News};
 use phasorsync::protocol::{MidiEvent, MidiMessage};
-use phasorsync::ring::{midi_buffer_with_config, MidiBufferConsumer, RingConfig};
+use phasorsync::ring::{
+    midi_buffer_with_config, MidiBufferConsumer, MidiBufferProducer, RingConfig,
+};
+use std::sync::Arc;
 
 /// Why these tests are ignored by a plain `cargo test`.
 pub const NEEDS_KERNEL: &str = "needs a kernel sequencer: run with cargo xtask test";
@@ -30,23 +33,60 @@ pub fn config() -> AlsaConfig {
     }
 }
 
-/// A started engine and the consumer end of its ring.
+/// A started engine and the audio thread's ends of its rings.
 pub struct Running {
     /// The engine.
     pub engine: AlsaEngine,
-    /// The audio thread's side of the ring.
+    /// The audio thread's side of the input ring.
     pub consumer: MidiBufferConsumer,
+    /// The audio thread's side of the output ring.
+    pub output: MidiBufferProducer,
+    /// The engine's news channel.
+    pub news: Arc<News>,
 }
 
-/// Starts an engine with a big ring.
+impl Running {
+    /// Queue `bytes` (one complete MIDI message) for output at `time_ns`
+    /// (0: at once), as `process()` would; `false` if the bytes are not one
+    /// message or the output ring is full.
+    pub fn send(&mut self, time_ns: u64, bytes: &[u8]) -> bool {
+        if bytes.first() == Some(&0xF0) {
+            return self.output.try_send_sysex(time_ns, 0, bytes);
+        }
+        match MidiEvent::from_bytes(bytes) {
+            Ok(event) => self.output.try_send(MidiMessage {
+                time_ns,
+                port: 0,
+                event,
+            }),
+            Err(_) => false,
+        }
+    }
+}
+
+/// Starts an engine with big rings.
 pub fn start(cfg: AlsaConfig) -> Running {
-    let (p, consumer) = midi_buffer_with_config(RingConfig {
+    let big = RingConfig {
         capacity: 16_384,
         sysex_bytes: 512 * 1024,
-    });
+    };
+    let (input, consumer) = midi_buffer_with_config(big);
+    let (output, out_consumer) = midi_buffer_with_config(big);
+    let news = Arc::new(News::default());
     let mut engine = AlsaEngine::new(cfg).expect("engine");
-    engine.start(p).expect("engine start");
-    Running { engine, consumer }
+    engine
+        .start(EngineIo {
+            input,
+            output: out_consumer,
+            news: Arc::clone(&news),
+        })
+        .expect("engine start");
+    Running {
+        engine,
+        consumer,
+        output,
+        news,
+    }
 }
 
 /// One message off the ring, with its SysEx payload.

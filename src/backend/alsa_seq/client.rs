@@ -17,8 +17,8 @@ use std::path::Path;
 
 use alsa::seq::{Addr, ClientIter, EventType, PortCap, PortInfo, PortSubscribe, PortType, Seq};
 
+use super::error::SeqError;
 use super::queue_time::{measure, QueueTime};
-use crate::engine::EngineError;
 
 /// The sequencer device node.
 pub const SEQ_DEVICE: &str = "/dev/snd/seq";
@@ -52,24 +52,24 @@ pub struct SeqClient {
     pub clock: QueueTime,
 }
 
-fn seq_err(what: &str, e: alsa::Error) -> EngineError {
-    EngineError::ClientCreation(format!("{what}: {e}"))
+fn seq_err(what: &str, e: alsa::Error) -> SeqError {
+    SeqError::ClientCreation(format!("{what}: {e}"))
 }
 
 /// Opens the sequencer, names the client (`base`, `base-2`, …), creates the
 /// ports, starts the queue and anchors the clock.
 ///
 /// # Errors
-/// [`EngineError::NoSequencer`] if `/dev/snd/seq` is missing,
-/// [`EngineError::PermissionDenied`] if it may not be opened,
-/// [`EngineError::ClientCreation`] for anything else, with the step that failed.
-pub fn open(base: &str) -> Result<SeqClient, EngineError> {
+/// [`SeqError::NoSequencer`] if `/dev/snd/seq` is missing,
+/// [`SeqError::PermissionDenied`] if it may not be opened,
+/// [`SeqError::ClientCreation`] for anything else, with the step that failed.
+pub fn open(base: &str) -> Result<SeqClient, SeqError> {
     if !Path::new(SEQ_DEVICE).exists() {
-        return Err(EngineError::NoSequencer);
+        return Err(SeqError::NoSequencer);
     }
     let seq = Seq::open(None, None, true).map_err(|e| match e.errno() {
-        libc::EACCES | libc::EPERM => EngineError::PermissionDenied,
-        libc::ENOENT | libc::ENODEV | libc::ENXIO => EngineError::NoSequencer,
+        libc::EACCES | libc::EPERM => SeqError::PermissionDenied,
+        libc::ENOENT | libc::ENODEV | libc::ENXIO => SeqError::NoSequencer,
         _ => seq_err("opening the sequencer (snd_seq_open)", e),
     })?;
     let client = seq
@@ -78,7 +78,7 @@ pub fn open(base: &str) -> Result<SeqClient, EngineError> {
 
     let name = free_name(&seq, client, base);
     let cname = CString::new(name.clone())
-        .map_err(|_| EngineError::ClientCreation("client name contains a NUL byte".into()))?;
+        .map_err(|_| SeqError::ClientCreation("client name contains a NUL byte".into()))?;
     seq.set_client_name(&cname)
         .map_err(|e| seq_err("naming the client", e))?;
     // Larger pools are an optimisation: a kernel that refuses keeps its defaults.
@@ -204,7 +204,7 @@ fn create_port(
     caps: PortCap,
     kind: PortType,
     timestamp_queue: Option<i32>,
-) -> Result<i32, EngineError> {
+) -> Result<i32, SeqError> {
     let mut info = PortInfo::empty().map_err(|e| seq_err("allocating port info", e))?;
     info.set_name(name);
     info.set_capability(caps);

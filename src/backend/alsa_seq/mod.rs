@@ -9,21 +9,22 @@
 //!   passed through and reassembled by the protocol parser),
 //! - converts the queue timestamps to `CLOCK_MONOTONIC` ns ([`clock`]),
 //! - parses with [`crate::protocol::Parser`] into the SPSC ring,
-//! - sends queued output, scheduled on the queue or direct ([`output`]),
+//! - sends what the audio thread queued in the output ring, scheduled on the
+//!   queue at its time ([`output`]),
 //! - auto-connects sources matching the user's patterns, now and when they
 //!   appear later ([`connect`]),
 //! - runs SCHED_FIFO when allowed ([`rt`]) and reports a refusal once.
 //!
-//! Logging: the thread never calls the host; it leaves [`LogLine`]s that the
-//! plugin's main thread fetches with [`AlsaEngine::pop_log`].
+//! Logging and counting: the thread never calls the host; it counts and logs
+//! into the engine's [`News`], which the plugin's main thread reads.
 //!
 //! Faults never panic: no `/dev/snd/seq`, no permission or a failed client
-//! creation return an [`EngineError`] from `start()`; a thread that fails
+//! creation return an [`EngineError`] (from a [`SeqError`]) from `start()`; a thread that fails
 //! later logs why and shows [`ThreadState::Failed`].
 
 pub mod client;
 pub mod connect;
-pub mod log;
+pub mod error;
 pub mod output;
 pub mod queue_time;
 pub mod shared;
@@ -35,13 +36,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub use connect::Patterns;
-pub use log::{LogLevel, LogLine};
+pub use error::SeqError;
 pub use shared::ThreadState;
 
-use crate::engine::{EngineError, EngineStats, MidiEngine};
+use crate::engine::{EngineError, EngineIo, EngineOptions, LogLevel, MidiEngine, News};
 use crate::protocol::DEFAULT_MAX_SYSEX;
-use crate::ring::{MidiBufferProducer, RingStats};
-use output::OutputSender;
 use shared::Shared;
 
 /// Settings of an [`AlsaEngine`].
@@ -57,8 +56,6 @@ pub struct AlsaConfig {
     pub connect_patterns: String,
     /// Also read `PHASORSYNC_CONNECT` and the XDG config file.
     pub patterns_from_environment: bool,
-    /// Bytes of output `send()` can queue ahead of the thread.
-    pub output_queue_bytes: usize,
 }
 
 impl Default for AlsaConfig {
@@ -69,7 +66,6 @@ impl Default for AlsaConfig {
             max_sysex: DEFAULT_MAX_SYSEX,
             connect_patterns: String::new(),
             patterns_from_environment: true,
-            output_queue_bytes: output::DEFAULT_OUTPUT_BYTES,
         }
     }
 }
@@ -123,8 +119,6 @@ pub struct AlsaStats {
 
 struct Running {
     thread: JoinHandle<()>,
-    output: OutputSender,
-    ring: RingStats,
     addr: ClientAddr,
 }
 
@@ -133,8 +127,8 @@ pub struct AlsaEngine {
     config: AlsaConfig,
     shared: Arc<Shared>,
     running: Option<Running>,
-    /// Ring counters of the last run, kept after stop.
-    last_ring: Option<RingStats>,
+    /// The news channel of the last start: counters and log lines.
+    news: Arc<News>,
 }
 
 impl std::fmt::Debug for AlsaEngine {
@@ -159,7 +153,7 @@ impl AlsaEngine {
             config,
             shared: Arc::new(shared),
             running: None,
-            last_ring: None,
+            news: Arc::new(News::default()),
         })
     }
 
@@ -173,10 +167,20 @@ impl AlsaEngine {
         self.shared.state()
     }
 
-    /// Diagnostics beyond [`EngineStats`].
+    /// The news channel given at the last start (a private one before).
+    pub fn news(&self) -> &Arc<News> {
+        &self.news
+    }
+
+    /// The engine's counters (its news channel's), read now.
+    pub fn stats(&self) -> crate::engine::EngineStats {
+        self.news.stats()
+    }
+
+    /// Diagnostics beyond [`crate::engine::EngineStats`].
     pub fn alsa_stats(&self) -> AlsaStats {
-        let c = &self.shared.counters;
-        let cells = c.cells.load(Ordering::Relaxed);
+        let c = &self.news.counters;
+        let cells = self.shared.cells.load(Ordering::Relaxed);
         let pool = self.client().and_then(|a| client::input_pool(a.client));
         AlsaStats {
             events: c.events.load(Ordering::Relaxed),
@@ -199,11 +203,8 @@ impl AlsaEngine {
     pub fn set_connect_patterns(&mut self, patterns: &str) {
         self.config.connect_patterns = patterns.to_string();
         if self.running.is_some() {
-            let p = self.all_patterns();
-            match self.shared.pending_patterns.lock() {
-                Ok(mut g) => *g = Some(p),
-                Err(poisoned) => *poisoned.into_inner() = Some(p),
-            }
+            // The newest patterns replace any the thread has not taken yet.
+            self.shared.pending_patterns.force_push(self.all_patterns());
             self.shared.wake.wake();
         }
     }
@@ -220,7 +221,7 @@ impl AlsaEngine {
 }
 
 impl MidiEngine for AlsaEngine {
-    fn start(&mut self, input: MidiBufferProducer) -> Result<(), EngineError> {
+    fn start(&mut self, io: EngineIo) -> Result<(), EngineError> {
         if self.running.is_some() {
             if self.state() == ThreadState::Running {
                 return Err(EngineError::AlreadyStarted);
@@ -230,8 +231,9 @@ impl MidiEngine for AlsaEngine {
         }
         self.shared.stop.store(false, Ordering::Release);
         // Cells are compared with the new client's kernel pool: start from zero.
-        self.shared.counters.cells.store(0, Ordering::Relaxed);
-        let c = client::open(&self.config.client_name)?;
+        self.shared.cells.store(0, Ordering::Relaxed);
+        self.news = Arc::clone(&io.news);
+        let c = client::open(&self.config.client_name).map_err(EngineError::from)?;
         let addr = ClientAddr {
             client: c.client,
             name: c.name.clone(),
@@ -239,18 +241,16 @@ impl MidiEngine for AlsaEngine {
             out_port: c.out_port,
             queue: c.queue,
         };
-        let ring = input.stats();
-        self.shared.log.set_notices(Some(ring.clone()));
-        let (output, output_rx) = output::output_queue(self.config.output_queue_bytes);
         let ctx = thread::ThreadCtx {
             client: c,
             sink: crate::engine::sink::Sink::new(
-                input,
+                io.input,
                 self.config.max_sysex,
-                Arc::clone(&self.shared),
+                Arc::clone(&io.news),
             ),
             shared: Arc::clone(&self.shared),
-            output: output_rx,
+            news: io.news,
+            output: io.output,
             patterns: self.all_patterns(),
             rt_priority: self.config.rt_priority,
         };
@@ -262,41 +262,15 @@ impl MidiEngine for AlsaEngine {
                 self.shared.set_state(ThreadState::Stopped);
                 EngineError::Thread(format!("spawning the MIDI thread: {e}"))
             })?;
-        self.shared.log.push(
+        self.news.log(
             LogLevel::Info,
             format!(
                 "ALSA sequencer client {} \"{}\": MIDI in {}:{}, MIDI out {}:{}",
                 addr.client, addr.name, addr.client, addr.in_port, addr.client, addr.out_port
             ),
         );
-        self.running = Some(Running {
-            thread,
-            output,
-            ring,
-            addr,
-        });
+        self.running = Some(Running { thread, addr });
         Ok(())
-    }
-
-    fn send(&mut self, time_ns: u64, bytes: &[u8]) -> Result<(), EngineError> {
-        let Some(r) = self.running.as_mut() else {
-            return Err(EngineError::NotStarted);
-        };
-        if self.shared.state() != ThreadState::Running {
-            return Err(EngineError::NotStarted);
-        }
-        output::validate(bytes)?;
-        match r.output.push(time_ns, bytes) {
-            Ok(()) => {
-                self.shared.wake.wake();
-                Ok(())
-            }
-            Err(e) => {
-                shared::Counters::add(&self.shared.counters.output_drops, 1);
-                self.shared.log.notify();
-                Err(e)
-            }
-        }
     }
 
     fn stop(&mut self) {
@@ -308,14 +282,14 @@ impl MidiEngine for AlsaEngine {
         let t0 = Instant::now();
         if r.thread.join().is_err() {
             // run() catches panics; this is a panic in the catch itself.
-            self.shared.log.push(
+            self.news.log(
                 LogLevel::Error,
                 "the MIDI thread could not be joined cleanly",
             );
         }
         let took = t0.elapsed();
         if took > Duration::from_millis(50) {
-            self.shared.log.push(
+            self.news.log(
                 LogLevel::Warning,
                 format!("stopping the MIDI thread took {} ms", took.as_millis()),
             );
@@ -323,38 +297,10 @@ impl MidiEngine for AlsaEngine {
         if self.shared.state() == ThreadState::Running {
             self.shared.set_state(ThreadState::Stopped);
         }
-        self.shared.log.set_notices(None);
-        self.last_ring = Some(r.ring);
     }
 
-    fn pop_log(&self) -> Option<LogLine> {
-        self.shared.log.pop()
-    }
-
-    fn set_connect_patterns(&mut self, patterns: &str) {
-        AlsaEngine::set_connect_patterns(self, patterns);
-    }
-
-    fn stats(&self) -> EngineStats {
-        let c = &self.shared.counters;
-        let ring = self
-            .running
-            .as_ref()
-            .map(|r| &r.ring)
-            .or(self.last_ring.as_ref())
-            .map(|r| r.snapshot())
-            .unwrap_or_default();
-        EngineStats {
-            received_messages: c.received_messages.load(Ordering::Relaxed),
-            received_bytes: c.received_bytes.load(Ordering::Relaxed),
-            parse_errors: c.parse_errors.load(Ordering::Relaxed),
-            sysex_dropped: c.sysex_dropped.load(Ordering::Relaxed),
-            ring_drops: ring.total_lost(),
-            overruns: c.overruns.load(Ordering::Relaxed),
-            sent_messages: c.sent_messages.load(Ordering::Relaxed),
-            sent_bytes: c.sent_bytes.load(Ordering::Relaxed),
-            output_drops: c.output_drops.load(Ordering::Relaxed),
-        }
+    fn set_options(&mut self, options: &EngineOptions) {
+        self.set_connect_patterns(&options.connect);
     }
 }
 

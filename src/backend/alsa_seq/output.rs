@@ -1,133 +1,146 @@
-//! The output path: `send()` → a preallocated byte queue → the sequencer thread,
-//! which encodes the bytes into events (alsa's MIDI encoder) and either
-//! schedules them on our queue at the requested monotonic time (converted to
-//! queue time) or sends them directly when no time is given or it has passed.
+//! The MIDI thread's end of the output path: take what `process()` put in the
+//! output ring, encode it into sequencer events (alsa's MIDI encoder) and
+//! schedule each on our queue at its `CLOCK_MONOTONIC` time converted to
+//! queue time; a message whose time has passed is sent at once and counted
+//! as late.
 //!
 //! The sequencer handle belongs to the thread (alsa-lib handles are not
-//! thread-safe), so `send()` only copies the bytes into the queue and wakes
-//! the thread. Framing: `time_ns: u64 LE, len: u32 LE, bytes`.
+//! thread-safe), so the audio thread never touches it: it only pushes to the
+//! lock-free ring, whose messages are whole by construction (a message and
+//! its SysEx payload are published together).
 
-use ringbuf::traits::{Consumer as _, Observer as _, Producer as _, Split as _};
-use ringbuf::{HeapCons, HeapProd, HeapRb};
+use alsa::seq::MidiEvent;
 
-use crate::engine::EngineError;
+use super::queue_time::QueueTime;
+use crate::engine::News;
+use crate::protocol::MidiMessage;
+use crate::ring::MidiBufferConsumer;
+use crate::timeline::monotonic_ns;
 
-const HEADER: usize = 12;
+/// Encoder buffer: larger SysEx output is split into events of this size,
+/// as the kernel's own rawmidi→sequencer encoder does.
+const ENCODE_CHUNK: u32 = 256;
 
-/// Default byte capacity of the output queue.
-pub const DEFAULT_OUTPUT_BYTES: usize = 256 * 1024;
-
-/// The engine's end.
-pub struct OutputSender(HeapProd<u8>);
-
-/// The thread's end.
-pub struct OutputReceiver(HeapCons<u8>);
-
-impl std::fmt::Debug for OutputSender {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("OutputSender")
-    }
+/// Where output goes: our port, to its subscribers, on our queue.
+#[derive(Clone, Copy, Debug)]
+pub struct Route {
+    /// Our `MIDI out` port.
+    pub port: i32,
+    /// Our queue.
+    pub queue: i32,
 }
 
-impl std::fmt::Debug for OutputReceiver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("OutputReceiver")
-    }
+/// The thread's output state: the ring, the encoder, a SysEx scratch buffer.
+pub struct Output {
+    ring: MidiBufferConsumer,
+    encoder: MidiEvent,
+    /// One SysEx payload; as large as the ring's SysEx storage, allocated once.
+    scratch: Vec<u8>,
 }
 
-/// A queue holding `bytes` bytes of framed output.
-pub fn output_queue(bytes: usize) -> (OutputSender, OutputReceiver) {
-    let (p, c) = HeapRb::<u8>::new(bytes.max(HEADER + 1)).split();
-    (OutputSender(p), OutputReceiver(c))
-}
-
-/// Checks that `bytes` look like complete MIDI messages: a status byte first,
-/// and a SysEx closed by 0xF7.
-///
-/// # Errors
-/// [`EngineError::InvalidMessage`] saying what is wrong.
-pub fn validate(bytes: &[u8]) -> Result<(), EngineError> {
-    let Some(&first) = bytes.first() else {
-        return Err(EngineError::InvalidMessage("no bytes".into()));
-    };
-    if first < 0x80 {
-        return Err(EngineError::InvalidMessage(format!(
-            "starts with data byte {first:#04x} instead of a status byte"
-        )));
-    }
-    if first == 0xF0 && bytes.last() != Some(&0xF7) {
-        return Err(EngineError::InvalidMessage(
-            "SysEx does not end with 0xF7".into(),
-        ));
-    }
-    if bytes.len() > u32::MAX as usize {
-        return Err(EngineError::InvalidMessage("too long".into()));
-    }
-    Ok(())
-}
-
-impl OutputSender {
-    /// Queues one framed send.
+impl Output {
+    /// The thread's end of `ring`. Made on the MIDI thread (alsa's encoder
+    /// is not `Send`), at start; allocates the SysEx scratch there.
     ///
     /// # Errors
-    /// [`EngineError::OutputFull`] if the queue lacks room (nothing is queued).
-    pub fn push(&mut self, time_ns: u64, bytes: &[u8]) -> Result<(), EngineError> {
-        if self.0.vacant_len() < HEADER + bytes.len() {
-            return Err(EngineError::OutputFull);
+    /// alsa's encoder could not be created.
+    pub fn new(ring: MidiBufferConsumer) -> Result<Self, String> {
+        let encoder =
+            MidiEvent::new(ENCODE_CHUNK).map_err(|e| format!("creating the MIDI encoder: {e}"))?;
+        encoder.enable_running_status(false);
+        let scratch = vec![0; ring.sysex_capacity()];
+        Ok(Self {
+            ring,
+            encoder,
+            scratch,
+        })
+    }
+
+    /// Whether the audio side has anything queued.
+    pub fn is_empty(&self) -> bool {
+        self.ring.is_empty()
+    }
+
+    /// Send everything queued, then flush it to the kernel.
+    pub fn drain(&mut self, seq: &alsa::Seq, route: Route, clock: &QueueTime, news: &News) {
+        let mut any = false;
+        while let Some(msg) = self.ring.try_pop() {
+            any = true;
+            let mut small = [0u8; 3];
+            let bytes: &[u8] = if msg.event.is_sysex() {
+                match self.ring.pop_sysex_payload(&mut self.scratch) {
+                    Some(n) => &self.scratch[..n],
+                    None => continue,
+                }
+            } else {
+                let n = msg.event.write_bytes(&mut small);
+                &small[..n]
+            };
+            match send(seq, &mut self.encoder, bytes, &msg, route, clock, news) {
+                Ok(n) => {
+                    News::tally(&news.counters.sent_messages, n);
+                    News::tally(&news.counters.sent_bytes, bytes.len() as u64);
+                }
+                Err(e) => {
+                    news.count(&news.counters.output_dropped, 1);
+                    news.log_limited(
+                        crate::engine::LogLevel::Warning,
+                        &format!("MIDI output dropped: {e}"),
+                    );
+                }
+            }
         }
-        self.0.push_slice(&time_ns.to_le_bytes());
-        self.0.push_slice(&(bytes.len() as u32).to_le_bytes());
-        self.0.push_slice(bytes);
-        Ok(())
+        if any {
+            let _ = seq.drain_output();
+        }
     }
 }
 
-impl OutputReceiver {
-    /// Takes the next framed send into `buf` (cleared first); its time.
-    pub fn pop(&mut self, buf: &mut Vec<u8>) -> Option<u64> {
-        if self.0.occupied_len() < HEADER {
-            return None;
+/// Encode `bytes` into events from our output port to its subscribers, on
+/// the queue at `msg.time_ns` or direct when that has passed (counted as
+/// late). Returns the number of events.
+fn send(
+    seq: &alsa::Seq,
+    encoder: &mut MidiEvent,
+    bytes: &[u8],
+    msg: &MidiMessage,
+    route: Route,
+    clock: &QueueTime,
+    news: &News,
+) -> Result<u64, String> {
+    encoder.reset_encode();
+    let at = if msg.time_ns <= monotonic_ns() {
+        news.count(&news.counters.output_late, 1);
+        None
+    } else {
+        clock.to_queue(msg.time_ns)
+    };
+    let mut pos = 0;
+    let mut n = 0;
+    while pos < bytes.len() {
+        let (used, ev) = encoder
+            .encode(&bytes[pos..])
+            .map_err(|e| format!("encoding: {e}"))?;
+        if used == 0 {
+            break;
         }
-        let mut head = [0u8; HEADER];
-        self.0.pop_slice(&mut head);
-        let mut t = [0u8; 8];
-        t.copy_from_slice(&head[..8]);
-        let mut l = [0u8; 4];
-        l.copy_from_slice(&head[8..]);
-        let len = u32::from_le_bytes(l) as usize;
-        buf.clear();
-        buf.resize(len, 0);
-        // The producer pushes a frame whole before the thread is woken, so
-        // the body is there.
-        let got = self.0.pop_slice(buf);
-        buf.truncate(got);
-        Some(u64::from_le_bytes(t))
+        pos += used;
+        if let Some(mut ev) = ev {
+            ev.set_source(route.port);
+            ev.set_subs();
+            match at {
+                Some(t) => ev.schedule_real(route.queue, false, t),
+                None => ev.set_direct(),
+            }
+            seq.event_output(&mut ev).map_err(|e| {
+                if e.errno() == libc::EAGAIN {
+                    "the sequencer output pool is full".to_string()
+                } else {
+                    format!("writing: {e}")
+                }
+            })?;
+            n += 1;
+        }
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn frames_round_trip_and_full_is_refused() {
-        let (mut tx, mut rx) = output_queue(40);
-        tx.push(7, &[0x90, 60, 100]).unwrap();
-        tx.push(0, &[0xF0, 1, 2, 3, 0xF7]).unwrap();
-        assert_eq!(tx.push(0, &[0xF8; 20]), Err(EngineError::OutputFull));
-        let mut b = Vec::new();
-        assert_eq!(rx.pop(&mut b), Some(7));
-        assert_eq!(b, [0x90, 60, 100]);
-        assert_eq!(rx.pop(&mut b), Some(0));
-        assert_eq!(b, [0xF0, 1, 2, 3, 0xF7]);
-        assert_eq!(rx.pop(&mut b), None);
-    }
-
-    #[test]
-    fn validation() {
-        assert!(validate(&[0x90, 1, 2]).is_ok());
-        assert!(validate(&[]).is_err());
-        assert!(validate(&[0x10]).is_err());
-        assert!(validate(&[0xF0, 1]).is_err());
-    }
+    Ok(n)
 }

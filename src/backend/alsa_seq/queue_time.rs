@@ -38,18 +38,7 @@ pub const ANCHOR_TRIES: usize = 16;
 /// tolerance absorbs a wider bracket.
 pub const CORRECTION_TRIES: usize = 4;
 
-/// `CLOCK_MONOTONIC` now, in nanoseconds.
-pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    (ts.tv_sec as u64)
-        .wrapping_mul(1_000_000_000)
-        .wrapping_add(ts.tv_nsec as u64)
-}
+pub use crate::timeline::monotonic_ns;
 
 /// One bracketed reading: queue time read between two monotonic readings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,13 +1,14 @@
-//! State shared between an [`crate::backend::alsa_seq::AlsaEngine`] and its thread: the
-//! wake-up descriptor, the stop flag, counters, the log queue, pending
-//! pattern changes.
+//! State shared between an [`crate::backend::alsa_seq::AlsaEngine`] and its
+//! thread: the wake-up descriptor, the stop flag, the thread's state, pending
+//! pattern changes. Counters and log lines go through the engine's
+//! [`crate::engine::News`] instead.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::Mutex;
+
+use crossbeam_queue::ArrayQueue;
 
 use super::connect::Patterns;
-use super::log::LogQueue;
 
 /// An eventfd: written by the engine to wake the thread's `poll`.
 #[derive(Debug)]
@@ -61,67 +62,23 @@ pub enum ThreadState {
     Failed = 2,
 }
 
-/// Monotonic counters, updated by the thread with relaxed atomics.
-#[derive(Debug, Default)]
-pub struct Counters {
-    /// Sequencer events read (any type).
-    pub events: AtomicU64,
-    /// Non-MIDI events read (announcements, subscription notices).
-    pub other_events: AtomicU64,
-    /// MIDI events that carried no timestamp of our queue (stamped on reading).
-    pub unstamped: AtomicU64,
-    /// Kernel pool cells those events took (see `client::cells_for`).
-    pub cells: AtomicU64,
-    /// Messages the parser produced (offered to the ring).
-    pub received_messages: AtomicU64,
-    /// MIDI bytes fed to the parser.
-    pub received_bytes: AtomicU64,
-    /// Bytes/messages the parser skipped as invalid.
-    pub parse_errors: AtomicU64,
-    /// SysEx messages dropped: oversize or unterminated.
-    pub sysex_dropped: AtomicU64,
-    /// Of which: oversize.
-    pub sysex_oversize: AtomicU64,
-    /// Kernel input overruns (ENOSPC on read: the kernel dropped events).
-    pub overruns: AtomicU64,
-    /// Events that could not be read or decoded.
-    pub event_errors: AtomicU64,
-    /// Output messages handed to the sequencer.
-    pub sent_messages: AtomicU64,
-    /// Output bytes handed to the sequencer.
-    pub sent_bytes: AtomicU64,
-    /// Output dropped (queue full, encode or write error).
-    pub output_drops: AtomicU64,
-    /// Sources currently auto-connected.
-    pub auto_connected: AtomicU64,
-}
-
-impl Counters {
-    /// Adds `n` to a counter.
-    pub fn add(c: &AtomicU64, n: u64) {
-        if n > 0 {
-            c.fetch_add(n, Ordering::Relaxed);
-        }
-    }
-}
-
 /// Everything the engine and its thread share.
 #[derive(Debug)]
 pub struct Shared {
     /// Set by `stop()`; the thread exits at its next wake-up.
     pub stop: AtomicBool,
-    /// Wakes the thread: stop, output queued, patterns changed.
+    /// Wakes the thread: stop, patterns changed.
     pub wake: WakeFd,
-    /// Lines for the host log.
-    pub log: LogQueue,
-    /// Counters.
-    pub counters: Counters,
     /// A [`ThreadState`] as u8.
     pub state: AtomicU8,
-    /// New auto-connect patterns for the thread to apply.
-    pub pending_patterns: Mutex<Option<Patterns>>,
+    /// New auto-connect patterns for the thread to apply (the newest wins;
+    /// lock-free, the thread never waits for the main thread).
+    pub pending_patterns: ArrayQueue<Patterns>,
     /// The realtime refusal was logged already (once per engine, not per start).
     pub rt_refusal_logged: AtomicBool,
+    /// Kernel pool cells the thread has read since start (see
+    /// `client::cells_for`), to compare with the kernel's own count.
+    pub cells: AtomicU64,
 }
 
 impl Shared {
@@ -133,11 +90,10 @@ impl Shared {
         Ok(Self {
             stop: AtomicBool::new(false),
             wake: WakeFd::new()?,
-            log: LogQueue::default(),
-            counters: Counters::default(),
             state: AtomicU8::new(ThreadState::Stopped as u8),
-            pending_patterns: Mutex::new(None),
+            pending_patterns: ArrayQueue::new(1),
             rt_refusal_logged: AtomicBool::new(false),
+            cells: AtomicU64::new(0),
         })
     }
 

@@ -16,12 +16,14 @@ use alsa::Direction;
 
 use super::client::{cells_for, SeqClient};
 use super::connect::{AutoConnector, Changes, Patterns};
-use super::log::LogLevel;
-use super::output::OutputReceiver;
-use super::queue_time::{measure_n, monotonic_ns, CORRECTION_TRIES};
-use super::shared::{Counters, Shared, ThreadState};
+use super::output::{Output, Route};
+use super::queue_time::{measure_n, CORRECTION_TRIES};
+use super::shared::{Shared, ThreadState};
 use crate::engine::rt;
 use crate::engine::sink::{source_id, Sink};
+use crate::engine::{LogLevel, News};
+use crate::ring::MidiBufferConsumer;
+use crate::timeline::monotonic_ns;
 
 /// How often the queue↔monotonic offset is re-measured.
 const CLOCK_CHECK_NS: u64 = 1_000_000_000;
@@ -32,9 +34,10 @@ const CLOCK_CHECK_NS: u64 = 1_000_000_000;
 const EARLY_CLOCK_CHECK_NS: u64 = 100_000_000;
 const EARLY_CLOCK_CHECKS: u32 = 10;
 
-/// Encoder buffer: larger SysEx output is split into events of this size,
-/// as the kernel's own rawmidi→sequencer encoder does.
-const ENCODE_CHUNK: u32 = 256;
+/// While the audio side may queue output, the thread looks at the output
+/// ring at least this often (the audio thread makes no system call, so it
+/// cannot wake us).
+const OUTPUT_POLL_NS: u64 = 1_000_000;
 
 /// Everything the thread owns.
 pub struct ThreadCtx {
@@ -44,8 +47,10 @@ pub struct ThreadCtx {
     pub sink: Sink,
     /// Shared with the engine.
     pub shared: Arc<Shared>,
-    /// Output from `send()`.
-    pub output: OutputReceiver,
+    /// Counters and log lines for the main thread.
+    pub news: Arc<News>,
+    /// Output from the audio thread.
+    pub output: MidiBufferConsumer,
     /// Initial auto-connect patterns.
     pub patterns: Patterns,
     /// SCHED_FIFO priority to ask for; `None`: stay at normal priority.
@@ -55,11 +60,12 @@ pub struct ThreadCtx {
 /// Thread entry point: runs the loop, catching every panic.
 pub fn run(ctx: ThreadCtx) {
     let shared = Arc::clone(&ctx.shared);
+    let news = Arc::clone(&ctx.news);
     let result = catch_unwind(AssertUnwindSafe(move || body(ctx)));
     match result {
         Ok(Ok(())) => shared.set_state(ThreadState::Stopped),
         Ok(Err(msg)) => {
-            shared.log.push(
+            news.log(
                 LogLevel::Error,
                 format!("MIDI input thread stopped: {msg}; MIDI input is off until the plugin is restarted"),
             );
@@ -71,7 +77,7 @@ pub fn run(ctx: ThreadCtx) {
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            shared.log.push(
+            news.log(
                 LogLevel::Error,
                 format!("MIDI input thread failed (panic: {what}); the sequencer client was closed, MIDI input is off until the plugin is restarted"),
             );
@@ -80,21 +86,15 @@ pub fn run(ctx: ThreadCtx) {
     }
 }
 
-fn log_changes(shared: &Shared, ch: &Changes) {
+fn log_changes(news: &News, ch: &Changes) {
     for c in &ch.connected {
-        shared
-            .log
-            .push(LogLevel::Info, format!("auto-connected {c}"));
+        news.log(LogLevel::Info, format!("auto-connected {c}"));
     }
     for c in &ch.disconnected {
-        shared
-            .log
-            .push(LogLevel::Info, format!("auto-disconnected {c}"));
+        news.log(LogLevel::Info, format!("auto-disconnected {c}"));
     }
     for c in &ch.failed {
-        shared
-            .log
-            .push(LogLevel::Warning, format!("auto-connect failed: {c}"));
+        news.log(LogLevel::Warning, format!("auto-connect failed: {c}"));
     }
 }
 
@@ -103,7 +103,8 @@ fn body(ctx: ThreadCtx) -> Result<(), String> {
         client,
         mut sink,
         shared,
-        mut output,
+        news,
+        output,
         patterns,
         rt_priority,
     } = ctx;
@@ -122,7 +123,7 @@ fn body(ctx: ThreadCtx) -> Result<(), String> {
             // Once per engine: a plugin that is activated again and again
             // should not repeat it.
             if !shared.rt_refusal_logged.swap(true, Ordering::Relaxed) {
-                shared.log.push(LogLevel::Warning, e.to_string());
+                news.log(LogLevel::Warning, e.to_string());
             }
         }
     }
@@ -130,9 +131,7 @@ fn body(ctx: ThreadCtx) -> Result<(), String> {
     // Not Send: made here, on the thread that uses them.
     let decoder = MidiEvent::new(0).map_err(|e| format!("creating the MIDI decoder: {e}"))?;
     decoder.enable_running_status(false);
-    let mut encoder =
-        MidiEvent::new(ENCODE_CHUNK).map_err(|e| format!("creating the MIDI encoder: {e}"))?;
-    encoder.enable_running_status(false);
+    let mut output = Output::new(output)?;
 
     let mut connector = AutoConnector::new(
         patterns,
@@ -142,9 +141,8 @@ fn body(ctx: ThreadCtx) -> Result<(), String> {
         },
     );
     let ch = connector.scan(&seq);
-    log_changes(&shared, &ch);
-    shared
-        .counters
+    log_changes(&news, &ch);
+    news.counters
         .auto_connected
         .store(connector.connected().len() as u64, Ordering::Relaxed);
 
@@ -163,14 +161,16 @@ fn body(ctx: ThreadCtx) -> Result<(), String> {
 
     let mut input = seq.input();
     let mut dec_buf = [0u8; 16];
-    let mut out_buf: Vec<u8> = Vec::with_capacity(1024);
+    let route = Route {
+        port: out_port,
+        queue,
+    };
     let mut next_clock_check = monotonic_ns() + EARLY_CLOCK_CHECK_NS;
     let mut clock_checks = 0u32;
     let mut overrun_logged = false;
     // The last timestamp handed on: see `stamp`.
     let mut last_stamp = 0u64;
-    let mut errors_logged = 0u32;
-    let c = &shared.counters;
+    let c = &news.counters;
 
     loop {
         // Drain everything the kernel has for us.
@@ -179,11 +179,10 @@ fn body(ctx: ThreadCtx) -> Result<(), String> {
                 Ok(ev) => ev,
                 Err(e) if e.errno() == libc::EAGAIN => break,
                 Err(e) if e.errno() == libc::ENOSPC => {
-                    Counters::add(&c.overruns, 1);
-                    shared.log.notify();
+                    news.count(&c.overruns, 1);
                     if !overrun_logged {
                         overrun_logged = true;
-                        shared.log.push(
+                        news.log(
                             LogLevel::Warning,
                             "MIDI input overrun: the kernel's input queue for PhasorSync \
                              filled up, so it dropped events and cleared the queue (counted \
@@ -193,37 +192,36 @@ fn body(ctx: ThreadCtx) -> Result<(), String> {
                     continue;
                 }
                 Err(e) => {
-                    Counters::add(&c.event_errors, 1);
-                    shared.log.notify();
-                    if errors_logged < 10 {
-                        errors_logged += 1;
-                        shared.log.push(
-                            LogLevel::Warning,
-                            format!("reading a MIDI event failed: {e}"),
-                        );
-                    }
+                    news.count(&c.event_errors, 1);
+                    news.log_limited(
+                        LogLevel::Warning,
+                        &format!("reading a MIDI event failed: {e}"),
+                    );
                     break;
                 }
             };
-            Counters::add(&c.events, 1);
-            Counters::add(&c.cells, cells_for(ev.get_ext().map_or(0, <[u8]>::len)));
+            News::tally(&c.events, 1);
+            News::tally(
+                &shared.cells,
+                cells_for(ev.get_ext().map_or(0, <[u8]>::len)),
+            );
             match ev.get_type() {
                 EventType::PortStart => {
-                    Counters::add(&c.other_events, 1);
+                    News::tally(&c.other_events, 1);
                     if let Some(a) = ev.get_data::<Addr>() {
                         let ch = connector.port_started(&seq, a);
-                        log_changes(&shared, &ch);
+                        log_changes(&news, &ch);
                     }
                 }
                 EventType::PortExit => {
-                    Counters::add(&c.other_events, 1);
+                    News::tally(&c.other_events, 1);
                     if let Some(a) = ev.get_data::<Addr>() {
                         connector.port_exited(a);
                         sink.source_gone(source_id(a.client, a.port));
                     }
                 }
                 EventType::ClientExit => {
-                    Counters::add(&c.other_events, 1);
+                    News::tally(&c.other_events, 1);
                     if let Some(a) = ev.get_data::<Addr>() {
                         connector.client_exited(a.client);
                         sink.client_gone(a.client);
@@ -245,18 +243,15 @@ fn body(ctx: ThreadCtx) -> Result<(), String> {
                         }
                         Ok(_) => {}
                         Err(e) => {
-                            Counters::add(&c.event_errors, 1);
-                            if errors_logged < 10 {
-                                errors_logged += 1;
-                                shared.log.push(
-                                    LogLevel::Warning,
-                                    format!("decoding a {t:?} event failed: {e}"),
-                                );
-                            }
+                            news.count(&c.event_errors, 1);
+                            news.log_limited(
+                                LogLevel::Warning,
+                                &format!("decoding a {t:?} event failed: {e}"),
+                            );
                         }
                     }
                 }
-                _ => Counters::add(&c.other_events, 1),
+                _ => News::tally(&c.other_events, 1),
             }
         }
         // Cheap; once per wake-up rather than per event.
@@ -287,7 +282,12 @@ fn body(ctx: ThreadCtx) -> Result<(), String> {
                 }
             }
         }
-        let timeout_ms = next_clock_check.saturating_sub(now).div_ceil(1_000_000);
+        // Output the audio thread queued since the last wake-up.
+        output.drain(&seq, route, &clock, &news);
+        let timeout_ms = next_clock_check
+            .saturating_sub(now)
+            .min(OUTPUT_POLL_NS)
+            .div_ceil(1_000_000);
         for f in fds.iter_mut() {
             f.revents = 0;
         }
@@ -311,45 +311,10 @@ fn body(ctx: ThreadCtx) -> Result<(), String> {
             if shared.stop.load(Ordering::Acquire) {
                 break;
             }
-            // Output queued by send().
-            while let Some(time_ns) = output.pop(&mut out_buf) {
-                let sent = send_bytes(
-                    &seq,
-                    &mut encoder,
-                    &out_buf,
-                    time_ns,
-                    queue,
-                    out_port,
-                    &clock,
-                );
-                match sent {
-                    Ok(n) => {
-                        Counters::add(&c.sent_messages, n);
-                        Counters::add(&c.sent_bytes, out_buf.len() as u64);
-                    }
-                    Err(e) => {
-                        Counters::add(&c.output_drops, 1);
-                        shared.log.notify();
-                        if errors_logged < 10 {
-                            errors_logged += 1;
-                            shared
-                                .log
-                                .push(LogLevel::Warning, format!("MIDI output dropped: {e}"));
-                        }
-                    }
-                }
-            }
-            let _ = seq.drain_output();
-            let new_patterns = match shared.pending_patterns.lock() {
-                Ok(mut g) => g.take(),
-                Err(p) => p.into_inner().take(),
-            };
-            if let Some(p) = new_patterns {
+            if let Some(p) = shared.pending_patterns.pop() {
                 let ch = connector.set_patterns(&seq, p);
-                log_changes(&shared, &ch);
-                shared
-                    .counters
-                    .auto_connected
+                log_changes(&news, &ch);
+                c.auto_connected
                     .store(connector.connected().len() as u64, Ordering::Relaxed);
             }
         }
@@ -368,13 +333,13 @@ fn stamp(
     ev: &Event<'_>,
     queue: i32,
     clock: &super::queue_time::QueueTime,
-    c: &Counters,
+    c: &crate::engine::news::EngineCounters,
     last: &mut u64,
 ) -> u64 {
     let t = match ev.get_time() {
         Some(t) if ev.get_queue() == queue => clock.to_monotonic(t),
         _ => {
-            Counters::add(&c.unstamped, 1);
+            News::tally(&c.unstamped, 1);
             monotonic_ns()
         }
     };
@@ -408,51 +373,4 @@ fn is_midi(t: EventType) -> bool {
             | E::Sensing
             | E::Reset
     )
-}
-
-/// Encodes `bytes` into events from our output port to its subscribers, on the
-/// queue at `time_ns` (monotonic) or direct. Returns the number of events.
-fn send_bytes(
-    seq: &alsa::Seq,
-    encoder: &mut MidiEvent,
-    bytes: &[u8],
-    time_ns: u64,
-    queue: i32,
-    out_port: i32,
-    clock: &super::queue_time::QueueTime,
-) -> Result<u64, String> {
-    encoder.reset_encode();
-    let at = if time_ns == 0 || time_ns <= monotonic_ns() {
-        None
-    } else {
-        clock.to_queue(time_ns)
-    };
-    let mut pos = 0;
-    let mut n = 0;
-    while pos < bytes.len() {
-        let (used, ev) = encoder
-            .encode(&bytes[pos..])
-            .map_err(|e| format!("encoding: {e}"))?;
-        if used == 0 {
-            break;
-        }
-        pos += used;
-        if let Some(mut ev) = ev {
-            ev.set_source(out_port);
-            ev.set_subs();
-            match at {
-                Some(t) => ev.schedule_real(queue, false, t),
-                None => ev.set_direct(),
-            }
-            seq.event_output(&mut ev).map_err(|e| {
-                if e.errno() == libc::EAGAIN {
-                    "the sequencer output pool is full".to_string()
-                } else {
-                    format!("writing: {e}")
-                }
-            })?;
-            n += 1;
-        }
-    }
-    Ok(n)
 }

@@ -1,0 +1,337 @@
+//! The one news channel from a backend's MIDI thread to the plugin's main
+//! thread: counters, log lines and clock statistics in one place, and one
+//! doorbell.
+//!
+//! The MIDI thread (and the engine's main-thread code) count and log into a
+//! shared [`News`]; each change rings the doorbell (an atomic counter). The
+//! audio thread only compares the doorbell with the value it saw last and,
+//! when it moved, asks the host for a main-thread callback, where the plugin
+//! reads the counters and takes the log lines. No lock anywhere: counters are
+//! relaxed atomics and the log is a bounded lock-free queue (lines that do
+//! not fit are counted and the count is reported with the next line).
+
+use crossbeam_queue::ArrayQueue;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+/// Lines kept before new ones are dropped (and counted).
+pub const LOG_CAPACITY: usize = 64;
+
+/// Repetitive lines ([`News::log_limited`]) logged before the rest are only
+/// counted: a device spewing errors must not flood the host's log.
+pub const LIMITED_LINES: u64 = 10;
+
+/// Severity of a [`LogLine`], mapping onto the CLAP log severities.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogLevel {
+    /// Normal operation worth knowing (client name, connections made).
+    Info,
+    /// Something degraded but working (no realtime priority, an overrun).
+    Warning,
+    /// Something failed (the thread died, the client could not be created).
+    Error,
+}
+
+/// One message for the host log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogLine {
+    /// How serious it is.
+    pub level: LogLevel,
+    /// What happened, and what to do about it when there is something to do.
+    pub message: String,
+}
+
+/// Totals counted below the seam since the engine was created. Each loss has
+/// exactly one counter (one cause, one count).
+#[derive(Debug, Default)]
+pub struct EngineCounters {
+    /// Backend events read, any type (diagnostics).
+    pub events: AtomicU64,
+    /// Of which not MIDI: announcements, subscription notices (diagnostics).
+    pub other_events: AtomicU64,
+    /// MIDI events that carried no timestamp and were stamped when read
+    /// (diagnostics; should stay 0).
+    pub unstamped: AtomicU64,
+    /// Messages parsed from the input and offered to the ring.
+    pub received_messages: AtomicU64,
+    /// MIDI bytes fed to the parser.
+    pub received_bytes: AtomicU64,
+    /// Stray data bytes, undefined status bytes and other unparsable input skipped.
+    pub parse_errors: AtomicU64,
+    /// SysEx dropped by the parser: larger than the limit.
+    pub sysex_oversize: AtomicU64,
+    /// SysEx dropped by the parser: cut off (unterminated, or an overrun
+    /// emptied the kernel queue in the middle of it).
+    pub sysex_cut: AtomicU64,
+    /// Messages the input ring refused (full).
+    pub ring_full: AtomicU64,
+    /// Kernel input overruns (each one lost events before they were read).
+    pub overruns: AtomicU64,
+    /// Events the kernel dropped in those overruns, where it says how many.
+    pub overrun_events: AtomicU64,
+    /// Events that could not be read or decoded.
+    pub event_errors: AtomicU64,
+    /// Note-offs made up for notes left held by a source that went away or
+    /// lost events in an overrun.
+    pub notes_released: AtomicU64,
+    /// Messages handed to the sequencer for output.
+    pub sent_messages: AtomicU64,
+    /// Bytes handed to the sequencer for output.
+    pub sent_bytes: AtomicU64,
+    /// Output messages sent at once because their time had passed.
+    pub output_late: AtomicU64,
+    /// Output messages dropped (kernel pool full, encode or write error).
+    pub output_dropped: AtomicU64,
+    /// Sources and destinations currently connected automatically.
+    pub auto_connected: AtomicU64,
+    /// Clock statistics: the backend's last measured offset of its queue
+    /// time from `CLOCK_MONOTONIC`, in ns.
+    pub queue_offset_ns: AtomicI64,
+    /// Clock statistics: the backend's measured queue clock rate error, in
+    /// parts per billion.
+    pub queue_rate_ppb: AtomicI64,
+}
+
+/// A copy of [`EngineCounters`] at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// See [`EngineCounters::events`].
+    pub events: u64,
+    /// See [`EngineCounters::other_events`].
+    pub other_events: u64,
+    /// See [`EngineCounters::unstamped`].
+    pub unstamped: u64,
+    /// See [`EngineCounters::received_messages`].
+    pub received_messages: u64,
+    /// See [`EngineCounters::received_bytes`].
+    pub received_bytes: u64,
+    /// See [`EngineCounters::parse_errors`].
+    pub parse_errors: u64,
+    /// See [`EngineCounters::sysex_oversize`].
+    pub sysex_oversize: u64,
+    /// See [`EngineCounters::sysex_cut`].
+    pub sysex_cut: u64,
+    /// See [`EngineCounters::ring_full`].
+    pub ring_full: u64,
+    /// See [`EngineCounters::overruns`].
+    pub overruns: u64,
+    /// See [`EngineCounters::overrun_events`].
+    pub overrun_events: u64,
+    /// See [`EngineCounters::event_errors`].
+    pub event_errors: u64,
+    /// See [`EngineCounters::notes_released`].
+    pub notes_released: u64,
+    /// See [`EngineCounters::sent_messages`].
+    pub sent_messages: u64,
+    /// See [`EngineCounters::sent_bytes`].
+    pub sent_bytes: u64,
+    /// See [`EngineCounters::output_late`].
+    pub output_late: u64,
+    /// See [`EngineCounters::output_dropped`].
+    pub output_dropped: u64,
+    /// See [`EngineCounters::auto_connected`].
+    pub auto_connected: u64,
+    /// See [`EngineCounters::queue_offset_ns`].
+    pub queue_offset_ns: i64,
+    /// See [`EngineCounters::queue_rate_ppb`].
+    pub queue_rate_ppb: i64,
+}
+
+/// See the module docs. Shared (`Arc`) by the engine, its thread and the plugin.
+#[derive(Debug)]
+pub struct News {
+    /// The counters. Count through [`News::count`] so the doorbell rings
+    /// for losses; plain statistics may be stored directly.
+    pub counters: EngineCounters,
+    log: ArrayQueue<LogLine>,
+    log_dropped: AtomicU64,
+    limited: AtomicU64,
+    bell: AtomicU64,
+}
+
+impl Default for News {
+    fn default() -> Self {
+        Self {
+            counters: EngineCounters::default(),
+            log: ArrayQueue::new(LOG_CAPACITY),
+            log_dropped: AtomicU64::new(0),
+            limited: AtomicU64::new(0),
+            bell: AtomicU64::new(0),
+        }
+    }
+}
+
+impl News {
+    /// Add `n` to `counter` (one of [`Self::counters`]) and ring the doorbell.
+    ///
+    /// # Realtime Safety
+    /// Two relaxed atomic adds; no allocation, lock or system call.
+    #[inline]
+    pub fn count(&self, counter: &AtomicU64, n: u64) {
+        if n > 0 {
+            counter.fetch_add(n, Ordering::Relaxed);
+            self.ring();
+        }
+    }
+
+    /// Add `n` to a statistic that is not news by itself (no doorbell).
+    ///
+    /// # Realtime Safety
+    /// One relaxed atomic add.
+    #[inline]
+    pub fn tally(counter: &AtomicU64, n: u64) {
+        if n > 0 {
+            counter.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Leave a line for the host log and ring the doorbell. Allocates (the
+    /// message): for the MIDI and main threads, never the audio thread.
+    pub fn log(&self, level: LogLevel, message: impl Into<String>) {
+        let mut message = message.into();
+        let dropped = self.log_dropped.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            message = format!("({dropped} earlier log lines dropped) {message}");
+        }
+        if self.log.push(LogLine { level, message }).is_err() {
+            self.log_dropped.fetch_add(dropped + 1, Ordering::Relaxed);
+        }
+        self.ring();
+    }
+
+    /// [`Self::log`] for a line that may repeat without end (a per-event
+    /// error): only the first [`LIMITED_LINES`] of them are logged, the last
+    /// saying so; the counters still count every one.
+    pub fn log_limited(&self, level: LogLevel, message: &str) {
+        let n = self.limited.fetch_add(1, Ordering::Relaxed) + 1;
+        if n < LIMITED_LINES {
+            self.log(level, message);
+        } else if n == LIMITED_LINES {
+            self.log(
+                level,
+                format!("{message} (further such lines are only counted)"),
+            );
+        }
+    }
+
+    /// Ring the doorbell: there is news for the main thread.
+    ///
+    /// # Realtime Safety
+    /// One relaxed atomic add.
+    #[inline]
+    pub fn ring(&self) {
+        self.bell.fetch_add(1, Ordering::Release);
+    }
+
+    /// The doorbell: how many times there was news. Compare with the last
+    /// value seen.
+    ///
+    /// # Realtime Safety
+    /// One atomic load.
+    #[inline]
+    pub fn bell(&self) -> u64 {
+        self.bell.load(Ordering::Acquire)
+    }
+
+    /// The oldest log line, for the main thread.
+    pub fn pop_log(&self) -> Option<LogLine> {
+        self.log.pop()
+    }
+
+    /// Every counter, read now.
+    pub fn stats(&self) -> EngineStats {
+        let c = &self.counters;
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        EngineStats {
+            events: l(&c.events),
+            other_events: l(&c.other_events),
+            unstamped: l(&c.unstamped),
+            received_messages: l(&c.received_messages),
+            received_bytes: l(&c.received_bytes),
+            parse_errors: l(&c.parse_errors),
+            sysex_oversize: l(&c.sysex_oversize),
+            sysex_cut: l(&c.sysex_cut),
+            ring_full: l(&c.ring_full),
+            overruns: l(&c.overruns),
+            overrun_events: l(&c.overrun_events),
+            event_errors: l(&c.event_errors),
+            notes_released: l(&c.notes_released),
+            sent_messages: l(&c.sent_messages),
+            sent_bytes: l(&c.sent_bytes),
+            output_late: l(&c.output_late),
+            output_dropped: l(&c.output_dropped),
+            auto_connected: l(&c.auto_connected),
+            queue_offset_ns: c.queue_offset_ns.load(Ordering::Relaxed),
+            queue_rate_ppb: c.queue_rate_ppb.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counting_and_logging_ring_the_bell() {
+        let news = News::default();
+        let b0 = news.bell();
+        news.count(&news.counters.overruns, 0);
+        assert_eq!(news.bell(), b0, "nothing counted, no news");
+        news.count(&news.counters.overruns, 2);
+        assert_eq!(news.stats().overruns, 2);
+        assert!(news.bell() > b0);
+        let b1 = news.bell();
+        news.log(LogLevel::Info, "hello");
+        assert!(news.bell() > b1);
+        assert_eq!(news.pop_log().unwrap().message, "hello");
+        assert!(news.pop_log().is_none());
+    }
+
+    #[test]
+    fn repetitive_lines_are_limited() {
+        let news = News::default();
+        for _ in 0..25 {
+            news.log_limited(LogLevel::Warning, "bad event");
+        }
+        let lines: Vec<_> = std::iter::from_fn(|| news.pop_log()).collect();
+        assert_eq!(lines.len() as u64, LIMITED_LINES);
+        assert!(lines.last().unwrap().message.contains("only counted"));
+    }
+
+    #[test]
+    fn log_is_bounded_and_reports_drops() {
+        let news = News::default();
+        for i in 0..LOG_CAPACITY + 3 {
+            news.log(LogLevel::Info, format!("line {i}"));
+        }
+        for i in 0..LOG_CAPACITY {
+            assert_eq!(news.pop_log().unwrap().message, format!("line {i}"));
+        }
+        assert!(news.pop_log().is_none());
+        news.log(LogLevel::Warning, "after");
+        let l = news.pop_log().unwrap();
+        assert_eq!(l.level, LogLevel::Warning);
+        assert_eq!(l.message, "(3 earlier log lines dropped) after");
+    }
+
+    #[test]
+    fn two_threads_log_without_losing_lines_that_fit() {
+        let news = std::sync::Arc::new(News::default());
+        let n = news.clone();
+        let t = std::thread::spawn(move || {
+            for i in 0..1000 {
+                while n.log.len() >= LOG_CAPACITY {
+                    std::thread::yield_now();
+                }
+                n.log(LogLevel::Info, format!("{i}"));
+            }
+        });
+        let mut next = 0;
+        while next < 1000 {
+            if let Some(l) = news.pop_log() {
+                assert_eq!(l.message, format!("{next}"));
+                next += 1;
+            }
+        }
+        t.join().unwrap();
+    }
+}

@@ -1,0 +1,67 @@
+//! What the audio thread counts: its traffic and its own losses. Losses below
+//! the engine seam are counted in [`crate::engine::News`] instead; each loss
+//! has one cause and one counter.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters written by the audio thread, readable from any thread.
+#[derive(Debug, Default)]
+pub struct AudioCounters {
+    /// Events handed to the host's output queue.
+    pub events_out: AtomicU64,
+    /// Events the host's output queue refused (queue full).
+    pub output_full: AtomicU64,
+    /// Hardware messages that arrived too late for their sample and were put
+    /// at the start of the block.
+    pub late: AtomicU64,
+    /// Hardware messages older than the latency when processing resumed,
+    /// discarded instead of played in a burst.
+    pub stale: AtomicU64,
+    /// Note-offs sent to the host for notes left hanging by discarded or
+    /// lost messages.
+    pub notes_released: AtomicU64,
+    /// SysEx (hardware or the host's) that did not fit in the block's SysEx storage.
+    pub sysex_lost: AtomicU64,
+    /// Host events of a kind the note output does not declare (MIDI 2.0), dropped.
+    pub unsupported: AtomicU64,
+    /// Messages for the hardware refused by the full output ring.
+    pub output_ring_full: AtomicU64,
+    /// Bumped with every loss: the audio thread compares it once per block
+    /// and asks for a main-thread report when it moved.
+    losses: AtomicU64,
+}
+
+impl AudioCounters {
+    /// Count `n` on a traffic counter (not a loss).
+    ///
+    /// # Realtime Safety
+    /// One relaxed atomic add.
+    #[inline]
+    pub fn traffic(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Count one loss (or late delivery) on `counter`, to be reported.
+    ///
+    /// # Realtime Safety
+    /// Two relaxed atomic adds.
+    #[inline]
+    pub fn loss(&self, counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.losses.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many losses were counted so far; compare with the last value seen.
+    ///
+    /// # Realtime Safety
+    /// One relaxed atomic load.
+    #[inline]
+    pub fn losses(&self) -> u64 {
+        self.losses.load(Ordering::Relaxed)
+    }
+
+    /// Read a counter.
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,136 @@
+//! The audio-thread half of the plugin. It owns the block's timeline: one
+//! [`BlockMap`] per `process()` call, handed to every part that needs to turn
+//! a time into a sample or back (hardware input now; output, MIDI clock and
+//! the phasor next).
+
+use super::arena::Arena;
+use super::host_out::HostOut;
+use super::midi_in::MidiIn;
+use super::midi_out::MidiOut;
+use super::{thru, PhasorSyncMainThread, PhasorSyncShared};
+use crate::engine::News;
+use crate::timeline::{monotonic_ns, Timeline};
+use clack_plugin::prelude::*;
+use std::sync::Arc;
+
+/// Lives on the audio thread between `activate` and `deactivate`.
+pub struct PhasorSyncAudioProcessor<'a> {
+    pub(super) shared: &'a PhasorSyncShared<'a>,
+    timeline: Timeline,
+    midi_in: MidiIn,
+    /// Host → hardware.
+    midi_out: MidiOut,
+    arena: Arena,
+    /// News from below the seam; `None` without an engine.
+    news: Option<Arc<News>>,
+    /// The doorbell and the loss count as last seen.
+    seen: (u64, u64),
+}
+
+impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>>
+    for PhasorSyncAudioProcessor<'a>
+{
+    fn activate(
+        _host: HostAudioProcessorHandle<'a>,
+        main_thread: &PhasorSyncMainThread<'a>,
+        shared: &'a PhasorSyncShared<'a>,
+        audio_config: PluginAudioConfiguration,
+    ) -> Result<Self, PluginError> {
+        // A missing sequencer is logged by start_engine and is not an error:
+        // the plugin still passes the host's events through.
+        let started = main_thread.start_engine();
+        let (input, output, news) = match started {
+            Some((ends, news)) => (Some(ends.input), Some(ends.output), Some(news)),
+            None => (None, None, None),
+        };
+        // Room for every SysEx the input ring can hold, plus the host's own.
+        let arena_len = input.as_ref().map_or(0, |c| c.sysex_capacity()) + HOST_SYSEX_BYTES;
+        Ok(Self {
+            shared,
+            timeline: Timeline::new(audio_config.sample_rate, audio_config.max_frames_count),
+            midi_in: MidiIn::new(input),
+            midi_out: MidiOut::new(output),
+            arena: Arena::new(arena_len),
+            news,
+            seen: (0, shared.counters.losses()),
+        })
+    }
+
+    fn process(
+        &mut self,
+        process: Process,
+        audio: Audio,
+        events: Events,
+    ) -> Result<ProcessStatus, PluginError> {
+        // Reading CLOCK_MONOTONIC is the one system call process() makes (a vDSO read).
+        let now = monotonic_ns();
+        let shared = self.shared;
+        // Parameter changes take effect from this block on.
+        for event in events.input {
+            shared.handle_param_event(event);
+        }
+        let frames = audio.frames_count();
+        let block = self.timeline.begin_block(now, frames, process.steady_time);
+        let latency_blocks = shared.settings.latency_blocks();
+        let latency = block.latency_frames(latency_blocks);
+        let mut out = HostOut::new(events.output, &shared.counters, &mut self.arena);
+        self.midi_in.begin_block(&block, latency, &mut out);
+
+        // Hardware and host events, merged in time order.
+        let mut host = events.input.iter().peekable();
+        while let Some(offset) = self
+            .midi_in
+            .next_offset(&block, latency, latency_blocks > 0, &out)
+        {
+            while let Some(event) = host.next_if(|e| e.header().time() <= offset) {
+                thru::pass(event, &mut out);
+            }
+            self.midi_in.emit_next(offset, &mut out);
+        }
+        for event in host {
+            thru::pass(event, &mut out);
+        }
+        self.ring_doorbell();
+        Ok(ProcessStatus::Continue)
+    }
+
+    fn start_processing(&mut self) -> Result<(), PluginError> {
+        // The host may have paused for any time: the timeline must relearn,
+        // and what queued up meanwhile is looked at before it is played.
+        self.timeline.reset();
+        self.midi_in.resume();
+        Ok(())
+    }
+
+    fn reset(&mut self) {
+        self.timeline.reset();
+        self.midi_in.resume();
+    }
+
+    fn deactivate(self, main_thread: &PhasorSyncMainThread<'a>) {
+        // Drop our ends of the rings before the engine stops, so the MIDI
+        // thread sees the audio side gone whichever way it looks.
+        drop(self.midi_in);
+        drop(self.midi_out);
+        main_thread.stop_engine();
+    }
+}
+
+/// Arena room for the host's own SysEx in one block (copied, see `host_out.rs`).
+const HOST_SYSEX_BYTES: usize = 64 * 1024;
+
+impl PhasorSyncAudioProcessor<'_> {
+    /// Ask the host for a main-thread callback when there is news from below
+    /// the seam (its one doorbell) or the audio thread counted a loss.
+    ///
+    /// # Realtime Safety
+    /// Two atomic loads; `request_callback` is a thread-safe host call.
+    fn ring_doorbell(&mut self) {
+        let bell = self.news.as_ref().map_or(0, |n| n.bell());
+        let losses = self.shared.counters.losses();
+        if (bell, losses) != self.seen {
+            self.seen = (bell, losses);
+            self.shared.host.request_callback();
+        }
+    }
+}
