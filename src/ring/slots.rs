@@ -65,11 +65,12 @@ fn next(cap: usize, index: usize) -> usize {
 /// matter (uninitialised slots).
 pub(super) unsafe fn prefault(ptr: *mut u8, len: usize) {
     const PAGE: usize = 4096;
-    let mut i = 0;
-    while i < len {
+    // Every PAGE bytes from the start, and the last byte: together they
+    // reach every page however the allocation is aligned.
+    let last = len.checked_sub(1);
+    for i in (0..len).step_by(PAGE).chain(last) {
         // SAFETY: i < len, inside the allocation (caller's contract).
         unsafe { std::ptr::write_volatile(ptr.add(i), 0) };
-        i += PAGE;
     }
 }
 
