@@ -19,9 +19,8 @@
 
 pub mod backend;
 pub mod engine;
+mod entry;
 pub mod plugin;
 pub mod protocol;
 pub mod ring;
 pub mod timeline;
-
-clack_plugin::clack_export_entry!(clack_plugin::entry::SinglePluginEntry<plugin::PhasorSync>);

@@ -29,11 +29,22 @@ pub const BUILD: &[Dep] = &[
 
 /// What the kernel tests need wherever they run (natively or in the VM): the
 /// external ALSA clients they drive (`aconnect`, `amidi`, `aplaymidi`,
-/// `aseqdump`).
-pub const TEST: &[Dep] = &[Dep {
-    package: "alsa-utils",
-    probe: "/usr/bin/aseqdump",
-}];
+/// `aseqdump`), and the DAW of `tests/kernel_qtractor.rs` (Qtractor, on
+/// JACK's dummy backend).
+pub const TEST: &[Dep] = &[
+    Dep {
+        package: "alsa-utils",
+        probe: "/usr/bin/aseqdump",
+    },
+    Dep {
+        package: "qtractor",
+        probe: "/usr/bin/qtractor",
+    },
+    Dep {
+        package: "jackd2",
+        probe: "/usr/bin/jackd",
+    },
+];
 
 /// What the kernel-test VM needs (only where there is no `/dev/snd/seq`):
 /// qemu, and a static busybox for its initramfs. The kernel itself comes
