@@ -19,7 +19,6 @@
 
 pub mod backend;
 pub mod engine;
-mod entry;
 pub mod plugin;
 pub mod protocol;
 pub mod ring;

@@ -12,6 +12,7 @@ mod counters;
 mod descriptor;
 mod emit;
 mod engine;
+mod entry;
 mod held_notes;
 mod host_out;
 mod log;

@@ -12,7 +12,7 @@
 //! clack's and, on each plugin it creates, swaps the `process` pointer for
 //! [`process`]. Everything else (init, extensions, the descriptor) is clack's.
 
-use crate::plugin::PhasorSync;
+use super::PhasorSync;
 use clack_plugin::entry::SinglePluginEntry;
 use clap_sys::entry::clap_plugin_entry;
 use clap_sys::events::{clap_event_transport, CLAP_CORE_EVENT_SPACE_ID, CLAP_EVENT_TRANSPORT};
