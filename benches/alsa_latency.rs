@@ -409,23 +409,26 @@ fn main() {
         per_round(2, 4, false),
         per_round(2, 4, true)
     );
-    println!(
-        "ratios PhasorSync/bare (SCHED_FIFO): send→ring p50 {:.2} p99 {:.2}; kernel→ring p50 {:.2} p99 {:.2}",
-        ratio(rows[0].0, rows[1].0),
-        ratio(rows[0].1, rows[1].1),
-        ratio(rows[0].2, rows[1].2),
-        ratio(rows[0].3, rows[1].3)
-    );
-    println!(
-        "ratios PhasorSync/bare (normal):     send→ring p50 {:.2} p99 {:.2}; kernel→ring p50 {:.2} p99 {:.2}",
-        ratio(rows[2].0, rows[3].0),
-        ratio(rows[2].1, rows[3].1),
-        ratio(rows[2].2, rows[3].2),
-        ratio(rows[2].3, rows[3].3)
-    );
-    println!(
-        "ratios PhasorSync/midir (normal):    send→ring p50 {:.2} p99 {:.2}",
-        ratio(rows[2].0, rows[4].0),
-        ratio(rows[2].1, rows[4].1)
-    );
+    for (label, x, y) in [
+        ("PhasorSync/bare (SCHED_FIFO):", 0, 1),
+        ("PhasorSync/bare (normal):", 2, 3),
+        ("PhasorSync/midir (normal):", 2, 4),
+    ] {
+        let (a, b) = (rows[x], rows[y]);
+        // midir has no kernel times to compare.
+        let kernel = if acc[y].kernel.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; kernel→ring p50 {:.2} p99 {:.2}",
+                ratio(a.2, b.2),
+                ratio(a.3, b.3)
+            )
+        };
+        println!(
+            "ratios {label:<29} send→ring p50 {:.2} p99 {:.2}{kernel}",
+            ratio(a.0, b.0),
+            ratio(a.1, b.1)
+        );
+    }
 }
