@@ -5,21 +5,15 @@
 //! Needs `--features test-mock` (Cargo.toml `required-features`).
 #![cfg(feature = "test-mock")]
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
+use common::clock;
 use mockall::predicate::eq;
 use mockall::Sequence;
 use phasorsync::engine::{EngineError, EngineHandle, EngineStats, MockMidiEngine};
-use phasorsync::protocol::{MidiEvent, MidiMessage};
 use phasorsync::ring::{MidiBufferProducer, RingConfig};
-
-fn clock(t: u64) -> MidiMessage {
-    MidiMessage {
-        time_ns: t,
-        port: 0,
-        event: MidiEvent::TimingClock,
-    }
-}
 
 #[test]
 fn start_send_stop_in_order_and_input_reaches_consumer() {

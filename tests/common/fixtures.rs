@@ -1,7 +1,17 @@
-//! Example messages of every MIDI 1.0 kind, shared by the parser tests and
-//! the kernel input test, so both check the same cases.
+//! Example messages shared by several tests: every MIDI 1.0 kind (the parser
+//! tests and the kernel input test check the same cases), and a timestamped
+//! message for the ring and engine tests.
 
-use phasorsync::protocol::MidiEvent;
+use phasorsync::protocol::{MidiEvent, MidiMessage};
+
+/// A timing-clock message stamped `t` ns, from port 0.
+pub fn clock(t: u64) -> MidiMessage {
+    MidiMessage {
+        time_ns: t,
+        port: 0,
+        event: MidiEvent::TimingClock,
+    }
+}
 
 /// One raw example (or more) of every kind, with the event it must decode
 /// to: every channel-message kind on several channels and values, every
