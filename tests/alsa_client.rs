@@ -3,12 +3,12 @@
 //! path. Kernel tests run with `cargo xtask test` (a plain `cargo test` lists them
 //! as ignored); `no_sequencer_is_a_clean_error` runs everywhere.
 
-mod alsa_support;
+mod common;
 
 use std::time::{Duration, Instant};
 
-use alsa::seq::{Addr, PortCap, PortType, Seq};
-use alsa_support::*;
+use alsa::seq::{PortCap, PortType, Seq};
+use common::*;
 use phasorsync::backend::alsa_seq::{AlsaEngine, SeqError, ThreadState};
 use phasorsync::engine::{EngineError, EngineIo, MidiEngine};
 use phasorsync::protocol::MidiEvent;
@@ -48,12 +48,7 @@ fn client_and_ports_are_visible_to_patchbays() {
 
     // Capabilities and types, as the kernel reports them.
     let seq = Seq::open(None, None, false).unwrap();
-    let pin = seq
-        .get_any_port_info(Addr {
-            client: a.client,
-            port: a.in_port,
-        })
-        .unwrap();
+    let pin = seq.get_any_port_info(r.in_addr()).unwrap();
     assert!(pin
         .get_capability()
         .contains(PortCap::WRITE | PortCap::SUBS_WRITE));
@@ -62,25 +57,14 @@ fn client_and_ports_are_visible_to_patchbays() {
         .contains(PortType::MIDI_GENERIC | PortType::APPLICATION));
     assert!(pin.get_timestamping() && pin.get_timestamp_real());
     assert_eq!(pin.get_timestamp_queue(), a.queue);
-    let pout = seq
-        .get_any_port_info(Addr {
-            client: a.client,
-            port: a.out_port,
-        })
-        .unwrap();
+    let pout = seq.get_any_port_info(r.out_addr()).unwrap();
     assert!(pout
         .get_capability()
         .contains(PortCap::READ | PortCap::SUBS_READ));
 
     // A patchbay connection carries notes in.
     let src = TestSource::new("patchbay-src");
-    aconnect_addr(
-        src.addr,
-        Addr {
-            client: a.client,
-            port: a.in_port,
-        },
-    );
+    aconnect_addr(src.addr, r.in_addr());
     src.note_on(3, 64, 90);
     let got = collect(&mut r.consumer, 1, Duration::from_secs(2));
     assert_eq!(got.len(), 1);
@@ -163,14 +147,8 @@ fn two_engines_have_distinct_names_and_both_receive() {
     assert!(client_listed(ca.client, "PhasorSync"));
     assert!(client_listed(cb.client, "PhasorSync-2"));
     let src = TestSource::new("two-src");
-    for c in [&ca, &cb] {
-        aconnect_addr(
-            src.addr,
-            Addr {
-                client: c.client,
-                port: c.in_port,
-            },
-        );
+    for r in [&a, &b] {
+        aconnect_addr(src.addr, r.in_addr());
     }
     for k in 0..10 {
         src.note_on(0, 40 + k, 100);

@@ -3,12 +3,12 @@
 //! mid-stream, pattern changes, and the environment/config-file sources of
 //! patterns. Run with `cargo xtask test`.
 
-mod alsa_support;
+mod common;
 
 use std::time::Duration;
 
 use alsa::seq::{Addr, PortSubscribeIter, QuerySubsType, Seq};
-use alsa_support::*;
+use common::*;
 use phasorsync::backend::alsa_seq::{AlsaConfig, ThreadState};
 use phasorsync::engine::MidiEngine;
 use phasorsync::protocol::MidiEvent;
@@ -38,11 +38,7 @@ fn connects_by_pattern_follows_new_ports_and_survives_unplug() {
         connect_patterns: "early keys, late*".into(),
         ..config()
     });
-    let a = r.engine.client().cloned().unwrap();
-    let me = Addr {
-        client: a.client,
-        port: a.in_port,
-    };
+    let me = r.in_addr();
     assert!(wait_until(Duration::from_secs(2), || r
         .engine
         .alsa_stats()
@@ -158,11 +154,7 @@ fn patterns_from_environment_and_config_file() {
     });
     std::env::remove_var("PHASORSYNC_CONNECT");
     std::env::remove_var("XDG_CONFIG_HOME");
-    let a = r.engine.client().cloned().unwrap();
-    let me = Addr {
-        client: a.client,
-        port: a.in_port,
-    };
+    let me = r.in_addr();
     assert!(wait_until(Duration::from_secs(2), || r
         .engine
         .alsa_stats()

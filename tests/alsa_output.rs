@@ -3,12 +3,11 @@
 //! queue-time ↔ monotonic conversion across two independent queues. Run with
 //! `cargo xtask test`.
 
-mod alsa_support;
+mod common;
 
 use std::time::Duration;
 
-use alsa::seq::Addr;
-use alsa_support::*;
+use common::*;
 use phasorsync::backend::alsa_seq::queue_time::monotonic_ns;
 use phasorsync::engine::MidiEngine;
 use phasorsync::protocol::MidiEvent;
@@ -18,20 +17,7 @@ use phasorsync::protocol::MidiEvent;
 fn send_direct_and_scheduled_arrives_on_time() {
     let mut tx = start(config());
     let mut rx = start(config());
-    let (ta, ra) = (
-        tx.engine.client().cloned().unwrap(),
-        rx.engine.client().cloned().unwrap(),
-    );
-    aconnect_addr(
-        Addr {
-            client: ta.client,
-            port: ta.out_port,
-        },
-        Addr {
-            client: ra.client,
-            port: ra.in_port,
-        },
-    );
+    aconnect_addr(tx.out_addr(), rx.in_addr());
 
     // Direct.
     let t0 = monotonic_ns();

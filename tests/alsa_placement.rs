@@ -19,7 +19,7 @@ mod clap_host;
 mod common;
 
 use clack_host::prelude::*;
-use clap_host::{instantiate, load_entry, logs, Recorded};
+use clap_host::{instantiate, load_entry, logs, Note, Recorded};
 use phasorsync::backend::alsa_seq::queue_time::monotonic_ns;
 use phasorsync::backend::alsa_seq::{AlsaConfig, AlsaEngine};
 use phasorsync::engine::MidiEngine;
@@ -183,7 +183,7 @@ fn run(frames: u32, latency_blocks: u32, times: &[u32]) -> (Run, Vec<(u64, u8)>,
                 )
                 .expect("process");
                 for e in output.iter() {
-                    if let Recorded::NoteOn { time, key, .. } = clap_host::record(e) {
+                    if let Recorded::NoteOn(Note { time, key, .. }) = clap_host::record(e) {
                         notes.push((k * u64::from(frames) + u64::from(time), key as u8));
                     }
                 }

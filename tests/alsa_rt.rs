@@ -3,12 +3,11 @@
 //! runs tests as root, so the test first takes away what would let it
 //! through: CAP_SYS_NICE on this thread, and the RLIMIT_RTPRIO soft limit).
 
-mod alsa_support;
+mod common;
 
 use std::time::Duration;
 
-use alsa::seq::Addr;
-use alsa_support::*;
+use common::*;
 use phasorsync::backend::alsa_seq::AlsaConfig;
 use phasorsync::engine::LogLevel;
 use phasorsync::engine::MidiEngine;
@@ -64,15 +63,8 @@ fn refused_realtime_is_reported_once_and_input_still_works() {
         rt_priority: Some(70),
         ..config()
     });
-    let a = r.engine.client().cloned().unwrap();
     let src = TestSource::new("rt-src");
-    aconnect_addr(
-        src.addr,
-        Addr {
-            client: a.client,
-            port: a.in_port,
-        },
-    );
+    aconnect_addr(src.addr, r.in_addr());
     for k in 0..5 {
         src.note_on(0, 60 + k, 100);
     }

@@ -5,23 +5,18 @@
 //! Needs `--features test-mock` (Cargo.toml `required-features`).
 #![cfg(feature = "test-mock")]
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
+use common::clock;
 use mockall::Sequence;
 use phasorsync::backend::alsa_seq::SeqError;
 use phasorsync::engine::{
     EngineError, EngineHandle, EngineIo, EngineOptions, MidiEngine, MockMidiEngine,
 };
-use phasorsync::protocol::{MidiEvent, MidiMessage};
+use phasorsync::protocol::MidiEvent;
 use phasorsync::ring::RingConfig;
-
-fn clock(t: u64) -> MidiMessage {
-    MidiMessage {
-        time_ns: t,
-        port: 0,
-        event: MidiEvent::TimingClock,
-    }
-}
 
 fn small(capacity: usize) -> RingConfig {
     RingConfig {

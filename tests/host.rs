@@ -7,7 +7,7 @@ use clack_extensions::note_ports::{NoteDialects, NotePortInfoBuffer, PluginNoteP
 use clack_host::events::event_types::{NoteOffEvent, NoteOnEvent, ParamModEvent, ParamValueEvent};
 use clack_host::factory::plugin::PluginFactory;
 use clack_host::prelude::*;
-use clap_host::{bundle_path, instantiate, load_entry, midi, record, sysex, Recorded};
+use clap_host::{bundle_path, instantiate, load_entry, midi, record, sysex, Note, Recorded};
 
 const ID: &std::ffi::CStr = c"org.phasorsync.phasorsync";
 const FRAMES: u32 = 256;
@@ -109,14 +109,14 @@ fn block_input() -> (EventBuffer, Vec<Recorded>) {
     ));
     input.push(&midi(255, [0x90, 64, 1]));
     let expected = vec![
-        Recorded::NoteOn {
+        Recorded::NoteOn(Note {
             time: 0,
             port: 0,
             channel: 0,
             key: 60,
             note_id: 7,
             velocity: 0.8,
-        },
+        }),
         Recorded::Midi {
             time: 17,
             port: 0,
@@ -127,14 +127,14 @@ fn block_input() -> (EventBuffer, Vec<Recorded>) {
             port: 0,
             data: SYSEX.to_vec(),
         },
-        Recorded::NoteOff {
+        Recorded::NoteOff(Note {
             time: 200,
             port: 0,
             channel: 0,
             key: 60,
             note_id: 7,
             velocity: 0.25,
-        },
+        }),
         Recorded::Midi {
             time: 255,
             port: 0,

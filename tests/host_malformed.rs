@@ -11,7 +11,7 @@ mod clap_host;
 use clack_host::events::event_types::{NoteOnEvent, TransportEvent, TransportFlags};
 use clack_host::events::{EventFlags, EventHeader};
 use clack_host::prelude::*;
-use clap_host::{instantiate, load_entry, midi, record, start, Recorded};
+use clap_host::{instantiate, load_entry, midi, record, start, Note, Recorded};
 use std::mem::MaybeUninit;
 
 const ID: &std::ffi::CStr = c"org.phasorsync.phasorsync";
@@ -28,14 +28,14 @@ fn block_input() -> (EventBuffer, Vec<Recorded>) {
     ));
     input.push(&midi(99, [0x90, 64, 100]));
     let expected = vec![
-        Recorded::NoteOn {
+        Recorded::NoteOn(Note {
             time: 5,
             port: 0,
             channel: 0,
             key: 60,
             note_id: 7,
             velocity: 0.8,
-        },
+        }),
         Recorded::Midi {
             time: 99,
             port: 0,

@@ -2,18 +2,11 @@
 //! thread uses never allocate (nor free), whatever state the ring is in.
 
 mod alloc_counter;
+mod common;
 
 use alloc_counter::allocations_in;
-use phasorsync::protocol::{MidiEvent, MidiMessage};
+use common::clock;
 use phasorsync::ring::{midi_buffer_with_config, RingConfig};
-
-fn clock(t: u64) -> MidiMessage {
-    MidiMessage {
-        time_ns: t,
-        port: 0,
-        event: MidiEvent::TimingClock,
-    }
-}
 
 #[test]
 fn the_counter_sees_allocations() {

@@ -4,7 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different part of it
 
 use clack_extensions::log::{HostLog, HostLogImpl, LogSeverity};
-use clack_host::events::event_types::{MidiEvent, MidiSysExEvent, NoteOffEvent, NoteOnEvent};
+use clack_host::events::event_types::{MidiEvent, MidiSysExEvent};
 use clack_host::events::io::{OutputEventBuffer, TryPushError};
 use clack_host::events::spaces::CoreEventSpace;
 use clack_host::prelude::*;
@@ -166,27 +166,30 @@ pub fn start(
         .expect("start_processing")
 }
 
+/// A recorded CLAP note event (-1 for "any" port, channel, key or id).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Note {
+    /// Sample offset in the block.
+    pub time: u32,
+    /// Note port index.
+    pub port: i32,
+    /// MIDI channel.
+    pub channel: i32,
+    /// Key.
+    pub key: i32,
+    /// Note id.
+    pub note_id: i32,
+    /// Velocity, 0..=1.
+    pub velocity: f64,
+}
+
 /// An event as the tests compare them: time plus content, with SysEx bytes copied out.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Recorded {
     /// CLAP note-on.
-    NoteOn {
-        time: u32,
-        port: i32,
-        channel: i32,
-        key: i32,
-        note_id: i32,
-        velocity: f64,
-    },
+    NoteOn(Note),
     /// CLAP note-off.
-    NoteOff {
-        time: u32,
-        port: i32,
-        channel: i32,
-        key: i32,
-        note_id: i32,
-        velocity: f64,
-    },
+    NoteOff(Note),
     /// A 3-byte MIDI event.
     Midi { time: u32, port: u16, data: [u8; 3] },
     /// A SysEx event with its bytes.
@@ -206,8 +209,8 @@ fn match_i32<T: Into<i64> + Copy>(m: clack_host::events::Match<T>) -> i32 {
 pub fn record(event: &UnknownEvent) -> Recorded {
     let time = event.header().time();
     match event.as_core_event() {
-        Some(CoreEventSpace::NoteOn(e)) => note(e, time),
-        Some(CoreEventSpace::NoteOff(e)) => note_off(e, time),
+        Some(CoreEventSpace::NoteOn(e)) => Recorded::NoteOn(note(e.pckn(), e.velocity(), time)),
+        Some(CoreEventSpace::NoteOff(e)) => Recorded::NoteOff(note(e.pckn(), e.velocity(), time)),
         Some(CoreEventSpace::Midi(e)) => Recorded::Midi {
             time,
             port: e.port_index(),
@@ -227,37 +230,15 @@ pub fn record(event: &UnknownEvent) -> Recorded {
     }
 }
 
-/// Port, channel, key and note id of a note event (-1 for "any").
-fn pckn_fields(p: Pckn) -> [i32; 4] {
-    [
-        match_i32(p.port_index),
-        match_i32(p.channel),
-        match_i32(p.key),
-        match_i32(p.note_id),
-    ]
-}
-
-fn note(e: &NoteOnEvent, time: u32) -> Recorded {
-    let [port, channel, key, note_id] = pckn_fields(e.pckn());
-    Recorded::NoteOn {
+/// A note event's fields (note-on and note-off carry the same ones).
+fn note(p: Pckn, velocity: f64, time: u32) -> Note {
+    Note {
         time,
-        port,
-        channel,
-        key,
-        note_id,
-        velocity: e.velocity(),
-    }
-}
-
-fn note_off(e: &NoteOffEvent, time: u32) -> Recorded {
-    let [port, channel, key, note_id] = pckn_fields(e.pckn());
-    Recorded::NoteOff {
-        time,
-        port,
-        channel,
-        key,
-        note_id,
-        velocity: e.velocity(),
+        port: match_i32(p.port_index),
+        channel: match_i32(p.channel),
+        key: match_i32(p.key),
+        note_id: match_i32(p.note_id),
+        velocity,
     }
 }
 
