@@ -70,10 +70,13 @@ fn note_ports_accept_both_dialects() {
         assert!(info
             .supported_dialects
             .contains(NoteDialects::CLAP | NoteDialects::MIDI));
-        assert_eq!(
-            info.preferred_dialect,
-            Some(clack_extensions::note_ports::NoteDialect::Clap)
-        );
+        // The output prefers MIDI: hardware notes go out in it, velocity exact.
+        let preferred = if is_input {
+            clack_extensions::note_ports::NoteDialect::Clap
+        } else {
+            clack_extensions::note_ports::NoteDialect::Midi
+        };
+        assert_eq!(info.preferred_dialect, Some(preferred));
         assert!(ports.get(&handle, 1, is_input, &mut buf).is_none());
     }
 }
