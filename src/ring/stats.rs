@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 /// The atomics behind [`RingStats`].
 #[derive(Debug, Default)]
-pub(crate) struct Counters {
+pub(crate) struct LossCells {
     /// Written by the producer.
     dropped_messages: AtomicU64,
     /// Written by the producer.
@@ -33,7 +33,7 @@ fn as_count(n: usize) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
 }
 
-impl Counters {
+impl LossCells {
     pub(crate) fn message_dropped(&self) {
         bump(&self.dropped_messages, 1);
     }
@@ -60,7 +60,7 @@ impl Counters {
 /// Reading it never disturbs the ring.
 #[derive(Clone, Debug)]
 pub struct RingStats {
-    counters: Arc<Counters>,
+    counters: Arc<LossCells>,
 }
 
 /// A snapshot of a ring's loss counters. All counts are totals since the ring was created.
@@ -96,11 +96,11 @@ impl RingCounters {
 impl RingStats {
     pub(crate) fn new() -> Self {
         Self {
-            counters: Arc::new(Counters::default()),
+            counters: Arc::new(LossCells::default()),
         }
     }
 
-    pub(crate) fn counters(&self) -> &Counters {
+    pub(crate) fn counters(&self) -> &LossCells {
         &self.counters
     }
 
