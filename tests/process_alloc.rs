@@ -68,22 +68,62 @@ fn process_never_allocates() {
     let mut processor = processor.start_processing().unwrap();
     // SAFETY: no audio buffers are given, so none can be shorter than FRAMES.
     let ins = unsafe { InputAudioBuffers::from_raw_buffers(&[], FRAMES) };
-    // One quiet block first: the first block after start_processing discards
-    // what is older than the latency (review defect 1), and the first call
-    // runs code for the first time (text pages fault in once, in any host).
+    // A warm-up block with one message of each kind and the host's events:
+    // the first call after start_processing discards what is older than the
+    // latency (review defect 1), and the first run of each code path faults
+    // its text pages in once, in any host. The test host's own output buffer
+    // is touched here too, as a real host's would be: the faults counted
+    // below are the plugin's.
     {
-        // SAFETY: as above.
-        let mut outs = unsafe { OutputAudioBuffers::from_raw_buffers(&mut [], FRAMES) };
-        processor
-            .process(
-                &ins,
-                &mut outs,
-                &EventBuffer::new().as_input(),
-                &mut output.as_output(),
-                None,
-                None,
-            )
-            .expect("process");
+        for _ in 0..4096 {
+            output.push(&clap_host::midi(0, [0xF8, 0, 0]));
+        }
+        output.clear();
+        for k in 0..3 {
+            if k == 1 {
+                let t = monotonic_ns() - 20_000_000_000;
+                for (i, event) in [
+                    MidiEvent::NoteOn {
+                        channel: 1,
+                        key: 1,
+                        velocity: 1,
+                    },
+                    MidiEvent::NoteOff {
+                        channel: 1,
+                        key: 1,
+                        velocity: 0,
+                    },
+                    MidiEvent::ControlChange {
+                        channel: 1,
+                        controller: 7,
+                        value: 1,
+                    },
+                ]
+                .into_iter()
+                .enumerate()
+                {
+                    assert!(producer.try_send(MidiMessage {
+                        time_ns: t + i as u64,
+                        port: 0,
+                        event
+                    }));
+                }
+                assert!(producer.try_send_sysex(t + 9, 0, &SYSEX));
+            }
+            // SAFETY: as above.
+            let mut outs = unsafe { OutputAudioBuffers::from_raw_buffers(&mut [], FRAMES) };
+            processor
+                .process(
+                    &ins,
+                    &mut outs,
+                    &host_input.as_input(),
+                    &mut output.as_output(),
+                    None,
+                    None,
+                )
+                .expect("process");
+            output.clear();
+        }
     }
     let (mut sent, mut refused, mut out_events) = (0u64, 0u64, 0u64);
     let mut allocations = 0;
