@@ -797,3 +797,42 @@ fn host_rarely_at_the_floor_does_not_reset() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+#[test]
+fn short_xrun_is_seen_when_the_declared_max_block_is_large() {
+    // The host declares 4096 frames and sends 64 or 256; an xrun of 20 ms
+    // (997 frames at 48 kHz) is shorter than two declared blocks.
+    let mut failures = Vec::new();
+    for period in [64, 256] {
+        let mut sc = Scenario::new(period, 100.0, Jitter::Us(300.0), 12.0);
+        sc.max_frames = 4096;
+        sc.late_prob = 0.0;
+        sc.stall = Some((8.0, 20.0));
+        let o = run(&sc);
+        let what = format!("xrun 20 ms, n={period}, max_frames 4096");
+        assert_complete_and_ordered_but_lates(&o);
+        let s = o.stats;
+        let resume = o.resume_ns.expect("the stall happened");
+        // Right after the xrun the map starts over from the raw call time:
+        // off by at most the call jitter (300 µs, 14.4 samples), never by
+        // the samples the xrun lost.
+        let bound = (300e-6 * sc.rate).ceil() as i64 + 1;
+        let after: Vec<&Placed> = o
+            .placed
+            .iter()
+            .filter(|p| p.true_ns >= resume && p.true_ns < resume + 0.5e9 && !p.late)
+            .collect();
+        let max_after = after.iter().map(|p| p.error().abs()).max().unwrap_or(0);
+        println!(
+            "{what}: stall resets {}, all resets {:?}, first 0.5 s after the xrun: max error {max_after} samples over {} events (bound {bound})",
+            s.resets_stall,
+            (s.resets_stall, s.resets_shift, s.resets_early),
+            after.len()
+        );
+        if s.resets_stall != 1 || s.discontinuities() != 1 || max_after > bound || after.is_empty()
+        {
+            failures.push(format!("{what}: {s:?} max after {max_after}"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
