@@ -12,11 +12,15 @@ const REPACED_NS: f64 = 1e9;
 /// Consecutive blocks of at most half the period before a smaller period is
 /// taken as the new one (a host that switched to smaller blocks for good).
 const SHRINK_BLOCKS: u32 = 256;
-/// Consecutive calls later than 1/8 period after the line before the line is
-/// taken to have moved up (the envelope only moves down by itself). With
-/// uniform wake-up jitter of 30 % of the period, 64 calls all that late have
-/// a chance of 0.58^64 ≈ 1e-15.
+/// Consecutive calls above the shift level before the line is taken to have
+/// moved up (the envelope only moves down by itself). The level is at least
+/// twice the mean call delay, which one call exceeds with a chance of at most
+/// 1/2 whatever the jitter's distribution (Markov's inequality): 64 such
+/// calls in a row, 2^-64 for independent calls.
 const SHIFT_CALLS: u32 = 64;
+/// Calls the mean call delay averages over (a running mean up to this many
+/// calls, then an exponential one with this time constant).
+const DELAY_AVG_CALLS: u32 = 64;
 
 /// Time the sequencer thread may take to put a stamped event into the ring,
 /// added to one period in [`TimelineStats::default_latency_frames`]: 200 µs
@@ -38,9 +42,10 @@ pub enum ResetCause {
     /// than the clock allows: a host rendering ahead or in bursts, or a
     /// sample counter that skipped ahead.
     Early,
-    /// The last 64 calls all came more than 1/8 period after the line: the
-    /// timeline moved later by less than a period (a short xrun, a host that
-    /// changed the point of its cycle where it calls the plugin).
+    /// The last 64 calls all came more than 1/8 period, and more than twice
+    /// the mean call delay, after the line: the timeline moved later by less
+    /// than a stall (a short xrun, a host that changed the point of its
+    /// cycle where it calls the plugin).
     Shift,
 }
 
@@ -87,6 +92,12 @@ pub struct TimelineStats {
     /// How late the last call came after the filtered line, in ns (the call's
     /// wake-up jitter; negative when it moved the line down).
     pub last_call_delay_ns: f64,
+    /// The mean of the calls' delays after the line, in ns (each clamped to
+    /// 0..one period), over about the last 64 calls: the host's measured
+    /// wake-up jitter. Twice this is the least a call must be late by to
+    /// count towards a [`ResetCause::Shift`]. Kept across resets other than
+    /// [`Timeline::reset`]: it is the host's, not the timeline's.
+    pub mean_call_delay_ns: f64,
     /// The last reset's cause.
     pub last_reset: Option<ResetCause>,
 }
@@ -126,8 +137,14 @@ pub struct Timeline {
     /// Consecutive blocks of at most half the period, and their largest size.
     small_run: u32,
     small_max: u32,
-    /// Consecutive calls more than 1/8 period after the line.
+    /// Consecutive calls above `shift_level` after the line.
     high_run: u32,
+    /// The shift level when the current run of late calls began (the run's
+    /// own calls raise the mean delay; they must not raise their own bar).
+    shift_level: f64,
+    /// Mean call delay after the line (ns) and the calls it averages.
+    delay_mean: f64,
+    delay_calls: u32,
     /// Time of the last stall/early reset, for the unpaced test.
     last_disc_ns: Option<u64>,
     unpaced: bool,
@@ -162,6 +179,9 @@ impl Timeline {
             small_run: 0,
             small_max: 0,
             high_run: 0,
+            shift_level: 0.0,
+            delay_mean: 0.0,
+            delay_calls: 0,
             last_disc_ns: None,
             unpaced: false,
             stats: TimelineStats::default(),
@@ -180,6 +200,8 @@ impl Timeline {
         self.stats.last_reset = Some(ResetCause::Explicit);
         self.last_disc_ns = None;
         self.unpaced = false;
+        self.delay_mean = 0.0;
+        self.delay_calls = 0;
         self.start_over(None);
     }
 
@@ -283,6 +305,7 @@ impl Timeline {
         self.stats.default_latency_frames = self.period.saturating_add(margin);
         self.stats.skew_ppm = (self.nominal_ns_per_frame / ns_per_frame - 1.0) * 1e6;
         self.stats.last_call_delay_ns = t_rel as f64 - line.at(s_end);
+        self.stats.mean_call_delay_ns = self.delay_mean;
 
         self.next_s = s_end;
         self.prev_call_ns = now_ns;
@@ -336,7 +359,14 @@ impl Timeline {
             return Some(ResetCause::Early);
         }
         let period = line.ns_per_frame * f64::from(self.period.max(frames));
-        if err > period / 8.0 {
+        // 1/8 period alone is below the jitter of a host that calls the
+        // plugin late in its cycle and seldom at the floor: most of its calls
+        // are that late, and 64 of them in a row are common.
+        if self.high_run == 0 {
+            self.shift_level = (period / 8.0).max(2.0 * self.delay_mean);
+        }
+        self.note_delay(err.clamp(0.0, period));
+        if err > self.shift_level {
             self.high_run += 1;
             if self.high_run >= SHIFT_CALLS {
                 return Some(ResetCause::Shift);
@@ -345,6 +375,14 @@ impl Timeline {
             self.high_run = 0;
         }
         None
+    }
+
+    /// Adds a call's delay after the line to the mean delay.
+    fn note_delay(&mut self, delay_ns: f64) {
+        if self.delay_calls < DELAY_AVG_CALLS {
+            self.delay_calls += 1;
+        }
+        self.delay_mean += (delay_ns - self.delay_mean) / f64::from(self.delay_calls);
     }
 
     /// Follows the period: the largest block since the reset, or a smaller

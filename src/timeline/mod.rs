@@ -100,9 +100,15 @@
 //! that does not continue from the previous block; a call more than two
 //! periods after the line (host stall, xrun) or more than one before it (host
 //! running ahead, a sample counter that skipped), where a period is at least
-//! the host's max block; 64 calls in a row more than 1/8 period after the
-//! line (the timeline moved later by less than two periods: the lower
-//! envelope would otherwise only move down).
+//! the host's max block; 64 calls in a row more than 1/8 period, and more
+//! than twice the mean call delay ([`TimelineStats::mean_call_delay_ns`]),
+//! after the line (the timeline moved later by less than two periods: the
+//! lower envelope would otherwise only move down). The second bar keeps a
+//! host whose calls mostly come late in its cycle and seldom at the floor
+//! from looking shifted: one call exceeds twice the mean with a chance of at
+//! most 1/2, 64 in a row with at most 2^-64. A shift smaller than about twice
+//! the mean delay is not detected; it leaves the fit window after 2048 to
+//! 4096 calls.
 //!
 //! A change of block size is counted ([`TimelineStats::period_changes`]) but is
 //! not a discontinuity: the line is drawn through block ends, which stay on
