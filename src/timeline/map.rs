@@ -18,6 +18,11 @@ const SHRINK_BLOCKS: u32 = 256;
 /// 1/2 whatever the jitter's distribution (Markov's inequality): 64 such
 /// calls in a row, 2^-64 for independent calls.
 const SHIFT_CALLS: u32 = 64;
+/// Blocks after a reset during which the stall and early bars use the host's
+/// declared max block if it is larger than the period seen so far (a host
+/// splitting its device period into varying blocks shows its largest block
+/// within a few periods).
+const PERIOD_SETTLE_BLOCKS: u64 = 16;
 /// Calls the mean call delay averages over (a running mean up to this many
 /// calls, then an exponential one with this time constant).
 const DELAY_AVG_CALLS: u32 = 64;
@@ -34,12 +39,13 @@ pub enum ResetCause {
     Explicit,
     /// The host's `steady_time` did not continue from the previous block.
     SteadyTime,
-    /// A call came more than two periods (or twice the host's max block)
-    /// later than the clock predicts: the host stalled or the device had an
-    /// xrun.
+    /// A call came more than two periods later than the clock predicts:
+    /// the host stalled or the device had an xrun. The period is the
+    /// measured one (the largest block); only in the first 16 blocks after a
+    /// reset the host's declared max block counts if larger.
     Stall,
-    /// A call came more than one period (or the host's max block) earlier
-    /// than the clock allows: a host rendering ahead or in bursts, or a
+    /// A call came more than one period (measured as for
+    /// [`Stall`](Self::Stall)) earlier than the clock allows: a host rendering ahead or in bursts, or a
     /// sample counter that skipped ahead.
     Early,
     /// The last 64 calls all came more than 1/8 period, and more than twice
@@ -349,10 +355,17 @@ impl Timeline {
         let s_end = self.next_s + i64::from(frames);
         let t_rel = now_ns.wrapping_sub(self.anchor_ns) as i64 as f64;
         let err = t_rel - line.at(s_end);
-        // One period, or the host's max block if larger: a host that splits
-        // its device period into smaller blocks calls the first of them up to
-        // a device period after its end, and a fresh line can be that far off.
-        let tolerance = line.ns_per_frame * f64::from(self.period.max(frames).max(self.max_frames));
+        // One measured period, not the host's declared max block: hosts
+        // declare 4096 and send 64..256, and a stall shorter than two
+        // declared blocks would go unseen. Only for the first blocks after a
+        // reset, while the largest block may not have come yet, the declared
+        // max stands in: a host that splits its device period calls the
+        // first of its blocks up to a device period after the block's end.
+        let mut span = self.period.max(frames);
+        if self.stats.blocks_since_reset < PERIOD_SETTLE_BLOCKS {
+            span = span.max(self.max_frames);
+        }
+        let tolerance = line.ns_per_frame * f64::from(span);
         if err > 2.0 * tolerance {
             return Some(ResetCause::Stall);
         } else if err < -tolerance {

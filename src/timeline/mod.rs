@@ -99,8 +99,11 @@
 //! discontinuity, each counted by cause in [`TimelineStats`]: a `steady_time`
 //! that does not continue from the previous block; a call more than two
 //! periods after the line (host stall, xrun) or more than one before it (host
-//! running ahead, a sample counter that skipped), where a period is at least
-//! the host's max block; 64 calls in a row more than 1/8 period, and more
+//! running ahead, a sample counter that skipped), where a period is the
+//! measured one, not the host's declared max block (hosts declare 4096 and
+//! send 64 to 256, and a 20 ms xrun would go unseen): only in the first 16
+//! blocks after a reset, before a host that splits its device period has
+//! shown its largest block, the declared max counts if larger; 64 calls in a row more than 1/8 period, and more
 //! than twice the mean call delay ([`TimelineStats::mean_call_delay_ns`]),
 //! after the line (the timeline moved later by less than two periods: the
 //! lower envelope would otherwise only move down). The second bar keeps a
