@@ -3,7 +3,8 @@
 //! MIDI arrives with kernel timestamps on `CLOCK_MONOTONIC`; `process()` works
 //! in samples. [`Timeline`] turns the one thing the plugin knows about the
 //! sound card, the time and frame count of each `process()` call, into a map
-//! from time to sample, and [`BlockMap::place`] puts each event on its sample.
+//! from time to sample, and [`BlockMap::place`] puts each event on its sample;
+//! [`BlockMap::time_of`] goes back from a sample to its time, for output.
 //!
 //! ```
 //! use phasorsync::timeline::{Timeline, Placement};
@@ -21,6 +22,10 @@
 //!     Placement::Late => {}  // pop, emit at 0, count it
 //!     Placement::Later => {} // leave it queued for the next block
 //! }
+//! // The other way, for output: the monotonic time of sample 100 of this
+//! // block, with the same latency, which `place` maps back to offset 100.
+//! let t = block.time_of(100, latency);
+//! assert_eq!(block.place(t, latency), Placement::InBlock(100));
 //! ```
 //!
 //! # The model
