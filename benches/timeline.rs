@@ -7,7 +7,7 @@
 //! subtracted). Each map is warmed up over 5000 blocks first, so the filter
 //! window is full and slides (hull pushes, window swaps) as in steady state.
 //!
-//! `cargo bench --bench clock`
+//! `cargo bench --bench timeline`
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use phasorsync::timeline::{BlockMap, Timeline};

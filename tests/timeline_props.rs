@@ -49,6 +49,8 @@ proptest! {
             let _ = bm.place(now, bm.latency_frames(1));
             let _ = bm.position(now, u32::MAX);
             let _ = bm.call_time_ns();
+            let _ = bm.time_of(u32::MAX, 0);
+            let _ = bm.time_of(0, u32::MAX);
             if k % 50 == 49 {
                 map.reset();
             }
@@ -57,5 +59,47 @@ proptest! {
         prop_assert_eq!(s.blocks, calls.len() as u64);
         // The slope is clamped to ±1000 ppm in ns per frame: ≤ 1001 ppm in rate.
         prop_assert!(s.skew_ppm.abs() <= 1001.1, "{}", s.skew_ppm);
+    }
+}
+
+proptest! {
+    /// `time_of` is the inverse of `place`: the time of any sample of the
+    /// block lands back on that sample, whatever the rate, block sizes,
+    /// jitter and latency.
+    #[test]
+    fn time_of_inverts_place(
+        rate in prop_oneof![Just(44_100.0f64), Just(48_000.0), Just(96_000.0), Just(192_000.0), 8_000.0f64..400_000.0],
+        drift_ppm in -500.0f64..500.0,
+        frames in proptest::collection::vec(1u32..4096, 1..40),
+        jitter in proptest::collection::vec(0u64..2_000_000, 40),
+        start in 0u64..(1u64 << 62),
+        latency in prop_oneof![Just(None), (0u32..10_000).prop_map(Some)],
+        probes in proptest::collection::vec(any::<u32>(), 1..32),
+    ) {
+        let max = frames.iter().copied().max().unwrap_or(1);
+        let mut map = Timeline::new(rate, max);
+        let ns_per_frame = 1e9 / (rate * (1.0 + drift_ppm * 1e-6));
+        let mut end = 0u64;
+        for (k, &n) in frames.iter().enumerate() {
+            end += u64::from(n);
+            let now = start + (end as f64 * ns_per_frame) as u64 + jitter[k];
+            let bm = map.begin_block(now, n, None);
+            let lat = latency.unwrap_or_else(|| bm.latency_frames(1));
+            for &p in &probes {
+                let off = p % n;
+                let t = bm.time_of(off, lat);
+                prop_assert_eq!(
+                    bm.place(t, lat),
+                    Placement::InBlock(off),
+                    "offset {} latency {} t {} position {}",
+                    off, lat, t, bm.position(t, lat)
+                );
+            }
+            // Consecutive samples are one frame period apart, to the ns.
+            if n > 1 {
+                let d = bm.time_of(1, lat).wrapping_sub(bm.time_of(0, lat)) as i64 as f64;
+                prop_assert!((d - 1e9 / bm.rate_hz()).abs() <= 1.0, "{}", d);
+            }
+        }
     }
 }

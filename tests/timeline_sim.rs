@@ -51,10 +51,10 @@ struct Card {
 }
 
 impl Card {
-    fn new(drift_ppm: f64) -> Self {
+    fn new(nominal: f64, drift_ppm: f64) -> Self {
         Card {
             base_ns: 3_600e9 + 123_456.0,
-            rate: RATE * (1.0 + drift_ppm * 1e-6),
+            rate: nominal * (1.0 + drift_ppm * 1e-6),
         }
     }
     fn time_of(&self, sample: f64) -> f64 {
@@ -78,6 +78,10 @@ enum Jitter {
     Frac(f64),
     /// Uniform up to this many µs.
     Us(f64),
+    /// Uniform between `lo` and `hi` µs, except that a fraction `floor` of
+    /// the calls come at the floor (no jitter): a host that runs the plugin
+    /// late in its cycle and only rarely early.
+    RareFloor { lo: f64, hi: f64, floor: f64 },
 }
 
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -94,6 +98,10 @@ enum Pacing {
 
 #[derive(Clone, Copy, Debug)]
 struct Scenario {
+    /// Nominal sample rate, Hz.
+    rate: f64,
+    /// The `max_frames` the host declares (`Timeline::new`).
+    max_frames: u32,
     drift_ppm: f64,
     /// Period (fixed block size, or the largest of varying ones).
     period: u32,
@@ -121,6 +129,8 @@ struct Scenario {
 impl Scenario {
     fn new(period: u32, drift_ppm: f64, jitter: Jitter, seconds: f64) -> Self {
         Scenario {
+            rate: RATE,
+            max_frames: period,
             drift_ppm,
             period,
             min_block: period,
@@ -180,12 +190,18 @@ struct Outcome {
 }
 
 fn jitter_ns(sc: &Scenario, rng: &mut Rng) -> f64 {
-    let period_ns = f64::from(sc.period) * 1e9 / RATE;
-    let max = match sc.jitter {
-        Jitter::Frac(f) => f * period_ns,
-        Jitter::Us(us) => us * 1e3,
+    let period_ns = f64::from(sc.period) * 1e9 / sc.rate;
+    let mut j = match sc.jitter {
+        Jitter::Frac(f) => rng.unit() * f * period_ns,
+        Jitter::Us(us) => rng.unit() * us * 1e3,
+        Jitter::RareFloor { lo, hi, floor } => {
+            if rng.unit() < floor {
+                0.0
+            } else {
+                (lo + rng.unit() * (hi - lo)) * 1e3
+            }
+        }
     };
-    let mut j = rng.unit() * max;
     if rng.unit() < sc.late_prob {
         j += rng.unit() * sc.late_extra * period_ns;
     }
@@ -194,10 +210,10 @@ fn jitter_ns(sc: &Scenario, rng: &mut Rng) -> f64 {
 
 fn run(sc: &Scenario) -> Outcome {
     let mut rng = Rng(sc.seed | 1);
-    let card = Card::new(sc.drift_ppm);
+    let card = Card::new(sc.rate, sc.drift_ppm);
     let frames_per_ns = card.rate / 1e9;
-    let period_ns = f64::from(sc.period) * 1e9 / RATE;
-    let mut map = Timeline::new(RATE, sc.period);
+    let period_ns = f64::from(sc.period) * 1e9 / sc.rate;
+    let mut map = Timeline::new(sc.rate, sc.max_frames);
 
     // Events: about 3 per period at random true card positions.
     let total_frames = sc.seconds * card.rate;
@@ -734,4 +750,113 @@ fn timeline_moving_later_by_part_of_a_period_resets_once() {
     assert_eq!(s.resets_shift, 1);
     // Detected on the 64th late call.
     assert_eq!(shifted_at, Some(1125 + 63));
+}
+
+/// A host that calls the plugin 170..470 µs after each 64-frame block and
+/// only now and then (1 call in 500) right at the floor: all but those calls
+/// sit more than 1/8 period (167 µs at 48 kHz, 83 µs at 96 kHz) above the
+/// line, so a shift threshold of 1/8 period alone sees a "shift" after every
+/// floor call followed by 64 ordinary ones.
+fn rare_floor_case(rate: f64, drift_ppm: f64) -> (Outcome, String) {
+    let mut sc = Scenario::new(
+        64,
+        drift_ppm,
+        Jitter::RareFloor {
+            lo: 170.0,
+            hi: 470.0,
+            floor: 0.002,
+        },
+        20.0,
+    );
+    sc.rate = rate;
+    sc.late_prob = 0.0;
+    sc.seed ^= rate as u64;
+    let o = run(&sc);
+    let what = format!("rare floor {rate} Hz drift {drift_ppm}");
+    (o, what)
+}
+
+#[test]
+fn host_rarely_at_the_floor_does_not_reset() {
+    let mut failures = Vec::new();
+    for rate in [48_000.0, 96_000.0] {
+        for drift in [0.0, 150.0] {
+            let (o, what) = rare_floor_case(rate, drift);
+            assert_complete_and_ordered(&o, &what);
+            let s = o.stats;
+            let (max, p99, late, n) = errors_after(&o, o.start_ns + 5e9);
+            println!(
+                "{what}: {} resets in 20 s ({} shift), after 5 s max {max} p99 {p99} late {late} of {n}",
+                s.discontinuities(),
+                s.resets_shift
+            );
+            // The bar is no reset. Placement is printed, not asserted: with a
+            // floor call only every 500 blocks, the fit window (2048..4096
+            // calls, 1.4..2.7 s at 96 kHz) now and then holds none or few,
+            // and for that stretch the line sits up to the 170 µs level
+            // (events up to 19 samples early at 96 kHz, in this run).
+            if s.discontinuities() != 0 {
+                failures.push(format!("{what}: {s:?} max {max} late {late}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn short_xrun_is_seen_when_the_declared_max_block_is_large() {
+    // The host declares 4096 frames and sends 64 or 256; an xrun of 20 ms
+    // (997 frames at 48 kHz) is shorter than two declared blocks.
+    let mut failures = Vec::new();
+    for period in [64, 256] {
+        let mut sc = Scenario::new(period, 100.0, Jitter::Us(300.0), 12.0);
+        sc.max_frames = 4096;
+        sc.late_prob = 0.0;
+        sc.stall = Some((8.0, 20.0));
+        let o = run(&sc);
+        let what = format!("xrun 20 ms, n={period}, max_frames 4096");
+        assert_complete_and_ordered_but_lates(&o);
+        let s = o.stats;
+        let resume = o.resume_ns.expect("the stall happened");
+        // Right after the xrun the map starts over from the raw call time:
+        // off by at most the call jitter (300 µs, 14.4 samples), never by
+        // the samples the xrun lost.
+        let bound = (300e-6 * sc.rate).ceil() as i64 + 1;
+        let after: Vec<&Placed> = o
+            .placed
+            .iter()
+            .filter(|p| p.true_ns >= resume && p.true_ns < resume + 0.5e9 && !p.late)
+            .collect();
+        let max_after = after.iter().map(|p| p.error().abs()).max().unwrap_or(0);
+        println!(
+            "{what}: stall resets {}, all resets {:?}, first 0.5 s after the xrun: max error {max_after} samples over {} events (bound {bound})",
+            s.resets_stall,
+            (s.resets_stall, s.resets_shift, s.resets_early),
+            after.len()
+        );
+        if s.resets_stall != 1 || s.discontinuities() != 1 || max_after > bound || after.is_empty()
+        {
+            failures.push(format!("{what}: {s:?} max after {max_after}"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn split_period_small_blocks_no_reset_at_start() {
+    // A 1024-frame device period split into blocks of 32..=1024: right after
+    // activation the largest block may not have come yet, while the first
+    // block of a period is called up to a device period after its end.
+    let mut resets = 0;
+    for seed in 0..100u64 {
+        let mut sc = Scenario::new(1024, -120.0, Jitter::Us(300.0), 1.0);
+        sc.min_block = 32;
+        sc.pacing = Pacing::Split;
+        sc.seed = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let o = run(&sc);
+        assert_complete_and_ordered(&o, "split 32..=1024");
+        resets += o.stats.discontinuities();
+    }
+    println!("split 32..=1024, 100 runs of 1 s: {resets} resets");
+    assert_eq!(resets, 0);
 }

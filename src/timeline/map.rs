@@ -12,11 +12,20 @@ const REPACED_NS: f64 = 1e9;
 /// Consecutive blocks of at most half the period before a smaller period is
 /// taken as the new one (a host that switched to smaller blocks for good).
 const SHRINK_BLOCKS: u32 = 256;
-/// Consecutive calls later than 1/8 period after the line before the line is
-/// taken to have moved up (the envelope only moves down by itself). With
-/// uniform wake-up jitter of 30 % of the period, 64 calls all that late have
-/// a chance of 0.58^64 ≈ 1e-15.
+/// Consecutive calls above the shift level before the line is taken to have
+/// moved up (the envelope only moves down by itself). The level is at least
+/// twice the mean call delay, which one call exceeds with a chance of at most
+/// 1/2 whatever the jitter's distribution (Markov's inequality): 64 such
+/// calls in a row, 2^-64 for independent calls.
 const SHIFT_CALLS: u32 = 64;
+/// Blocks after a reset during which the stall and early bars use the host's
+/// declared max block if it is larger than the period seen so far (a host
+/// splitting its device period into varying blocks shows its largest block
+/// within a few periods).
+const PERIOD_SETTLE_BLOCKS: u64 = 16;
+/// Calls the mean call delay averages over (a running mean up to this many
+/// calls, then an exponential one with this time constant).
+const DELAY_AVG_CALLS: u32 = 64;
 
 /// Time the sequencer thread may take to put a stamped event into the ring,
 /// added to one period in [`TimelineStats::default_latency_frames`]: 200 µs
@@ -30,17 +39,19 @@ pub enum ResetCause {
     Explicit,
     /// The host's `steady_time` did not continue from the previous block.
     SteadyTime,
-    /// A call came more than two periods (or twice the host's max block)
-    /// later than the clock predicts: the host stalled or the device had an
-    /// xrun.
+    /// A call came more than two periods later than the clock predicts:
+    /// the host stalled or the device had an xrun. The period is the
+    /// measured one (the largest block); only in the first 16 blocks after a
+    /// reset the host's declared max block counts if larger.
     Stall,
-    /// A call came more than one period (or the host's max block) earlier
-    /// than the clock allows: a host rendering ahead or in bursts, or a
+    /// A call came more than one period (measured as for
+    /// [`Stall`](Self::Stall)) earlier than the clock allows: a host rendering ahead or in bursts, or a
     /// sample counter that skipped ahead.
     Early,
-    /// The last 64 calls all came more than 1/8 period after the line: the
-    /// timeline moved later by less than a period (a short xrun, a host that
-    /// changed the point of its cycle where it calls the plugin).
+    /// The last 64 calls all came more than 1/8 period, and more than twice
+    /// the mean call delay, after the line: the timeline moved later by less
+    /// than a stall (a short xrun, a host that changed the point of its
+    /// cycle where it calls the plugin).
     Shift,
 }
 
@@ -87,6 +98,12 @@ pub struct TimelineStats {
     /// How late the last call came after the filtered line, in ns (the call's
     /// wake-up jitter; negative when it moved the line down).
     pub last_call_delay_ns: f64,
+    /// The mean of the calls' delays after the line, in ns (each clamped to
+    /// 0..one period), over about the last 64 calls: the host's measured
+    /// wake-up jitter. Twice this is the least a call must be late by to
+    /// count towards a [`ResetCause::Shift`]. Kept across resets other than
+    /// [`Timeline::reset`]: it is the host's, not the timeline's.
+    pub mean_call_delay_ns: f64,
     /// The last reset's cause.
     pub last_reset: Option<ResetCause>,
 }
@@ -126,8 +143,14 @@ pub struct Timeline {
     /// Consecutive blocks of at most half the period, and their largest size.
     small_run: u32,
     small_max: u32,
-    /// Consecutive calls more than 1/8 period after the line.
+    /// Consecutive calls above `shift_level` after the line.
     high_run: u32,
+    /// The shift level when the current run of late calls began (the run's
+    /// own calls raise the mean delay; they must not raise their own bar).
+    shift_level: f64,
+    /// Mean call delay after the line (ns) and the calls it averages.
+    delay_mean: f64,
+    delay_calls: u32,
     /// Time of the last stall/early reset, for the unpaced test.
     last_disc_ns: Option<u64>,
     unpaced: bool,
@@ -162,6 +185,9 @@ impl Timeline {
             small_run: 0,
             small_max: 0,
             high_run: 0,
+            shift_level: 0.0,
+            delay_mean: 0.0,
+            delay_calls: 0,
             last_disc_ns: None,
             unpaced: false,
             stats: TimelineStats::default(),
@@ -180,6 +206,8 @@ impl Timeline {
         self.stats.last_reset = Some(ResetCause::Explicit);
         self.last_disc_ns = None;
         self.unpaced = false;
+        self.delay_mean = 0.0;
+        self.delay_calls = 0;
         self.start_over(None);
     }
 
@@ -283,6 +311,7 @@ impl Timeline {
         self.stats.default_latency_frames = self.period.saturating_add(margin);
         self.stats.skew_ppm = (self.nominal_ns_per_frame / ns_per_frame - 1.0) * 1e6;
         self.stats.last_call_delay_ns = t_rel as f64 - line.at(s_end);
+        self.stats.mean_call_delay_ns = self.delay_mean;
 
         self.next_s = s_end;
         self.prev_call_ns = now_ns;
@@ -326,17 +355,31 @@ impl Timeline {
         let s_end = self.next_s + i64::from(frames);
         let t_rel = now_ns.wrapping_sub(self.anchor_ns) as i64 as f64;
         let err = t_rel - line.at(s_end);
-        // One period, or the host's max block if larger: a host that splits
-        // its device period into smaller blocks calls the first of them up to
-        // a device period after its end, and a fresh line can be that far off.
-        let tolerance = line.ns_per_frame * f64::from(self.period.max(frames).max(self.max_frames));
+        // One measured period, not the host's declared max block: hosts
+        // declare 4096 and send 64..256, and a stall shorter than two
+        // declared blocks would go unseen. Only for the first blocks after a
+        // reset, while the largest block may not have come yet, the declared
+        // max stands in: a host that splits its device period calls the
+        // first of its blocks up to a device period after the block's end.
+        let mut span = self.period.max(frames);
+        if self.stats.blocks_since_reset < PERIOD_SETTLE_BLOCKS {
+            span = span.max(self.max_frames);
+        }
+        let tolerance = line.ns_per_frame * f64::from(span);
         if err > 2.0 * tolerance {
             return Some(ResetCause::Stall);
         } else if err < -tolerance {
             return Some(ResetCause::Early);
         }
         let period = line.ns_per_frame * f64::from(self.period.max(frames));
-        if err > period / 8.0 {
+        // 1/8 period alone is below the jitter of a host that calls the
+        // plugin late in its cycle and seldom at the floor: most of its calls
+        // are that late, and 64 of them in a row are common.
+        if self.high_run == 0 {
+            self.shift_level = (period / 8.0).max(2.0 * self.delay_mean);
+        }
+        self.note_delay(err.clamp(0.0, period));
+        if err > self.shift_level {
             self.high_run += 1;
             if self.high_run >= SHIFT_CALLS {
                 return Some(ResetCause::Shift);
@@ -345,6 +388,14 @@ impl Timeline {
             self.high_run = 0;
         }
         None
+    }
+
+    /// Adds a call's delay after the line to the mean delay.
+    fn note_delay(&mut self, delay_ns: f64) {
+        if self.delay_calls < DELAY_AVG_CALLS {
+            self.delay_calls += 1;
+        }
+        self.delay_mean += (delay_ns - self.delay_mean) / f64::from(self.delay_calls);
     }
 
     /// Follows the period: the largest block since the reset, or a smaller

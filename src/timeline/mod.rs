@@ -3,7 +3,8 @@
 //! MIDI arrives with kernel timestamps on `CLOCK_MONOTONIC`; `process()` works
 //! in samples. [`Timeline`] turns the one thing the plugin knows about the
 //! sound card, the time and frame count of each `process()` call, into a map
-//! from time to sample, and [`BlockMap::place`] puts each event on its sample.
+//! from time to sample, and [`BlockMap::place`] puts each event on its sample;
+//! [`BlockMap::time_of`] goes back from a sample to its time, for output.
 //!
 //! ```
 //! use phasorsync::timeline::{Timeline, Placement};
@@ -21,6 +22,10 @@
 //!     Placement::Late => {}  // pop, emit at 0, count it
 //!     Placement::Later => {} // leave it queued for the next block
 //! }
+//! // The other way, for output: the monotonic time of sample 100 of this
+//! // block, with the same latency, which `place` maps back to offset 100.
+//! let t = block.time_of(100, latency);
+//! assert_eq!(block.place(t, latency), Placement::InBlock(100));
 //! ```
 //!
 //! # The model
@@ -99,10 +104,19 @@
 //! discontinuity, each counted by cause in [`TimelineStats`]: a `steady_time`
 //! that does not continue from the previous block; a call more than two
 //! periods after the line (host stall, xrun) or more than one before it (host
-//! running ahead, a sample counter that skipped), where a period is at least
-//! the host's max block; 64 calls in a row more than 1/8 period after the
-//! line (the timeline moved later by less than two periods: the lower
-//! envelope would otherwise only move down).
+//! running ahead, a sample counter that skipped), where a period is the
+//! measured one, not the host's declared max block (hosts declare 4096 and
+//! send 64 to 256, and a 20 ms xrun would go unseen): only in the first 16
+//! blocks after a reset, before a host that splits its device period has
+//! shown its largest block, the declared max counts if larger; 64 calls in a row more than 1/8 period, and more
+//! than twice the mean call delay ([`TimelineStats::mean_call_delay_ns`]),
+//! after the line (the timeline moved later by less than two periods: the
+//! lower envelope would otherwise only move down). The second bar keeps a
+//! host whose calls mostly come late in its cycle and seldom at the floor
+//! from looking shifted: one call exceeds twice the mean with a chance of at
+//! most 1/2, 64 in a row with at most 2^-64. A shift smaller than about twice
+//! the mean delay is not detected; it leaves the fit window after 2048 to
+//! 4096 calls.
 //!
 //! A change of block size is counted ([`TimelineStats::period_changes`]) but is
 //! not a discontinuity: the line is drawn through block ends, which stay on

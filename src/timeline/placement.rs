@@ -95,6 +95,31 @@ impl BlockMap {
         (self.unrounded(time_ns, latency_frames) + 0.5).floor()
     }
 
+    /// The `CLOCK_MONOTONIC` time (ns) of the sample at `offset` in this
+    /// block, after a constant added latency of `latency_frames`: the inverse
+    /// of [`place`](Self::place).
+    ///
+    /// The time is `t0 + (offset - latency_frames) / rate`, rounded to the
+    /// nearest ns, where `t0` is [`call_time_ns`](Self::call_time_ns); for
+    /// an offset inside the block, `place(time_of(offset, l), l)` is
+    /// `InBlock(offset)`. An offset at or past the block's end extrapolates
+    /// along the same line (the time of a sample in a later block, as far as
+    /// this block can tell). This is what output scheduling uses: a message
+    /// the host put at sample `offset` leaves at `time_of(offset, latency)`
+    /// plus a constant delay, so its timing against other messages matches
+    /// their samples.
+    ///
+    /// # Realtime Safety
+    /// Pure arithmetic: no allocation, no lock, no system call.
+    #[inline]
+    pub fn time_of(&self, offset: u32, latency_frames: u32) -> u64 {
+        let frames = f64::from(offset) - f64::from(latency_frames);
+        let rel = self.t0_ns + frames / self.frames_per_ns;
+        // Saturating cast: a non-finite or out-of-range value (impossible
+        // with the rates `Timeline` produces) cannot panic.
+        self.anchor_ns.wrapping_add_signed(rel.round() as i64)
+    }
+
     /// The reference time `t0` of this block in `CLOCK_MONOTONIC` ns: the
     /// earliest time at which the host can have called `process()` for it
     /// (the filtered lower envelope of call times), rounded to a ns.
@@ -215,6 +240,23 @@ mod tests {
                 Placement::InBlock(pos as u32)
             };
             assert_eq!(m.place(t, lat), want, "t={t} lat={lat} pos={pos}");
+        }
+    }
+
+    #[test]
+    fn time_of_inverts_place() {
+        let m = map(256);
+        let ns_per_frame = 1e9 / 48_000.0;
+        // Offset = latency is t0 itself.
+        assert_eq!(m.time_of(100, 100), 6_000_000_000);
+        assert_eq!(m.time_of(0, 0), 6_000_000_000);
+        // One block of latency: offset 0 is one block before t0.
+        let block_ns = (256.0 * ns_per_frame) as u64;
+        assert_eq!(m.time_of(0, 256), 6_000_000_000 - block_ns);
+        for lat in [0, 1, 100, 266, 4096] {
+            for k in 0..256 {
+                assert_eq!(m.place(m.time_of(k, lat), lat), Placement::InBlock(k));
+            }
         }
     }
 
