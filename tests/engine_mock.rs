@@ -121,7 +121,7 @@ fn failed_start_stops_the_engine_and_leaves_handle_stopped() {
         .return_const(());
 
     let mut handle = EngineHandle::new(engine, RingConfig::default(), RingConfig::default());
-    let err = handle.start().err().expect("start fails");
+    let err = handle.start().expect_err("start fails");
     assert!(err.to_string().contains("audio"), "{err}");
     assert!(!handle.is_running());
     // Drop must not stop again: the failed start already released the engine.

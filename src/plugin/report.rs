@@ -7,6 +7,7 @@ use super::counters::AudioCounters;
 use super::PhasorSyncMainThread;
 use crate::engine::EngineStats;
 use clack_extensions::log::LogSeverity;
+use std::sync::atomic::AtomicU64;
 
 /// Loss counters as last reported to the user.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -15,8 +16,13 @@ pub struct Snapshot {
     engine: EngineStats,
 }
 
-/// The audio thread's losses, each with what the user reads.
-const AUDIO_LOSSES: [(&str, fn(&AudioCounters) -> &std::sync::atomic::AtomicU64); 7] = [
+/// A loss the audio thread counts: what the user reads, and its counter.
+type AudioLoss = (&'static str, fn(&AudioCounters) -> &AtomicU64);
+/// A loss counted below the seam: what the user reads, and its count.
+type EngineLoss = (&'static str, fn(&EngineStats) -> u64);
+
+/// The audio thread's losses.
+const AUDIO_LOSSES: [AudioLoss; 7] = [
     (
         "event(s) dropped: the host's output event queue was full",
         |c| &c.output_full,
@@ -48,8 +54,8 @@ const AUDIO_LOSSES: [(&str, fn(&AudioCounters) -> &std::sync::atomic::AtomicU64)
     ),
 ];
 
-/// Losses below the seam, each with what the user reads.
-const ENGINE_LOSSES: [(&str, fn(&EngineStats) -> u64); 9] = [
+/// Losses below the seam.
+const ENGINE_LOSSES: [EngineLoss; 9] = [
     ("message(s) dropped: the MIDI input ring was full", |s| {
         s.ring_full
     }),
