@@ -1,0 +1,117 @@
+//! Connections made from a patchbay (aconnect, qjackctl, Helvum…) while the
+//! engine runs, to its MIDI in and from its MIDI out, survive a stop/start
+//! (the plugin's deactivate/activate), even though the client comes back with
+//! another number. Run with `cargo xtask test`.
+
+mod alsa_support;
+
+use std::ffi::CString;
+use std::time::Duration;
+
+use alsa::seq::{Addr, PortCap, PortSubscribeIter, PortType, QuerySubsType, Seq};
+use alsa_support::*;
+use phasorsync::engine::MidiEngine;
+use phasorsync::ring::midi_buffer;
+
+/// Is `from` subscribed to `to`, as the kernel reports it?
+fn connected(from: Addr, to: Addr) -> bool {
+    let seq = Seq::open(None, None, false).unwrap();
+    PortSubscribeIter::new(&seq, from, QuerySubsType::READ).any(|s| s.get_dest() == to)
+}
+
+/// A test client with one writable port (a synth, for our MIDI out).
+struct Dest {
+    _seq: Seq,
+    addr: Addr,
+}
+
+impl Dest {
+    fn new(name: &str) -> Self {
+        let seq = Seq::open(None, None, false).expect("open seq");
+        let cname = CString::new(name).unwrap();
+        seq.set_client_name(&cname).unwrap();
+        let port = seq
+            .create_simple_port(
+                &cname,
+                PortCap::WRITE | PortCap::SUBS_WRITE,
+                PortType::MIDI_GENERIC | PortType::APPLICATION,
+            )
+            .unwrap();
+        let client = seq.client_id().unwrap();
+        Self {
+            _seq: seq,
+            addr: Addr { client, port },
+        }
+    }
+}
+
+fn ports(r: &Running) -> (Addr, Addr) {
+    let a = r.engine.client().unwrap();
+    (
+        Addr {
+            client: a.client,
+            port: a.in_port,
+        },
+        Addr {
+            client: a.client,
+            port: a.out_port,
+        },
+    )
+}
+
+fn restart(r: &mut Running) {
+    r.engine.stop();
+    let (p, c) = midi_buffer(1024);
+    r.consumer = c;
+    r.engine.start(p).expect("start again");
+}
+
+#[test]
+#[ignore = "needs a kernel sequencer: run with cargo xtask test"]
+fn patchbay_connections_come_back_after_restart() {
+    let mut r = start(config());
+    let keys = TestSource::new("Patch Keys");
+    let synth = Dest::new("Patch Synth");
+    let (me_in, me_out) = ports(&r);
+    aconnect_addr(keys.addr, me_in);
+    aconnect_addr(me_out, synth.addr);
+    // Let the thread hear the kernel's announcements.
+    std::thread::sleep(Duration::from_millis(300));
+
+    // Another client takes the old number in between, so the new one differs.
+    r.engine.stop();
+    let squatter = TestSource::new("squatter");
+    let (p, c) = midi_buffer(1024);
+    r.consumer = c;
+    r.engine.start(p).expect("start again");
+    assert_ne!(ports(&r).0.client, me_in.client);
+    let (in2, out2) = ports(&r);
+    assert!(
+        wait_until(Duration::from_secs(3), || connected(keys.addr, in2)
+            && connected(out2, synth.addr)),
+        "patchbay connections not restored (ours now {in2:?}/{out2:?}):\n{}",
+        aconnect_list()
+    );
+    keys.note_on(0, 60, 1);
+    assert_eq!(collect(&mut r.consumer, 1, Duration::from_secs(2)).len(), 1);
+
+    // Disconnected from the patchbay: forgotten, not restored again.
+    aconnect_disconnect(
+        &format!("{}:{}", keys.addr.client, keys.addr.port),
+        &format!("{}:{}", in2.client, in2.port),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    restart(&mut r);
+    let (in3, out3) = ports(&r);
+    assert!(wait_until(Duration::from_secs(3), || connected(
+        out3, synth.addr
+    )));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !connected(keys.addr, in3),
+        "a connection removed from the patchbay came back:\n{}",
+        aconnect_list()
+    );
+    drop(squatter);
+    r.engine.stop();
+}
