@@ -11,6 +11,8 @@ use crate::ring::RingStats;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
+use super::sync::lock;
+
 /// Lines kept before new ones are dropped.
 pub const LOG_CAPACITY: usize = 64;
 
@@ -34,10 +36,7 @@ struct Inner {
 impl LogQueue {
     /// Appends a line, or counts it as dropped if the queue is full.
     pub fn push(&self, level: LogLevel, message: impl Into<String>) {
-        let mut inner = match self.inner.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut inner = lock(&self.inner);
         if inner.lines.len() >= LOG_CAPACITY {
             inner.dropped += 1;
             return;
@@ -54,25 +53,53 @@ impl LogQueue {
 
     /// Tell the plugin there is news (a line, or a loss in the counters).
     pub fn notify(&self) {
-        if let Ok(Some(ring)) = self.notices.lock().as_deref() {
+        if let Some(ring) = lock(&self.notices).as_ref() {
             ring.notify();
         }
     }
 
     /// Where [`Self::notify`] goes: the ring of the current run, or nowhere.
     pub fn set_notices(&self, ring: Option<RingStats>) {
-        match self.notices.lock() {
-            Ok(mut g) => *g = ring,
-            Err(poisoned) => *poisoned.into_inner() = ring,
-        }
+        *lock(&self.notices) = ring;
     }
 
     /// Takes the oldest line.
     pub fn pop(&self) -> Option<LogLine> {
-        match self.inner.lock() {
-            Ok(mut g) => g.lines.pop_front(),
-            Err(poisoned) => poisoned.into_inner().lines.pop_front(),
+        lock(&self.inner).lines.pop_front()
+    }
+}
+
+/// "Log only the first N": one budget per kind of line. The lines past the
+/// budget are not logged, but the caller counts every occurrence in the
+/// stats; the last logged line says so.
+#[derive(Debug)]
+pub struct LogBudget {
+    left: u32,
+    what: &'static str,
+}
+
+impl LogBudget {
+    /// A budget of `lines` lines about `what` (named in the closing remark).
+    pub const fn new(lines: u32, what: &'static str) -> Self {
+        Self { left: lines, what }
+    }
+
+    /// Logs `line()` as a warning while the budget lasts (the closure runs
+    /// only then: no formatting past the budget). True if logged.
+    pub fn push(&mut self, log: &LogQueue, line: impl FnOnce() -> String) -> bool {
+        if self.left == 0 {
+            return false;
         }
+        self.left -= 1;
+        let mut line = line();
+        if self.left == 0 {
+            line.push_str(&format!(
+                " (further \"{}\" lines are not logged; the stats count them all)",
+                self.what
+            ));
+        }
+        log.push(LogLevel::Warning, line);
+        true
     }
 }
 
@@ -94,5 +121,26 @@ mod tests {
         let l = q.pop().unwrap();
         assert_eq!(l.level, LogLevel::Warning);
         assert_eq!(l.message, "(3 earlier log lines dropped) after");
+    }
+
+    #[test]
+    fn a_budget_logs_the_first_lines_only() {
+        let q = LogQueue::default();
+        let mut b = LogBudget::new(2, "decoding failed");
+        let mut formatted = 0;
+        for i in 0..5 {
+            b.push(&q, || {
+                formatted += 1;
+                format!("line {i}")
+            });
+        }
+        assert_eq!(formatted, 2, "no formatting past the budget");
+        assert_eq!(q.pop().unwrap().message, "line 0");
+        let last = q.pop().unwrap().message;
+        assert!(
+            last.starts_with("line 1 (further \"decoding failed\""),
+            "{last}"
+        );
+        assert!(q.pop().is_none());
     }
 }

@@ -10,9 +10,14 @@
 //! - converts the queue timestamps to `CLOCK_MONOTONIC` ns ([`clock`]),
 //! - parses with [`crate::protocol::Parser`] into the SPSC ring,
 //! - sends queued output, scheduled on the queue or direct ([`output`]),
-//! - auto-connects sources matching the user's patterns, now and when they
-//!   appear later ([`connect`]),
-//! - runs SCHED_FIFO when allowed ([`rt`]) and reports a refusal once.
+//! - auto-connects ports matching the user's patterns, now and when they
+//!   appear later, and remembers the connections a patchbay makes so they
+//!   come back on the next start ([`connect`]),
+//! - releases the notes held on a source that goes away or across a kernel
+//!   overrun ([`crate::engine::sink`]),
+//! - runs SCHED_FIFO when allowed, one below the host's audio thread once the
+//!   plugin reports it ([`AlsaEngine::set_priority_below`],
+//!   [`crate::engine::rt`]), and reports a refusal once.
 //!
 //! Logging: the thread never calls the host; it leaves [`LogLine`]s that the
 //! plugin's main thread fetches with [`AlsaEngine::pop_log`].
@@ -27,6 +32,7 @@ pub mod log;
 pub mod output;
 pub mod queue_time;
 pub mod shared;
+pub mod sync;
 pub mod thread;
 
 use std::sync::atomic::Ordering;
@@ -34,7 +40,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-pub use connect::Patterns;
+pub use connect::{Pattern, Patterns, Side};
 pub use log::{LogLevel, LogLine};
 pub use shared::ThreadState;
 
@@ -42,14 +48,17 @@ use crate::engine::{EngineError, EngineStats, MidiEngine};
 use crate::protocol::DEFAULT_MAX_SYSEX;
 use crate::ring::{MidiBufferProducer, RingStats};
 use output::OutputSender;
-use shared::Shared;
+use shared::{Shared, HOST_PRIORITY_NOT_RT};
+use sync::lock;
 
 /// Settings of an [`AlsaEngine`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AlsaConfig {
     /// Base client name; a number is appended when it is taken.
     pub client_name: String,
-    /// SCHED_FIFO priority for the thread; `None` keeps normal priority.
+    /// SCHED_FIFO priority for the thread until the host's audio thread is
+    /// known ([`AlsaEngine::set_priority_below`]); `None` keeps normal
+    /// priority always.
     pub rt_priority: Option<u8>,
     /// Largest SysEx accepted, framing included; larger ones are dropped and counted.
     pub max_sysex: usize,
@@ -107,8 +116,12 @@ pub struct AlsaStats {
     pub unstamped: u64,
     /// Kernel overruns (ENOSPC reads). On an overrun the kernel drops the
     /// events that did not fit *and* clears the client's queue; it reports
-    /// neither count to the client, hence [`Self::kernel_lost`].
+    /// neither count to the client, hence [`Self::kernel_lost`] and
+    /// [`EngineStats::overruns`] (events lost, the kernel's figure).
     pub overruns: u64,
+    /// Note-offs made up for notes held on a source that went away (unplugged)
+    /// or across an overrun.
+    pub notes_released: u64,
     /// Events the kernel lost before the thread could read them: cells the
     /// kernel offered to our input pool (allocated or refused, from
     /// `/proc/asound/seq/clients`) minus cells read and cells still queued.
@@ -126,6 +139,24 @@ struct Running {
     output: OutputSender,
     ring: RingStats,
     addr: ClientAddr,
+}
+
+/// Lets the audio thread tell the MIDI thread its priority; see
+/// [`AlsaEngine::set_priority_below`].
+#[derive(Clone, Debug)]
+pub struct PriorityLink(Arc<Shared>);
+
+impl PriorityLink {
+    /// See [`AlsaEngine::set_priority_below`].
+    pub fn set_priority_below(&self, host_priority: Option<i32>) {
+        let v = match host_priority {
+            Some(p) if p >= 1 => p,
+            _ => HOST_PRIORITY_NOT_RT,
+        };
+        if self.0.host_priority.swap(v, Ordering::AcqRel) != v {
+            self.0.wake.wake();
+        }
+    }
 }
 
 /// The ALSA sequencer backend. See the module docs.
@@ -186,6 +217,7 @@ impl AlsaEngine {
             auto_connected: c.auto_connected.load(Ordering::Relaxed),
             unstamped: c.unstamped.load(Ordering::Relaxed),
             overruns: c.overruns.load(Ordering::Relaxed),
+            notes_released: c.notes_released.load(Ordering::Relaxed),
             kernel_lost: pool
                 .map(|p| (p.alloc_success + p.alloc_failures).saturating_sub(cells + p.in_use)),
             kernel_pool: pool,
@@ -200,12 +232,50 @@ impl AlsaEngine {
         self.config.connect_patterns = patterns.to_string();
         if self.running.is_some() {
             let p = self.all_patterns();
-            match self.shared.pending_patterns.lock() {
-                Ok(mut g) => *g = Some(p),
-                Err(poisoned) => *poisoned.into_inner() = Some(p),
-            }
+            *lock(&self.shared.pending_patterns) = Some(p);
             self.shared.wake.wake();
         }
+    }
+
+    /// The connections made from a patchbay while running (to our `MIDI in`,
+    /// from our `MIDI out`), as a pattern list of exact names
+    /// (`=client:port`, `out:=client:port`, one a line; see [`connect`]), for
+    /// the plugin to save with its state. Kept across stop/start: they are
+    /// made again at every start, whatever number the client gets.
+    pub fn remembered_connections(&self) -> String {
+        lock(&self.shared.remembered).to_text()
+    }
+
+    /// Replaces the remembered patchbay connections, e.g. with a list saved by
+    /// [`Self::remembered_connections`]. Applied at once when running (new
+    /// ones connected, ours no longer listed disconnected), else at the next
+    /// start. Any pattern syntax is accepted.
+    pub fn set_remembered_connections(&mut self, text: &str) {
+        *lock(&self.shared.remembered) = Patterns::parse(text);
+        self.shared
+            .remembered_pending
+            .store(true, Ordering::Release);
+        if self.running.is_some() {
+            self.shared.wake.wake();
+        }
+    }
+
+    /// Tells the MIDI thread the host's audio thread priority
+    /// ([`crate::engine::rt::current_thread_sched`]`().realtime_priority()`,
+    /// read in `start_processing`): it then runs SCHED_FIFO one below
+    /// (at least 1), or at normal priority when the host's thread is not
+    /// realtime (`None`, or a priority below 1). Kept across stop/start.
+    ///
+    /// Realtime-cheap: an atomic swap, and only when the value changed, one
+    /// non-blocking `write` to the thread's eventfd. No lock, no allocation.
+    pub fn set_priority_below(&self, host_priority: Option<i32>) {
+        PriorityLink(Arc::clone(&self.shared)).set_priority_below(host_priority);
+    }
+
+    /// A handle for [`Self::set_priority_below`] that another thread (the
+    /// audio thread) can own.
+    pub fn priority_link(&self) -> PriorityLink {
+        PriorityLink(Arc::clone(&self.shared))
     }
 
     fn all_patterns(&self) -> Patterns {
@@ -344,13 +414,15 @@ impl MidiEngine for AlsaEngine {
             .or(self.last_ring.as_ref())
             .map(|r| r.snapshot())
             .unwrap_or_default();
+        // Events that could not be read or decoded are unparsable input too.
         EngineStats {
             received_messages: c.received_messages.load(Ordering::Relaxed),
             received_bytes: c.received_bytes.load(Ordering::Relaxed),
-            parse_errors: c.parse_errors.load(Ordering::Relaxed),
+            parse_errors: c.parse_errors.load(Ordering::Relaxed)
+                + c.event_errors.load(Ordering::Relaxed),
             sysex_dropped: c.sysex_dropped.load(Ordering::Relaxed),
             ring_drops: ring.total_lost(),
-            overruns: c.overruns.load(Ordering::Relaxed),
+            overruns: c.overrun_events.load(Ordering::Relaxed),
             sent_messages: c.sent_messages.load(Ordering::Relaxed),
             sent_bytes: c.sent_bytes.load(Ordering::Relaxed),
             output_drops: c.output_drops.load(Ordering::Relaxed),

@@ -3,7 +3,7 @@
 //! pattern changes.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 
 use super::connect::Patterns;
@@ -84,6 +84,13 @@ pub struct Counters {
     pub sysex_oversize: AtomicU64,
     /// Kernel input overruns (ENOSPC on read: the kernel dropped events).
     pub overruns: AtomicU64,
+    /// Events lost in those overruns: the kernel's figure (cells offered to
+    /// our pool and never read, from procfs) where it has one, at least one
+    /// per overrun.
+    pub overrun_events: AtomicU64,
+    /// Note-offs made up for notes held on a source that went away or
+    /// across an overrun.
+    pub notes_released: AtomicU64,
     /// Events that could not be read or decoded.
     pub event_errors: AtomicU64,
     /// Output messages handed to the sequencer.
@@ -122,7 +129,23 @@ pub struct Shared {
     pub pending_patterns: Mutex<Option<Patterns>>,
     /// The realtime refusal was logged already (once per engine, not per start).
     pub rt_refusal_logged: AtomicBool,
+    /// The host's audio thread priority, for the thread to stay below:
+    /// [`HOST_PRIORITY_UNKNOWN`], [`HOST_PRIORITY_NOT_RT`] or a priority ≥ 1.
+    pub host_priority: AtomicI32,
+    /// Patchbay connections remembered (exact patterns), kept across starts.
+    /// The thread updates it; the engine reads it and may replace it.
+    pub remembered: Mutex<Patterns>,
+    /// The engine replaced [`Self::remembered`]: the thread must apply it.
+    pub remembered_pending: AtomicBool,
+    /// A failed announce subscription was logged already (once per engine).
+    pub hotplug_failure_logged: AtomicBool,
 }
+
+/// [`Shared::host_priority`]: no word from the host yet.
+pub const HOST_PRIORITY_UNKNOWN: i32 = 0;
+
+/// [`Shared::host_priority`]: the host's audio thread is not realtime.
+pub const HOST_PRIORITY_NOT_RT: i32 = -1;
 
 impl Shared {
     /// Fresh shared state with a new eventfd.
@@ -138,6 +161,10 @@ impl Shared {
             state: AtomicU8::new(ThreadState::Stopped as u8),
             pending_patterns: Mutex::new(None),
             rt_refusal_logged: AtomicBool::new(false),
+            host_priority: AtomicI32::new(HOST_PRIORITY_UNKNOWN),
+            remembered: Mutex::new(Patterns::default()),
+            remembered_pending: AtomicBool::new(false),
+            hotplug_failure_logged: AtomicBool::new(false),
         })
     }
 
