@@ -115,3 +115,71 @@ fn patchbay_connections_come_back_after_restart() {
     drop(squatter);
     r.engine.stop();
 }
+
+#[test]
+#[ignore = "needs a kernel sequencer: run with cargo xtask test"]
+fn remembered_connections_are_text_for_the_plugin_state() {
+    let mut r = start(config());
+    let keys = TestSource::new("Patch Keys 2");
+    let synth = Dest::new("Patch Synth 2");
+    let (me_in, me_out) = ports(&r);
+    aconnect_addr(keys.addr, me_in);
+    aconnect_addr(me_out, synth.addr);
+    let want = "=Patch Keys 2:Patch Keys 2\nout:=Patch Synth 2:Patch Synth 2\n";
+    assert!(
+        wait_until(Duration::from_secs(3), || r.engine.remembered_connections()
+            == want),
+        "remembered: {:?}",
+        r.engine.remembered_connections()
+    );
+
+    // Unplugged and plugged in again while running: connected again.
+    drop(keys);
+    let keys = TestSource::new("Patch Keys 2");
+    assert!(
+        wait_until(Duration::from_secs(3), || connected(keys.addr, me_in)),
+        "a remembered source that came back was not connected:\n{}",
+        aconnect_list()
+    );
+    assert_eq!(
+        r.engine.remembered_connections(),
+        want,
+        "unplugging forgets nothing"
+    );
+    let text = r.engine.remembered_connections();
+    r.engine.stop();
+    drop(r);
+
+    // A new engine (a new plugin instance loading the saved state).
+    let mut e = phasorsync::backend::alsa_seq::AlsaEngine::new(config()).unwrap();
+    e.set_remembered_connections(&text);
+    let (p, _c) = midi_buffer(64);
+    e.start(p).unwrap();
+    let a = e.client().cloned().unwrap();
+    let (in2, out2) = (
+        Addr {
+            client: a.client,
+            port: a.in_port,
+        },
+        Addr {
+            client: a.client,
+            port: a.out_port,
+        },
+    );
+    assert!(
+        wait_until(Duration::from_secs(3), || connected(keys.addr, in2)
+            && connected(out2, synth.addr)),
+        "state connections not made:\n{}",
+        aconnect_list()
+    );
+    // Given back while running: an emptied list disconnects them.
+    e.set_remembered_connections("");
+    assert!(
+        wait_until(Duration::from_secs(3), || !connected(keys.addr, in2)
+            && !connected(out2, synth.addr)),
+        "{}",
+        aconnect_list()
+    );
+    assert_eq!(e.remembered_connections(), "");
+    e.stop();
+}

@@ -76,3 +76,53 @@ fn default_priority_is_below_common_audio_threads() {
     use phasorsync::engine::MidiEngine;
     r.engine.stop();
 }
+
+#[test]
+#[ignore = "needs a kernel sequencer: run with cargo xtask test"]
+fn the_midi_thread_follows_the_host_audio_thread_priority() {
+    use phasorsync::engine::rt;
+    use phasorsync::engine::MidiEngine;
+    let mut r = start(phasorsync::backend::alsa_seq::AlsaConfig::default());
+    let fifo = |p| (libc::SCHED_FIFO, p);
+    for (host, want) in [
+        (Some(30), fifo(29)),
+        (Some(5), fifo(4)),
+        (Some(1), fifo(1)),
+        (None, (libc::SCHED_OTHER, 0)),
+        (Some(0), (libc::SCHED_OTHER, 0)),
+        (Some(20), fifo(19)),
+    ] {
+        r.engine.set_priority_below(host);
+        assert_eq!(wait_sched(&r.engine, want), want, "host {host:?}");
+    }
+    // Kept across stop/start.
+    r.engine.stop();
+    let (p, c) = phasorsync::ring::midi_buffer(64);
+    r.consumer = c;
+    r.engine.start(p).unwrap();
+    assert_eq!(wait_sched(&r.engine, fifo(19)), fifo(19), "after a restart");
+
+    // As the plugin will do it: read on a realtime thread, through a link.
+    let link = r.engine.priority_link();
+    let host = std::thread::spawn(move || {
+        rt::set_current_thread_fifo(12).expect("root may use SCHED_FIFO");
+        let sched = rt::current_thread_sched();
+        link.set_priority_below(sched.realtime_priority());
+        sched
+    })
+    .join()
+    .unwrap();
+    assert_eq!(host.realtime_priority(), Some(12));
+    assert_eq!(wait_sched(&r.engine, fifo(11)), fifo(11));
+    r.engine.stop();
+
+    // A configuration without realtime stays at normal priority.
+    let mut n = start(phasorsync::backend::alsa_seq::AlsaConfig {
+        rt_priority: None,
+        ..config()
+    });
+    n.engine.set_priority_below(Some(40));
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(midi_thread_sched(&n.engine), (libc::SCHED_OTHER, 0));
+    n.engine.stop();
+}
