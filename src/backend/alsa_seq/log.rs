@@ -2,7 +2,7 @@
 //!
 //! The thread must not call into the CLAP host (host log calls belong to the
 //! plugin's threads), so it leaves lines here and the plugin's main thread
-//! fetches them with [`crate::backend::alsa_seq::AlsaEngine::pop_log`] and forwards them to
+//! fetches them with [`crate::engine::MidiEngine::pop_log`] and forwards them to
 //! the host's log. The queue is bounded: when it is full, lines are dropped and
 //! counted, and the count is reported with the next line that fits. A mutex is
 //! fine here: neither side is the audio thread, and lines are rare.

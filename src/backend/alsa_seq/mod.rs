@@ -7,7 +7,7 @@
 //! - polls the sequencer's descriptors and an eventfd (wake-up/shutdown),
 //! - decodes events to bytes with alsa's MIDI event decoder (SysEx chunks are
 //!   passed through and reassembled by the protocol parser),
-//! - converts the queue timestamps to `CLOCK_MONOTONIC` ns ([`clock`]),
+//! - converts the queue timestamps to `CLOCK_MONOTONIC` ns ([`queue_time`]),
 //! - parses with [`crate::protocol::Parser`] into the SPSC ring,
 //! - sends queued output, scheduled on the queue or direct ([`output`]),
 //! - auto-connects ports matching the user's patterns, now and when they

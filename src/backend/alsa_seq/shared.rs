@@ -86,7 +86,7 @@ pub struct Counters {
     pub overruns: AtomicU64,
     /// Events lost in those overruns: the kernel's figure (cells offered to
     /// our pool and never read, from procfs) where it has one, at least one
-    /// per overrun.
+    /// per drain of the input queue that met overruns.
     pub overrun_events: AtomicU64,
     /// Note-offs made up for notes held on a source that went away or
     /// across an overrun.

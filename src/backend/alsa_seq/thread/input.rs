@@ -49,6 +49,8 @@ pub struct Input {
     failed_reads: u32,
     /// Kernel losses already counted (cells, from procfs).
     lost_seen: u64,
+    /// Overruns whose losses are not counted yet (see [`Rx::count_losses`]).
+    uncounted_overruns: bool,
 }
 
 impl Input {
@@ -64,6 +66,7 @@ impl Input {
             overrun_logged: false,
             failed_reads: 0,
             lost_seen: 0,
+            uncounted_overruns: false,
         }
     }
 
@@ -127,6 +130,7 @@ impl Midi {
         loop {
             n = n.wrapping_add(1);
             if n % STOP_CHECK_EVENTS == 0 && rx.shared.stop.load(Ordering::Acquire) {
+                rx.count_losses();
                 return Ok(Drained::Stopping);
             }
             match seq_in.event_input() {
@@ -137,9 +141,15 @@ impl Midi {
                     Counters::add(&c.cells, cells_for(ev.get_ext().map_or(0, <[u8]>::len)));
                     rx.dispatch(&mut ev);
                 }
-                Err(e) if e.errno() == libc::EAGAIN => return Ok(Drained::Empty),
+                Err(e) if e.errno() == libc::EAGAIN => {
+                    rx.count_losses();
+                    return Ok(Drained::Empty);
+                }
                 Err(e) if e.errno() == libc::ENOSPC => rx.overrun(),
-                Err(e) => return rx.read_failed(e).map(|()| Drained::Empty),
+                Err(e) => {
+                    rx.count_losses();
+                    return rx.read_failed(e).map(|()| Drained::Empty);
+                }
             }
         }
     }
@@ -233,23 +243,13 @@ impl Rx<'_> {
     /// ENOSPC: the kernel's input queue for us filled up, so it refused
     /// events and then cleared the queue. Every stream is broken: held notes
     /// are released and partial SysEx dropped (counted), never spliced to
-    /// pieces read later. The loss is counted as the kernel's own figure of
-    /// cells lost since the last count (from procfs), at least one.
+    /// pieces read later. The events lost are counted when the queue has
+    /// been drained ([`Self::count_losses`]): reading procfs at every overrun
+    /// of a burst would slow the reader into more overruns.
     fn overrun(&mut self) {
         let c = &self.shared.counters;
         Counters::add(&c.overruns, 1);
-        let cells_read = c.cells.load(Ordering::Relaxed);
-        let lost_total = input_pool(self.own_client)
-            .map(|p| (p.alloc_success + p.alloc_failures).saturating_sub(cells_read + p.in_use));
-        let new = match lost_total {
-            Some(total) if total > self.input.lost_seen => {
-                let n = total - self.input.lost_seen;
-                self.input.lost_seen = total;
-                n
-            }
-            _ => 1,
-        };
-        Counters::add(&c.overrun_events, new);
+        self.input.uncounted_overruns = true;
         let now = self.input.now();
         self.sink.break_all_streams(now);
         self.shared.log.notify();
@@ -262,6 +262,29 @@ impl Rx<'_> {
                  SysEx dropped (counted in the stats; logged once)",
             );
         }
+    }
+
+    /// Counts the events lost in the overruns since the last count: the
+    /// kernel's figure (cells offered to our pool and neither read nor
+    /// queued, from procfs), at least one.
+    fn count_losses(&mut self) {
+        if !std::mem::take(&mut self.input.uncounted_overruns) {
+            return;
+        }
+        let c = &self.shared.counters;
+        let cells_read = c.cells.load(Ordering::Relaxed);
+        let lost_total = input_pool(self.own_client)
+            .map(|p| (p.alloc_success + p.alloc_failures).saturating_sub(cells_read + p.in_use));
+        let new = match lost_total {
+            Some(total) if total > self.input.lost_seen => {
+                let n = total - self.input.lost_seen;
+                self.input.lost_seen = total;
+                n
+            }
+            _ => 1,
+        };
+        Counters::add(&c.overrun_events, new);
+        self.shared.log.notify();
     }
 
     /// A read failed with something else than EAGAIN/ENOSPC.

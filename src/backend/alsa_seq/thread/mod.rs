@@ -1,13 +1,13 @@
 //! The sequencer thread: poll the sequencer and the wake-up eventfd, read and
-//! decode events ([`input`]), send queued output ([`send`]), keep the
-//! queue↔monotonic mapping ([`clock_check`]), follow announcements and
-//! patterns ([`patterns`]), follow the host's priority ([`priority`]).
+//! decode events (`input`), send queued output (`send`), keep the
+//! queue↔monotonic mapping (`clock_check`), follow announcements and
+//! patterns (`patterns`), follow the host's priority (`priority`).
 //!
 //! Errors on single events (a failed read, an undecodable event, an input
 //! overrun) are counted, the first few of each kind logged, and the loop goes
 //! on. It ends, with a log line, on a poll error on its descriptors
 //! (POLLERR/POLLNVAL/POLLHUP: the sequencer is gone) or when reads keep
-//! failing ([`input::MAX_FAILED_READS`] in a row): a dead descriptor would
+//! failing (`input::MAX_FAILED_READS` in a row): a dead descriptor would
 //! otherwise make `poll` return at once forever, spinning at SCHED_FIFO.
 //! Whatever happens inside, no panic leaves the thread: [`run`] catches it,
 //! logs it, marks the engine [`ThreadState::Failed`], and the client closes
