@@ -183,3 +183,35 @@ fn remembered_connections_are_text_for_the_plugin_state() {
     assert_eq!(e.remembered_connections(), "");
     e.stop();
 }
+
+#[test]
+#[ignore = "needs a kernel sequencer: run with cargo xtask test"]
+fn output_patterns_connect_our_midi_out() {
+    let early = Dest::new("Out Synth A");
+    let mut r = start(phasorsync::backend::alsa_seq::AlsaConfig {
+        connect_patterns: "out:out synth*".into(),
+        ..config()
+    });
+    let (me_in, me_out) = ports(&r);
+    assert!(
+        wait_until(Duration::from_secs(3), || connected(me_out, early.addr)),
+        "{}",
+        aconnect_list()
+    );
+    // One that appears later, too; never to our own input.
+    let late = Dest::new("Out Synth B");
+    assert!(wait_until(Duration::from_secs(3), || connected(
+        me_out, late.addr
+    )));
+    assert!(!connected(me_out, me_in));
+    // Ours, not the patchbay's: nothing remembered; a pattern change undoes them.
+    assert_eq!(r.engine.remembered_connections(), "");
+    r.engine.set_connect_patterns("");
+    assert!(
+        wait_until(Duration::from_secs(3), || !connected(me_out, early.addr)
+            && !connected(me_out, late.addr)),
+        "{}",
+        aconnect_list()
+    );
+    r.engine.stop();
+}
