@@ -147,6 +147,7 @@ fn second_start_is_refused_without_touching_engine_and_drop_stops() {
     assert!(handle.is_running());
     handle.engine_mut().set_options(&EngineOptions {
         connect: "keystep".into(),
+        ..EngineOptions::default()
     });
     // Drop stops exactly once (checked by times(1) when the mock is dropped).
 }

@@ -51,11 +51,11 @@ fn a_loss_is_reported_once_across_reactivations() {
     // First activation: the MIDI thread counts 2 overruns.
     let stopped = clap_host::activate(&mut plugin, 64);
     let io = ManualEngine::take_io().expect("engine started");
-    io.news.count(&io.news.counters.overruns, 2);
+    io.news.count(&io.news.counters.overrun_events, 2);
     plugin.deactivate(stopped);
     assert_eq!(
         overrun_lines(&plugin),
-        vec!["2 sequencer input overrun(s): the kernel dropped events (2 in all)"]
+        vec!["2 event(s) lost in sequencer input overruns (the kernel's input queue for PhasorSync was full) (2 in all)"]
     );
 
     // Three more activations without new losses: nothing more is reported.
@@ -72,10 +72,10 @@ fn a_loss_is_reported_once_across_reactivations() {
     // A new loss is reported with its own count, and the total.
     let stopped = clap_host::activate(&mut plugin, 64);
     let io = ManualEngine::take_io().expect("engine started");
-    io.news.count(&io.news.counters.overruns, 1);
+    io.news.count(&io.news.counters.overrun_events, 1);
     plugin.deactivate(stopped);
     assert_eq!(
         overrun_lines(&plugin).last().map(String::as_str),
-        Some("1 sequencer input overrun(s): the kernel dropped events (3 in all)")
+        Some("1 event(s) lost in sequencer input overruns (the kernel's input queue for PhasorSync was full) (3 in all)")
     );
 }

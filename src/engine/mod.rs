@@ -60,6 +60,9 @@ pub struct EngineOptions {
     /// Which devices to connect, as name patterns (see the backend for the
     /// syntax it matches against its own port names).
     pub connect: String,
+    /// Connections the user made from a patchbay, as the backend wrote them
+    /// ([`MidiEngine::remembered`]), to restore (saved with the project).
+    pub remembered: String,
 }
 
 /// A MIDI I/O backend with its own thread.
@@ -81,6 +84,18 @@ pub trait MidiEngine: Send {
 
     /// Apply the user's options, now if running and at every later start.
     fn set_options(&mut self, options: &EngineOptions);
+
+    /// A handle the audio thread uses to tell the MIDI thread its priority
+    /// (so it runs just below it), if the backend runs at realtime priority.
+    fn priority_link(&self) -> Option<rt::PriorityLink> {
+        None
+    }
+
+    /// The connections the user made from a patchbay, as text to save with
+    /// the project and give back through [`EngineOptions::remembered`].
+    fn remembered(&self) -> String {
+        String::new()
+    }
 }
 
 /// A boxed engine is an engine, so the plugin can hold any backend.
@@ -93,5 +108,11 @@ impl<E: MidiEngine + ?Sized> MidiEngine for Box<E> {
     }
     fn set_options(&mut self, options: &EngineOptions) {
         (**self).set_options(options)
+    }
+    fn priority_link(&self) -> Option<rt::PriorityLink> {
+        (**self).priority_link()
+    }
+    fn remembered(&self) -> String {
+        (**self).remembered()
     }
 }

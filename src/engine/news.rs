@@ -16,10 +16,6 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 /// Lines kept before new ones are dropped (and counted).
 pub const LOG_CAPACITY: usize = 64;
 
-/// Repetitive lines ([`News::log_limited`]) logged before the rest are only
-/// counted: a device spewing errors must not flood the host's log.
-pub const LIMITED_LINES: u64 = 10;
-
 /// Severity of a [`LogLine`], mapping onto the CLAP log severities.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogLevel {
@@ -144,7 +140,6 @@ pub struct News {
     pub counters: EngineCounters,
     log: ArrayQueue<LogLine>,
     log_dropped: AtomicU64,
-    limited: AtomicU64,
     bell: AtomicU64,
 }
 
@@ -154,7 +149,6 @@ impl Default for News {
             counters: EngineCounters::default(),
             log: ArrayQueue::new(LOG_CAPACITY),
             log_dropped: AtomicU64::new(0),
-            limited: AtomicU64::new(0),
             bell: AtomicU64::new(0),
         }
     }
@@ -196,21 +190,6 @@ impl News {
             self.log_dropped.fetch_add(dropped + 1, Ordering::Relaxed);
         }
         self.ring();
-    }
-
-    /// [`Self::log`] for a line that may repeat without end (a per-event
-    /// error): only the first [`LIMITED_LINES`] of them are logged, the last
-    /// saying so; the counters still count every one.
-    pub fn log_limited(&self, level: LogLevel, message: &str) {
-        let n = self.limited.fetch_add(1, Ordering::Relaxed) + 1;
-        if n < LIMITED_LINES {
-            self.log(level, message);
-        } else if n == LIMITED_LINES {
-            self.log(
-                level,
-                format!("{message} (further such lines are only counted)"),
-            );
-        }
     }
 
     /// Ring the doorbell: there is news for the main thread.
@@ -266,6 +245,41 @@ impl News {
     }
 }
 
+/// "Log only the first N": one budget per kind of line, for lines that may
+/// repeat without end (a per-event error). Lines past the budget are not
+/// logged, but the caller still counts every occurrence; the last logged
+/// line says so.
+#[derive(Debug)]
+pub struct LogBudget {
+    left: u32,
+    what: &'static str,
+}
+
+impl LogBudget {
+    /// A budget of `lines` lines about `what` (named in the closing remark).
+    pub const fn new(lines: u32, what: &'static str) -> Self {
+        Self { left: lines, what }
+    }
+
+    /// Logs `line()` as a warning while the budget lasts (the closure runs
+    /// only then: no formatting past the budget). True if logged.
+    pub fn push(&mut self, news: &News, line: impl FnOnce() -> String) -> bool {
+        if self.left == 0 {
+            return false;
+        }
+        self.left -= 1;
+        let mut line = line();
+        if self.left == 0 {
+            line.push_str(&format!(
+                " (further \"{}\" lines are not logged; the stats count them all)",
+                self.what
+            ));
+        }
+        news.log(LogLevel::Warning, line);
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,14 +301,24 @@ mod tests {
     }
 
     #[test]
-    fn repetitive_lines_are_limited() {
+    fn a_budget_logs_the_first_lines_only() {
         let news = News::default();
-        for _ in 0..25 {
-            news.log_limited(LogLevel::Warning, "bad event");
+        let mut b = LogBudget::new(2, "decoding failed");
+        let mut formatted = 0;
+        for i in 0..5 {
+            b.push(&news, || {
+                formatted += 1;
+                format!("line {i}")
+            });
         }
-        let lines: Vec<_> = std::iter::from_fn(|| news.pop_log()).collect();
-        assert_eq!(lines.len() as u64, LIMITED_LINES);
-        assert!(lines.last().unwrap().message.contains("only counted"));
+        assert_eq!(formatted, 2, "no formatting past the budget");
+        assert_eq!(news.pop_log().unwrap().message, "line 0");
+        let last = news.pop_log().unwrap().message;
+        assert!(
+            last.starts_with("line 1 (further \"decoding failed\""),
+            "{last}"
+        );
+        assert!(news.pop_log().is_none());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use super::PhasorSyncMainThread;
 use crate::backend::alsa_seq::{AlsaConfig, AlsaEngine};
+use crate::engine::rt::PriorityLink;
 use crate::engine::{
     EngineEnds, EngineError, EngineHandle, EngineOptions, LogLevel, MidiEngine, News,
 };
@@ -63,6 +64,16 @@ impl EngineSlot {
     }
 }
 
+/// What a started engine gives the audio thread.
+pub(super) struct Started {
+    /// The audio thread's ends of the rings.
+    pub ends: EngineEnds,
+    /// News from below the seam (the doorbell).
+    pub news: Arc<News>,
+    /// Tells the MIDI thread the audio thread's priority.
+    pub priority: Option<PriorityLink>,
+}
+
 /// Sizes of the rings: input as the ring's default; output the same.
 fn ring_config() -> RingConfig {
     RingConfig::default()
@@ -72,12 +83,14 @@ impl PhasorSyncMainThread<'_> {
     fn options(&self) -> EngineOptions {
         EngineOptions {
             connect: self.shared.settings.patterns(),
+            remembered: self.shared.settings.remembered(),
         }
     }
 
-    /// Start the engine and return the audio thread's ends of its rings and
-    /// its news, or `None` (logged) when there is no engine.
-    pub(super) fn start_engine(&self) -> Option<(EngineEnds, Arc<News>)> {
+    /// Start the engine and return the audio thread's ends of its rings,
+    /// its news and its priority link, or `None` (logged) when there is no
+    /// engine.
+    pub(super) fn start_engine(&self) -> Option<Started> {
         let slot = &self.engine;
         let result = {
             let mut handle = slot.handle.borrow_mut();
@@ -94,9 +107,13 @@ impl PhasorSyncMainThread<'_> {
                     }
                 }
             }
-            handle
-                .as_mut()
-                .map(|h| h.start().map(|ends| (ends, Arc::clone(h.news()))))
+            handle.as_mut().map(|h| {
+                h.start().map(|ends| Started {
+                    ends,
+                    news: Arc::clone(h.news()),
+                    priority: h.engine().priority_link(),
+                })
+            })
         };
         let started = match result? {
             Ok(started) => started,
@@ -111,11 +128,23 @@ impl PhasorSyncMainThread<'_> {
     }
 
     /// Stop the engine (the thread ends and the client closes), then report.
+    /// The patchbay connections it remembered are kept in the settings.
     pub(super) fn stop_engine(&self) {
         if let Some(handle) = self.engine.handle.borrow_mut().as_mut() {
             handle.stop();
+            self.shared
+                .settings
+                .set_remembered(&handle.engine().remembered());
         }
         self.report();
+    }
+
+    /// The patchbay connections to save: the engine's, if there is one.
+    pub(super) fn remembered(&self) -> String {
+        match self.engine.handle.borrow().as_ref() {
+            Some(handle) => handle.engine().remembered(),
+            None => self.shared.settings.remembered(),
+        }
     }
 
     /// Give the engine the options now in the settings (after a state load).

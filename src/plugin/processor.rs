@@ -8,6 +8,7 @@ use super::host_out::HostOut;
 use super::midi_in::MidiIn;
 use super::midi_out::MidiOut;
 use super::{thru, PhasorSyncMainThread, PhasorSyncShared};
+use crate::engine::rt::{self, PriorityLink};
 use crate::engine::News;
 use crate::timeline::{monotonic_ns, Timeline};
 use clack_plugin::prelude::*;
@@ -23,6 +24,8 @@ pub struct PhasorSyncAudioProcessor<'a> {
     arena: Arena,
     /// News from below the seam; `None` without an engine.
     news: Option<Arc<News>>,
+    /// Tells the MIDI thread this thread's priority; `None` without an engine.
+    priority: Option<PriorityLink>,
     /// The doorbell and the loss count as last seen.
     seen: (u64, u64),
 }
@@ -39,9 +42,14 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
         // A missing sequencer is logged by start_engine and is not an error:
         // the plugin still passes the host's events through.
         let started = main_thread.start_engine();
-        let (input, output, news) = match started {
-            Some((ends, news)) => (Some(ends.input), Some(ends.output), Some(news)),
-            None => (None, None, None),
+        let (input, output, news, priority) = match started {
+            Some(s) => (
+                Some(s.ends.input),
+                Some(s.ends.output),
+                Some(s.news),
+                s.priority,
+            ),
+            None => (None, None, None, None),
         };
         // Room for every SysEx the input ring can hold, plus the host's own.
         let arena_len = input.as_ref().map_or(0, |c| c.sysex_capacity()) + HOST_SYSEX_BYTES;
@@ -52,6 +60,7 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
             midi_out: MidiOut::new(output),
             arena: Arena::new(arena_len),
             news,
+            priority,
             seen: (0, shared.counters.losses()),
         })
     }
@@ -99,6 +108,12 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
         // and what queued up meanwhile is looked at before it is played.
         self.timeline.reset();
         self.midi_in.resume();
+        // The MIDI thread runs just below this (the host's audio) thread.
+        // Not in process(): reading the scheduling and the wake-up write are
+        // system calls, made once per start here.
+        if let Some(link) = &self.priority {
+            link.set_priority_below(rt::current_thread_sched().realtime_priority());
+        }
         Ok(())
     }
 

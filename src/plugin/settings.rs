@@ -14,6 +14,9 @@ pub struct Settings {
     /// `crate::backend::alsa_seq::connect`). Main thread only; the mutex is
     /// never touched by the audio thread.
     patterns: Mutex<String>,
+    /// Patchbay connections to restore, as the engine wrote them (saved with
+    /// the project). Main thread only.
+    remembered: Mutex<String>,
 }
 
 impl Settings {
@@ -28,19 +31,33 @@ impl Settings {
 
     /// The auto-connect patterns.
     pub fn patterns(&self) -> String {
-        self.patterns
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        get(&self.patterns)
     }
 
     /// Replace the auto-connect patterns.
     pub fn set_patterns(&self, patterns: &str) {
-        patterns.clone_into(
-            &mut self
-                .patterns
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
+        set(&self.patterns, patterns);
     }
+
+    /// The patchbay connections to restore.
+    pub fn remembered(&self) -> String {
+        get(&self.remembered)
+    }
+
+    /// Replace the patchbay connections to restore.
+    pub fn set_remembered(&self, text: &str) {
+        set(&self.remembered, text);
+    }
+}
+
+/// A text setting's value (a poisoned lock still holds a valid string).
+fn get(m: &Mutex<String>) -> String {
+    m.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
+
+/// Replace a text setting.
+fn set(m: &Mutex<String>, text: &str) {
+    text.clone_into(&mut m.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
 }

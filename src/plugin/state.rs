@@ -7,7 +7,8 @@
 //!   added later needs no new version (a state without it loads its default,
 //!   and ids this version does not know are skipped);
 //! - the text count `u16` LE and, per text, a key `u16` LE, a length `u32` LE
-//!   and UTF-8 bytes (key 1: auto-connect patterns; unknown keys are skipped).
+//!   and UTF-8 bytes (key 1: auto-connect patterns; key 2: the patchbay
+//!   connections the engine remembered; unknown keys are skipped).
 //!
 //! Version 1 (still read): `b"PHSY"`, `1u8`, latency in blocks `u8`, pattern
 //! length `u32` LE, the patterns as UTF-8.
@@ -25,6 +26,8 @@ const MAGIC: &[u8; 4] = b"PHSY";
 const VERSION: u8 = 2;
 /// Text key of the auto-connect patterns.
 const KEY_PATTERNS: u16 = 1;
+/// Text key of the remembered patchbay connections.
+const KEY_REMEMBERED: u16 = 2;
 /// A state longer than this is not PhasorSync's: refuse rather than allocate.
 const MAX_STATE: usize = 256 * 1024;
 
@@ -35,6 +38,8 @@ pub struct State {
     pub params: Vec<(u32, f64)>,
     /// Auto-connect patterns.
     pub patterns: String,
+    /// Patchbay connections to restore, as the engine wrote them.
+    pub remembered: String,
 }
 
 impl Default for State {
@@ -42,6 +47,7 @@ impl Default for State {
         Self {
             params: PARAMS.iter().map(|p| (p.id, p.default)).collect(),
             patterns: String::new(),
+            remembered: String::new(),
         }
     }
 }
@@ -99,10 +105,16 @@ impl State {
             out.extend_from_slice(&id.to_le_bytes());
             out.extend_from_slice(&value.to_le_bytes());
         }
-        out.extend_from_slice(&1u16.to_le_bytes());
-        out.extend_from_slice(&KEY_PATTERNS.to_le_bytes());
-        out.extend_from_slice(&(self.patterns.len() as u32).to_le_bytes());
-        out.extend_from_slice(self.patterns.as_bytes());
+        let texts = [
+            (KEY_PATTERNS, &self.patterns),
+            (KEY_REMEMBERED, &self.remembered),
+        ];
+        out.extend_from_slice(&(texts.len() as u16).to_le_bytes());
+        for (key, text) in texts {
+            out.extend_from_slice(&key.to_le_bytes());
+            out.extend_from_slice(&(text.len() as u32).to_le_bytes());
+            out.extend_from_slice(text.as_bytes());
+        }
         out
     }
 
@@ -136,8 +148,10 @@ impl State {
                     let key = r.u16("a text key")?;
                     let len = r.u32("a text length")? as usize;
                     let text = utf8(r.bytes(len, "a text")?, "the texts")?;
-                    if key == KEY_PATTERNS {
-                        state.patterns = text;
+                    match key {
+                        KEY_PATTERNS => state.patterns = text,
+                        KEY_REMEMBERED => state.remembered = text,
+                        _ => {}
                     }
                 }
             }
@@ -177,6 +191,7 @@ impl PhasorSyncMainThread<'_> {
                 .map(|(i, p)| (p.id, settings.params.get(i)))
                 .collect(),
             patterns: settings.patterns(),
+            remembered: self.remembered(),
         }
     }
 }
@@ -200,6 +215,7 @@ impl PluginStateImpl for PhasorSyncMainThread<'_> {
                         .set(i, state.param(p.id).unwrap_or(p.default));
                 }
                 settings.set_patterns(&state.patterns);
+                settings.set_remembered(&state.remembered);
                 self.apply_patterns();
                 // The host shows parameter values: tell it they changed.
                 if changed {
@@ -228,6 +244,7 @@ mod tests {
         let mut s = State::default();
         s.params[params::index::LATENCY].1 = 2.0;
         s.patterns = "KeyStep, Digitakt:0".into();
+        s.remembered = "=KeyStep 37:KeyStep 37 MIDI 1\nout:=Digitone:Digitone MIDI 1".into();
         s
     }
 

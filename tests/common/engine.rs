@@ -69,28 +69,45 @@ impl Running {
     }
 }
 
-/// Starts an engine with big rings.
-pub fn start(cfg: AlsaConfig) -> Running {
-    let big = RingConfig {
-        capacity: 16_384,
-        sysex_bytes: 512 * 1024,
-    };
-    let (input, consumer) = midi_buffer_with_config(big);
-    let (output, out_consumer) = midi_buffer_with_config(big);
-    let news = Arc::new(News::default());
-    let mut engine = AlsaEngine::new(cfg).expect("engine");
+/// Big rings, so tests are not limited by them.
+const BIG: RingConfig = RingConfig {
+    capacity: 16_384,
+    sysex_bytes: 512 * 1024,
+};
+
+/// Fresh rings for `engine`'s next start, on `news`; the audio ends.
+fn start_on(engine: &mut AlsaEngine, news: &Arc<News>) -> (MidiBufferConsumer, MidiBufferProducer) {
+    let (input, consumer) = midi_buffer_with_config(BIG);
+    let (output, out_consumer) = midi_buffer_with_config(BIG);
     engine
         .start(EngineIo {
             input,
             output: out_consumer,
-            news: Arc::clone(&news),
+            news: Arc::clone(news),
         })
         .expect("engine start");
+    (consumer, output)
+}
+
+/// Starts an engine with big rings.
+pub fn start(cfg: AlsaConfig) -> Running {
+    let news = Arc::new(News::default());
+    let mut engine = AlsaEngine::new(cfg).expect("engine");
+    let (consumer, output) = start_on(&mut engine, &news);
     Running {
         engine,
         consumer,
         output,
         news,
+    }
+}
+
+impl Running {
+    /// Stop, then start again with fresh rings (as a plugin's deactivate and
+    /// activate do), on the same news channel.
+    pub fn restart(&mut self) {
+        self.engine.stop();
+        (self.consumer, self.output) = start_on(&mut self.engine, &self.news);
     }
 }
 

@@ -50,6 +50,9 @@ pub struct SeqClient {
     pub queue: i32,
     /// Queue time ↔ monotonic, anchored when the queue started.
     pub clock: QueueTime,
+    /// Why the announce subscription failed, if it did: the client works,
+    /// without hot-plug (see [`open`]).
+    pub hotplug_error: Option<String>,
 }
 
 fn seq_err(what: &str, e: alsa::Error) -> SeqError {
@@ -57,7 +60,9 @@ fn seq_err(what: &str, e: alsa::Error) -> SeqError {
 }
 
 /// Opens the sequencer, names the client (`base`, `base-2`, …), creates the
-/// ports, starts the queue and anchors the clock.
+/// ports, starts the queue and anchors the clock. A failed subscription to
+/// the system announce port is not an error: the client works without
+/// hot-plug, and [`SeqClient::hotplug_error`] says why.
 ///
 /// # Errors
 /// [`SeqError::NoSequencer`] if `/dev/snd/seq` is missing,
@@ -111,14 +116,9 @@ pub fn open(base: &str) -> Result<SeqClient, SeqError> {
         PortType::APPLICATION,
         None,
     )?;
-    let sub = PortSubscribe::empty().map_err(|e| seq_err("allocating a subscription", e))?;
-    sub.set_sender(Addr::system_announce());
-    sub.set_dest(Addr {
-        client,
-        port: announce_port,
-    });
-    seq.subscribe_port(&sub)
-        .map_err(|e| seq_err("subscribing to the system announce port", e))?;
+    // Without announcements the engine still does its main job (MIDI in and
+    // out, patterns applied at start): degrade rather than fail.
+    let hotplug_error = subscribe_announce(&seq, client, announce_port).err();
 
     seq.control_queue(queue, EventType::Start, 0, None)
         .map_err(|e| seq_err("starting the queue", e))?;
@@ -138,7 +138,16 @@ pub fn open(base: &str) -> Result<SeqClient, SeqError> {
         announce_port,
         queue,
         clock: QueueTime::anchor(sample),
+        hotplug_error,
     })
+}
+
+/// Subscribes our private port to the system announce port.
+fn subscribe_announce(seq: &Seq, client: i32, port: i32) -> Result<(), String> {
+    let sub = PortSubscribe::empty().map_err(|e| format!("allocating a subscription: {e}"))?;
+    sub.set_sender(Addr::system_announce());
+    sub.set_dest(Addr { client, port });
+    seq.subscribe_port(&sub).map_err(|e| e.to_string())
 }
 
 /// The kernel's counters of a client's input pool (its FIFO of events not

@@ -7,13 +7,18 @@
 //! - polls the sequencer's descriptors and an eventfd (wake-up/shutdown),
 //! - decodes events to bytes with alsa's MIDI event decoder (SysEx chunks are
 //!   passed through and reassembled by the protocol parser),
-//! - converts the queue timestamps to `CLOCK_MONOTONIC` ns ([`clock`]),
+//! - converts the queue timestamps to `CLOCK_MONOTONIC` ns ([`queue_time`]),
 //! - parses with [`crate::protocol::Parser`] into the SPSC ring,
 //! - sends what the audio thread queued in the output ring, scheduled on the
 //!   queue at its time ([`output`]),
-//! - auto-connects sources matching the user's patterns, now and when they
-//!   appear later ([`connect`]),
-//! - runs SCHED_FIFO when allowed ([`rt`]) and reports a refusal once.
+//! - auto-connects ports matching the user's patterns, now and when they
+//!   appear later, and remembers the connections a patchbay makes so they
+//!   come back on the next start ([`connect`]),
+//! - releases the notes held on a source that goes away or across a kernel
+//!   overrun ([`crate::engine::sink`]),
+//! - runs SCHED_FIFO when allowed, one below the host's audio thread once the
+//!   plugin reports it ([`AlsaEngine::set_priority_below`],
+//!   [`crate::engine::rt`]), and reports a refusal once.
 //!
 //! Logging and counting: the thread never calls the host; it counts and logs
 //! into the engine's [`News`], which the plugin's main thread reads.
@@ -28,6 +33,7 @@ pub mod error;
 pub mod output;
 pub mod queue_time;
 pub mod shared;
+pub mod sync;
 pub mod thread;
 
 use std::sync::atomic::Ordering;
@@ -35,20 +41,26 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-pub use connect::Patterns;
+pub use connect::{Pattern, Patterns, Side};
 pub use error::SeqError;
 pub use shared::ThreadState;
 
-use crate::engine::{EngineError, EngineIo, EngineOptions, LogLevel, MidiEngine, News};
+use crate::engine::rt::PriorityLink;
+use crate::engine::{
+    EngineError, EngineIo, EngineOptions, EngineStats, LogLevel, MidiEngine, News,
+};
 use crate::protocol::DEFAULT_MAX_SYSEX;
-use shared::Shared;
+use shared::{Shared, HOST_PRIORITY_NOT_RT};
+use sync::lock;
 
 /// Settings of an [`AlsaEngine`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AlsaConfig {
     /// Base client name; a number is appended when it is taken.
     pub client_name: String,
-    /// SCHED_FIFO priority for the thread; `None` keeps normal priority.
+    /// SCHED_FIFO priority for the thread until the host's audio thread is
+    /// known ([`AlsaEngine::set_priority_below`]); `None` keeps normal
+    /// priority always.
     pub rt_priority: Option<u8>,
     /// Largest SysEx accepted, framing included; larger ones are dropped and counted.
     pub max_sysex: usize,
@@ -103,8 +115,12 @@ pub struct AlsaStats {
     pub unstamped: u64,
     /// Kernel overruns (ENOSPC reads). On an overrun the kernel drops the
     /// events that did not fit *and* clears the client's queue; it reports
-    /// neither count to the client, hence [`Self::kernel_lost`].
+    /// neither count to the client, hence [`Self::kernel_lost`] and
+    /// [`EngineStats::overruns`] (events lost, the kernel's figure).
     pub overruns: u64,
+    /// Note-offs made up for notes held on a source that went away (unplugged)
+    /// or across an overrun.
+    pub notes_released: u64,
     /// Events the kernel lost before the thread could read them: cells the
     /// kernel offered to our input pool (allocated or refused, from
     /// `/proc/asound/seq/clients`) minus cells read and cells still queued.
@@ -122,12 +138,24 @@ struct Running {
     addr: ClientAddr,
 }
 
+/// Tell the thread the host's audio thread priority (`None`: not realtime).
+fn set_host_priority(shared: &Shared, host_priority: Option<i32>) {
+    let v = match host_priority {
+        Some(p) if p >= 1 => p,
+        _ => HOST_PRIORITY_NOT_RT,
+    };
+    if shared.host_priority.swap(v, Ordering::AcqRel) != v {
+        shared.wake.wake();
+    }
+}
+
 /// The ALSA sequencer backend. See the module docs.
 pub struct AlsaEngine {
     config: AlsaConfig,
     shared: Arc<Shared>,
     running: Option<Running>,
-    /// The news channel of the last start: counters and log lines.
+    /// The news channel of the last start (a private one before): counters
+    /// and log lines.
     news: Arc<News>,
 }
 
@@ -173,11 +201,11 @@ impl AlsaEngine {
     }
 
     /// The engine's counters (its news channel's), read now.
-    pub fn stats(&self) -> crate::engine::EngineStats {
+    pub fn stats(&self) -> EngineStats {
         self.news.stats()
     }
 
-    /// Diagnostics beyond [`crate::engine::EngineStats`].
+    /// Diagnostics beyond [`EngineStats`].
     pub fn alsa_stats(&self) -> AlsaStats {
         let c = &self.news.counters;
         let cells = self.shared.cells.load(Ordering::Relaxed);
@@ -190,6 +218,7 @@ impl AlsaEngine {
             auto_connected: c.auto_connected.load(Ordering::Relaxed),
             unstamped: c.unstamped.load(Ordering::Relaxed),
             overruns: c.overruns.load(Ordering::Relaxed),
+            notes_released: c.notes_released.load(Ordering::Relaxed),
             kernel_lost: pool
                 .map(|p| (p.alloc_success + p.alloc_failures).saturating_sub(cells + p.in_use)),
             kernel_pool: pool,
@@ -203,10 +232,52 @@ impl AlsaEngine {
     pub fn set_connect_patterns(&mut self, patterns: &str) {
         self.config.connect_patterns = patterns.to_string();
         if self.running.is_some() {
-            // The newest patterns replace any the thread has not taken yet.
-            self.shared.pending_patterns.force_push(self.all_patterns());
+            let p = self.all_patterns();
+            *lock(&self.shared.pending_patterns) = Some(p);
             self.shared.wake.wake();
         }
+    }
+
+    /// The connections made from a patchbay while running (to our `MIDI in`,
+    /// from our `MIDI out`), as a pattern list of exact names
+    /// (`=client:port`, `out:=client:port`, one a line; see [`connect`]), for
+    /// the plugin to save with its state. Kept across stop/start: they are
+    /// made again at every start, whatever number the client gets.
+    pub fn remembered_connections(&self) -> String {
+        lock(&self.shared.remembered).to_text()
+    }
+
+    /// Replaces the remembered patchbay connections, e.g. with a list saved by
+    /// [`Self::remembered_connections`]. Applied at once when running (new
+    /// ones connected, ours no longer listed disconnected), else at the next
+    /// start. Any pattern syntax is accepted.
+    pub fn set_remembered_connections(&mut self, text: &str) {
+        *lock(&self.shared.remembered) = Patterns::parse(text);
+        self.shared
+            .remembered_pending
+            .store(true, Ordering::Release);
+        if self.running.is_some() {
+            self.shared.wake.wake();
+        }
+    }
+
+    /// Tells the MIDI thread the host's audio thread priority
+    /// ([`crate::engine::rt::current_thread_sched`]`().realtime_priority()`,
+    /// read in `start_processing`): it then runs SCHED_FIFO one below
+    /// (at least 1), or at normal priority when the host's thread is not
+    /// realtime (`None`, or a priority below 1). Kept across stop/start.
+    ///
+    /// Realtime-cheap: an atomic swap, and only when the value changed, one
+    /// non-blocking `write` to the thread's eventfd. No lock, no allocation.
+    pub fn set_priority_below(&self, host_priority: Option<i32>) {
+        set_host_priority(&self.shared, host_priority);
+    }
+
+    /// A handle for [`Self::set_priority_below`] that another thread (the
+    /// audio thread) can own.
+    pub fn priority_link(&self) -> PriorityLink {
+        let shared = Arc::clone(&self.shared);
+        PriorityLink::new(move |p| set_host_priority(&shared, p))
     }
 
     fn all_patterns(&self) -> Patterns {
@@ -300,7 +371,20 @@ impl MidiEngine for AlsaEngine {
     }
 
     fn set_options(&mut self, options: &EngineOptions) {
-        self.set_connect_patterns(&options.connect);
+        if options.connect != self.config.connect_patterns {
+            self.set_connect_patterns(&options.connect);
+        }
+        if options.remembered != self.remembered_connections() {
+            self.set_remembered_connections(&options.remembered);
+        }
+    }
+
+    fn priority_link(&self) -> Option<PriorityLink> {
+        Some(AlsaEngine::priority_link(self))
+    }
+
+    fn remembered(&self) -> String {
+        self.remembered_connections()
     }
 }
 

@@ -9,9 +9,10 @@
 //! lock-free ring, whose messages are whole by construction (a message and
 //! its SysEx payload are published together).
 
-use alsa::seq::MidiEvent;
+use alsa::seq::MidiEvent as EventCodec;
 
 use super::queue_time::QueueTime;
+use crate::engine::news::LogBudget;
 use crate::engine::News;
 use crate::protocol::MidiMessage;
 use crate::ring::MidiBufferConsumer;
@@ -33,9 +34,10 @@ pub struct Route {
 /// The thread's output state: the ring, the encoder, a SysEx scratch buffer.
 pub struct Output {
     ring: MidiBufferConsumer,
-    encoder: MidiEvent,
+    encoder: EventCodec,
     /// One SysEx payload; as large as the ring's SysEx storage, allocated once.
     scratch: Vec<u8>,
+    drops: LogBudget,
 }
 
 impl Output {
@@ -46,19 +48,15 @@ impl Output {
     /// alsa's encoder could not be created.
     pub fn new(ring: MidiBufferConsumer) -> Result<Self, String> {
         let encoder =
-            MidiEvent::new(ENCODE_CHUNK).map_err(|e| format!("creating the MIDI encoder: {e}"))?;
+            EventCodec::new(ENCODE_CHUNK).map_err(|e| format!("creating the MIDI encoder: {e}"))?;
         encoder.enable_running_status(false);
         let scratch = vec![0; ring.sysex_capacity()];
         Ok(Self {
             ring,
             encoder,
             scratch,
+            drops: LogBudget::new(10, "MIDI output dropped"),
         })
-    }
-
-    /// Whether the audio side has anything queued.
-    pub fn is_empty(&self) -> bool {
-        self.ring.is_empty()
     }
 
     /// Send everything queued, then flush it to the kernel.
@@ -83,10 +81,8 @@ impl Output {
                 }
                 Err(e) => {
                     news.count(&news.counters.output_dropped, 1);
-                    news.log_limited(
-                        crate::engine::LogLevel::Warning,
-                        &format!("MIDI output dropped: {e}"),
-                    );
+                    self.drops
+                        .push(news, || format!("MIDI output dropped: {e}"));
                 }
             }
         }
@@ -101,7 +97,7 @@ impl Output {
 /// late). Returns the number of events.
 fn send(
     seq: &alsa::Seq,
-    encoder: &mut MidiEvent,
+    encoder: &mut EventCodec,
     bytes: &[u8],
     msg: &MidiMessage,
     route: Route,

@@ -15,21 +15,29 @@
 //! its *average*, not any one reading: measured in the project VM, single
 //! readings scatter by ±100 µs around a constant (`examples/alsa_clock_drift.rs`).
 //! The thread therefore re-measures (every 100 ms for the first second, when
-//! the offset jumps straight to the median, then once a second) and steers the
-//! offset towards the *median* of the last [`HISTORY`] readings (the anchor
-//! included), by at most [`MAX_SLEW_NS`] per step: a poor first anchor is
-//! replaced within seconds, single late readings (outliers of several hundred
-//! µs under emulation) are ignored rather than copied into the timestamps,
-//! and a real rate difference is followed with a few seconds' delay, so no
-//! error accumulates over a long run. No allocation: the history is an array.
+//! the offset jumps straight to the median, then once a second). The offset
+//! is a line, not a constant: a queue timer slaved to a sound card's clock
+//! runs at its own rate (tens to hundreds of ppm off), which bounded steps of
+//! the offset alone cannot follow. So each correction
+//! - measures the rate: the median slope of the pairs of recent readings at
+//!   least [`MIN_RATE_SPAN_NS`] apart (Theil–Sen; late outliers do not move it),
+//! - carries the last [`HISTORY`] readings to now along that rate and steers
+//!   the offset towards their *median*, by at most [`MAX_SLEW_NS`] per step
+//!   beyond what the rate predicts.
+//!
+//! A poor first anchor is replaced within seconds, single late readings
+//! (outliers of several hundred µs under emulation) are ignored rather than
+//! copied into the timestamps, and a rate difference is followed, so no error
+//! accumulates over a long run. No allocation: the history is an array.
 
 use std::time::Duration;
 
 /// Largest change of the offset applied by one [`QueueTime::correct`] call.
 pub const MAX_SLEW_NS: i64 = 50_000;
 
-/// Readings whose median the offset follows.
-pub const HISTORY: usize = 9;
+/// Readings kept: the offset follows their median, the rate their slopes
+/// (about 15 s of history once settled).
+pub const HISTORY: usize = 16;
 
 /// Attempts per anchor measurement; the tightest bracket wins.
 pub const ANCHOR_TRIES: usize = 16;
@@ -93,49 +101,89 @@ pub fn measure_n<E>(
     Ok(best.expect("at least one sample"))
 }
 
-/// The mapping between our queue's real time and `CLOCK_MONOTONIC`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The mapping between our queue's real time and `CLOCK_MONOTONIC`:
+/// `monotonic = queue + offset(t)`, with `offset(t)` a line (offset at a
+/// reference time plus a measured rate), so a queue timer that runs at its
+/// own speed (a PCM-slaved timer drifts by tens to hundreds of ppm) is
+/// followed, not chased by bounded steps that it outruns.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct QueueTime {
-    /// `monotonic_ns - queue_ns`.
+    /// `monotonic_ns - queue_ns` at `ref_mono`.
     offset_ns: i64,
-    /// Recent measured offsets (a ring), `filled` of them valid.
-    history: [i64; HISTORY],
+    /// Monotonic time of the last correction, ns.
+    ref_mono: u64,
+    /// How fast the offset moves: ns per ns of monotonic time (−300e-6 for
+    /// a queue 300 ppm fast).
+    rate: f64,
+    /// Recent readings, `(mono_ns, offset_ns)` (a ring), `filled` of them valid.
+    history: [(u64, i64); HISTORY],
     filled: usize,
     next: usize,
 }
 
+/// Readings must span this long before a rate is measured: with readings
+/// scattered by ±100 µs, a 2 s baseline already bounds a pair's error to ±100 ppm
+/// and the median of many pairs to much less.
+pub const MIN_RATE_SPAN_NS: u64 = 2_000_000_000;
+
+/// Largest rate believed (ppm): far beyond any real timer, so only absurd
+/// estimates (a suspended machine, a queue stopped) are cut.
+pub const MAX_RATE_PPM: f64 = 2_000.0;
+
+/// Pairs of readings (i < j) in the history.
+const PAIRS: usize = HISTORY * (HISTORY - 1) / 2;
+
 impl QueueTime {
     /// A clock anchored on one measurement (taken right after the queue started).
     pub fn anchor(sample: Sample) -> Self {
-        let mut history = [0; HISTORY];
-        history[0] = sample.offset();
+        let mut history = [(0, 0); HISTORY];
+        history[0] = (sample.mono_ns, sample.offset());
         Self {
             offset_ns: sample.offset(),
+            ref_mono: sample.mono_ns,
+            rate: 0.0,
             history,
             filled: 1,
             next: 1 % HISTORY,
         }
     }
 
-    /// The current offset, `monotonic - queue`, in ns.
+    /// The offset, `monotonic - queue`, in ns, at the last correction.
     pub fn offset_ns(&self) -> i64 {
         self.offset_ns
     }
 
+    /// The measured rate of the queue against monotonic, in ppm (positive:
+    /// the queue runs slow).
+    pub fn rate_ppm(&self) -> f64 {
+        self.rate * 1e6
+    }
+
+    /// The offset at monotonic time `mono`.
+    fn offset_at(&self, mono: u64) -> i64 {
+        let dt = mono as i64 - self.ref_mono as i64;
+        self.offset_ns + (self.rate * dt as f64) as i64
+    }
+
     /// Monotonic ns of a queue time.
     pub fn to_monotonic(&self, queue: Duration) -> u64 {
-        (queue.as_nanos() as i64 + self.offset_ns).max(0) as u64
+        let q = queue.as_nanos() as i64;
+        // The offset at the (nearly exact) first guess: the rate is tiny,
+        // so the error of guessing is rate² × distance.
+        let guess = (q + self.offset_ns).max(0) as u64;
+        (q + self.offset_at(guess)).max(0) as u64
     }
 
     /// Queue time of a monotonic time; `None` if it falls before the queue started.
     pub fn to_queue(&self, mono_ns: u64) -> Option<Duration> {
-        let q = mono_ns as i64 - self.offset_ns;
+        let q = mono_ns as i64 - self.offset_at(mono_ns);
         (q >= 0).then(|| Duration::from_nanos(q as u64))
     }
 
-    /// Adds a fresh measurement and moves the offset towards the median of
-    /// the recent ones, by at most [`MAX_SLEW_NS`]. Returns the error of this
-    /// reading (measured − offset before the step), in ns.
+    /// Adds a fresh measurement, re-measures the rate, and moves the offset
+    /// towards the median of the recent readings (each carried to now along
+    /// the rate), by at most [`MAX_SLEW_NS`] beyond what the rate predicts.
+    /// Returns the error of this reading (measured − predicted), in ns.
     pub fn correct(&mut self, sample: Sample) -> i64 {
         self.correct_with_limit(sample, MAX_SLEW_NS)
     }
@@ -148,17 +196,54 @@ impl QueueTime {
     }
 
     fn correct_with_limit(&mut self, sample: Sample, limit: i64) -> i64 {
-        let err = sample.offset() - self.offset_ns;
-        self.history[self.next] = sample.offset();
+        let now = sample.mono_ns;
+        let predicted = self.offset_at(now);
+        let err = sample.offset() - predicted;
+        self.history[self.next] = (now, sample.offset());
         self.next = (self.next + 1) % HISTORY;
         self.filled = (self.filled + 1).min(HISTORY);
-        let mut recent = self.history;
+        if let Some(rate) = self.measure_rate() {
+            self.rate = rate;
+        }
+        // Every reading carried to now along the rate.
+        let mut recent = [0i64; HISTORY];
+        for (r, &(mono, off)) in recent.iter_mut().zip(&self.history[..self.filled]) {
+            let dt = now as i64 - mono as i64;
+            *r = off + (self.rate * dt as f64) as i64;
+        }
         let recent = &mut recent[..self.filled];
         recent.sort_unstable();
         // Lower median: late readings (larger offsets) are the outliers.
         let median = recent[(recent.len() - 1) / 2];
-        self.offset_ns += (median - self.offset_ns).clamp(-limit, limit);
+        self.offset_ns = predicted + (median - predicted).clamp(-limit, limit);
+        self.ref_mono = now;
         err
+    }
+
+    /// Theil–Sen: the median slope of the pairs of readings at least
+    /// [`MIN_RATE_SPAN_NS`] apart (robust to the late outliers). `None`
+    /// until there are enough such pairs.
+    fn measure_rate(&self) -> Option<f64> {
+        let mut slopes = [0f64; PAIRS];
+        let mut n = 0;
+        let h = &self.history[..self.filled];
+        for (i, a) in h.iter().enumerate() {
+            for b in &h[i + 1..] {
+                let (early, late) = if a.0 <= b.0 { (a, b) } else { (b, a) };
+                let dt = late.0 - early.0;
+                if dt >= MIN_RATE_SPAN_NS {
+                    slopes[n] = (late.1 - early.1) as f64 / dt as f64;
+                    n += 1;
+                }
+            }
+        }
+        if n < HISTORY / 2 {
+            return None;
+        }
+        let slopes = &mut slopes[..n];
+        let mid = n / 2;
+        let (_, m, _) = slopes.select_nth_unstable_by(mid, f64::total_cmp);
+        Some(m.clamp(-MAX_RATE_PPM * 1e-6, MAX_RATE_PPM * 1e-6))
     }
 }
 
@@ -219,6 +304,70 @@ mod tests {
         assert_eq!(c.offset_ns(), 1_000_000);
         c.settle(sample(0, 1_100_000, 10));
         assert_eq!(c.offset_ns(), 1_100_000);
+    }
+
+    /// A queue whose timer runs `ppm` fast against monotonic (a PCM-slaved
+    /// timer), read once a second like the thread does (ten times a second
+    /// at first), each reading late by a pseudo-random 0..200 us and now and
+    /// then by 600 us. Returns the worst conversion error (ns) over the last
+    /// `tail_s` seconds of `secs`.
+    fn drifting_queue_error(ppm: f64, secs: u64, tail_s: u64) -> i64 {
+        let start_mono = 5_000_000_000u64;
+        let queue_at =
+            |mono: u64| (mono.saturating_sub(start_mono) as f64 * (1.0 + ppm * 1e-6)) as u64;
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut late = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            if rng % 17 == 0 {
+                600_000
+            } else {
+                rng % 200_000
+            }
+        };
+        // A reading: the queue is read `lag` after the bracket's middle,
+        // so it looks earlier than it is (the kernel's interrupt lag).
+        let mut read = |mono: u64| {
+            let lag = late();
+            sample(queue_at(mono.saturating_sub(lag)), mono, 2_000)
+        };
+        let mut c = QueueTime::anchor(read(start_mono));
+        let mut worst = 0i64;
+        let mut mono = start_mono;
+        for step in 1..=(10 + secs) {
+            mono += if step <= 10 {
+                100_000_000
+            } else {
+                1_000_000_000
+            };
+            let s = read(mono);
+            if step <= 10 {
+                c.settle(s);
+            } else {
+                c.correct(s);
+            }
+            // Conversion of an event stamped now, half a second later.
+            let ev = mono + 500_000_000;
+            let err = c.to_monotonic(Duration::from_nanos(queue_at(ev))) as i64 - ev as i64;
+            if step > 10 + secs - tail_s {
+                worst = worst.max(err.abs());
+            }
+        }
+        worst
+    }
+
+    #[test]
+    fn a_drifting_queue_is_followed() {
+        for ppm in [0.0, 30.0, -120.0, 300.0, -300.0, 1000.0] {
+            let worst = drifting_queue_error(ppm, 300, 200);
+            eprintln!("queue drifting {ppm} ppm: worst error {} us", worst / 1000);
+            assert!(
+                worst < 400_000,
+                "{ppm} ppm: conversion off by up to {} us",
+                worst / 1000
+            );
+        }
     }
 
     #[test]

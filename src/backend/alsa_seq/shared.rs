@@ -1,12 +1,11 @@
 //! State shared between an [`crate::backend::alsa_seq::AlsaEngine`] and its
 //! thread: the wake-up descriptor, the stop flag, the thread's state, pending
-//! pattern changes. Counters and log lines go through the engine's
-//! [`crate::engine::News`] instead.
+//! pattern and priority changes. Counters and log lines go through the
+//! engine's [`crate::engine::News`] instead.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-
-use crossbeam_queue::ArrayQueue;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicU8, Ordering};
+use std::sync::Mutex;
 
 use super::connect::Patterns;
 
@@ -67,19 +66,34 @@ pub enum ThreadState {
 pub struct Shared {
     /// Set by `stop()`; the thread exits at its next wake-up.
     pub stop: AtomicBool,
-    /// Wakes the thread: stop, patterns changed.
+    /// Wakes the thread: stop, output queued, patterns changed.
     pub wake: WakeFd,
-    /// A [`ThreadState`] as u8.
-    pub state: AtomicU8,
-    /// New auto-connect patterns for the thread to apply (the newest wins;
-    /// lock-free, the thread never waits for the main thread).
-    pub pending_patterns: ArrayQueue<Patterns>,
-    /// The realtime refusal was logged already (once per engine, not per start).
-    pub rt_refusal_logged: AtomicBool,
     /// Kernel pool cells the thread has read since start (see
     /// `client::cells_for`), to compare with the kernel's own count.
     pub cells: AtomicU64,
+    /// A [`ThreadState`] as u8.
+    pub state: AtomicU8,
+    /// New auto-connect patterns for the thread to apply.
+    pub pending_patterns: Mutex<Option<Patterns>>,
+    /// The realtime refusal was logged already (once per engine, not per start).
+    pub rt_refusal_logged: AtomicBool,
+    /// The host's audio thread priority, for the thread to stay below:
+    /// [`HOST_PRIORITY_UNKNOWN`], [`HOST_PRIORITY_NOT_RT`] or a priority ≥ 1.
+    pub host_priority: AtomicI32,
+    /// Patchbay connections remembered (exact patterns), kept across starts.
+    /// The thread updates it; the engine reads it and may replace it.
+    pub remembered: Mutex<Patterns>,
+    /// The engine replaced [`Self::remembered`]: the thread must apply it.
+    pub remembered_pending: AtomicBool,
+    /// A failed announce subscription was logged already (once per engine).
+    pub hotplug_failure_logged: AtomicBool,
 }
+
+/// [`Shared::host_priority`]: no word from the host yet.
+pub const HOST_PRIORITY_UNKNOWN: i32 = 0;
+
+/// [`Shared::host_priority`]: the host's audio thread is not realtime.
+pub const HOST_PRIORITY_NOT_RT: i32 = -1;
 
 impl Shared {
     /// Fresh shared state with a new eventfd.
@@ -90,10 +104,14 @@ impl Shared {
         Ok(Self {
             stop: AtomicBool::new(false),
             wake: WakeFd::new()?,
-            state: AtomicU8::new(ThreadState::Stopped as u8),
-            pending_patterns: ArrayQueue::new(1),
-            rt_refusal_logged: AtomicBool::new(false),
             cells: AtomicU64::new(0),
+            state: AtomicU8::new(ThreadState::Stopped as u8),
+            pending_patterns: Mutex::new(None),
+            rt_refusal_logged: AtomicBool::new(false),
+            host_priority: AtomicI32::new(HOST_PRIORITY_UNKNOWN),
+            remembered: Mutex::new(Patterns::default()),
+            remembered_pending: AtomicBool::new(false),
+            hotplug_failure_logged: AtomicBool::new(false),
         })
     }
 

@@ -1,0 +1,16 @@
+//! Output, from the thread's loop: what the audio thread queued in the
+//! output ring goes to the sequencer (see [`crate::backend::alsa_seq::output`]).
+
+use super::Midi;
+use crate::backend::alsa_seq::output::Route;
+
+impl Midi {
+    /// Sends everything the audio thread queued since the last look.
+    pub(super) fn flush_output(&mut self) {
+        let route = Route {
+            port: self.out_port,
+            queue: self.queue,
+        };
+        self.output.drain(&self.seq, route, &self.clock, &self.news);
+    }
+}

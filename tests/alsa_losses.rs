@@ -1,0 +1,63 @@
+//! Losses are counted as what was lost: an overrun in which the kernel threw
+//! away thousands of events counts thousands, not one. Run with
+//! `cargo xtask test`.
+
+mod common;
+
+use std::time::Duration;
+
+use alsa::seq::Addr;
+use common::*;
+use phasorsync::backend::alsa_seq::AlsaConfig;
+use phasorsync::engine::MidiEngine;
+
+#[test]
+#[ignore = "needs a kernel sequencer: run with cargo xtask test"]
+fn an_overrun_counts_the_events_the_kernel_lost() {
+    // Normal priority, so a sender at full speed overruns the input queue.
+    let mut r = start(AlsaConfig {
+        rt_priority: None,
+        ..config()
+    });
+    let a = r.engine.client().cloned().unwrap();
+    let src = TestSource::new("loss-src");
+    aconnect_addr(
+        src.addr,
+        Addr {
+            client: a.client,
+            port: a.in_port,
+        },
+    );
+    let mut refused = 0u64;
+    for i in 0..20_000u32 {
+        if src
+            .try_cc((i % 16) as u8, i / 128 % 128, (i % 128) as i32)
+            .is_err()
+        {
+            refused += 1;
+        }
+    }
+    let got = collect_until_quiet(&mut r.consumer, Duration::from_millis(500));
+    // An overflow is noticed at the next read: the thread's periodic clock
+    // check (at least once a second) makes one.
+    std::thread::sleep(Duration::from_millis(1500));
+    let s = r.engine.stats();
+    let al = r.engine.alsa_stats();
+    let lost = al.kernel_lost.expect("/proc/asound/seq/clients");
+    eprintln!(
+        "overrun accounting: {} arrived, sender refused {refused}, kernel lost {lost}, \
+         {} overruns (ENOSPC), EngineStats::overruns {}",
+        got.len(),
+        al.overruns,
+        s.overruns
+    );
+    assert!(lost > 0 && al.overruns > 0, "no overrun happened: {al:?}");
+    // Each overrun counts the kernel's losses since the last one, at least 1.
+    assert!(
+        s.overruns >= lost && s.overruns <= lost + al.overruns,
+        "EngineStats::overruns {} for {lost} events lost in {} overruns",
+        s.overruns,
+        al.overruns
+    );
+    r.engine.stop();
+}
