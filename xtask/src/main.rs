@@ -1,10 +1,12 @@
 //! `cargo xtask`: bundling, installing and testing PhasorSync.
 //!
 //! `bundle` and `known-packages` are `nice-plug-xtask`'s (the published fork of
-//! `nih_plug_xtask`, same `bundler.toml` and command line); `install` and `test`
-//! are ours. Every command that builds first checks the system packages the
-//! build needs, so a fresh Debian/Ubuntu machine needs no third set-up step.
+//! `nih_plug_xtask`, same `bundler.toml` and command line); `install`, `test`,
+//! `bench` and `vm` are ours. Every command that builds first checks the
+//! system packages the build needs, so a fresh Debian/Ubuntu machine needs no
+//! third set-up step.
 
+mod artifacts;
 mod bench;
 mod sysdeps;
 mod test;
@@ -43,6 +45,42 @@ pub fn workspace_root() -> PathBuf {
         .parent()
         .expect("xtask has a parent directory")
         .to_path_buf()
+}
+
+/// True when running under CI (`CI` set, not empty, not `false`): there a
+/// missing component is a failure, never a skip.
+pub fn ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
+}
+
+/// `args` split at the first `--`: this command's own, then those it hands on
+/// (to test binaries, criterion, the validator).
+pub fn split_at_dashes<T: AsRef<str>>(args: &[T]) -> (&[T], &[T]) {
+    match args.iter().position(|a| a.as_ref() == "--") {
+        Some(i) => (&args[..i], &args[i + 1..]),
+        None => (args, &[]),
+    }
+}
+
+/// The closing line of a command that runs several stages, then its result:
+/// an error naming the stages in `failed`.
+///
+/// # Errors
+/// When `failed` is not empty.
+pub fn verdict(command: &str, started: std::time::Instant, failed: &[&str]) -> anyhow::Result<()> {
+    println!(
+        "cargo xtask {command}: {} in {:.1} s",
+        if failed.is_empty() {
+            "all passed"
+        } else {
+            "FAILED"
+        },
+        started.elapsed().as_secs_f64()
+    );
+    if !failed.is_empty() {
+        anyhow::bail!("failed: {}", failed.join(", "));
+    }
+    Ok(())
 }
 
 /// What `test` and `bench` start with: the system packages of the build and
