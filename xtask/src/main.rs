@@ -2,14 +2,15 @@
 //!
 //! `bundle` and `known-packages` are `nice-plug-xtask`'s (the published fork of
 //! `nih_plug_xtask`, same `bundler.toml` and command line); `install`, `test`,
-//! `bench` and `vm` are ours. Every command that builds first checks the
-//! system packages the build needs, so a fresh Debian/Ubuntu machine needs no
-//! third set-up step.
+//! `validate`, `bench` and `vm` are ours. Every command that builds first
+//! checks the system packages the build needs, so a fresh Debian/Ubuntu
+//! machine needs no third set-up step.
 
 mod artifacts;
 mod bench;
 mod sysdeps;
 mod test;
+mod validate;
 mod vm;
 
 use std::path::PathBuf;
@@ -23,10 +24,11 @@ fn main() -> ExitCode {
         Some("install") => install(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("test") => test::run(&args[1..]),
+        Some("validate") => validate::run(&args[1..]),
         Some("vm") => vm::cli(&args[1..]),
         _ => nice_plug_xtask::main_with_args("cargo xtask", args).map_err(|e| {
             e.context(
-                "PhasorSync adds:\n  cargo xtask install [--release]   bundle, then copy PhasorSync.clap to ~/.clap\n  cargo xtask test                  run every test (host tests and real-kernel ALSA tests)\n  cargo xtask bench                 every benchmark figure (criterion here; kernel latency and placement in the VM)\n  cargo xtask vm /abs/script.sh     run a script as root in the kernel-test VM (real ALSA sequencer)",
+                "PhasorSync adds:\n  cargo xtask install [--release]   bundle, then copy PhasorSync.clap to ~/.clap\n  cargo xtask test                  run every test (host tests and real-kernel ALSA tests)\n  cargo xtask validate              bundle, then run free-audio's clap-validator on it\n  cargo xtask bench                 every benchmark figure (criterion here; kernel latency and placement in the VM)\n  cargo xtask vm /abs/script.sh     run a script as root in the kernel-test VM (real ALSA sequencer)",
             )
         }),
     };
@@ -83,7 +85,7 @@ pub fn verdict(command: &str, started: std::time::Instant, failed: &[&str]) -> a
     Ok(())
 }
 
-/// What `test` and `bench` start with: the system packages of the build and
+/// What `test`, `bench` and `validate` start with: the system packages of the build and
 /// the tests, then a release bundle (the tests load the bundled `.clap`).
 /// Returns the cargo to call and the workspace root.
 pub fn prepare_bundle() -> anyhow::Result<(String, PathBuf)> {
