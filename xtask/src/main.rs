@@ -2,12 +2,13 @@
 //!
 //! `bundle` and `known-packages` are `nice-plug-xtask`'s (the published fork of
 //! `nih_plug_xtask`, same `bundler.toml` and command line); `install`, `test`,
-//! `validate`, `bench` and `vm` are ours. Every command that builds first
-//! checks the system packages the build needs, so a fresh Debian/Ubuntu
+//! `validate`, `miri`, `bench` and `vm` are ours. Every command that builds
+//! first checks the system packages the build needs, so a fresh Debian/Ubuntu
 //! machine needs no third set-up step.
 
 mod artifacts;
 mod bench;
+mod miri;
 mod sysdeps;
 mod test;
 mod validate;
@@ -25,10 +26,11 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         Some("test") => test::run(&args[1..]),
         Some("validate") => validate::run(&args[1..]),
+        Some("miri") => miri::run(&args[1..]),
         Some("vm") => vm::cli(&args[1..]),
         _ => nice_plug_xtask::main_with_args("cargo xtask", args).map_err(|e| {
             e.context(
-                "PhasorSync adds:\n  cargo xtask install [--release]   bundle, then copy PhasorSync.clap to ~/.clap\n  cargo xtask test                  run every test (host tests and real-kernel ALSA tests)\n  cargo xtask validate              bundle, then run free-audio's clap-validator on it\n  cargo xtask bench                 every benchmark figure (criterion here; kernel latency and placement in the VM)\n  cargo xtask vm /abs/script.sh     run a script as root in the kernel-test VM (real ALSA sequencer)",
+                "PhasorSync adds:\n  cargo xtask install [--release]   bundle, then copy PhasorSync.clap to ~/.clap\n  cargo xtask test                  run every test (host tests and real-kernel ALSA tests)\n  cargo xtask validate              bundle, then run free-audio's clap-validator on it\n  cargo xtask miri                  the ring's tests under Miri (nightly toolchain)\n  cargo xtask bench                 every benchmark figure (criterion here; kernel latency and placement in the VM)\n  cargo xtask vm /abs/script.sh     run a script as root in the kernel-test VM (real ALSA sequencer)",
             )
         }),
     };
