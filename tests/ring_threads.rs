@@ -13,8 +13,12 @@ use phasorsync::ring::{
 };
 
 /// Messages per run: ten million, or `PHASORSYNC_RING_MESSAGES` (for slow
-/// instrumented runs such as ThreadSanitizer).
+/// instrumented runs such as ThreadSanitizer); a few thousand under Miri
+/// (`cargo xtask miri`), which interprets every step and sees no environment.
 fn messages() -> u64 {
+    if cfg!(miri) {
+        return 2_000;
+    }
     std::env::var("PHASORSYNC_RING_MESSAGES")
         .ok()
         .and_then(|v| v.parse().ok())

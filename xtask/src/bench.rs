@@ -15,9 +15,9 @@
 
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use crate::{sysdeps, vm};
+use crate::{artifacts, sysdeps, vm};
 
 const CRITERION_BENCHES: &[&str] = &["scan", "parse", "ring", "timeline", "process"];
 
@@ -26,10 +26,7 @@ const CRITERION_BENCHES: &[&str] = &["scan", "parse", "ring", "timeline", "proce
 /// # Errors
 /// When a build, a benchmark or the VM fails.
 pub fn run(args: &[String]) -> Result<()> {
-    let criterion_args: Vec<String> = match args.iter().position(|a| a == "--") {
-        Some(i) => args[i + 1..].to_vec(),
-        None => Vec::new(),
-    };
+    let (_, criterion_args) = crate::split_at_dashes(args);
     let (cargo, root) = crate::prepare_bundle()?;
 
     let mut bench = Command::new(&cargo);
@@ -39,7 +36,7 @@ pub fn run(args: &[String]) -> Result<()> {
     for b in CRITERION_BENCHES {
         bench.args(["--bench", b]);
     }
-    if !bench.arg("--").args(&criterion_args).status()?.success() {
+    if !bench.arg("--").args(criterion_args).status()?.success() {
         bail!("criterion benchmarks failed");
     }
 
@@ -82,10 +79,9 @@ pub fn run(args: &[String]) -> Result<()> {
     let kernel = vm::ensure_kernel()?;
     let run = vm::run_script(&kernel, &path, &job)?;
     println!(
-        "bench: VM ({}) booted in {:.1} s, ran {:.1} s; figures from an emulated CPU: compare within the run",
+        "bench: VM ({}; {}); figures from an emulated CPU: compare within the run",
         kernel.package,
-        run.boot.as_secs_f64(),
-        run.total.as_secs_f64()
+        run.timing()
     );
     if run.status != 0 {
         bail!(
@@ -98,25 +94,13 @@ pub fn run(args: &[String]) -> Result<()> {
 
 /// Build one bench or test target and return its executable.
 fn build_exe(cargo: &str, args: &[&str], name: &str) -> Result<PathBuf> {
-    let out = Command::new(cargo)
-        .current_dir(crate::workspace_root())
-        .args(args)
-        .args(["--no-run", "--message-format=json"])
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running cargo")?;
-    if !out.status.success() {
-        bail!("building {name} failed");
-    }
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        if msg["reason"] == "compiler-artifact" && msg["target"]["name"] == name {
-            if let Some(exe) = msg["executable"].as_str() {
-                return Ok(PathBuf::from(exe));
-            }
-        }
-    }
-    bail!("cargo built no executable for {name}")
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(crate::workspace_root()).args(args);
+    let built = artifacts::build(cmd).with_context(|| format!("building {name}"))?;
+    built
+        .iter()
+        .find(|msg| msg["target"]["name"] == name)
+        .and_then(|msg| msg["executable"].as_str())
+        .map(PathBuf::from)
+        .with_context(|| format!("cargo built no executable for {name}"))
 }

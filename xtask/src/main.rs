@@ -1,13 +1,17 @@
 //! `cargo xtask`: bundling, installing and testing PhasorSync.
 //!
 //! `bundle` and `known-packages` are `nice-plug-xtask`'s (the published fork of
-//! `nih_plug_xtask`, same `bundler.toml` and command line); `install` and `test`
-//! are ours. Every command that builds first checks the system packages the
-//! build needs, so a fresh Debian/Ubuntu machine needs no third set-up step.
+//! `nih_plug_xtask`, same `bundler.toml` and command line); `install`, `test`,
+//! `validate`, `miri`, `bench` and `vm` are ours. Every command that builds
+//! first checks the system packages the build needs, so a fresh Debian/Ubuntu
+//! machine needs no third set-up step.
 
+mod artifacts;
 mod bench;
+mod miri;
 mod sysdeps;
 mod test;
+mod validate;
 mod vm;
 
 use std::path::PathBuf;
@@ -21,10 +25,12 @@ fn main() -> ExitCode {
         Some("install") => install(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("test") => test::run(&args[1..]),
+        Some("validate") => validate::run(&args[1..]),
+        Some("miri") => miri::run(&args[1..]),
         Some("vm") => vm::cli(&args[1..]),
         _ => nice_plug_xtask::main_with_args("cargo xtask", args).map_err(|e| {
             e.context(
-                "PhasorSync adds:\n  cargo xtask install [--release]   bundle, then copy PhasorSync.clap to ~/.clap\n  cargo xtask test                  run every test (host tests and real-kernel ALSA tests)\n  cargo xtask bench                 every benchmark figure (criterion here; kernel latency and placement in the VM)\n  cargo xtask vm /abs/script.sh     run a script as root in the kernel-test VM (real ALSA sequencer)",
+                "PhasorSync adds:\n  cargo xtask install [--release]   bundle, then copy PhasorSync.clap to ~/.clap\n  cargo xtask test                  run every test (host tests and real-kernel ALSA tests)\n  cargo xtask validate              bundle, then run free-audio's clap-validator on it\n  cargo xtask miri                  the ring's tests under Miri (nightly toolchain)\n  cargo xtask bench                 every benchmark figure (criterion here; kernel latency and placement in the VM)\n  cargo xtask vm /abs/script.sh     run a script as root in the kernel-test VM (real ALSA sequencer)",
             )
         }),
     };
@@ -45,7 +51,43 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// What `test` and `bench` start with: the system packages of the build and
+/// True when running under CI (`CI` set, not empty, not `false`): there a
+/// missing component is a failure, never a skip.
+pub fn ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
+}
+
+/// `args` split at the first `--`: this command's own, then those it hands on
+/// (to test binaries, criterion, the validator).
+pub fn split_at_dashes<T: AsRef<str>>(args: &[T]) -> (&[T], &[T]) {
+    match args.iter().position(|a| a.as_ref() == "--") {
+        Some(i) => (&args[..i], &args[i + 1..]),
+        None => (args, &[]),
+    }
+}
+
+/// The closing line of a command that runs several stages, then its result:
+/// an error naming the stages in `failed`.
+///
+/// # Errors
+/// When `failed` is not empty.
+pub fn verdict(command: &str, started: std::time::Instant, failed: &[&str]) -> anyhow::Result<()> {
+    println!(
+        "cargo xtask {command}: {} in {:.1} s",
+        if failed.is_empty() {
+            "all passed"
+        } else {
+            "FAILED"
+        },
+        started.elapsed().as_secs_f64()
+    );
+    if !failed.is_empty() {
+        anyhow::bail!("failed: {}", failed.join(", "));
+    }
+    Ok(())
+}
+
+/// What `test`, `bench` and `validate` start with: the system packages of the build and
 /// the tests, then a release bundle (the tests load the bundled `.clap`).
 /// Returns the cargo to call and the workspace root.
 pub fn prepare_bundle() -> anyhow::Result<(String, PathBuf)> {

@@ -48,7 +48,7 @@ pub const TEST: &[Dep] = &[
 
 /// What the kernel-test VM needs (only where there is no `/dev/snd/seq`):
 /// qemu, and a static busybox for its initramfs. The kernel itself comes
-/// from `apt-get download` (see `vm.rs`).
+/// from `apt-get download` (see `vm/kernel.rs`).
 pub const VM: &[Dep] = &[
     Dep {
         package: "qemu-system-x86",
@@ -90,13 +90,7 @@ pub fn ensure(deps: &[Dep]) -> anyhow::Result<()> {
         );
     }
     eprintln!("xtask: installing missing system packages: {list}");
-    let update = Command::new("apt-get")
-        .args(["update", "-qq"])
-        .status()
-        .context("running apt-get update")?;
-    if !update.success() {
-        bail!("apt-get update failed; install by hand: apt-get install -y {list}");
-    }
+    apt_update().with_context(|| format!("install by hand: apt-get install -y {list}"))?;
     let status = Command::new("apt-get")
         .args(["install", "-y", "-qq", "--no-install-recommends"])
         .args(&missing)
@@ -105,6 +99,21 @@ pub fn ensure(deps: &[Dep]) -> anyhow::Result<()> {
         .context("running apt-get install")?;
     if !status.success() {
         bail!("apt-get install {list} failed; install them by hand and run again");
+    }
+    Ok(())
+}
+
+/// `apt-get update` (root only), so that apt knows the current packages.
+///
+/// # Errors
+/// When apt-get cannot run or fails.
+pub fn apt_update() -> anyhow::Result<()> {
+    let update = Command::new("apt-get")
+        .args(["update", "-qq"])
+        .status()
+        .context("running apt-get update")?;
+    if !update.success() {
+        bail!("apt-get update failed ({update})");
     }
     Ok(())
 }

@@ -8,7 +8,7 @@
 //! 4. runs the kernel tests: every integration-test target named `alsa_*` or
 //!    `kernel_*`, with `--ignored --test-threads=1`, natively when this
 //!    machine has a usable `/dev/snd/seq` with the virmidi and Midi Through
-//!    clients, otherwise in one boot of the qemu VM of `vm.rs`.
+//!    clients, otherwise in one boot of the qemu VM of `vm/`.
 //!
 //! Usage: `cargo xtask test [--kernel-only] [--vm] [CARGO-ARGS] [-- TEST-ARGS]`.
 //! CARGO-ARGS go to both cargo invocations (e.g. `--release`), TEST-ARGS to
@@ -22,12 +22,12 @@
 use anyhow::{bail, Context, Result};
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{BufRead, BufReader, IsTerminal};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use crate::{sysdeps, vm};
+use crate::{artifacts, sysdeps, vm};
 
 /// Prefixes of the integration-test targets that need a kernel sequencer.
 const KERNEL_TEST_PREFIXES: &[&str] = &["alsa_", "kernel_"];
@@ -60,15 +60,12 @@ struct Options {
 
 impl Options {
     fn parse(args: &[String]) -> Self {
-        let (ours, test_args) = match args.iter().position(|a| a == "--") {
-            Some(i) => (&args[..i], args[i + 1..].to_vec()),
-            None => (args, Vec::new()),
-        };
+        let (ours, test_args) = crate::split_at_dashes(args);
         let mut opts = Self {
             kernel_only: false,
             force_vm: false,
             cargo_args: Vec::new(),
-            test_args,
+            test_args: test_args.to_vec(),
         };
         for a in ours {
             match a.as_str() {
@@ -131,19 +128,7 @@ pub fn run(args: &[String]) -> Result<()> {
             }
         }
     }
-    println!(
-        "cargo xtask test: {} in {:.1} s",
-        if failed.is_empty() {
-            "all passed"
-        } else {
-            "FAILED"
-        },
-        started.elapsed().as_secs_f64()
-    );
-    if !failed.is_empty() {
-        bail!("failed: {}", failed.join(", "));
-    }
-    Ok(())
+    crate::verdict("test", started, &failed)
 }
 
 /// Step 4: build the kernel test binaries, then run them natively or in the VM.
@@ -197,8 +182,7 @@ fn kernel_tests(cargo: &str, root: &Path, opts: &Options) -> Result<String> {
         Err(why) => {
             println!("\n     Running {n} kernel test binaries in a qemu VM ({why})");
             let run = in_vm(&job, &runner, &plan, &bundle, opts).map_err(|e| {
-                let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
-                if ci {
+                if crate::ci() {
                     e.context("CI: the kernel tests need a kernel sequencer; this machine has none and the VM failed")
                 } else {
                     e.context(format!(
@@ -208,12 +192,7 @@ fn kernel_tests(cargo: &str, root: &Path, opts: &Options) -> Result<String> {
                     ))
                 }
             })?;
-            let timing = format!(
-                "{}; boot {:.1} s, VM total {:.1} s",
-                run.kernel,
-                run.boot.as_secs_f64(),
-                run.total.as_secs_f64()
-            );
+            let timing = format!("{}; {}", run.kernel, run.timing);
             if run.status != 0 {
                 bail!(
                     "exit status {} in the VM ({timing}); see the test output above",
@@ -277,8 +256,8 @@ struct VmTests {
     kernel: String,
     /// The runner's exit status.
     status: i32,
-    boot: std::time::Duration,
-    total: std::time::Duration,
+    /// Boot and total time, as `vm::VmRun::timing` puts them.
+    timing: String,
 }
 
 /// Run the plan in one VM boot. `Err` only when the VM itself failed.
@@ -328,8 +307,7 @@ fn in_vm(
     Ok(VmTests {
         kernel: kernel.package,
         status: run.status,
-        boot: run.boot,
-        total: run.total,
+        timing: run.timing(),
     })
 }
 
@@ -380,36 +358,17 @@ fn build_kernel_tests(cargo: &str, root: &Path, cargo_args: &[String]) -> Result
         return Ok(Vec::new());
     }
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(root).args([
-        "test",
-        "--workspace",
-        "--all-features",
-        "--no-run",
-        "--message-format=json-render-diagnostics",
-    ]);
+    cmd.current_dir(root)
+        .args(["test", "--workspace", "--all-features"]);
     for name in &names {
         cmd.args(["--test", name]);
     }
-    let mut child = cmd
-        .args(cargo_args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("running cargo test --no-run")?;
-    let stdout = child.stdout.take().context("cargo stdout")?;
-    let mut tests = Vec::new();
-    for line in BufReader::new(stdout).lines() {
-        let msg: serde_json::Value = match serde_json::from_str(&line?) {
-            Ok(v) => v,
-            Err(_) => continue,
-        };
-        if let Some(t) = kernel_test_artifact(&msg, root) {
-            tests.push(t);
-        }
-    }
-    let status = child.wait()?;
-    if !status.success() {
-        bail!("building the kernel test binaries failed ({status})");
-    }
+    cmd.args(cargo_args);
+    let mut tests: Vec<KernelTest> = artifacts::build(cmd)
+        .context("building the kernel test binaries")?
+        .iter()
+        .filter_map(|msg| kernel_test_artifact(msg, root))
+        .collect();
     if tests.len() != names.len() {
         bail!(
             "cargo built {} kernel test binaries for {} targets ({})",
