@@ -183,8 +183,11 @@ fn run(frames: u32, latency_blocks: u32, times: &[u32]) -> (Run, Vec<(u64, u8)>,
                 )
                 .expect("process");
                 for e in output.iter() {
-                    if let Recorded::NoteOn(Note { time, key, .. }) = clap_host::record(e) {
-                        notes.push((k * u64::from(frames) + u64::from(time), key as u8));
+                    // Hardware notes come out in the MIDI dialect.
+                    if let Recorded::Midi { time, data, .. } = clap_host::record(e) {
+                        if data[0] & 0xF0 == 0x90 && data[2] > 0 {
+                            notes.push((k * u64::from(frames) + u64::from(time), data[1]));
+                        }
                     }
                 }
                 k += 1;

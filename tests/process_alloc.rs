@@ -36,6 +36,8 @@ impl EngineFactory for MockEngineFactory {
         });
         engine.expect_stop().return_const(());
         engine.expect_set_options().return_const(());
+        engine.expect_priority_link().returning(|| None);
+        engine.expect_remembered().returning(String::new);
         Ok(Box::new(engine))
     }
 }

@@ -68,8 +68,9 @@ const ENGINE_LOSSES: [EngineLoss; 9] = [
         |s| s.sysex_cut,
     ),
     (
-        "sequencer input overrun(s): the kernel dropped events",
-        |s| s.overruns,
+        "event(s) lost in sequencer input overruns (the kernel's input queue for PhasorSync \
+         was full)",
+        |s| s.overrun_events,
     ),
     ("MIDI event(s) could not be read or decoded", |s| {
         s.event_errors
@@ -115,6 +116,7 @@ impl PhasorSyncMainThread<'_> {
         self.forward_engine_log();
         let engine = self.news().map(|n| n.stats()).unwrap_or_default();
         let now = snapshot(&self.shared.counters, engine);
+
         let before = self.reported.replace(now);
         for (what, new, total) in changes(&before, &now) {
             self.shared.log(
