@@ -93,7 +93,8 @@
 //! zero, negative or not finite, or a position that is not finite or beyond
 //! ±[`MAX_ABS_BEATS`], gives no ticks for that block; the next valid block
 //! re-locates (SPP + Continue). A non-finite `tempo_inc` counts as 0; tempo
-//! is clamped to [`MAX_TEMPO_BPM`]. A loop shorter than one tick, or not
+//! is clamped to [`MAX_TEMPO_BPM`], and `tempo_inc` so that a block's ramp
+//! spans at most that much. A loop shorter than one tick, or not
 //! finite, is ignored. A jump of any size is a relocate. SPP is 14 bits: a
 //! boundary beyond 16383 sixteenths (1024 bars of 4/4) is sent as 16383.
 //! Events that do not fit in the caller's buffer are dropped and counted.
@@ -434,8 +435,12 @@ impl TickScheduler {
                     let pos = t.song_pos_beats;
                     match tempo {
                         Some(t0) if pos.is_finite() && pos.abs() <= MAX_ABS_BEATS => {
+                            // A ramp may not take the tempo beyond the
+                            // clamp within the block: bounds the work and
+                            // keeps every position in range.
+                            let k_max = MAX_TEMPO_BPM / frames.max(1.0);
                             let k = if t.tempo_inc.is_finite() {
-                                t.tempo_inc
+                                t.tempo_inc.clamp(-k_max, k_max)
                             } else {
                                 0.0
                             };
@@ -460,8 +465,7 @@ impl TickScheduler {
                     if self.host_playing {
                         if let Some(e) = self.expected {
                             // The stopped clock carries on the song's phase.
-                            self.free_beat = e;
-                            self.free_next = self.next_tick;
+                            self.set_free_phase(e, self.next_tick);
                         }
                     }
                     self.stop(&mut out);
@@ -648,13 +652,25 @@ impl TickScheduler {
             out.push(s, ClockKind::Clock);
             self.free_next = self.free_next.saturating_add(1);
         }
-        let end = seg.beat_at(frames);
-        // Keep the virtual beat small so its precision never degrades.
-        let whole = end.floor();
-        self.free_beat = end - whole;
-        self.free_next = self
-            .free_next
-            .saturating_sub(whole as i64 * PPQN as i64)
-            .max(first_tick_from(self.free_beat));
+        self.set_free_phase(seg.beat_at(frames), self.free_next);
+    }
+
+    /// Sets the stopped clock's phase from a beat and the next tick index on
+    /// that beat's grid, keeping only the phase within the beat so its
+    /// precision never degrades (and no value can overflow).
+    fn set_free_phase(&mut self, beat: f64, next: i64) {
+        if !beat.is_finite() {
+            self.free_beat = 0.0;
+            self.free_next = 0;
+            return;
+        }
+        let whole = beat.floor();
+        self.free_beat = beat - whole;
+        // Float-to-int casts saturate; the clamp keeps the next tick within
+        // the beat's first tick and one beat later whatever came in.
+        let first = first_tick_from(self.free_beat);
+        self.free_next = next
+            .saturating_sub((whole * PPQN) as i64)
+            .clamp(first, first + PPQN as i64);
     }
 }
