@@ -19,6 +19,7 @@
 
 pub mod backend;
 pub mod engine;
+pub mod midi_clock;
 pub mod plugin;
 pub mod protocol;
 pub mod ring;
