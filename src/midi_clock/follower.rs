@@ -108,7 +108,7 @@ pub const WINDOW: usize = 128;
 /// Held-out residuals of one sign in a row that mean a tempo step.
 pub const STEP_RUN: usize = 4;
 /// Residual, in standard deviations, beyond which a tick is held out.
-pub const SUSPECT_SIGMAS: f64 = 3.0;
+pub const SUSPECT_SIGMAS: f64 = 3.5;
 /// Tick periods without a tick after which the clock counts as stopped:
 /// three ticks missed, plus half a period of jitter margin.
 pub const TIMEOUT_PERIODS: f64 = 3.5;
@@ -126,12 +126,18 @@ const SIGMA_FLOOR_NS: f64 = 100_000.0;
 /// Before the window holds this many ticks, the deviation used for outlier
 /// tests is at least [`EARLY_SIGMA_PERIODS`] periods (the fit's own residual
 /// spread means little with a handful of points).
-const EARLY_TICKS: usize = 8;
-const EARLY_SIGMA_PERIODS: f64 = 0.05;
-/// Consecutive gap intervals (2+ periods) that mean a halved tempo.
-const GAP_RUN: usize = 3;
+const EARLY_TICKS: usize = 32;
+const EARLY_SIGMA_NS: f64 = 1_000_000.0;
+const EARLY_SIGMA_PERIODS: f64 = 0.1;
+/// The parabola is fitted from this many ticks on, and used when its
+/// curvature is this many standard errors from zero.
+const MIN_CURVE_TICKS: usize = 24;
+const CURVE_SIGMAS: f64 = 5.0;
+/// Consecutive gap intervals (2+ periods) that mean a halved tempo: six,
+/// as three alternate ticks lost in a row do happen at 2 % random loss.
+const GAP_RUN: usize = 6;
 /// Anomalies within the last 8 ticks that mean the grid is lost.
-const CHAOS_ANOMALIES: u32 = 4;
+const CHAOS_ANOMALIES: u32 = 5;
 
 /// One MIDI real-time or transport message, as the follower needs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -337,7 +343,9 @@ impl Grid {
         (self.t[i], self.k[i])
     }
 
-    /// Least-squares line through the window, relative to its newest tick.
+    /// Least-squares fit through the window: a straight line, or a parabola
+    /// when the curvature is significant (a tempo ramp). The result is kept
+    /// as the local line through the model's newest tick and the next one.
     fn fit(&mut self) {
         let (rt, rk) = self.newest();
         self.ref_t = rt;
@@ -355,25 +363,52 @@ impl Grid {
             sy += y;
         }
         let (mx, my) = (sx / n, sy / n);
-        let (mut sxx, mut sxy) = (0.0, 0.0);
+        // Orthogonal polynomials: 1, u = x − x̄, w = u² − (S3/S2)·u − S2/n,
+        // so the three coefficients are estimated independently.
+        let (mut s2, mut s3, mut suy) = (0.0, 0.0, 0.0);
         for j in 0..self.len {
             let (x, y) = self.point(j);
-            sxx += (x - mx) * (x - mx);
-            sxy += (x - mx) * (y - my);
+            let u = x - mx;
+            s2 += u * u;
+            s3 += u * u * u;
+            suy += u * (y - my);
         }
-        self.b = sxy / sxx;
-        self.a = my - self.b * mx;
-        self.sigma = if self.len > 2 {
-            let mut ss = 0.0;
+        let slope = suy / s2;
+        let (g, h) = (s3 / s2, s2 / n);
+        let w = |u: f64| u * u - g * u - h;
+        let (mut sww, mut swy) = (0.0, 0.0);
+        if self.len >= MIN_CURVE_TICKS {
             for j in 0..self.len {
                 let (x, y) = self.point(j);
-                let r = y - self.a - self.b * x;
-                ss += r * r;
+                let wu = w(x - mx);
+                sww += wu * wu;
+                swy += wu * (y - my);
             }
-            (ss / (n - 2.0)).sqrt()
+        }
+        let curve = if sww > 0.0 { swy / sww } else { 0.0 };
+        let (mut ss_line, mut ss_curve) = (0.0, 0.0);
+        for j in 0..self.len {
+            let (x, y) = self.point(j);
+            let u = x - mx;
+            let r = y - my - slope * u;
+            ss_line += r * r;
+            let rc = r - curve * w(u);
+            ss_curve += rc * rc;
+        }
+        let sigma_curve = if self.len > 3 { (ss_curve / (n - 3.0)).sqrt() } else { 0.0 };
+        let t_curve = curve.abs() * sww.sqrt() / sigma_curve.max(SIGMA_FLOOR_NS);
+        let c = if self.len >= MIN_CURVE_TICKS && t_curve > CURVE_SIGMAS {
+            self.sigma = sigma_curve;
+            curve
         } else {
+            self.sigma = if self.len > 2 { (ss_line / (n - 2.0)).sqrt() } else { 0.0 };
             0.0
         };
+        // The model at x = 0 (the newest tick) and x = 1 (the next).
+        let y0 = my + slope * (0.0 - mx) + c * w(0.0 - mx);
+        let y1 = my + slope * (1.0 - mx) + c * w(1.0 - mx);
+        self.a = y0;
+        self.b = y1 - y0;
     }
 
     /// Point `j` of the window (0 = oldest) relative to the reference tick.
@@ -388,9 +423,17 @@ impl Grid {
     fn threshold(&self, period: f64) -> f64 {
         let mut s = self.sigma.max(SIGMA_FLOOR_NS);
         if self.len < EARLY_TICKS {
-            s = s.max(EARLY_SIGMA_PERIODS * period);
+            s = s.max(EARLY_SIGMA_NS.min(EARLY_SIGMA_PERIODS * period));
         }
-        SUSPECT_SIGMAS * s * (1.0 + 4.0 / self.len as f64).sqrt()
+        // The prediction's own variance one tick past a line through n
+        // evenly spaced points, plus the new tick's.
+        let n = self.len as f64;
+        let spread = if self.len >= 2 {
+            1.0 + 1.0 / n + 3.0 * (n + 1.0) / (n * (n - 1.0))
+        } else {
+            5.0
+        };
+        SUSPECT_SIGMAS * s * spread.sqrt()
     }
 
     /// Takes one tick; `stats` counts what was repaired.
@@ -409,15 +452,19 @@ impl Grid {
         }
         let dt = (t - self.last_t) as f64;
         if dt > self.timeout_ns() {
+            // The clock paused: keep its last period as the first estimate.
             stats.grid_restarts += 1;
-            self.restart(t, self.last_k + 1, None);
+            let prior = self.period();
+            self.restart(t, self.last_k + 1, prior);
             return Tick::Indexed {
                 k: self.last_k,
                 renumbered: None,
             };
         }
-        let Some(p) = self.period() else {
-            // One tick and no period yet: anything not absurdly short is next.
+        let p = if self.len >= 2 { self.period() } else { None };
+        let Some(p) = p else {
+            // One tick: anything not absurdly short is the next (a prior
+            // period from before a restart is for reporting, not indexing).
             if dt < MIN_PERIOD_NS {
                 stats.extra_ticks += 1;
                 return Tick::Ignored;
@@ -495,7 +542,8 @@ impl Grid {
         } else {
             self.gap_len = 0;
         }
-        self.note(n > 1);
+        // A gap is no anomaly: losing a tick now and then is normal.
+        self.note(false);
         self.accept(t, k);
         if self.chaos() {
             stats.grid_restarts += 1;
