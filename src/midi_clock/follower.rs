@@ -521,16 +521,14 @@ impl Grid {
         }
         let r = (i128::from(t) - i128::from(self.ref_t)) as f64 - self.predict_rel(k);
         let thr = self.threshold(p);
-        if rephase {
-            if r.abs() > thr {
-                // The sender restarted its clock at Start: new phase, same tempo.
-                stats.grid_restarts += 1;
-                self.restart(t, k, Some(p));
-                return Tick::Indexed {
-                    k,
-                    renumbered: None,
-                };
-            }
+        if rephase && r.abs() > thr {
+            // The sender restarted its clock at Start: new phase, same tempo.
+            stats.grid_restarts += 1;
+            self.restart(t, k, Some(p));
+            return Tick::Indexed {
+                k,
+                renumbered: None,
+            };
         }
         if r.abs() > thr {
             return self.hold_out(t, k, r > 0.0, stats);
