@@ -1,9 +1,14 @@
-//! MIDI clock out from the host transport.
+//! MIDI clock, both ways, as pure logic (no I/O, no allocation per block):
+//! - [`ticks`]: out, from the host transport. Per audio block, the host's
+//!   transport in, the clock messages (Timing Clock, Start, Continue, Stop,
+//!   Song Position Pointer) out, each on its fractional sample; the CLAP glue
+//!   turns the samples into `CLOCK_MONOTONIC` times with the
+//!   [`crate::timeline`] and queues the messages on the output ring.
+//! - [`follower`]: in, from an external sender. The kernel timestamps of its
+//!   Clock, Start, Stop, Continue and Song Position Pointer messages become
+//!   tempo, beat position and transport state.
 //!
-//! [`ticks`] is the pure part: per audio block, the host's transport in, the
-//! clock messages (Timing Clock, Start, Continue, Stop, Song Position Pointer)
-//! out, each on its fractional sample. It does no I/O; the CLAP glue turns
-//! the samples into `CLOCK_MONOTONIC` times with the [`crate::timeline`] and
-//! queues the messages on the output ring.
+//! Neither is wired into the plugin yet.
 
+pub mod follower;
 pub mod ticks;

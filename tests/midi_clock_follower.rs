@@ -1,0 +1,588 @@
+//! The MIDI clock follower on synthetic tick streams: a sender's true grid
+//! (tempo profile, ±200 ppm clock drift) seen through gaussian timestamp
+//! jitter, with tempo steps, ramps, missing ticks and garbage. Each test
+//! asserts a target of the issue and prints what it measured
+//! (`cargo test --test midi_clock_follower -- --nocapture`).
+
+mod alloc_counter;
+
+use alloc_counter::allocations_in;
+use phasorsync::midi_clock::follower::{ClockIn, Follower};
+use proptest::prelude::*;
+
+const SRC: u16 = 7;
+const T0: f64 = 1e9;
+
+/// xorshift64* with Box–Muller: deterministic, no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn uniform(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+    fn gauss(&mut self) -> f64 {
+        let (u, v) = (self.uniform(), self.uniform());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+}
+
+/// A sender's ticks as the receiver sees them.
+struct Stream {
+    /// True (jitter-free) receiver time of tick i, ns.
+    truth: Vec<f64>,
+    /// Receiver-clock tempo of the interval from tick i to i + 1.
+    bpm: Vec<f64>,
+    /// Jittered kernel timestamps.
+    seen: Vec<u64>,
+}
+
+/// `n` ticks at nominal tempo `tempo(i)` (for interval i → i+1), sender clock
+/// fast by `drift_ppm`, timestamps with `jitter_ms` RMS gaussian jitter.
+fn stream(
+    n: usize,
+    seed: u64,
+    jitter_ms: f64,
+    drift_ppm: f64,
+    tempo: impl Fn(usize) -> f64,
+) -> Stream {
+    let mut rng = Rng::new(seed);
+    let rate = 1.0 + drift_ppm * 1e-6;
+    let (mut truth, mut bpm, mut seen) = (Vec::new(), Vec::new(), Vec::new());
+    let mut t = T0;
+    for i in 0..n {
+        truth.push(t);
+        seen.push((t + jitter_ms * 1e6 * rng.gauss()).round() as u64);
+        let b = tempo(i) * rate;
+        bpm.push(b);
+        t += 60e9 / (24.0 * b);
+    }
+    Stream { truth, bpm, seen }
+}
+
+/// Per tick received (index j = ticks received − 1): tempo error (BPM) and
+/// phase error (ms) at the true time of the next tick.
+struct Trace {
+    tempo_err: Vec<f64>,
+    phase_ms: Vec<f64>,
+    true_bpm: Vec<f64>,
+}
+
+/// Start just before tick 0, then every tick except those in `drop`.
+fn follow(s: &Stream, drop: &[usize]) -> (Follower, Trace) {
+    let mut f = Follower::new();
+    f.event(s.seen[0] - 1_000_000, SRC, ClockIn::Start);
+    let mut tr = Trace {
+        tempo_err: vec![],
+        phase_ms: vec![],
+        true_bpm: vec![],
+    };
+    for j in 0..s.seen.len() - 1 {
+        if !drop.contains(&j) {
+            f.event(s.seen[j], SRC, ClockIn::Clock);
+        }
+        let next = s.truth[j + 1] as u64;
+        let tb = s.bpm[j];
+        tr.true_bpm.push(tb);
+        tr.tempo_err
+            .push(f.tempo_bpm().map_or(f64::NAN, |b| b - tb));
+        let beat = f.beat_at(next).unwrap_or(f64::NAN);
+        tr.phase_ms
+            .push((beat - (j + 1) as f64 / 24.0) * 60_000.0 / tb);
+    }
+    (f, tr)
+}
+
+fn locked(tr: &Trace, j: usize) -> bool {
+    let e = tr.tempo_err[j];
+    e.abs() <= 0.005 * tr.true_bpm[j] && tr.phase_ms[j].abs() <= 2.0
+}
+
+/// Ticks received from `from` until the estimate is locked and stays locked
+/// for the next 96 ticks (or the end).
+fn lock_ticks(tr: &Trace, from: usize) -> usize {
+    let n = tr.tempo_err.len();
+    let i = (from..n)
+        .find(|&i| (i..(i + 96).min(n)).all(|x| locked(tr, x)))
+        .unwrap_or(n);
+    i + 1 - from
+}
+
+fn rms(v: &[f64]) -> f64 {
+    (v.iter().map(|x| x * x).sum::<f64>() / v.len() as f64).sqrt()
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
+fn std_dev(v: &[f64]) -> f64 {
+    let m = mean(v);
+    (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / v.len() as f64).sqrt()
+}
+
+fn percentile(v: &mut [usize], p: f64) -> usize {
+    v.sort_unstable();
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+const DRIFTS: [f64; 2] = [-200.0, 200.0];
+
+#[test]
+fn first_estimate_after_two_ticks() {
+    for seed in 0..50 {
+        let s = stream(3, seed, 1.0, 200.0, |_| 120.0);
+        let mut f = Follower::new();
+        f.event(s.seen[0] - 1_000_000, SRC, ClockIn::Start);
+        f.event(s.seen[0], SRC, ClockIn::Clock);
+        assert_eq!(f.tempo_bpm(), None, "one tick gives no tempo");
+        f.event(s.seen[1], SRC, ClockIn::Clock);
+        let bpm = f.tempo_bpm().expect("a tempo after 2 ticks");
+        // One interval with √2 ms of jitter on 20.8 ms: within 35 % (5σ).
+        assert!((bpm - 120.0).abs() < 0.35 * 120.0, "seed {seed}: {bpm}");
+        assert!(f.beat_at(s.seen[1]).is_some(), "a phase after 2 ticks");
+    }
+}
+
+#[test]
+fn locked_within_24_ticks_of_start() {
+    let mut ticks = vec![];
+    for seed in 0..100 {
+        for d in DRIFTS {
+            let s = stream(200, seed * 2 + (d > 0.0) as u64, 1.0, d, |_| 120.0);
+            let (_, tr) = follow(&s, &[]);
+            ticks.push(lock_ticks(&tr, 0));
+        }
+    }
+    let late = ticks.iter().filter(|&&t| t > 24).count();
+    let (p50, max) = (percentile(&mut ticks, 0.5), *ticks.iter().max().unwrap());
+    println!(
+        "lock after Start (0.5 %, 2 ms, held 96 ticks): median {p50} ticks, max {max}, {late}/{} trials later than 24",
+        ticks.len()
+    );
+    // The target, read statistically: 24 ticks is 3.5σ of a 24-point
+    // slope at 1 ms jitter, so we ask 99 % of trials, not all.
+    assert!(
+        late * 100 <= ticks.len(),
+        "{late} of {} trials not locked by tick 24",
+        ticks.len()
+    );
+}
+
+#[test]
+fn steady_state_tempo_and_phase() {
+    let mut all_tempo = vec![];
+    let mut all_phase = vec![];
+    for (seed, d) in [(1, -200.0), (2, 200.0), (3, 0.0), (4, 200.0)] {
+        let s = stream(12_000, seed, 1.0, d, |_| 120.0);
+        let (f, tr) = follow(&s, &[]);
+        let te = &tr.tempo_err[256..];
+        let ph = &tr.phase_ms[256..];
+        println!(
+            "drift {d:+} ppm: tempo error mean {:+.4} σ {:.4} rms {:.4} BPM, phase rms {:.3} ms (max {:.3}), stats {:?}",
+            mean(te),
+            std_dev(te),
+            rms(te),
+            rms(ph),
+            ph.iter().fold(0.0f64, |m, x| m.max(x.abs())),
+            f.stats()
+        );
+        all_tempo.extend_from_slice(te);
+        all_phase.extend_from_slice(ph);
+    }
+    let (t, p) = (rms(&all_tempo), rms(&all_phase));
+    println!("all: tempo error rms {t:.4} BPM (target ≤ 0.02), phase rms {p:.3} ms (target ≤ 0.5)");
+    assert!(t <= 0.02, "steady-state tempo error {t} BPM");
+    assert!(p <= 0.5, "steady-state phase error {p} ms RMS");
+}
+
+#[test]
+fn relocks_within_a_beat_after_a_tempo_step() {
+    for step in [1.1, 0.9] {
+        let mut ticks = vec![];
+        for seed in 0..100 {
+            let d = DRIFTS[seed as usize % 2];
+            let s = stream(700, seed, 1.0, d, |i| {
+                if i < 300 {
+                    120.0
+                } else {
+                    120.0 * step
+                }
+            });
+            let (f, tr) = follow(&s, &[]);
+            assert!(
+                f.stats().tempo_steps >= 1,
+                "step not detected: {:?}",
+                f.stats()
+            );
+            // Tick 301 is the first at the new tempo.
+            ticks.push(lock_ticks(&tr, 301));
+        }
+        let late = ticks.iter().filter(|&&t| t > 24).count();
+        let (p50, max) = (percentile(&mut ticks, 0.5), *ticks.iter().max().unwrap());
+        println!(
+            "step ×{step}: re-locked after median {p50} ticks, max {max}, {late}/{} later than 24",
+            ticks.len()
+        );
+        assert!(
+            late * 100 <= ticks.len(),
+            "×{step}: {late} trials not re-locked within a beat"
+        );
+    }
+}
+
+#[test]
+fn a_missing_tick_does_not_move_the_phase() {
+    let mut worst: f64 = 0.0;
+    for seed in 0..20 {
+        let s = stream(700, seed, 1.0, 200.0, |_| 120.0);
+        let (_, full) = follow(&s, &[]);
+        let (f, gap) = follow(&s, &[500]);
+        assert_eq!(f.stats().missing_ticks, 1);
+        for j in 500..699 {
+            worst = worst.max((gap.phase_ms[j] - full.phase_ms[j]).abs());
+            assert!(
+                gap.phase_ms[j].abs() < 2.0,
+                "seed {seed} tick {j}: {} ms",
+                gap.phase_ms[j]
+            );
+        }
+    }
+    println!("one tick dropped: phase moved by at most {worst:.4} ms against the full stream");
+    assert!(worst < 0.25, "a missing tick moved the phase by {worst} ms");
+
+    // 2 % of ticks lost at random: still on the grid.
+    let s = stream(6000, 99, 1.0, -200.0, |_| 120.0);
+    let mut rng = Rng::new(5);
+    let drop: Vec<usize> = (1..5999).filter(|_| rng.uniform() < 0.02).collect();
+    let (f, tr) = follow(&s, &drop);
+    let p = rms(&tr.phase_ms[256..]);
+    println!(
+        "{} of 6000 ticks dropped: phase rms {p:.3} ms, stats {:?}",
+        drop.len(),
+        f.stats()
+    );
+    assert!(p <= 0.5);
+    assert_eq!(f.stats().missing_ticks as usize, drop.len());
+}
+
+#[test]
+fn stops_after_three_missed_periods_or_on_stop() {
+    let s = stream(100, 3, 1.0, 0.0, |_| 120.0);
+    let mut f = Follower::new();
+    f.event(s.seen[0] - 1000, SRC, ClockIn::Start);
+    for &t in &s.seen {
+        f.event(t, SRC, ClockIn::Clock);
+    }
+    let last = *s.seen.last().unwrap();
+    let p = 60e9 / (24.0 * 120.0);
+    let at = |x: f64| last + (x * p) as u64;
+    assert!(
+        f.state(at(3.0)).running,
+        "running until the third missed tick is due"
+    );
+    let st = f.state(at(3.6));
+    assert!(!st.running, "stopped after three missed ticks");
+    assert_eq!(st.song_pos_beats, 100.0 / 24.0, "frozen at the next tick");
+    assert_eq!(f.beat_at(at(3.6)), None);
+    // The next event applies the timeout for good.
+    f.event(at(4.0), SRC, ClockIn::SongPosition(0));
+    assert_eq!(f.stats().timeouts, 1);
+
+    // Stop message: at once.
+    let mut f = Follower::new();
+    f.event(s.seen[0] - 1000, SRC, ClockIn::Start);
+    for &t in &s.seen[..48] {
+        f.event(t, SRC, ClockIn::Clock);
+    }
+    assert!(f.state(s.seen[47] + 1000).running);
+    f.event(s.seen[47] + 1000, SRC, ClockIn::Stop);
+    let st = f.state(s.seen[47] + 2000);
+    assert!(!st.running);
+    assert_eq!(st.song_pos_beats, 2.0);
+    // Clock keeps coming while stopped: tempo stays known, position frozen.
+    for &t in &s.seen[48..] {
+        f.event(t, SRC, ClockIn::Clock);
+    }
+    let st = f.state(s.seen[99]);
+    assert!(!st.running && st.song_pos_beats == 2.0);
+    assert!((st.tempo_bpm.unwrap() - 120.0).abs() < 0.6);
+}
+
+#[test]
+fn continue_resumes_at_the_song_position() {
+    let s = stream(300, 4, 1.0, 200.0, |_| 120.0);
+    let mut f = Follower::new();
+    f.event(s.seen[0] - 1000, SRC, ClockIn::Start);
+    for &t in &s.seen[..100] {
+        f.event(t, SRC, ClockIn::Clock);
+    }
+    f.event(s.seen[99] + 1000, SRC, ClockIn::Stop);
+    // SPP: bar 5 = 16 beats = 64 sixteenths.
+    f.event(s.seen[100] + 1000, SRC, ClockIn::SongPosition(64));
+    assert_eq!(f.state(s.seen[100] + 2000).song_pos_beats, 16.0);
+    f.event(s.seen[110] + 1000, SRC, ClockIn::Continue);
+    assert!(f.state(s.seen[110] + 2000).armed);
+    for (j, &t) in s.seen.iter().enumerate().skip(111) {
+        f.event(t, SRC, ClockIn::Clock);
+        let want = 16.0 + (j + 1 - 111) as f64 / 24.0;
+        let got = f.beat_at(s.truth[j + 1] as u64).unwrap();
+        // The clock paused while stopped: the grid restarts at tick 111
+        // (with the old period), so it is locked 24 ticks later; before,
+        // the position is still on the right tick.
+        let tol_ms = if j >= 111 + 24 { 2.0 } else { 5.0 };
+        assert!(
+            ((got - want) * 500.0).abs() < tol_ms,
+            "tick {j}: beat {got}, want {want}"
+        );
+        if j == 200 {
+            break;
+        }
+    }
+    // Continue without SPP resumes where Stop left it.
+    f.event(s.seen[201] - 1000, SRC, ClockIn::Stop);
+    let pos = f.state(s.seen[201]).song_pos_beats;
+    assert_eq!(pos, 16.0 + 90.0 / 24.0);
+    f.event(s.seen[202] - 1000, SRC, ClockIn::Continue);
+    f.event(s.seen[202], SRC, ClockIn::Clock);
+    let got = f.beat_at(s.seen[202]).unwrap();
+    assert!((got - pos).abs() < 0.1 / 24.0, "{got} vs {pos}");
+}
+
+#[test]
+fn garbage_is_survived() {
+    let p = 60e9 / (24.0 * 120.0);
+    let s = stream(400, 8, 1.0, -200.0, |_| 120.0);
+    let mut f = Follower::new();
+    // Stop without Start, Continue-less SPP: nothing runs.
+    f.event(1, SRC, ClockIn::Stop);
+    assert!(!f.state(2).running);
+    // Ticks before Start: tempo known, not running.
+    for &t in &s.seen[..100] {
+        f.event(t, SRC, ClockIn::Clock);
+    }
+    let st = f.state(s.seen[99]);
+    assert!(!st.running && (st.tempo_bpm.unwrap() - 120.0).abs() < 0.6);
+    // Duplicate Starts; the grid is kept, so the first tick is locked.
+    f.event(s.seen[99] + 2_000_000, SRC, ClockIn::Start);
+    f.event(s.seen[99] + 2_100_000, SRC, ClockIn::Start);
+    f.event(s.seen[100], SRC, ClockIn::Clock);
+    let beat = f.beat_at(s.truth[101] as u64).unwrap();
+    assert!(
+        (beat - 1.0 / 24.0).abs() * 500.0 < 2.0,
+        "first tick after Start: {beat}"
+    );
+    // A duplicate tick and an out-of-order one change nothing.
+    f.event(s.seen[100], SRC, ClockIn::Clock);
+    f.event(s.seen[100] - 5_000_000, SRC, ClockIn::Clock);
+    assert_eq!(f.stats().extra_ticks, 1);
+    assert_eq!(f.stats().out_of_order, 1);
+    // SPP while running: ignored, counted.
+    f.event(s.seen[100] + 1000, SRC, ClockIn::SongPosition(100));
+    assert_eq!(f.stats().spp_while_running, 1);
+    // A second source sending at 90 BPM meanwhile: ignored, counted.
+    let other = stream(300, 9, 1.0, 0.0, |_| 90.0);
+    let mut o = other.seen.iter().peekable();
+    for (j, &t) in s.seen.iter().enumerate().take(399).skip(101) {
+        while let Some(&&ot) = o.peek() {
+            if ot > t {
+                break;
+            }
+            f.event(ot, 99, ClockIn::Clock);
+            o.next();
+        }
+        f.event(t, SRC, ClockIn::Clock);
+        let beat = f.beat_at(s.truth[j + 1] as u64).unwrap();
+        assert!(
+            ((beat - (j + 1 - 100) as f64 / 24.0) * 500.0).abs() < 2.0,
+            "tick {j}: {beat}"
+        );
+    }
+    let st = f.state(s.seen[398]);
+    assert_eq!(st.source, Some(SRC));
+    assert!(f.stats().foreign > 100, "{:?}", f.stats());
+    assert!((st.tempo_bpm.unwrap() - 120.0 * (1.0 - 200e-6)).abs() < 0.1);
+    // A tick after an hour: a new grid that starts from the old period,
+    // not a tempo of 0.0007 BPM.
+    let hour = s.seen[398] + 3_600_000_000_000;
+    f.event(hour, SRC, ClockIn::Clock);
+    let st = f.state(hour);
+    assert!(!st.running, "{st:?}");
+    assert!((st.tempo_bpm.unwrap() - 120.0).abs() < 0.1, "{st:?}");
+    assert_eq!(st.song_pos_beats, 299.0 / 24.0);
+    f.event(hour + p as u64, SRC, ClockIn::Clock);
+    assert!((f.tempo_bpm().unwrap() - 120.0).abs() < 1e-4);
+    // After the first source has been silent a second, the other may lead.
+    f.event(hour + 2_000_000_000, 99, ClockIn::Start);
+    assert_eq!(f.state(hour + 2_000_000_000).source, Some(99));
+    assert_eq!(f.stats().source_changes, 1);
+    // Continue while running changes nothing.
+    f.event(hour + 2_010_000_000, 99, ClockIn::Clock);
+    f.event(hour + 2_020_000_000, 99, ClockIn::Continue);
+    assert!(f.state(hour + 2_020_000_001).running);
+}
+
+#[test]
+fn clock_restarted_at_start_rephases() {
+    // Clock runs before Start, then the sender restarts it 0.4 period off.
+    let p = 60e9 / (24.0 * 120.0);
+    let before = stream(100, 11, 1.0, 0.0, |_| 120.0);
+    let off = *before.truth.last().unwrap() + 1.4 * p;
+    let mut after = stream(100, 12, 1.0, 0.0, |_| 120.0);
+    for (t, x) in after.truth.iter_mut().zip(after.seen.iter_mut()) {
+        *t += off - T0;
+        *x += (off - T0) as u64;
+    }
+    let mut f = Follower::new();
+    for &t in &before.seen {
+        f.event(t, SRC, ClockIn::Clock);
+    }
+    f.event(after.seen[0] - 1_000_000, SRC, ClockIn::Start);
+    let mut worst: f64 = 0.0;
+    for j in 0..99 {
+        f.event(after.seen[j], SRC, ClockIn::Clock);
+        let beat = f.beat_at(after.truth[j + 1] as u64).unwrap();
+        worst = worst.max(((beat - (j + 1) as f64 / 24.0) * 500.0).abs());
+    }
+    println!(
+        "clock restarted at Start: worst phase error {worst:.3} ms, stats {:?}",
+        f.stats()
+    );
+    assert!(worst < 5.0, "worst phase error {worst} ms");
+    assert_eq!(f.stats().grid_restarts, 1);
+}
+
+#[test]
+fn tempo_ramp_is_tracked() {
+    // 120 → 140 BPM over 16 beats, then steady. The issue sets no target for
+    // ramps; this asserts only that the follower stays on the grid (phase
+    // within 6 ms, tempo within 5 %) and prints how often the lock criterion
+    // (0.5 %, 2 ms) is missed: a known weakness, see the module docs.
+    let (mut worst_phase, mut worst_tempo): (f64, f64) = (0.0, 0.0);
+    let (mut misses, mut n, mut phases) = (0, 0, vec![]);
+    for seed in 0..20 {
+        let s = stream(1200, seed, 1.0, DRIFTS[seed as usize % 2], |i| {
+            120.0 + 20.0 * ((i as f64 - 300.0) / 384.0).clamp(0.0, 1.0)
+        });
+        let (_, tr) = follow(&s, &[]);
+        for j in 300..1199 {
+            n += 1;
+            if !locked(&tr, j) {
+                misses += 1;
+            }
+            worst_phase = worst_phase.max(tr.phase_ms[j].abs());
+            worst_tempo = worst_tempo.max((tr.tempo_err[j] / tr.true_bpm[j]).abs());
+            phases.push(tr.phase_ms[j]);
+        }
+    }
+    println!(
+        "ramp 120→140 over 16 beats: {misses}/{n} ticks outside (0.5 %, 2 ms), phase rms {:.3} ms, worst phase {worst_phase:.3} ms, worst tempo {:.2} %",
+        rms(&phases),
+        100.0 * worst_tempo
+    );
+    assert!(worst_phase < 6.0 && worst_tempo < 0.05);
+}
+
+#[test]
+fn halved_tempo_is_not_lost_ticks() {
+    let s = stream(600, 21, 0.5, 0.0, |i| if i < 300 { 120.0 } else { 60.0 });
+    let (f, tr) = follow(&s, &[]);
+    println!("120 → 60 BPM: stats {:?}", f.stats());
+    let j = 400;
+    assert!(
+        locked(&tr, j),
+        "tempo err {} phase {} ms",
+        tr.tempo_err[j],
+        tr.phase_ms[j]
+    );
+    assert!(tr.phase_ms[599 - 1].abs() < 2.0);
+}
+
+#[test]
+fn the_update_path_does_not_allocate() {
+    let s = stream(
+        5000,
+        31,
+        1.0,
+        200.0,
+        |i| if i < 2500 { 120.0 } else { 132.0 },
+    );
+    let mut f = Follower::new();
+    let mut acc = 0.0;
+    let n = allocations_in(|| {
+        f.event(s.seen[0] - 1, SRC, ClockIn::Start);
+        for (j, &t) in s.seen.iter().enumerate() {
+            f.event(t, SRC, ClockIn::Clock);
+            if j % 7 == 0 {
+                f.event(t + 1, 3, ClockIn::Clock);
+            }
+            acc += f.beat_at(t + 1000).unwrap_or(0.0) + f.state(t + 1000).song_pos_beats;
+        }
+        f.event(s.seen[4999] + 10, SRC, ClockIn::Stop);
+    });
+    assert!(acc.is_finite());
+    assert_eq!(n, 0, "allocator calls in the follower's update path");
+}
+
+fn kind() -> impl Strategy<Value = ClockIn> {
+    prop_oneof![
+        6 => Just(ClockIn::Clock),
+        1 => Just(ClockIn::Start),
+        1 => Just(ClockIn::Continue),
+        1 => Just(ClockIn::Stop),
+        1 => any::<u16>().prop_map(ClockIn::SongPosition),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Any sequence of anything: no panic, and what comes out is sane.
+    #[test]
+    fn garbage_never_breaks_it(
+        events in prop::collection::vec(
+            (prop_oneof![0u64..30_000_000, Just(0u64), 0u64..u64::MAX / 1024], 0u16..3, kind()),
+            0..300,
+        )
+    ) {
+        let mut f = Follower::new();
+        let mut t = 0u64;
+        for (dt, src, k) in events {
+            t = t.saturating_add(dt);
+            f.event(t, src, k);
+            let st = f.state(t);
+            if let Some(b) = st.tempo_bpm {
+                prop_assert!(b.is_finite() && b > 0.0, "{st:?}");
+            }
+            // Finite, not necessarily ≥ 0: the line through jittered ticks may put
+            // the first tick after Start a little before beat 0.
+            prop_assert!(st.song_pos_beats.is_finite());
+            if let Some(b) = f.beat_at(t) {
+                prop_assert!(b.is_finite());
+            }
+        }
+    }
+
+    /// Any tempo, jitter and drift in range: locked after four beats.
+    #[test]
+    fn locks_at_any_tempo(
+        bpm in 40.0f64..240.0,
+        jitter in 0.0f64..1.0,
+        drift in -200.0f64..200.0,
+        seed in any::<u64>(),
+    ) {
+        let s = stream(200, seed, jitter, drift, |_| bpm);
+        let (_, tr) = follow(&s, &[]);
+        for j in 96..199 {
+            prop_assert!(locked(&tr, j), "tick {j}: tempo err {} phase {} ms", tr.tempo_err[j], tr.phase_ms[j]);
+        }
+    }
+}
