@@ -19,7 +19,7 @@ mod clap_host;
 mod common;
 
 use clack_host::prelude::*;
-use clap_host::{instantiate, load_entry, logs, Note, Recorded};
+use clap_host::{instantiate, load_entry, logs, Recorded};
 use phasorsync::backend::alsa_seq::queue_time::monotonic_ns;
 use phasorsync::backend::alsa_seq::{AlsaConfig, AlsaEngine};
 use phasorsync::engine::MidiEngine;

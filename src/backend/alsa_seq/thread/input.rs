@@ -239,13 +239,13 @@ impl Rx<'_> {
                         self.news.count(&c.event_errors, 1);
                         input
                             .decode_errors
-                            .push(&self.news, || format!("a {t:?} event decoded to no bytes"));
+                            .push(self.news, || format!("a {t:?} event decoded to no bytes"));
                     }
                     Err(e) => {
                         self.news.count(&c.event_errors, 1);
                         input
                             .decode_errors
-                            .push(&self.news, || format!("decoding a {t:?} event failed: {e}"));
+                            .push(self.news, || format!("decoding a {t:?} event failed: {e}"));
                     }
                 }
             }
@@ -313,7 +313,7 @@ impl Rx<'_> {
         }
         self.input
             .read_errors
-            .push(&self.news, || format!("reading a MIDI event failed: {e}"));
+            .push(self.news, || format!("reading a MIDI event failed: {e}"));
         Ok(())
     }
 }
