@@ -28,20 +28,8 @@ fn ring_overflow_is_reported_in_the_host_log() {
     // A quiet block first: nothing to report.
     let input = EventBuffer::new();
     let mut output = EventBuffer::with_capacity(512);
-    // SAFETY: no audio buffers, so none is shorter than the block.
-    let ins = unsafe { InputAudioBuffers::from_raw_buffers(&[], 256) };
     let mut process = |p: &mut StartedPluginAudioProcessor<clap_host::TestHost>| {
-        // SAFETY: as above.
-        let mut outs = unsafe { OutputAudioBuffers::from_raw_buffers(&mut [], 256) };
-        p.process(
-            &ins,
-            &mut outs,
-            &input.as_input(),
-            &mut output.as_output(),
-            None,
-            None,
-        )
-        .unwrap();
+        clap_host::process_block(p, 256, &input, &mut output)
     };
     process(&mut p);
     assert!(!clap_host::run_main_thread_callback(&mut plugin));

@@ -13,21 +13,8 @@ use phasorsync::plugin::{ManualEngineFactory, PhasorSyncPlugin};
 
 fn one_block(plugin: &mut PluginInstance<clap_host::TestHost>) {
     let mut p = clap_host::start(plugin, 64);
-    let input = EventBuffer::new();
     let mut output = EventBuffer::with_capacity(16);
-    // SAFETY: no audio buffers, so none is shorter than the block.
-    let ins = unsafe { InputAudioBuffers::from_raw_buffers(&[], 64) };
-    // SAFETY: as above.
-    let mut outs = unsafe { OutputAudioBuffers::from_raw_buffers(&mut [], 64) };
-    p.process(
-        &ins,
-        &mut outs,
-        &input.as_input(),
-        &mut output.as_output(),
-        None,
-        None,
-    )
-    .expect("process");
+    clap_host::process_block(&mut p, 64, &EventBuffer::new(), &mut output);
     clap_host::run_main_thread_callback(plugin);
     plugin.deactivate(p.stop_processing());
 }

@@ -252,3 +252,27 @@ pub fn sysex(time: u32, data: &'static [u8]) -> MidiSysExEvent {
     // SAFETY: `data` is 'static, so it outlives every use of the event.
     unsafe { MidiSysExEvent::new(time, 0, data) }
 }
+
+/// One block of `frames` without audio buffers (PhasorSync has no audio
+/// ports): the host's `input` events in, the plugin's events appended to
+/// `output`.
+pub fn process_block(
+    p: &mut StartedPluginAudioProcessor<TestHost>,
+    frames: u32,
+    input: &EventBuffer,
+    output: &mut EventBuffer,
+) {
+    // SAFETY: no audio buffers are given, so none can be shorter than the block.
+    let ins = unsafe { InputAudioBuffers::from_raw_buffers(&[], frames) };
+    // SAFETY: as above.
+    let mut outs = unsafe { OutputAudioBuffers::from_raw_buffers(&mut [], frames) };
+    p.process(
+        &ins,
+        &mut outs,
+        &input.as_input(),
+        &mut output.as_output(),
+        None,
+        None,
+    )
+    .expect("process");
+}
