@@ -19,7 +19,7 @@
 use std::sync::Arc;
 
 use super::news::{EngineCounters, News};
-use crate::protocol::{MidiEvent, MidiMessage, Parser, ParserConfig, ParserStats};
+use crate::protocol::{HeldNotes, MidiEvent, MidiMessage, Parser, ParserConfig, ParserStats};
 use crate::ring::MidiBufferProducer;
 
 /// The source address packed into `MidiMessage::port`.
@@ -30,45 +30,6 @@ pub fn source_id(client: i32, port: i32) -> u16 {
 /// An undefined status byte: ends a SysEx in progress as unterminated (the
 /// parser drops and counts it, once) and is itself skipped.
 const BREAK: u8 = 0xF4;
-
-/// Notes sounding on one source: bit `key` of `[channel]`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct HeldNotes([u128; 16]);
-
-impl HeldNotes {
-    /// Follows one message.
-    fn track(&mut self, event: &MidiEvent) {
-        match *event {
-            MidiEvent::NoteOn { channel, key, .. } => {
-                self.0[usize::from(channel & 15)] |= 1u128 << (key & 127)
-            }
-            MidiEvent::NoteOff { channel, key, .. } => {
-                self.0[usize::from(channel & 15)] &= !(1u128 << (key & 127))
-            }
-            // All Sound Off, All Notes Off: the receiver silences the channel.
-            MidiEvent::ControlChange {
-                channel,
-                controller: 120 | 123,
-                ..
-            } => self.0[usize::from(channel & 15)] = 0,
-            MidiEvent::SystemReset => self.0 = [0; 16],
-            _ => {}
-        }
-    }
-
-    /// Calls `f(channel, key)` for every held note, and forgets them all.
-    fn release(&mut self, mut f: impl FnMut(u8, u8)) {
-        for (channel, bits) in self.0.iter_mut().enumerate() {
-            let mut b = *bits;
-            while b != 0 {
-                let key = b.trailing_zeros() as u8;
-                b &= b - 1;
-                f(channel as u8, key);
-            }
-            *bits = 0;
-        }
-    }
-}
 
 #[derive(Debug)]
 struct Source {

@@ -2,8 +2,8 @@
 //! message on its sample through the block's timeline, and give it to the
 //! host. The processor merges it with the host's own events in time order.
 
-use super::held_notes::HeldNotes;
 use super::host_out::HostOut;
+use crate::protocol::{HeldNotes, MidiEvent};
 use crate::ring::{MidiBufferConsumer, RingStats};
 use crate::timeline::{BlockMap, Placement};
 
@@ -79,10 +79,15 @@ impl MidiIn {
             }
         }
         if lost_meanwhile {
-            for off in self.held.drain() {
+            self.held.release(|channel, key| {
+                let off = MidiEvent::NoteOff {
+                    channel,
+                    key,
+                    velocity: 0,
+                };
                 out.message(0, &off);
                 out.counters().loss(&out.counters().notes_released);
-            }
+            });
         }
     }
 

@@ -13,7 +13,6 @@ mod descriptor;
 mod emit;
 mod engine;
 mod entry;
-mod held_notes;
 mod host_out;
 mod log;
 mod midi_in;

@@ -1,16 +1,16 @@
-//! Which hardware notes the host is holding: set by every note-on given to
-//! it, cleared by every note-off. When messages are lost or discarded, the
-//! notes they leave hanging can then be released. A fixed bitmap, no
-//! allocation.
+//! Which notes a stream holds: set by every note-on, cleared by every
+//! note-off, All Notes Off / All Sound Off and System Reset. When messages
+//! are lost or a stream breaks, the notes left hanging can be released. A
+//! fixed bitmap (16 channels × 128 keys): no allocation per note.
 
-use crate::protocol::MidiEvent;
+use super::MidiEvent;
 
-/// 16 channels × 128 keys.
+/// See the module docs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HeldNotes([u128; 16]);
 
 impl HeldNotes {
-    /// Follow one message given to the host.
+    /// Follow one message of the stream.
     ///
     /// # Realtime Safety
     /// Bit operations only.
@@ -25,11 +25,18 @@ impl HeldNotes {
             MidiEvent::NoteOn { channel, key, .. } | MidiEvent::NoteOff { channel, key, .. } => {
                 self.0[usize::from(channel & 15)] &= !(1 << (key & 127))
             }
+            // All Sound Off, All Notes Off: the receiver silences the channel.
+            MidiEvent::ControlChange {
+                channel,
+                controller: 120 | 123,
+                ..
+            } => self.0[usize::from(channel & 15)] = 0,
+            MidiEvent::SystemReset => self.0 = [0; 16],
             _ => {}
         }
     }
 
-    /// Whether `event` is a note-off (or note-on with velocity 0) for a note
+    /// Whether `event` is a note-off (or a note-on of velocity 0) for a note
     /// that is held.
     #[inline]
     pub fn releases_held(&self, event: &MidiEvent) -> bool {
@@ -44,22 +51,23 @@ impl HeldNotes {
         }
     }
 
-    /// Take every held note, as note-offs (velocity 0), and forget them.
-    pub fn drain(&mut self) -> impl Iterator<Item = MidiEvent> + '_ {
-        (0..16u8).flat_map(move |channel| {
-            let bits = std::mem::take(&mut self.0[usize::from(channel)]);
-            (0..128u8)
-                .filter(move |key| bits & (1 << key) != 0)
-                .map(move |key| MidiEvent::NoteOff {
-                    channel,
-                    key,
-                    velocity: 0,
-                })
-        })
+    /// Call `f(channel, key)` for every held note, lowest first, and forget
+    /// them all.
+    ///
+    /// # Realtime Safety
+    /// Bit operations and `f`.
+    pub fn release(&mut self, mut f: impl FnMut(u8, u8)) {
+        for (channel, bits) in self.0.iter_mut().enumerate() {
+            let mut b = std::mem::take(bits);
+            while b != 0 {
+                let key = b.trailing_zeros() as u8;
+                b &= b - 1;
+                f(channel as u8, key);
+            }
+        }
     }
 
     /// Whether no note is held.
-    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.0.iter().all(|&b| b == 0)
     }
@@ -78,34 +86,30 @@ mod tests {
     }
 
     #[test]
-    fn follows_notes_and_drains_what_is_held() {
+    fn follows_notes_and_releases_what_is_held() {
         let mut h = HeldNotes::default();
         h.track(&on(0, 60, 100));
         h.track(&on(15, 127, 1));
         h.track(&on(3, 0, 64));
         h.track(&on(3, 0, 0)); // velocity 0 is a note-off
+        h.track(&on(4, 9, 9));
+        h.track(&MidiEvent::ControlChange {
+            channel: 4,
+            controller: 123,
+            value: 0,
+        });
         assert!(h.releases_held(&MidiEvent::NoteOff {
             channel: 0,
             key: 60,
             velocity: 9
         }));
         assert!(!h.releases_held(&on(3, 0, 0)));
-        let offs: Vec<_> = h.drain().collect();
-        assert_eq!(
-            offs,
-            vec![
-                MidiEvent::NoteOff {
-                    channel: 0,
-                    key: 60,
-                    velocity: 0
-                },
-                MidiEvent::NoteOff {
-                    channel: 15,
-                    key: 127,
-                    velocity: 0
-                }
-            ]
-        );
+        let mut released = Vec::new();
+        h.release(|c, k| released.push((c, k)));
+        assert_eq!(released, vec![(0, 60), (15, 127)]);
+        assert!(h.is_empty());
+        h.track(&on(1, 1, 1));
+        h.track(&MidiEvent::SystemReset);
         assert!(h.is_empty());
     }
 }
