@@ -36,6 +36,13 @@ fn send_direct_and_scheduled_arrives_on_time() {
     // Scheduled at several future times, sent out of order, once both
     // engines' clocks have settled (their first second, see clock.rs).
     std::thread::sleep(Duration::from_millis(1200));
+    // The queue-time mapping is published with the engine's other news: our
+    // queue started at 0 when the client opened, long after boot.
+    assert!(
+        tx.engine.stats().queue_offset_ns > 0,
+        "no clock statistics: {:?}",
+        tx.engine.stats()
+    );
     let base = monotonic_ns() + 100_000_000;
     let offsets_ms = [120u64, 0, 75, 20];
     for (i, off) in offsets_ms.iter().enumerate() {

@@ -1,6 +1,8 @@
 //! Periodic re-measurement of the queue↔monotonic mapping
 //! ([`crate::backend::alsa_seq::queue_time`]).
 
+use std::sync::atomic::Ordering;
+
 use super::Midi;
 use crate::backend::alsa_seq::queue_time::{measure_n, CORRECTION_TRIES};
 use crate::timeline::monotonic_ns;
@@ -55,6 +57,12 @@ impl Midi {
                 } else {
                     self.clock.correct(s);
                 }
+                // Clock statistics for the main thread, with the other news.
+                let c = &self.news.counters;
+                c.queue_offset_ns
+                    .store(self.clock.offset_ns(), Ordering::Relaxed);
+                c.queue_rate_ppb
+                    .store((self.clock.rate_ppm() * 1000.0) as i64, Ordering::Relaxed);
             }
         }
         cc.next_ns.saturating_sub(now).div_ceil(1_000_000)

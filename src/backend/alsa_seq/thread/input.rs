@@ -4,7 +4,7 @@
 
 use std::sync::atomic::Ordering;
 
-use alsa::seq::{Addr, Connect, Event, EventType, MidiEvent, Seq};
+use alsa::seq::{Addr, Connect, Event, EventType, MidiEvent as EventCodec, Seq};
 
 use super::patterns::{follow_patchbay, log_changes};
 use super::Midi;
@@ -41,7 +41,7 @@ pub enum Drained {
 
 /// The input side's own state.
 pub struct Input {
-    decoder: MidiEvent,
+    decoder: EventCodec,
     buf: [u8; 16],
     /// The last timestamp handed on: see [`Input::stamp`].
     last_stamp: u64,
@@ -57,7 +57,7 @@ pub struct Input {
 
 impl Input {
     /// The input state around a fresh decoder.
-    pub fn new(decoder: MidiEvent) -> Self {
+    pub fn new(decoder: EventCodec) -> Self {
         decoder.enable_running_status(false);
         Self {
             decoder,
