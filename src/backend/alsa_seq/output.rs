@@ -22,6 +22,16 @@ use crate::timeline::monotonic_ns;
 /// as the kernel's own rawmidi→sequencer encoder does.
 const ENCODE_CHUNK: u32 = 256;
 
+/// While output flows (something was sent in the last [`BUSY_NS`]), the ring
+/// is looked at every millisecond; otherwise every [`IDLE_POLL_MS`]: a 1 kHz
+/// wake-up costs CPU (it starved the emulated test VM's audio thread), and
+/// the first message after a pause waits at most that long.
+const BUSY_POLL_MS: u64 = 1;
+/// See [`BUSY_POLL_MS`].
+const IDLE_POLL_MS: u64 = 20;
+/// See [`BUSY_POLL_MS`].
+const BUSY_NS: u64 = 1_000_000_000;
+
 /// Where output goes: our port, to its subscribers, on our queue.
 #[derive(Clone, Copy, Debug)]
 pub struct Route {
@@ -38,6 +48,8 @@ pub struct Output {
     /// One SysEx payload; as large as the ring's SysEx storage, allocated once.
     scratch: Vec<u8>,
     drops: LogBudget,
+    /// `CLOCK_MONOTONIC` of the last drain that sent something.
+    last_busy_ns: u64,
 }
 
 impl Output {
@@ -56,6 +68,7 @@ impl Output {
             encoder,
             scratch,
             drops: LogBudget::new(10, "MIDI output dropped"),
+            last_busy_ns: 0,
         })
     }
 
@@ -88,6 +101,16 @@ impl Output {
         }
         if any {
             let _ = seq.drain_output();
+            self.last_busy_ns = monotonic_ns();
+        }
+    }
+
+    /// How long the thread may sleep before looking at the ring again, in ms.
+    pub fn poll_ms(&self) -> u64 {
+        if monotonic_ns().saturating_sub(self.last_busy_ns) < BUSY_NS {
+            BUSY_POLL_MS
+        } else {
+            IDLE_POLL_MS
         }
     }
 }

@@ -37,9 +37,6 @@ use crate::engine::sink::Sink;
 use crate::engine::{LogLevel, News};
 use crate::ring::MidiBufferConsumer;
 
-/// How often, at least, the thread looks at the output ring.
-const OUTPUT_POLL_MS: u64 = 1;
-
 /// Everything the thread owns.
 pub struct ThreadCtx {
     /// The client (moved in: the thread owns the handle).
@@ -198,9 +195,10 @@ impl Midi {
                 break;
             }
             // The audio thread makes no system call, so it cannot wake us:
-            // its output ring is looked at every OUTPUT_POLL_MS at least.
+            // its output ring is looked at often while it is in use, and a
+            // few times a second otherwise (see `output::Output::poll_ms`).
             self.flush_output();
-            let timeout_ms = self.check_clock().min(OUTPUT_POLL_MS);
+            let timeout_ms = self.check_clock().min(self.output.poll_ms());
             poll(&mut fds, timeout_ms)?;
             if fds[0].revents & libc::POLLIN != 0 {
                 self.shared.wake.clear();
