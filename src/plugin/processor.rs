@@ -1,5 +1,5 @@
 //! The audio-thread half of the plugin. It owns the block's timeline: one
-//! [`BlockMap`] per `process()` call, handed to every part that needs to turn
+//! [`crate::timeline::BlockMap`] per `process()` call, handed to every part that needs to turn
 //! a time into a sample or back (hardware input now; output, MIDI clock and
 //! the phasor next).
 
