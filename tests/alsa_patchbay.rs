@@ -59,15 +59,23 @@ fn ports(r: &Running) -> (Addr, Addr) {
     )
 }
 
-#[test]
-#[ignore = "needs a kernel sequencer: run with cargo xtask test"]
-fn patchbay_connections_come_back_after_restart() {
-    let mut r = start(config());
-    let keys = TestSource::new("Patch Keys");
-    let synth = Dest::new("Patch Synth");
+/// A started engine, a keyboard patched into its MIDI in and its MIDI out
+/// patched into a synth, as a user does from a patchbay (with `aconnect`).
+/// Returns the engine, the two clients and the engine's MIDI in.
+fn patched(keys: &str, synth: &str) -> (Running, TestSource, Dest, Addr) {
+    let r = start(config());
+    let keys = TestSource::new(keys);
+    let synth = Dest::new(synth);
     let (me_in, me_out) = ports(&r);
     aconnect_addr(keys.addr, me_in);
     aconnect_addr(me_out, synth.addr);
+    (r, keys, synth, me_in)
+}
+
+#[test]
+#[ignore = "needs a kernel sequencer: run with cargo xtask test"]
+fn patchbay_connections_come_back_after_restart() {
+    let (mut r, keys, synth, me_in) = patched("Patch Keys", "Patch Synth");
     // Let the thread hear the kernel's announcements.
     std::thread::sleep(Duration::from_millis(300));
 
@@ -110,12 +118,7 @@ fn patchbay_connections_come_back_after_restart() {
 #[test]
 #[ignore = "needs a kernel sequencer: run with cargo xtask test"]
 fn remembered_connections_are_text_for_the_plugin_state() {
-    let mut r = start(config());
-    let keys = TestSource::new("Patch Keys 2");
-    let synth = Dest::new("Patch Synth 2");
-    let (me_in, me_out) = ports(&r);
-    aconnect_addr(keys.addr, me_in);
-    aconnect_addr(me_out, synth.addr);
+    let (mut r, keys, synth, me_in) = patched("Patch Keys 2", "Patch Synth 2");
     let want = "=Patch Keys 2:Patch Keys 2\nout:=Patch Synth 2:Patch Synth 2\n";
     assert!(
         wait_until(Duration::from_secs(3), || r.engine.remembered_connections()
