@@ -242,15 +242,7 @@ fn burst_from_a_client_at_full_speed() {
     let src = TestSource::new("burst-src");
     aconnect_addr(src.addr, r.in_addr());
     const N: u32 = 10_000;
-    let mut refused = 0u64;
-    for i in 0..N {
-        if src
-            .try_cc((i % 16) as u8, i / 128 % 128, (i % 128) as i32)
-            .is_err()
-        {
-            refused += 1;
-        }
-    }
+    let refused = src.cc_burst(N);
     let got = collect_until_quiet(&mut r.consumer, Duration::from_millis(500));
     let s = r.engine.stats();
     let kernel_lost = r.engine.alsa_stats().kernel_lost.expect("procfs");

@@ -6,7 +6,6 @@ mod common;
 
 use std::time::Duration;
 
-use alsa::seq::Addr;
 use common::*;
 use phasorsync::backend::alsa_seq::AlsaConfig;
 use phasorsync::engine::MidiEngine;
@@ -19,24 +18,9 @@ fn an_overrun_counts_the_events_the_kernel_lost() {
         rt_priority: None,
         ..config()
     });
-    let a = r.engine.client().cloned().unwrap();
     let src = TestSource::new("loss-src");
-    aconnect_addr(
-        src.addr,
-        Addr {
-            client: a.client,
-            port: a.in_port,
-        },
-    );
-    let mut refused = 0u64;
-    for i in 0..20_000u32 {
-        if src
-            .try_cc((i % 16) as u8, i / 128 % 128, (i % 128) as i32)
-            .is_err()
-        {
-            refused += 1;
-        }
-    }
+    aconnect_addr(src.addr, r.in_addr());
+    let refused = src.cc_burst(20_000);
     let got = collect_until_quiet(&mut r.consumer, Duration::from_millis(500));
     // An overflow is noticed at the next read: the thread's periodic clock
     // check (at least once a second) makes one.

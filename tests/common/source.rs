@@ -89,6 +89,17 @@ impl TestSource {
         ))
     }
 
+    /// `n` control changes as fast as the kernel takes them (channels,
+    /// controllers and values cycling); how many it refused.
+    pub fn cc_burst(&self, n: u32) -> u64 {
+        (0..n)
+            .filter(|i| {
+                self.try_cc((i % 16) as u8, i / 128 % 128, (i % 128) as i32)
+                    .is_err()
+            })
+            .count() as u64
+    }
+
     /// From this port to its subscribers, now; the time just before the write.
     fn output(&self, ev: &mut Event) -> alsa::Result<u64> {
         ev.set_source(self.addr.port);
