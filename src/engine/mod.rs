@@ -29,6 +29,15 @@ pub use news::{EngineStats, LogLevel, LogLine, News};
 use crate::ring::{MidiBufferConsumer, MidiBufferProducer};
 use std::sync::Arc;
 
+/// The seam's promise for output: while it runs, an engine takes what is in
+/// the output ring at least this often (ns). The audio side therefore stamps
+/// every message at least this far past the end of the block it was pushed
+/// in, so none is late by the time the engine schedules it. 4 ms: a 250 Hz
+/// wake-up is cheap even on the emulated test VM (1 kHz starved its audio
+/// thread), and it adds 4 ms of constant delay, not jitter, since each
+/// message is scheduled on the sequencer queue at its own time.
+pub const OUTPUT_POLL_NS: u64 = 4_000_000;
+
 /// What a backend's thread works with while running.
 #[derive(Debug)]
 pub struct EngineIo {

@@ -34,7 +34,8 @@ const MAX_STATE: usize = 256 * 1024;
 /// The saved settings.
 #[derive(Clone, Debug, PartialEq)]
 pub struct State {
-    /// `(parameter id, value)`, one per row of the parameter table, in table order.
+    /// `(parameter id, value)`, one per row of the parameter table that is
+    /// not read-only (measurements are not settings), in table order.
     pub params: Vec<(u32, f64)>,
     /// Auto-connect patterns.
     pub patterns: String,
@@ -45,7 +46,11 @@ pub struct State {
 impl Default for State {
     fn default() -> Self {
         Self {
-            params: PARAMS.iter().map(|p| (p.id, p.default)).collect(),
+            params: PARAMS
+                .iter()
+                .filter(|p| !p.read_only)
+                .map(|p| (p.id, p.default))
+                .collect(),
             patterns: String::new(),
             remembered: String::new(),
         }
@@ -188,6 +193,7 @@ impl PhasorSyncMainThread<'_> {
             params: PARAMS
                 .iter()
                 .enumerate()
+                .filter(|(_, p)| !p.read_only)
                 .map(|(i, p)| (p.id, settings.params.get(i)))
                 .collect(),
             patterns: settings.patterns(),
@@ -209,7 +215,7 @@ impl PluginStateImpl for PhasorSyncMainThread<'_> {
             Ok(state) => {
                 let settings = &self.shared.settings;
                 let changed = state.params != self.current_state().params;
-                for (i, p) in PARAMS.iter().enumerate() {
+                for (i, p) in PARAMS.iter().enumerate().filter(|(_, p)| !p.read_only) {
                     settings
                         .params
                         .set(i, state.param(p.id).unwrap_or(p.default));

@@ -18,7 +18,11 @@ impl PhasorSyncShared<'_> {
     /// No allocation: a scan of the table and an atomic store.
     pub(crate) fn handle_param_event(&self, event: &UnknownEvent) {
         if let Some(CoreEventSpace::ParamValue(e)) = event.as_core_event() {
-            if let Some((index, _)) = e.param_id().and_then(|id| by_id(id.get())) {
+            // The host cannot set a read-only parameter (a measurement).
+            if let Some((index, p)) = e.param_id().and_then(|id| by_id(id.get())) {
+                if p.read_only {
+                    return;
+                }
                 self.settings.params.set(index, e.value());
             }
         }
@@ -35,6 +39,9 @@ fn flags(p: &Param) -> ParamInfoFlags {
     }
     if p.automatable {
         f |= ParamInfoFlags::IS_AUTOMATABLE;
+    }
+    if p.read_only {
+        f |= ParamInfoFlags::IS_READONLY;
     }
     f
 }

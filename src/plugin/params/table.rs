@@ -13,6 +13,9 @@ pub enum Kind {
     Choice(&'static [&'static str]),
     /// Off (0) or on (1).
     Toggle,
+    /// A sequencer source: 0 is "none", `1 + (client << 8 | port)` is
+    /// shown as `client:port`.
+    Source,
     /// A number shown with `decimals` decimals and a unit.
     Number {
         /// Shown after the number, e.g. `"ms"`.
@@ -39,6 +42,9 @@ pub struct Param {
     pub default: f64,
     /// Whether the host may automate it.
     pub automatable: bool,
+    /// A measurement the plugin shows (CLAP read-only): the host cannot set
+    /// it and it is not saved with the project.
+    pub read_only: bool,
     /// Text and stepping.
     pub kind: Kind,
 }
@@ -47,6 +53,30 @@ pub struct Param {
 pub mod index {
     /// MIDI input latency.
     pub const LATENCY: usize = 0;
+    /// Host events out to the hardware, on or off.
+    pub const HARDWARE_OUT: usize = 1;
+    /// Host events passed through to the host's note output, on or off.
+    pub const PASS_THROUGH: usize = 2;
+    /// Output offset (ms) for the host's events to the hardware.
+    pub const OUTPUT_OFFSET: usize = 3;
+    /// MIDI clock out, on or off.
+    pub const CLOCK_OUT: usize = 4;
+    /// MIDI clock out while the host is stopped.
+    pub const CLOCK_WHILE_STOPPED: usize = 5;
+    /// Clock out offset (ms).
+    pub const CLOCK_OFFSET: usize = 6;
+    /// Incoming MIDI clock passed to the host's note output, on or off.
+    pub const CLOCK_TO_HOST: usize = 7;
+    /// The phasor's period (a choice of note lengths).
+    pub const PHASOR_PERIOD: usize = 8;
+    /// What the phasor follows (auto, host, external).
+    pub const PHASOR_SOURCE: usize = 9;
+    /// Read-only: the followed external clock's tempo (bpm, 0 = none).
+    pub const EXT_TEMPO: usize = 10;
+    /// Read-only: whether the external clock is running.
+    pub const EXT_RUNNING: usize = 11;
+    /// Read-only: which source is followed.
+    pub const EXT_SOURCE: usize = 12;
 }
 
 /// What each latency choice means, as shown to the user.
@@ -56,18 +86,140 @@ const LATENCY_TEXT: &[&str] = &[
     "2 blocks + 0.2 ms: sample-accurate on a busy system",
 ];
 
-/// The table. Order is the host's display order; ids are what is saved.
-pub const PARAMS: &[Param] = &[Param {
-    id: 1,
-    name: "MIDI input latency",
-    module: "",
-    min: 0.0,
-    max: 2.0,
-    default: 1.0,
-    // Changing it while notes play would reorder them.
-    automatable: false,
-    kind: Kind::Choice(LATENCY_TEXT),
-}];
+/// The phasor's periods, shortest first.
+const PERIOD_TEXT: &[&str] = &[
+    "1/16",
+    "1/8",
+    "1/4 (beat)",
+    "1/2",
+    "1 bar",
+    "2 bars",
+    "4 bars",
+];
+
+/// What the phasor follows.
+const PHASOR_SOURCE_TEXT: &[&str] = &[
+    "Auto (external clock while it runs, else the host)",
+    "Host transport",
+    "External MIDI clock",
+];
+
+/// A toggle row (not read-only).
+const fn toggle(id: u32, name: &'static str, module: &'static str, default: f64) -> Param {
+    Param {
+        id,
+        name,
+        module,
+        min: 0.0,
+        max: 1.0,
+        default,
+        automatable: true,
+        read_only: false,
+        kind: Kind::Toggle,
+    }
+}
+
+/// An offset of −50…+50 ms, 0 by default.
+const fn offset_ms(id: u32, name: &'static str, module: &'static str) -> Param {
+    Param {
+        id,
+        name,
+        module,
+        min: -50.0,
+        max: 50.0,
+        default: 0.0,
+        // Moving it while notes play would reorder them.
+        automatable: false,
+        read_only: false,
+        kind: Kind::Number {
+            unit: "ms",
+            decimals: 2,
+        },
+    }
+}
+
+/// The table. Order is the host's display order; ids are what is saved
+/// (rows are indexed by [`index`]).
+pub const PARAMS: &[Param] = &[
+    Param {
+        id: 1,
+        name: "MIDI input latency",
+        module: "",
+        min: 0.0,
+        max: 2.0,
+        default: 1.0,
+        // Changing it while notes play would reorder them.
+        automatable: false,
+        read_only: false,
+        kind: Kind::Choice(LATENCY_TEXT),
+    },
+    toggle(2, "Host events to hardware", "Output", 1.0),
+    toggle(3, "Host events to the DAW", "Output", 1.0),
+    offset_ms(4, "Output offset", "Output"),
+    // Off by default, as in DAWs: clock starts a slave's sequencer.
+    toggle(5, "MIDI clock out", "Clock out", 0.0),
+    toggle(6, "Clock while stopped", "Clock out", 0.0),
+    offset_ms(7, "Clock offset", "Clock out"),
+    toggle(8, "Clock messages to the DAW", "Clock in", 1.0),
+    Param {
+        id: 9,
+        name: "Phasor period",
+        module: "Phasor",
+        min: 0.0,
+        max: 6.0,
+        default: 2.0,
+        automatable: true,
+        read_only: false,
+        kind: Kind::Choice(PERIOD_TEXT),
+    },
+    Param {
+        id: 10,
+        name: "Phasor source",
+        module: "Phasor",
+        min: 0.0,
+        max: 2.0,
+        default: 0.0,
+        automatable: true,
+        read_only: false,
+        kind: Kind::Choice(PHASOR_SOURCE_TEXT),
+    },
+    Param {
+        id: 11,
+        name: "External tempo",
+        module: "Clock in",
+        min: 0.0,
+        max: 1000.0,
+        default: 0.0,
+        automatable: false,
+        read_only: true,
+        kind: Kind::Number {
+            unit: "bpm",
+            decimals: 1,
+        },
+    },
+    Param {
+        id: 12,
+        name: "External clock running",
+        module: "Clock in",
+        min: 0.0,
+        max: 1.0,
+        default: 0.0,
+        automatable: false,
+        read_only: true,
+        kind: Kind::Toggle,
+    },
+    Param {
+        id: 13,
+        name: "External clock source",
+        module: "Clock in",
+        min: 0.0,
+        max: 65536.0,
+        default: 0.0,
+        automatable: false,
+        read_only: true,
+        kind: Kind::Source,
+    },
+];
 
 /// The row with CLAP id `id`, and its index.
 pub fn by_id(id: u32) -> Option<(usize, &'static Param)> {
@@ -106,6 +258,11 @@ impl Param {
         match self.kind {
             Kind::Choice(names) => out.write_str(names[v as usize]),
             Kind::Toggle => out.write_str(if v >= 0.5 { "On" } else { "Off" }),
+            Kind::Source if v < 1.0 => out.write_str("none"),
+            Kind::Source => {
+                let id = v as u32 - 1;
+                write!(out, "{}:{}", id >> 8, id & 0xFF)
+            }
             Kind::Number { unit, decimals } => write!(out, "{v:.decimals$} {unit}"),
         }
     }
@@ -123,6 +280,14 @@ impl Param {
                 "on" | "1" | "true" | "yes" => 1.0,
                 "off" | "0" | "false" | "no" => 0.0,
                 _ => return None,
+            },
+            Kind::Source => match text.split_once(':') {
+                _ if text.eq_ignore_ascii_case("none") => 0.0,
+                Some((c, p)) => {
+                    let (c, p) = (c.trim().parse::<u8>().ok()?, p.trim().parse::<u8>().ok()?);
+                    1.0 + f64::from(u32::from(c) << 8 | u32::from(p))
+                }
+                None => return None,
             },
             Kind::Number { unit, .. } => text.trim_end_matches(unit).trim().parse::<f64>().ok()?,
         };
