@@ -24,6 +24,7 @@ mod report;
 pub(crate) mod settings;
 mod state;
 mod thru;
+pub mod transport;
 
 use clack_extensions::log::HostLog;
 use clack_extensions::note_ports::PluginNotePorts;
