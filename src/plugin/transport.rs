@@ -136,8 +136,8 @@ pub fn stretches<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clack_plugin::events::{EventFlags, EventHeader};
     use clack_plugin::events::io::EventBuffer;
+    use clack_plugin::events::{EventFlags, EventHeader};
     use clack_plugin::utils::{BeatTime, SecondsTime};
 
     fn transport(time: u32, beats: f64, tempo: f64, flags: TransportFlags) -> TransportEvent {

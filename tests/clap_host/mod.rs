@@ -4,7 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different part of it
 
 use clack_extensions::log::{HostLog, HostLogImpl, LogSeverity};
-use clack_host::events::event_types::{MidiEvent, MidiSysExEvent};
+use clack_host::events::event_types::{MidiEvent, MidiSysExEvent, TransportEvent};
 use clack_host::events::io::{OutputEventBuffer, TryPushError};
 use clack_host::events::spaces::CoreEventSpace;
 use clack_host::prelude::*;
@@ -253,26 +253,51 @@ pub fn sysex(time: u32, data: &'static [u8]) -> MidiSysExEvent {
     unsafe { MidiSysExEvent::new(time, 0, data) }
 }
 
-/// One block of `frames` without audio buffers (PhasorSync has no audio
-/// ports): the host's `input` events in, the plugin's events appended to
-/// `output`.
+/// One block of `frames` without audio buffers and without a transport:
+/// the host's `input` events in, the plugin's events appended to `output`.
 pub fn process_block(
     p: &mut StartedPluginAudioProcessor<TestHost>,
     frames: u32,
     input: &EventBuffer,
     output: &mut EventBuffer,
 ) {
-    // SAFETY: no audio buffers are given, so none can be shorter than the block.
+    process_block_with(p, frames, input, output, None, &mut []);
+}
+
+/// One block of `frames` as a DAW gives it: the host's `input` events and
+/// its `transport` (`None`: a null transport) in, the plugin's events
+/// appended to `output`, and `audio_out` (one slice per channel of one main
+/// output port, each at least `frames` long; empty: no audio port) filled.
+pub fn process_block_with(
+    p: &mut StartedPluginAudioProcessor<TestHost>,
+    frames: u32,
+    input: &EventBuffer,
+    output: &mut EventBuffer,
+    transport: Option<&TransportEvent>,
+    audio_out: &mut [&mut [f32]],
+) {
+    assert!(audio_out.iter().all(|c| c.len() >= frames as usize));
+    // SAFETY: no input audio buffers are given, so none can be shorter than the block.
     let ins = unsafe { InputAudioBuffers::from_raw_buffers(&[], frames) };
-    // SAFETY: as above.
-    let mut outs = unsafe { OutputAudioBuffers::from_raw_buffers(&mut [], frames) };
+    let mut ports = AudioPorts::with_capacity(audio_out.len(), 1);
+    let mut outs = if audio_out.is_empty() {
+        // SAFETY: as above, for the outputs.
+        unsafe { OutputAudioBuffers::from_raw_buffers(&mut [], frames) }
+    } else {
+        ports.with_output_buffers([AudioPortBuffer {
+            latency: 0,
+            channels: AudioPortBufferType::f32_output_only(
+                audio_out.iter_mut().map(|c| &mut c[..frames as usize]),
+            ),
+        }])
+    };
     p.process(
         &ins,
         &mut outs,
         &input.as_input(),
         &mut output.as_output(),
         None,
-        None,
+        transport,
     )
     .expect("process");
 }
