@@ -37,9 +37,6 @@ pub struct ClockOut {
     scheduler: Option<TickScheduler>,
     /// The scheduler's drop count already counted as a loss.
     dropped_seen: u64,
-    /// The latest stamp queued, so a Stop sent between blocks is not
-    /// scheduled before it.
-    last_stamp: u64,
 }
 
 impl ClockOut {
@@ -54,7 +51,6 @@ impl ClockOut {
                 },
             ),
             dropped_seen: 0,
-            last_stamp: 0,
         }
     }
 
@@ -108,7 +104,6 @@ impl ClockOut {
         for e in &buf[..r.written] {
             let t = times.at(start + e.at, offset_ns);
             out.send(t, midi(e.kind), &[], counters);
-            self.last_stamp = self.last_stamp.max(t);
         }
         self.count_drops(counters);
     }
@@ -132,14 +127,10 @@ impl ClockOut {
         // forgets the song, so the next block that plays re-locates.
         let mut buf = [ClockEvent::default(); 4];
         let r = scheduler.process(None, 0, &mut buf);
-        let t = out
-            .stamp_after_now(now_ns)
-            .saturating_add_signed(ms_to_ns(params.get(index::CLOCK_OFFSET)))
-            .max(self.last_stamp);
+        let t = out.stamp_after_now(now_ns, ms_to_ns(params.get(index::CLOCK_OFFSET)));
         for e in &buf[..r.written] {
             out.send(t, midi(e.kind), &[], counters);
         }
-        self.last_stamp = self.last_stamp.max(t);
         self.count_drops(counters);
     }
 

@@ -121,6 +121,9 @@ pub struct MidiOut {
     /// blocks (stop).
     delay_ns: u64,
     offset_ns: i64,
+    /// The latest stamp queued: what is sent between blocks goes no
+    /// earlier, so a release or a Stop never overtakes what it ends.
+    last_stamp: u64,
 }
 
 impl MidiOut {
@@ -132,6 +135,7 @@ impl MidiOut {
             was_on: false,
             delay_ns: OUTPUT_POLL_NS,
             offset_ns: 0,
+            last_stamp: 0,
         }
     }
 
@@ -167,6 +171,7 @@ impl MidiOut {
         };
         if queued {
             AudioCounters::traffic(&counters.to_hardware, 1);
+            self.last_stamp = self.last_stamp.max(time_ns);
         } else {
             counters.loss(&counters.output_ring_full);
         }
@@ -254,15 +259,17 @@ impl MidiOut {
     /// # Realtime Safety
     /// As [`Self::release_held`].
     pub fn release_held_now(&mut self, now_ns: u64, counters: &AudioCounters) {
-        let t = self
-            .stamp_after_now(now_ns)
-            .saturating_add_signed(self.offset_ns);
+        let t = self.stamp_after_now(now_ns, self.offset_ns);
         self.release_held(t, counters);
     }
 
-    /// `now_ns` plus the last block's `D` (no user offset): the earliest
-    /// time a message pushed now is sure to be taken by the engine in time.
-    pub fn stamp_after_now(&self, now_ns: u64) -> u64 {
-        now_ns.wrapping_add(self.delay_ns)
+    /// For a message sent between blocks: `now_ns` plus the last block's
+    /// `D` (the earliest time a message pushed now is sure to reach the
+    /// engine in time) plus `offset_ns`, and not before anything queued.
+    pub fn stamp_after_now(&self, now_ns: u64, offset_ns: i64) -> u64 {
+        now_ns
+            .wrapping_add(self.delay_ns)
+            .saturating_add_signed(offset_ns)
+            .max(self.last_stamp)
     }
 }
