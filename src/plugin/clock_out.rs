@@ -159,6 +159,107 @@ fn midi(kind: ClockKind) -> MidiEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::timeline::Timeline;
+    use clack_plugin::events::event_types::TransportFlags;
+    use clack_plugin::events::io::EventBuffer;
+    use clack_plugin::events::{EventFlags, EventHeader};
+    use clack_plugin::utils::{BeatTime, SecondsTime};
+
+    const RATE: f64 = 48_000.0;
+
+    fn playing(time: u32, beats: f64, tempo: f64) -> TransportEvent {
+        TransportEvent {
+            header: EventHeader::new_core(time, EventFlags::empty()),
+            flags: TransportFlags::HAS_TEMPO
+                | TransportFlags::HAS_BEATS_TIMELINE
+                | TransportFlags::IS_PLAYING,
+            song_pos_beats: BeatTime::from_float(beats),
+            song_pos_seconds: SecondsTime::from_int(0),
+            tempo,
+            tempo_inc: 0.0,
+            loop_start_beats: BeatTime::from_float(0.0),
+            loop_end_beats: BeatTime::from_float(0.0),
+            loop_start_seconds: SecondsTime::from_int(0),
+            loop_end_seconds: SecondsTime::from_int(0),
+            bar_start: BeatTime::from_float(0.0),
+            bar_number: 0,
+            time_signature_numerator: 4,
+            time_signature_denominator: 4,
+        }
+    }
+
+    /// A song at `tempo` from beat 0, `samples` long, in blocks of
+    /// `frames` called exactly on time (a fake paced sound card), with the
+    /// host also sending its transport at the block offsets in `cuts`.
+    /// Returns the clock messages and their stamps, in ring order.
+    fn run(frames: u32, cuts: &[u32], tempo: f64, samples: u32) -> Vec<(MidiEvent, u64)> {
+        let (producer, mut consumer) = crate::ring::midi_buffer(8192);
+        let mut out = MidiOut::new(Some(producer));
+        let mut clock = ClockOut::new(RATE);
+        let params = ParamValues::default();
+        params.set(index::CLOCK_OUT, 1.0);
+        let counters = AudioCounters::default();
+        let mut timeline = Timeline::new(RATE, frames);
+        let beat_at = |s: u32| f64::from(s) * tempo / 60.0 / RATE;
+        for k in 0..samples.div_ceil(frames) {
+            let s0 = k * frames;
+            let now = 1_000_000_000 + (f64::from(s0 + frames) * 1e9 / RATE).round() as u64;
+            let block = timeline.begin_block(now, frames, Some(u64::from(s0)));
+            let times = OutTimes::new(&block, 1);
+            let mut events = EventBuffer::new();
+            for &c in cuts.iter().filter(|&&c| c < frames) {
+                events.push(&playing(c, beat_at(s0 + c), tempo));
+            }
+            events.sort();
+            let first = playing(0, beat_at(s0), tempo);
+            clock.block(
+                Some(&first),
+                &InputEvents::from_buffer(&events),
+                frames,
+                &times,
+                &params,
+                &mut out,
+                &counters,
+            );
+        }
+        assert_eq!(AudioCounters::get(&counters.output_ring_full), 0);
+        std::iter::from_fn(|| consumer.try_pop())
+            .map(|m| (m.event, m.time_ns))
+            .collect()
+    }
+
+    proptest::proptest! {
+        /// Tick N is scheduled at the time of its song sample
+        /// (N/24 beat), on a paced timeline, whatever the block size and
+        /// wherever the host's transport events cut the blocks: every
+        /// stamp is within 10 ns of tick 0's plus the samples between
+        /// (the paced timeline's own rounding: ~2 ns seen).
+        #[test]
+        fn tick_times_do_not_depend_on_the_cutting(
+            tempo in 40.0f64..300.0,
+            frames in proptest::sample::select(vec![64u32, 100, 256, 1000, 4096]),
+            cuts in proptest::collection::vec(1u32..4096, 0..4),
+        ) {
+            let samples = 96_000;
+            let got = run(frames, &cuts, tempo, samples);
+            proptest::prop_assert_eq!(got.first().map(|g| g.0), Some(MidiEvent::Start));
+            let clocks: Vec<u64> = got
+                .iter()
+                .filter(|g| g.0 == MidiEvent::TimingClock)
+                .map(|g| g.1)
+                .collect();
+            let per_tick = 60.0 * RATE / tempo / 24.0;
+            let covered = samples.div_ceil(frames) * frames;
+            let n = (f64::from(covered) / per_tick).ceil() as usize;
+            // A tick on the very last sample boundary may fall either side.
+            proptest::prop_assert!(clocks.len() == n || clocks.len() + 1 == n);
+            for (k, &t) in clocks.iter().enumerate() {
+                let want = k as f64 * per_tick * 1e9 / RATE;
+                let err = (t - clocks[0]) as f64 - want;
+                proptest::prop_assert!(err.abs() < 10.0, "tick {}: {} ns off", k, err);
+            }
+        }
+    }
 
     #[test]
     fn every_clock_kind_maps_to_the_same_bytes() {
