@@ -163,3 +163,21 @@ fn send(
     }
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ring_is_looked_at_within_the_seams_promise() {
+        let (_, ring) = crate::ring::midi_buffer(4);
+        let out = Output::new(ring).unwrap();
+        // Idle (nothing sent yet) and busy alike: never longer than the promise.
+        assert!(
+            out.poll_ms() * 1_000_000 <= crate::engine::OUTPUT_POLL_NS,
+            "polls every {} ms, the seam promises {} ns",
+            out.poll_ms(),
+            crate::engine::OUTPUT_POLL_NS
+        );
+    }
+}
