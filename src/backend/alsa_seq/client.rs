@@ -20,7 +20,7 @@ use alsa::seq::{Addr, ClientIter, EventType, PortCap, PortInfo, PortSubscribe, P
 use super::error::SeqError;
 use super::queue_time::{measure, QueueTime};
 use super::raw::seq_fd;
-use super::timer::{self, QueueTimer, QUEUE_TIMER_HZ};
+use super::timer::{self, QueueTimer};
 
 /// The sequencer device node.
 pub const SEQ_DEVICE: &str = "/dev/snd/seq";
@@ -152,7 +152,7 @@ pub fn open(base: &str) -> Result<SeqClient, SeqError> {
         clock: QueueTime::anchor(sample),
         hotplug_error,
         fd,
-        timer: timer::in_use(queue, QUEUE_TIMER_HZ),
+        timer: timer::in_use(queue),
         timer_error,
     })
 }

@@ -55,16 +55,24 @@ struct SeqClientPool {
 /// `SNDRV_SEQ_TIMER_ALSA`: the queue runs on an ALSA timer.
 pub const SEQ_TIMER_ALSA: i32 = 0;
 
-/// `_IOWR('S', nr, T)`.
-const fn iowr<T>(nr: u32) -> libc::c_ulong {
-    const READ_WRITE: u32 = 3;
-    ((READ_WRITE << 30) | ((std::mem::size_of::<T>() as u32) << 16) | ((b'S' as u32) << 8) | nr)
+/// `_IOC` direction bits: the kernel writes the argument back (`_IOR`).
+const IOC_READ: u32 = 2;
+/// `_IOC` direction bits: the kernel reads the argument (`_IOW`).
+const IOC_WRITE: u32 = 1;
+
+/// `_IOC(dir, 'S', nr, sizeof(T))`: the sequencer's request numbers. The
+/// kernel matches them exactly, direction included (ENOTTY otherwise).
+const fn ioc<T>(dir: u32, nr: u32) -> libc::c_ulong {
+    ((dir << 30) | ((std::mem::size_of::<T>() as u32) << 16) | ((b'S' as u32) << 8) | nr)
         as libc::c_ulong
 }
 
-const IOCTL_GET_QUEUE_TIMER: libc::c_ulong = iowr::<SeqQueueTimer>(0x45);
-const IOCTL_SET_QUEUE_TIMER: libc::c_ulong = iowr::<SeqQueueTimer>(0x46);
-const IOCTL_GET_CLIENT_POOL: libc::c_ulong = iowr::<SeqClientPool>(0x4b);
+/// `_IOWR('S', 0x45, struct snd_seq_queue_timer)`.
+const IOCTL_GET_QUEUE_TIMER: libc::c_ulong = ioc::<SeqQueueTimer>(IOC_READ | IOC_WRITE, 0x45);
+/// `_IOW('S', 0x46, struct snd_seq_queue_timer)`.
+const IOCTL_SET_QUEUE_TIMER: libc::c_ulong = ioc::<SeqQueueTimer>(IOC_WRITE, 0x46);
+/// `_IOWR('S', 0x4b, struct snd_seq_client_pool)`.
+const IOCTL_GET_CLIENT_POOL: libc::c_ulong = ioc::<SeqClientPool>(IOC_READ | IOC_WRITE, 0x4b);
 
 /// The sequencer's descriptor (the one `poll` watches: a `hw` client has one).
 ///
@@ -82,8 +90,8 @@ pub fn seq_fd(seq: &alsa::Seq) -> Result<RawFd, String> {
 
 /// One `ioctl` with `arg` in and out.
 fn ioctl<T>(fd: RawFd, request: libc::c_ulong, arg: &mut T) -> std::io::Result<()> {
-    // SAFETY: `request` is a read-write sequencer request whose size field is
-    // `size_of::<T>()` (see `iowr`), so the kernel reads and writes exactly
+    // SAFETY: `request` is a sequencer request whose size field is
+    // `size_of::<T>()` (see `ioc`), so the kernel reads and writes at most
     // the `T` behind the valid, exclusive `arg`; a wrong `fd` only makes the
     // call fail.
     let rc = unsafe { libc::ioctl(fd, request as _, arg as *mut T) };
@@ -165,7 +173,8 @@ mod tests {
         assert_eq!(std::mem::size_of::<SeqQueueTimer>(), timer);
         assert_eq!(std::mem::size_of::<SeqClientPool>(), pool);
         // The numbers of <sound/asequencer.h> on x86_64, as alsa-lib uses them.
-        assert_eq!(IOCTL_SET_QUEUE_TIMER, 0xC060_5346);
+        assert_eq!(IOCTL_GET_QUEUE_TIMER, 0xC060_5345);
+        assert_eq!(IOCTL_SET_QUEUE_TIMER, 0x4060_5346);
         assert_eq!(IOCTL_GET_CLIENT_POOL, 0xC058_534B);
     }
 }

@@ -8,9 +8,9 @@
 //! load it (`snd-timer-3` is its module alias); when it cannot, the kernel
 //! silently falls back to the system timer. So [`request_high_resolution`]
 //! asks, and [`in_use`] reads what the kernel actually opened, from
-//! `/proc/asound/timers`, where every open timer lists its users
-//! (`Client sequencer queue N`): the queue-timer request itself keeps
-//! reporting what was asked for, not what runs.
+//! `/proc/asound/seq/timer` (`Timer for queue N : HR timer`, and the queue's
+//! tick period): the queue-timer request itself keeps reporting what was
+//! asked for, not what runs.
 
 use std::os::fd::RawFd;
 
@@ -22,12 +22,6 @@ use super::raw::{set_queue_timer, TimerId};
 /// sequencer clients get; the kernel allows up to 6250 Hz (160 µs), at the
 /// cost of that many timer interrupts a second for as long as the plugin runs.
 pub const QUEUE_TIMER_HZ: u32 = 1000;
-
-/// The kernel's bounds and default for a queue's tick frequency
-/// (`sound/core/seq/seq_timer.c`).
-const KERNEL_MIN_HZ: u32 = 10;
-const KERNEL_MAX_HZ: u32 = 6250;
-const KERNEL_DEFAULT_HZ: u32 = 1000;
 
 /// Kinds of timer a queue can run on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,10 +39,8 @@ pub enum TimerKind {
 pub struct QueueTimer {
     /// Which kind.
     pub kind: TimerKind,
-    /// The timer's own resolution, ns.
-    pub resolution_ns: u64,
     /// The queue's tick period on it, ns: how far apart the moments are at
-    /// which scheduled events can go out.
+    /// which scheduled events can go out (0 if the kernel does not say).
     pub period_ns: u64,
 }
 
@@ -75,104 +67,64 @@ pub fn request_high_resolution(fd: RawFd, queue: i32) -> Result<(), String> {
         .map_err(|e| format!("asking for the high-resolution queue timer: {e}"))
 }
 
-/// The timer `queue` runs on, from `/proc/asound/timers`, given the
-/// frequency asked for (`hz`, 0 for the kernel's default). `None` without
+/// The timer `queue` runs on, from `/proc/asound/seq/timer`. `None` without
 /// procfs or when the queue is not listed.
-pub fn in_use(queue: i32, hz: u32) -> Option<QueueTimer> {
-    let text = std::fs::read_to_string("/proc/asound/timers").ok()?;
-    parse_timers(&text, queue, hz)
+pub fn in_use(queue: i32) -> Option<QueueTimer> {
+    let text = std::fs::read_to_string("/proc/asound/seq/timer").ok()?;
+    parse_seq_timer(&text, queue)
 }
 
-/// The timer in `/proc/asound/timers` text that lists `sequencer queue N`.
-fn parse_timers(text: &str, queue: i32, hz: u32) -> Option<QueueTimer> {
-    let user = format!("Client sequencer queue {queue} :");
-    let mut timer: Option<&str> = None;
-    for line in text.lines() {
-        if !line.starts_with(char::is_whitespace) {
-            timer = Some(line);
-        } else if line.trim_start().starts_with(&user) {
-            return timer.map(|t| describe(t, hz));
-        }
-    }
-    None
-}
-
-/// A timer's header line, e.g. `G3: HR timer : 0.001us (1000000000 ticks)`.
-fn describe(header: &str, hz: u32) -> QueueTimer {
-    let (id, rest) = header.split_once(": ").unwrap_or((header, ""));
-    let res = rest.split_once(" : ").map_or("", |(_, r)| r);
-    let kind = match id {
-        "G0" => TimerKind::System,
-        "G3" => TimerKind::HighResolution,
+/// The entry of `queue` in `/proc/asound/seq/timer` text:
+/// `Timer for queue 0 : HR timer` then `  Period time : 0.001000000`.
+fn parse_seq_timer(text: &str, queue: i32) -> Option<QueueTimer> {
+    let head = format!("Timer for queue {queue} : ");
+    let mut lines = text.lines().skip_while(|l| !l.starts_with(&head));
+    let name = lines.next()?.strip_prefix(&head)?.trim();
+    let kind = match name {
+        "HR timer" => TimerKind::HighResolution,
+        "system timer" => TimerKind::System,
         _ => TimerKind::Other,
     };
-    let resolution_ns = res
-        .split_whitespace()
-        .next()
-        .and_then(|r| r.strip_suffix("us"))
-        .and_then(parse_us_as_ns)
+    let period_ns = lines
+        .take_while(|l| l.starts_with(char::is_whitespace))
+        .find_map(|l| l.trim().strip_prefix("Period time :"))
+        .and_then(|p| parse_seconds_as_ns(p.trim()))
         .unwrap_or(0);
-    QueueTimer {
-        kind,
-        resolution_ns,
-        period_ns: tick_period_ns(resolution_ns, hz),
-    }
+    Some(QueueTimer { kind, period_ns })
 }
 
-/// `4000.000` (µs, three decimals as the kernel prints them) → ns.
-fn parse_us_as_ns(us: &str) -> Option<u64> {
-    let (whole, frac) = us.split_once('.').unwrap_or((us, "0"));
-    let frac: String = frac.chars().chain("000".chars()).take(3).collect();
-    Some(whole.parse::<u64>().ok()? * 1000 + frac.parse::<u64>().ok()?)
-}
-
-/// The queue's tick on a timer of `resolution_ns`, as the kernel sets it up:
-/// a whole number of timer ticks (at least one) near `1 s / hz`.
-fn tick_period_ns(resolution_ns: u64, hz: u32) -> u64 {
-    if resolution_ns == 0 {
-        return 0;
-    }
-    let hz = if hz == 0 {
-        KERNEL_DEFAULT_HZ
-    } else {
-        hz.clamp(KERNEL_MIN_HZ, KERNEL_MAX_HZ)
-    };
-    let ticks = (1_000_000_000 / (resolution_ns * u64::from(hz))).max(1);
-    resolution_ns * ticks
+/// `0.004000000` (seconds, nine decimals as the kernel prints them) → ns.
+fn parse_seconds_as_ns(s: &str) -> Option<u64> {
+    let (whole, frac) = s.split_once('.').unwrap_or((s, "0"));
+    let frac: String = frac.chars().chain("000000000".chars()).take(9).collect();
+    Some(whole.parse::<u64>().ok()? * 1_000_000_000 + frac.parse::<u64>().ok()?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const TIMERS: &str = "G0: system timer : 4000.000us (10000000 ticks)\n\
-                          \x20 Client sequencer queue 1 : stopped\n\
-                          G3: HR timer : 0.001us (1000000000 ticks)\n\
-                          \x20 Client sequencer queue 0 : running\n\
-                          \x20 Client sequencer queue 2 : running\n\
-                          P0-0-0: PCM playback 0-0-0 : SLAVE\n";
+    const SEQ_TIMER: &str = "Timer for queue 0 : HR timer\n\
+                             \x20 Period time : 0.001000000\n\
+                             \x20 Skew : 65536 / 65536\n\
+                             Timer for queue 2 : system timer\n\
+                             \x20 Period time : 0.004000000\n\
+                             \x20 Skew : 65536 / 65536\n\
+                             Timer for queue 3 : PCM playback 0-0-0\n";
 
     #[test]
-    fn finds_the_timer_listing_our_queue() {
-        let hr = parse_timers(TIMERS, 2, 1000).unwrap();
+    fn finds_our_queues_timer_and_period() {
+        let hr = parse_seq_timer(SEQ_TIMER, 0).unwrap();
         assert_eq!(hr.kind, TimerKind::HighResolution);
-        assert_eq!(hr.resolution_ns, 1);
         assert_eq!(hr.period_ns, 1_000_000);
-        let sys = parse_timers(TIMERS, 1, 1000).unwrap();
+        let sys = parse_seq_timer(SEQ_TIMER, 2).unwrap();
         assert_eq!(sys.kind, TimerKind::System);
-        assert_eq!(sys.resolution_ns, 4_000_000);
-        assert_eq!(sys.period_ns, 4_000_000, "one jiffy per queue tick");
-        assert_eq!(parse_timers(TIMERS, 7, 1000), None);
-        assert_eq!(parse_timers("", 0, 1000), None);
-    }
-
-    #[test]
-    fn tick_periods_follow_the_kernel() {
-        assert_eq!(tick_period_ns(1, 0), 1_000_000, "default 1 kHz");
-        assert_eq!(tick_period_ns(1, 100_000), 160_000, "at most 6250 Hz");
-        assert_eq!(tick_period_ns(1_000_000, 1000), 1_000_000);
-        assert_eq!(tick_period_ns(0, 1000), 0, "unknown");
-        assert_eq!(parse_us_as_ns("0.001"), Some(1));
-        assert_eq!(parse_us_as_ns("10.5"), Some(10_500));
+        assert_eq!(sys.period_ns, 4_000_000);
+        let other = parse_seq_timer(SEQ_TIMER, 3).unwrap();
+        assert_eq!(other.kind, TimerKind::Other);
+        assert_eq!(other.period_ns, 0, "no period listed");
+        assert_eq!(parse_seq_timer(SEQ_TIMER, 1), None);
+        assert_eq!(parse_seq_timer("", 0), None);
+        assert_eq!(parse_seconds_as_ns("1.5"), Some(1_500_000_000));
     }
 }
