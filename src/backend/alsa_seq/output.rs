@@ -71,8 +71,10 @@ pub struct Output {
     scratch: Vec<u8>,
     drops: LogBudget,
     cuts: LogBudget,
-    /// `CLOCK_MONOTONIC` of the start of the last look at the ring.
-    last_look_ns: u64,
+    /// `CLOCK_MONOTONIC` of the next look due: a fixed grid
+    /// [`LOOK_EVERY_NS`] apart, so a late wake-up is followed by a shorter
+    /// sleep instead of pushing every later look back.
+    due_ns: u64,
 }
 
 /// Why a message was not sent whole.
@@ -101,13 +103,13 @@ impl Output {
             scratch,
             drops: LogBudget::new(10, "MIDI output dropped"),
             cuts: LogBudget::new(10, "MIDI output SysEx cut off"),
-            last_look_ns: monotonic_ns(),
+            due_ns: monotonic_ns() + LOOK_EVERY_NS,
         })
     }
 
     /// Send everything queued.
     pub fn drain(&mut self, seq: &alsa::Seq, route: Route, clock: &QueueTime, news: &News) {
-        self.last_look_ns = monotonic_ns();
+        self.due_ns = next_due(self.due_ns, monotonic_ns());
         while let Some(msg) = self.ring.try_pop() {
             let mut small = [0u8; 3];
             let bytes: &[u8] = if msg.event.is_sysex() {
@@ -149,10 +151,27 @@ impl Output {
         }
     }
 
+    /// When the next look at the ring is due (`CLOCK_MONOTONIC` ns).
+    pub fn due_ns(&self) -> u64 {
+        self.due_ns
+    }
+
     /// How long the thread may sleep before looking at the ring again, ns.
     pub fn poll_ns(&self) -> u64 {
-        let due = self.last_look_ns + LOOK_EVERY_NS;
-        due.saturating_sub(monotonic_ns())
+        self.due_ns.saturating_sub(monotonic_ns())
+    }
+}
+
+/// The look after one at `now`, when the next was `due`: the next point of
+/// the grid; a fresh grid from `now` when the thread fell a whole beat
+/// behind (no burst of catch-up looks).
+fn next_due(due: u64, now: u64) -> u64 {
+    if now < due {
+        due
+    } else if now < due + LOOK_EVERY_NS {
+        due + LOOK_EVERY_NS
+    } else {
+        now + LOOK_EVERY_NS
     }
 }
 
@@ -266,6 +285,19 @@ mod tests {
             "polls after {} ns, the seam promises {OUTPUT_POLL_NS} ns",
             out.poll_ns()
         );
+    }
+
+    #[test]
+    fn looks_keep_to_a_grid() {
+        let b = LOOK_EVERY_NS;
+        assert_eq!(
+            next_due(10 * b, 9 * b),
+            10 * b,
+            "an extra look keeps the grid"
+        );
+        assert_eq!(next_due(10 * b, 10 * b + 7), 11 * b, "a late one too");
+        assert_eq!(next_due(10 * b, 12 * b), 13 * b, "a beat behind: afresh");
+        assert!(next_due(10 * b, 10 * b + 7) - (10 * b + 7) <= b);
     }
 
     #[test]
