@@ -78,9 +78,9 @@ pub struct EngineCounters {
     /// Output messages dropped whole (kernel output pool full, encode or
     /// write error). A SysEx counts once, however many events it takes.
     pub output_dropped: AtomicU64,
-    /// Output SysEx cut off: its first events went out, the rest could not
-    /// (a write failed in the middle); the receiver got a truncated SysEx,
-    /// which the engine ends with an F7 when it can. Also in `output_dropped`.
+    /// Output SysEx cut off: it takes several events and a write failed after
+    /// part of it may have reached a receiver (which then discards the
+    /// unterminated SysEx at the next status byte). Also in `output_dropped`.
     pub output_sysex_cut: AtomicU64,
     /// Sources and destinations currently connected automatically.
     pub auto_connected: AtomicU64,

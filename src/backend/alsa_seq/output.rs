@@ -19,12 +19,17 @@
 //! that message is dropped and counted, nothing else is affected (events
 //! sent at once need no pool cell, so late messages still go out). A SysEx
 //! longer than one event is only started when the pool has room for all of
-//! it; if a write still fails half way, the receiver is sent an `F7` to end
-//! the SysEx and the cut is counted.
+//! it. An event sent at once is delivered while it is written, so a
+//! subscriber that refuses it (its own input pool full) fails the write
+//! although the others got it: a message sent at once and refused is counted
+//! as dropped, and a SysEx of several events that fails after its first
+//! event (or, sent at once, at any event) is counted as cut. No `F7` is
+//! added to a cut SysEx: that would make the truncated message look
+//! complete; receivers discard it at the next status byte.
 
 use std::os::fd::RawFd;
 
-use alsa::seq::{Event, EventType, MidiEvent as EventCodec};
+use alsa::seq::{Event, MidiEvent as EventCodec};
 
 use super::client::cells_for;
 use super::queue_time::QueueTime;
@@ -141,8 +146,7 @@ impl Output {
                     news.count(&news.counters.output_dropped, 1);
                     self.cuts.push(news, || {
                         format!(
-                            "a {} byte SysEx for the hardware was cut off part way (ended \
-                             early with F7): {e}",
+                            "a {} byte SysEx for the hardware was cut off part way: {e}",
                             bytes.len()
                         )
                     });
@@ -224,17 +228,18 @@ fn send(
             )));
         }
     }
+    // Whether a failure at event `n` may leave part of the message delivered.
+    let partial = |n: u64| n > 0 || (at.is_none() && bytes.len() > ENCODE_CHUNK);
+    let failed = |n: u64, e: String| {
+        if partial(n) {
+            Failure::Cut(e)
+        } else {
+            Failure::Dropped(e)
+        }
+    };
     let mut pos = 0;
     let mut n = 0;
     while pos < bytes.len() {
-        let failed = |n: u64, e: String| {
-            if n == 0 {
-                Failure::Dropped(e)
-            } else {
-                end_sysex(seq, route, at);
-                Failure::Cut(e)
-            }
-        };
         let (used, ev) = encoder
             .encode(&bytes[pos..])
             .map_err(|e| failed(n, format!("encoding: {e}")))?;
@@ -261,14 +266,6 @@ fn address(ev: &mut Event<'_>, route: Route, at: Option<std::time::Duration>) {
         Some(t) => ev.schedule_real(route.queue, false, t),
         None => ev.set_direct(),
     }
-}
-
-/// Best effort after a SysEx was cut: a lone `F7` at the same time, so the
-/// receiver's SysEx ends instead of swallowing what follows.
-fn end_sysex(seq: &alsa::Seq, route: Route, at: Option<std::time::Duration>) {
-    let mut ev = Event::new_ext(EventType::Sysex, &[0xF7u8][..]);
-    address(&mut ev, route, at);
-    let _ = seq.event_output_direct(&mut ev);
 }
 
 #[cfg(test)]
