@@ -10,7 +10,13 @@
 //! - converts the queue timestamps to `CLOCK_MONOTONIC` ns ([`queue_time`]),
 //! - parses with [`crate::protocol::Parser`] into the SPSC ring,
 //! - sends what the audio thread queued in the output ring, scheduled on the
-//!   queue at its time ([`output`]),
+//!   queue at its time, looking at the ring at least every
+//!   [`crate::engine::OUTPUT_POLL_NS`]; a full kernel output pool or a
+//!   receiver that refuses is counted, never silent ([`output`]),
+//! - runs the queue on the high-resolution timer (`snd-hrtimer`), asked for
+//!   explicitly, and says once, with the fix, when the kernel only has the
+//!   system tick ([`timer`]; [`raw`] makes the two requests the `alsa`
+//!   crate does not wrap),
 //! - auto-connects ports matching the user's patterns, now and when they
 //!   appear later, and remembers the connections a patchbay makes so they
 //!   come back on the next start ([`connect`]),

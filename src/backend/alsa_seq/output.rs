@@ -180,7 +180,7 @@ fn next_due(due: u64, now: u64) -> u64 {
 }
 
 /// Kernel pool cells a `len`-byte SysEx takes once cut into events of
-/// [`ENCODE_CHUNK`] bytes (each event one cell plus its data's cells).
+/// 256 bytes, as the encoder cuts it (each event one cell plus its data's cells).
 pub fn sysex_cells(len: usize) -> u64 {
     let full = len / ENCODE_CHUNK;
     let rest = len % ENCODE_CHUNK;
