@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use phasorsync::backend::alsa_seq::client::output_pool;
+use phasorsync::backend::alsa_seq::client::{cells_for, output_pool};
 use phasorsync::backend::alsa_seq::queue_time::monotonic_ns;
 use phasorsync::backend::alsa_seq::{AlsaConfig, ThreadState};
 use phasorsync::engine::{LogLevel, LogLine, MidiEngine, News, OUTPUT_POLL_NS};
@@ -367,6 +367,45 @@ fn a_sysex_refused_part_way_is_counted_cut_and_the_rest_goes_on() {
         "{lines:?}"
     );
     assert_eq!(tx.engine.state(), ThreadState::Running);
+    tx.engine.stop();
+    rx.engine.stop();
+}
+
+#[test]
+#[ignore = "needs a kernel sequencer: run with cargo xtask test"]
+fn a_sysex_goes_out_whole_or_is_dropped_whole() {
+    require_sequencer();
+    let mut tx = start(config());
+    let mut rx = start(config());
+    aconnect_addr(tx.out_addr(), rx.in_addr());
+    let client = tx.engine.client().unwrap().client;
+    let pool = output_pool(client).expect("our output pool in /proc/asound/seq/clients");
+    // As many 256-byte events as the output pool holds, in bytes.
+    let fits = (pool.size / cells_for(256) * 256) as usize;
+
+    // A large SysEx that fits goes out whole, on time or not.
+    let large = sysex(fits / 2, 5);
+    assert!(tx.send(monotonic_ns() + 200 * MS, &large));
+    let got = collect(&mut rx.consumer, 1, DELIVERY_TIMEOUT);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].sysex.as_deref(), Some(&large[..]));
+
+    // One larger than the whole pool can never be scheduled: dropped whole,
+    // counted, and not a byte of it sent.
+    let huge = sysex(fits + 4096, 6);
+    assert!(tx.send(monotonic_ns() + 200 * MS, &huge));
+    assert!(tx.send(monotonic_ns() + 300 * MS, &cc(7)));
+    let got = collect(&mut rx.consumer, 1, DELIVERY_TIMEOUT);
+    assert_eq!(got.len(), 1);
+    assert_eq!(cc_index(&got[0].msg.event), Some(7), "{got:?}");
+    let s = tx.engine.stats();
+    assert_eq!((s.output_dropped, s.output_sysex_cut), (1, 0), "{s:?}");
+    let r = rx.engine.stats();
+    assert_eq!(
+        (r.sysex_cut, r.sysex_oversize),
+        (0, 0),
+        "nothing of it arrived: {r:?}"
+    );
     tx.engine.stop();
     rx.engine.stop();
 }

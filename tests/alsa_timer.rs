@@ -114,6 +114,14 @@ fn cached_hrtimer_module() -> Option<PathBuf> {
         roots.push(PathBuf::from(h).join(".cache/phasorsync/vm"));
     }
     roots.push(PathBuf::from("/root/.cache/phasorsync/vm"));
+    // The VM runs as root with HOME=/root; the cache may be a user's.
+    if let Ok(homes) = std::fs::read_dir("/home") {
+        roots.extend(
+            homes
+                .flatten()
+                .map(|h| h.path().join(".cache/phasorsync/vm")),
+        );
+    }
     roots
         .into_iter()
         .map(|r| {
