@@ -142,8 +142,8 @@ fn a_receiver_unplugged_mid_song_costs_nothing_else() {
     aconnect_addr(tx.out_addr(), stays.in_addr());
     aconnect_addr(tx.out_addr(), first.in_addr());
 
-    // A two-second song, scheduled all at once.
-    let n = 40;
+    // A three-second song, scheduled all at once.
+    let n = 60;
     let step = 50 * MS;
     let base = monotonic_ns() + 300 * MS;
     for i in 0..n {
@@ -340,7 +340,7 @@ fn a_sysex_refused_part_way_is_counted_cut_and_the_rest_goes_on() {
     assert_eq!(cc_index(&got[0].msg.event), Some(1), "{got:?}");
     let s = tx.engine.stats();
     assert_eq!(s.output_sysex_cut, 1, "{s:?}");
-    assert_eq!(s.output_dropped, 1, "{s:?}");
+    assert_eq!(s.output_dropped, 0, "one cause, one counter: {s:?}");
     assert_eq!(s.output_late, 2, "{s:?}");
     // The receiver that took it all saw an unterminated SysEx (no F7 was
     // made up to pass it off as whole) and discarded it.
@@ -358,7 +358,7 @@ fn a_sysex_refused_part_way_is_counted_cut_and_the_rest_goes_on() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].sysex.as_deref(), Some(&sx[..]));
     let s = tx.engine.stats();
-    assert_eq!((s.output_sysex_cut, s.output_dropped), (1, 1), "{s:?}");
+    assert_eq!((s.output_sysex_cut, s.output_dropped), (1, 0), "{s:?}");
     let lines = log_lines(&tx.news);
     assert!(
         lines

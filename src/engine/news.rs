@@ -80,7 +80,7 @@ pub struct EngineCounters {
     pub output_dropped: AtomicU64,
     /// Output SysEx cut off: it takes several events and a write failed after
     /// part of it may have reached a receiver (which then discards the
-    /// unterminated SysEx at the next status byte). Also in `output_dropped`.
+    /// unterminated SysEx at the next status byte). Not in `output_dropped`.
     pub output_sysex_cut: AtomicU64,
     /// Sources and destinations currently connected automatically.
     pub auto_connected: AtomicU64,

@@ -23,7 +23,8 @@
 //! subscriber that refuses it (its own input pool full) fails the write
 //! although the others got it: a message sent at once and refused is counted
 //! as dropped, and a SysEx of several events that fails after its first
-//! event (or, sent at once, at any event) is counted as cut. No `F7` is
+//! event (or, sent at once, at any event) is counted as cut (one cause, one
+//! counter: not also as dropped). No `F7` is
 //! added to a cut SysEx: that would make the truncated message look
 //! complete; receivers discard it at the next status byte.
 
@@ -143,7 +144,6 @@ impl Output {
                 }
                 Err(Failure::Cut(e)) => {
                     news.count(&news.counters.output_sysex_cut, 1);
-                    news.count(&news.counters.output_dropped, 1);
                     self.cuts.push(news, || {
                         format!(
                             "a {} byte SysEx for the hardware was cut off part way: {e}",
