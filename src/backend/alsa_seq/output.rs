@@ -24,9 +24,9 @@
 //! although the others got it: a message sent at once and refused is counted
 //! as dropped, and a SysEx of several events that fails after its first
 //! event (or, sent at once, at any event) is counted as cut (one cause, one
-//! counter: not also as dropped). No `F7` is
-//! added to a cut SysEx: that would make the truncated message look
-//! complete; receivers discard it at the next status byte.
+//! counter: not also as dropped). No `F7` is added to a cut SysEx: that
+//! would make the truncated message look complete; receivers discard it at
+//! the next status byte.
 
 use std::os::fd::RawFd;
 
@@ -88,7 +88,7 @@ pub struct Output {
 enum Failure {
     /// Nothing went out.
     Dropped(String),
-    /// The first events of a SysEx went out, not the rest.
+    /// Part of a SysEx may have gone out, not all of it.
     Cut(String),
 }
 
@@ -187,12 +187,18 @@ pub fn sysex_cells(len: usize) -> u64 {
     full as u64 * cells_for(ENCODE_CHUNK) + if rest > 0 { cells_for(rest) } else { 0 }
 }
 
-/// `EAGAIN` from a write: the kernel output pool is full.
-fn write_error(e: alsa::Error) -> String {
-    if e.errno() == libc::EAGAIN {
-        "the sequencer's output pool is full (too many events scheduled ahead)".to_string()
-    } else {
-        format!("writing: {e}")
+/// What a failed write means. `EAGAIN`: no room, in our output pool for an
+/// event `scheduled` on the queue, in a receiver's input pool for one sent
+/// at once (delivered while written).
+fn write_error(e: alsa::Error, scheduled: bool) -> String {
+    match (e.errno(), scheduled) {
+        (libc::EAGAIN, true) => {
+            "the sequencer's output pool is full (too many events scheduled ahead)".to_string()
+        }
+        (libc::EAGAIN, false) => {
+            "a receiver refused it (its input queue is full: it does not keep up)".to_string()
+        }
+        _ => format!("writing: {e}"),
     }
 }
 
@@ -250,7 +256,7 @@ fn send(
         if let Some(mut ev) = ev {
             address(&mut ev, route, at);
             if let Err(e) = seq.event_output_direct(&mut ev) {
-                return Err(failed(n, write_error(e)));
+                return Err(failed(n, write_error(e, at.is_some())));
             }
             n += 1;
         }
