@@ -11,7 +11,7 @@ use std::process::Command;
 
 use common::*;
 use phasorsync::backend::alsa_seq::timer::QUEUE_TIMER_HZ;
-use phasorsync::backend::alsa_seq::TimerKind;
+use phasorsync::backend::alsa_seq::{AlsaConfig, TimerKind};
 use phasorsync::engine::{LogLevel, LogLine, MidiEngine, News};
 
 /// `/proc/asound/timers`.
@@ -100,6 +100,16 @@ fn the_queue_runs_on_the_high_resolution_timer_when_there_is_one() {
     assert_eq!(eng.engine.stats().queue_timer_period_ns, t.period_ns);
     let lines = log_lines(&eng.news);
     assert!(timer_lines(&lines).is_empty(), "{lines:?}");
+    drop(eng);
+    // A finer tick when asked for (the kernel's maximum, 6250 Hz: 160 µs).
+    let fine = start(AlsaConfig {
+        queue_timer_hz: 6250,
+        ..config()
+    });
+    let t = fine.engine.alsa_stats().queue_timer.expect("timer known");
+    assert_eq!(t.kind, TimerKind::HighResolution);
+    assert_eq!(t.period_ns, 160_000);
+    assert_eq!(fine.engine.stats().queue_timer_period_ns, 160_000);
 }
 
 /// `snd-hrtimer.ko` for the running kernel where `cargo xtask` caches the

@@ -69,7 +69,8 @@ fn seq_err(what: &str, e: alsa::Error) -> SeqError {
 }
 
 /// Opens the sequencer, names the client (`base`, `base-2`, …), creates the
-/// ports, starts the queue and anchors the clock. A failed subscription to
+/// ports, asks for the queue to run on the high-resolution timer at
+/// `timer_hz` ticks a second, starts the queue and anchors the clock. A failed subscription to
 /// the system announce port is not an error: the client works without
 /// hot-plug, and [`SeqClient::hotplug_error`] says why.
 ///
@@ -77,7 +78,7 @@ fn seq_err(what: &str, e: alsa::Error) -> SeqError {
 /// [`SeqError::NoSequencer`] if `/dev/snd/seq` is missing,
 /// [`SeqError::PermissionDenied`] if it may not be opened,
 /// [`SeqError::ClientCreation`] for anything else, with the step that failed.
-pub fn open(base: &str) -> Result<SeqClient, SeqError> {
+pub fn open(base: &str, timer_hz: u32) -> Result<SeqClient, SeqError> {
     if !Path::new(SEQ_DEVICE).exists() {
         return Err(SeqError::NoSequencer);
     }
@@ -105,7 +106,7 @@ pub fn open(base: &str) -> Result<SeqClient, SeqError> {
         .map_err(|e| seq_err("allocating a queue", e))?;
     let fd = seq_fd(&seq).map_err(SeqError::ClientCreation)?;
     // Before the queue starts: the kernel reopens the queue's timer.
-    let timer_error = timer::request_high_resolution(fd, queue).err();
+    let timer_error = timer::request_high_resolution(fd, queue, timer_hz).err();
 
     let in_port = create_port(
         &seq,

@@ -77,6 +77,10 @@ pub struct AlsaConfig {
     pub connect_patterns: String,
     /// Also read `PHASORSYNC_CONNECT` and the XDG config file.
     pub patterns_from_environment: bool,
+    /// Queue ticks a second asked for on the high-resolution timer: the
+    /// granularity of scheduled output (see [`timer::QUEUE_TIMER_HZ`]; the
+    /// kernel takes 10 to 6250).
+    pub queue_timer_hz: u32,
 }
 
 impl Default for AlsaConfig {
@@ -87,6 +91,7 @@ impl Default for AlsaConfig {
             max_sysex: DEFAULT_MAX_SYSEX,
             connect_patterns: String::new(),
             patterns_from_environment: true,
+            queue_timer_hz: timer::QUEUE_TIMER_HZ,
         }
     }
 }
@@ -360,7 +365,8 @@ impl MidiEngine for AlsaEngine {
         // Cells are compared with the new client's kernel pool: start from zero.
         self.shared.cells.store(0, Ordering::Relaxed);
         self.news = Arc::clone(&io.news);
-        let c = client::open(&self.config.client_name).map_err(EngineError::from)?;
+        let c = client::open(&self.config.client_name, self.config.queue_timer_hz)
+            .map_err(EngineError::from)?;
         let addr = ClientAddr {
             client: c.client,
             name: c.name.clone(),

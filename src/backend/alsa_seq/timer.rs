@@ -16,11 +16,12 @@ use std::os::fd::RawFd;
 
 use super::raw::{set_queue_timer, TimerId};
 
-/// Queue ticks a second asked for on the high-resolution timer: scheduled
-/// events are dispatched on these ticks, so this is the output's granularity
-/// (1 ms). It is the kernel's default frequency, the one `aplaymidi` and other
-/// sequencer clients get; the kernel allows up to 6250 Hz (160 µs), at the
-/// cost of that many timer interrupts a second for as long as the plugin runs.
+/// Queue ticks a second asked for on the high-resolution timer by default
+/// ([`super::AlsaConfig::queue_timer_hz`]): scheduled events are dispatched
+/// on these ticks, so this is the output's granularity (1 ms). It is the
+/// kernel's default frequency, the one `aplaymidi` and other sequencer
+/// clients get; the kernel allows up to 6250 Hz (160 µs), at the cost of
+/// that many timer interrupts a second for as long as the plugin runs.
 pub const QUEUE_TIMER_HZ: u32 = 1000;
 
 /// Kinds of timer a queue can run on.
@@ -56,14 +57,14 @@ fn hrtimer_id() -> TimerId {
     }
 }
 
-/// Asks for `queue` to run on the high-resolution timer at
-/// [`QUEUE_TIMER_HZ`]. `Ok` means the kernel took the request, not that the
-/// timer exists: see [`in_use`].
+/// Asks for `queue` to run on the high-resolution timer at `hz` ticks a
+/// second (0: the kernel's default). `Ok` means the kernel took the request,
+/// not that the timer exists: see [`in_use`].
 ///
 /// # Errors
 /// The kernel refused the request.
-pub fn request_high_resolution(fd: RawFd, queue: i32) -> Result<(), String> {
-    set_queue_timer(fd, queue, hrtimer_id(), QUEUE_TIMER_HZ)
+pub fn request_high_resolution(fd: RawFd, queue: i32, hz: u32) -> Result<(), String> {
+    set_queue_timer(fd, queue, hrtimer_id(), hz)
         .map_err(|e| format!("asking for the high-resolution queue timer: {e}"))
 }
 
