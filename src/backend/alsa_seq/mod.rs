@@ -324,9 +324,15 @@ impl AlsaEngine {
                 ms(t.period_ns)
             ),
             None => "cannot tell which timer the sequencer queue runs on \
-                     (/proc/asound/timers does not list it); if MIDI sent to hardware is \
+                     (/proc/asound/seq/timer does not list it); if MIDI sent to hardware is \
                      uneven: sudo modprobe snd-hrtimer, then restart the plugin"
                 .to_string(),
+        };
+        // Not knowing is no fault by itself (a kernel without procfs).
+        let level = if timer.is_some() {
+            LogLevel::Warning
+        } else {
+            LogLevel::Info
         };
         let line = match request_error {
             Some(e) => format!("{line} ({e})"),
@@ -337,7 +343,7 @@ impl AlsaEngine {
             .timer_warning_logged
             .swap(true, Ordering::Relaxed)
         {
-            self.news.log(LogLevel::Warning, line);
+            self.news.log(level, line);
         }
     }
 
