@@ -8,8 +8,10 @@ impl Midi {
     /// Sends everything the audio thread queued since the last look.
     pub(super) fn flush_output(&mut self) {
         let route = Route {
+            client: self.own_client,
             port: self.out_port,
             queue: self.queue,
+            fd: self.fd,
         };
         self.output.drain(&self.seq, route, &self.clock, &self.news);
     }
