@@ -68,7 +68,7 @@ const AUDIO_LOSSES: [AudioLoss; 10] = [
 ];
 
 /// Losses below the seam.
-const ENGINE_LOSSES: [EngineLoss; 9] = [
+const ENGINE_LOSSES: [EngineLoss; 10] = [
     ("message(s) dropped: the MIDI input ring was full", |s| {
         s.ring_full
     }),
@@ -98,6 +98,10 @@ const ENGINE_LOSSES: [EngineLoss; 9] = [
     ("output message(s) dropped by the sequencer", |s| {
         s.output_dropped
     }),
+    (
+        "SysEx for the hardware cut off part way (a receiver refused the rest)",
+        |s| s.output_sysex_cut,
+    ),
 ];
 
 fn snapshot(audio: &AudioCounters, engine: EngineStats) -> Snapshot {
