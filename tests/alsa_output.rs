@@ -101,9 +101,11 @@ fn what_is_queued_as_the_engine_stops_still_goes_out() {
     aconnect_addr(tx.out_addr(), rx.in_addr());
     std::thread::sleep(Duration::from_millis(300));
 
-    // Stamped 30 ms ahead, as the audio thread does in `deactivate`, then
-    // the engine is stopped at once (the host's deactivate).
-    let ahead = monotonic_ns() + 30_000_000;
+    // Stamped ahead, as the audio thread does in `deactivate` (its output
+    // delay plus up to 50 ms of user offset; 200 ms here so that stopping,
+    // which can take tens of ms in the VM, does not outlast it), then the
+    // engine is stopped at once (the host's deactivate).
+    let ahead = monotonic_ns() + 200_000_000;
     assert!(tx.send(ahead, &[0xFC, 0, 0][..1]));
     assert!(tx.send(ahead, &[0x80, 60, 0]));
     tx.engine.stop();
