@@ -81,6 +81,18 @@ pub struct Output {
     /// [`LOOK_EVERY_NS`] apart, so a late wake-up is followed by a shorter
     /// sleep instead of pushing every later look back.
     due_ns: u64,
+    /// The engine is stopping: everything goes out at once (see
+    /// [`Output::drain_at_once`]).
+    at_once: bool,
+}
+
+/// When a message goes out.
+#[derive(Clone, Copy)]
+enum When<'a> {
+    /// At once (the engine is stopping).
+    Now,
+    /// At its time, on the queue whose time this is.
+    At(&'a QueueTime),
 }
 
 /// Why a message was not sent whole.
@@ -110,7 +122,17 @@ impl Output {
             drops: LogBudget::new(10, "MIDI output dropped"),
             cuts: LogBudget::new(10, "MIDI output SysEx cut off"),
             due_ns: monotonic_ns() + LOOK_EVERY_NS,
+            at_once: false,
         })
+    }
+
+    /// The last look, as the engine stops: what the audio thread queued as
+    /// it stopped (a clock Stop, note-offs for held notes) is sent at once,
+    /// not scheduled, because the queue and every event still waiting on it
+    /// end with the client. Not counted as late: nothing was due yet.
+    pub fn drain_at_once(&mut self, seq: &alsa::Seq, route: Route, clock: &QueueTime, news: &News) {
+        self.at_once = true;
+        self.drain(seq, route, clock, news);
     }
 
     /// Send everything queued.
@@ -132,7 +154,12 @@ impl Output {
                 let n = msg.event.write_bytes(&mut small);
                 &small[..n]
             };
-            match send(seq, &mut self.encoder, bytes, &msg, route, clock, news) {
+            let at = if self.at_once {
+                When::Now
+            } else {
+                When::At(clock)
+            };
+            match send(seq, &mut self.encoder, bytes, &msg, route, at, news) {
                 Ok(n) => {
                     News::tally(&news.counters.sent_messages, n);
                     News::tally(&news.counters.sent_bytes, bytes.len() as u64);
@@ -211,15 +238,17 @@ fn send(
     bytes: &[u8],
     msg: &MidiMessage,
     route: Route,
-    clock: &QueueTime,
+    when: When,
     news: &News,
 ) -> Result<u64, Failure> {
     encoder.reset_encode();
-    let at = if msg.time_ns <= monotonic_ns() {
-        news.count(&news.counters.output_late, 1);
-        None
-    } else {
-        clock.to_queue(msg.time_ns)
+    let at = match when {
+        When::Now => None,
+        When::At(_) if msg.time_ns <= monotonic_ns() => {
+            news.count(&news.counters.output_late, 1);
+            None
+        }
+        When::At(clock) => clock.to_queue(msg.time_ns),
     };
     if at.is_some() && bytes.len() > ENCODE_CHUNK {
         // Start a SysEx only if all of it fits (we are the pool's only

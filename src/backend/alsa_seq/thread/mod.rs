@@ -171,6 +171,10 @@ fn body(ctx: ThreadCtx) -> Result<(), String> {
     if result.is_err() {
         let now = m.input.now();
         m.sink.break_all_streams(now);
+    } else {
+        // Stopping: the plugin's last words (a clock Stop, note-offs) go out
+        // before the client, and its queue, close.
+        m.flush_output_at_once();
     }
     result
 }
