@@ -19,6 +19,7 @@ mod midi_in;
 pub mod midi_out;
 mod note_ports;
 pub mod params;
+pub mod phasor;
 pub mod processor;
 mod report;
 pub(crate) mod settings;
