@@ -26,6 +26,8 @@ pub struct AudioCounters {
     pub unsupported: AtomicU64,
     /// Messages for the hardware refused by the full output ring.
     pub output_ring_full: AtomicU64,
+    /// What the MIDI clock follower ignored or noticed (`clock_in.rs`).
+    pub clock_in: ClockInCounters,
     /// Bumped with every loss: the audio thread compares it once per block
     /// and asks for a main-thread report when it moved.
     losses: AtomicU64,
@@ -51,6 +53,18 @@ impl AudioCounters {
         self.losses.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Count `n` losses on `counter` at once (0: nothing).
+    ///
+    /// # Realtime Safety
+    /// Two relaxed atomic adds.
+    #[inline]
+    pub fn losses_n(&self, counter: &AtomicU64, n: u64) {
+        if n > 0 {
+            counter.fetch_add(n, Ordering::Relaxed);
+            self.losses.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
     /// How many losses were counted so far; compare with the last value seen.
     ///
     /// # Realtime Safety
@@ -64,4 +78,18 @@ impl AudioCounters {
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
     }
+}
+
+/// The MIDI clock follower's notes for the user (totals over the instance's
+/// life, like every counter here).
+#[derive(Debug, Default)]
+pub struct ClockInCounters {
+    /// Clock messages from a second source, ignored.
+    pub foreign: AtomicU64,
+    /// Times the followed source changed.
+    pub source_changes: AtomicU64,
+    /// Times the external clock stopped for lack of ticks.
+    pub timeouts: AtomicU64,
+    /// Clock ticks that were missing from the stream.
+    pub missing_ticks: AtomicU64,
 }

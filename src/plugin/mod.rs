@@ -5,9 +5,12 @@
 //! knows nothing of CLAP. The audio thread's work is split by direction:
 //! [`processor`] owns the block's timeline and hands it to `midi_in.rs`
 //! (hardware → host), `thru.rs` (host → host) and `midi_out.rs`
-//! (host → output ring → hardware).
+//! (host → output ring → hardware); `clock_in.rs` follows the hardware's
+//! MIDI clock and [`phasor`] writes the main audio output (`audio_ports.rs`).
 
 mod arena;
+mod audio_ports;
+mod clock_in;
 mod counters;
 mod descriptor;
 mod emit;
@@ -27,6 +30,7 @@ mod state;
 mod thru;
 pub mod transport;
 
+use clack_extensions::audio_ports::PluginAudioPorts;
 use clack_extensions::log::HostLog;
 use clack_extensions::note_ports::PluginNotePorts;
 use clack_extensions::params::PluginParams;
@@ -64,6 +68,7 @@ impl<F: EngineFactory> Plugin for PhasorSyncPlugin<F> {
         _shared: Option<&PhasorSyncShared>,
     ) {
         builder
+            .register::<PluginAudioPorts>()
             .register::<PluginNotePorts>()
             .register::<PluginParams>()
             .register::<PluginState>();

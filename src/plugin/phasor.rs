@@ -100,6 +100,18 @@ pub struct Setup {
 }
 
 impl Setup {
+    /// From the parameters.
+    ///
+    /// # Realtime Safety
+    /// Two atomic loads.
+    pub fn read(params: &super::params::ParamValues) -> Self {
+        use super::params::index;
+        Self::from_params(
+            params.get(index::PHASOR_PERIOD),
+            params.get(index::PHASOR_SOURCE),
+        )
+    }
+
     /// From the parameters' values (indices into [`PERIODS`] and
     /// auto/host/external); anything out of range is the nearest valid one.
     pub fn from_params(period: f64, source: f64) -> Self {

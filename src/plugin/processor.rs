@@ -4,10 +4,13 @@
 //! the phasor next).
 
 use super::arena::Arena;
+use super::audio_ports::MainOut;
+use super::clock_in::ClockIn;
 use super::host_out::HostOut;
 use super::midi_in::MidiIn;
 use super::midi_out::MidiOut;
-use super::{thru, PhasorSyncMainThread, PhasorSyncShared};
+use super::phasor::{Phasor, Setup};
+use super::{thru, transport, PhasorSyncMainThread, PhasorSyncShared};
 use crate::engine::rt::{self, PriorityLink};
 use crate::engine::News;
 use crate::timeline::{monotonic_ns, Timeline};
@@ -22,6 +25,9 @@ pub struct PhasorSyncAudioProcessor<'a> {
     /// Host → hardware.
     midi_out: MidiOut,
     arena: Arena,
+    /// Hardware MIDI clock in, and the phasor that may follow it.
+    clock_in: ClockIn,
+    phasor: Phasor,
     /// News from below the seam; `None` without an engine.
     news: Option<Arc<News>>,
     /// Tells the MIDI thread this thread's priority; `None` without an engine.
@@ -59,6 +65,8 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
             midi_in: MidiIn::new(input),
             midi_out: MidiOut::new(output),
             arena: Arena::new(arena_len),
+            clock_in: ClockIn::new(&shared.settings.params),
+            phasor: Phasor::new(audio_config.sample_rate),
             news,
             priority,
             seen: (0, shared.counters.losses()),
@@ -68,7 +76,7 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
     fn process(
         &mut self,
         process: Process,
-        audio: Audio,
+        mut audio: Audio,
         events: Events,
     ) -> Result<ProcessStatus, PluginError> {
         // Reading CLOCK_MONOTONIC is the one system call process() makes (a vDSO read).
@@ -83,7 +91,15 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
         let latency_blocks = shared.settings.latency_blocks();
         let latency = block.latency_frames(latency_blocks);
         let mut out = HostOut::new(events.output, &shared.counters, &mut self.arena);
-        self.midi_in.begin_block(&block, latency, &mut out);
+        let params = &shared.settings.params;
+        self.clock_in.begin_block(params);
+        self.midi_in
+            .begin_block(&block, latency, &mut out, &mut self.clock_in);
+        let mut main_out = MainOut::new(&mut audio);
+        let stretches = transport::stretches(process.transport, events.input, frames);
+        let mut phasor = self
+            .phasor
+            .block(Setup::read(params), stretches, (block, latency));
 
         // Hardware and host events, merged in time order.
         let mut host = events.input.iter().peekable();
@@ -94,10 +110,17 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
             while let Some(event) = host.next_if(|e| e.header().time() <= offset) {
                 thru::pass(event, &mut out);
             }
-            self.midi_in.emit_next(offset, &mut out);
+            phasor.render_to(offset, self.clock_in.follower(), &mut main_out);
+            self.midi_in.emit_next(offset, &mut out, &mut self.clock_in);
         }
         for event in host {
             thru::pass(event, &mut out);
+        }
+        phasor.render_to(frames, self.clock_in.follower(), &mut main_out);
+        main_out.finish();
+        if frames > 0 {
+            let end = block.time_of(frames - 1, latency);
+            self.clock_in.publish(end, frames - 1, params, &mut out);
         }
         self.ring_doorbell();
         Ok(ProcessStatus::Continue)
@@ -108,6 +131,7 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
         // and what queued up meanwhile is looked at before it is played.
         self.timeline.reset();
         self.midi_in.resume();
+        self.phasor.reset();
         // The MIDI thread runs just below this (the host's audio) thread.
         // Not in process(): reading the scheduling and the wake-up write are
         // system calls, made once per start here.
@@ -120,6 +144,7 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
     fn reset(&mut self) {
         self.timeline.reset();
         self.midi_in.resume();
+        self.phasor.reset();
     }
 
     fn deactivate(self, main_thread: &PhasorSyncMainThread<'a>) {
