@@ -32,6 +32,20 @@ pub const TEMPO_HYSTERESIS_BPM: f64 = 0.06;
 /// The read-only parameters, in the order published.
 const SHOWN: [usize; 3] = [index::EXT_TEMPO, index::EXT_RUNNING, index::EXT_SOURCE];
 
+/// A follower statistic, and the counter it is moved onto.
+type Moved = (
+    fn(&FollowerStats) -> u64,
+    fn(&ClockInCounters) -> &AtomicU64,
+);
+
+/// The follower's statistics the user is told about.
+const MOVED: [Moved; 4] = [
+    (|s| s.foreign, |c| &c.foreign),
+    (|s| s.source_changes, |c| &c.source_changes),
+    (|s| s.timeouts, |c| &c.timeouts),
+    (|s| s.missing_ticks, |c| &c.missing_ticks),
+];
+
 /// See the module docs. Built at activation, used on the audio thread.
 #[derive(Debug)]
 pub struct ClockIn {
@@ -130,16 +144,7 @@ impl ClockIn {
         let stats = self.follower.stats();
         if stats != self.seen {
             let counters = out.counters();
-            let moved: [(
-                fn(&FollowerStats) -> u64,
-                fn(&ClockInCounters) -> &AtomicU64,
-            ); 4] = [
-                (|s| s.foreign, |c| &c.foreign),
-                (|s| s.source_changes, |c| &c.source_changes),
-                (|s| s.timeouts, |c| &c.timeouts),
-                (|s| s.missing_ticks, |c| &c.missing_ticks),
-            ];
-            for (stat, counter) in moved {
+            for (stat, counter) in MOVED {
                 let n = stat(&stats).saturating_sub(stat(&self.seen));
                 AudioCounters::losses_n(counters, counter(&counters.clock_in), n);
             }
@@ -153,7 +158,8 @@ impl ClockIn {
 pub fn shown_tempo(shown: f64, estimate: Option<f64>) -> f64 {
     match estimate {
         Some(e) if e.is_finite() && e > 0.0 => {
-            if shown > 0.0 && (e - shown).abs() <= TEMPO_HYSTERESIS_BPM {
+            // (A nano-BPM of slack: 120.06 − 120.0 is a hair over 0.06 in binary.)
+            if shown > 0.0 && (e - shown).abs() <= TEMPO_HYSTERESIS_BPM + 1e-9 {
                 shown
             } else {
                 (e * 10.0).round() / 10.0

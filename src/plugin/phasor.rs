@@ -120,10 +120,13 @@ impl Setup {
         } else {
             2
         };
-        let source = match source.round() {
-            s if s == 1.0 => Source::Host,
-            s if s == 2.0 => Source::External,
-            _ => Source::Auto,
+        let s = source.round();
+        let source = if s == 1.0 {
+            Source::Host
+        } else if s == 2.0 {
+            Source::External
+        } else {
+            Source::Auto
         };
         Setup {
             period: PERIODS[i],
