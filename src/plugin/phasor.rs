@@ -219,36 +219,38 @@ impl Ramp {
     /// Arithmetic only.
     #[inline]
     pub fn fill_f32(&self, out: &mut [f32]) {
-        let mut j = 0.0;
-        for o in out {
-            let v = self.value(j) as f32;
+        // The sample index converted per sample (not a float counter, no
+        // loop-carried chain), from i32 (a packed conversion): the loop
+        // vectorises. Blocks are far shorter than 2^31 samples.
+        for (i, o) in out.iter_mut().enumerate() {
+            let v = self.value(f64::from(i as i32)) as f32;
             *o = if v < 1.0 { v } else { BELOW_ONE_F32 };
-            j += 1.0;
         }
     }
 
     /// As [`Self::fill_f32`], for 64-bit buffers.
     #[inline]
     pub fn fill_f64(&self, out: &mut [f64]) {
-        let mut j = 0.0;
-        for o in out {
-            *o = self.value(j);
-            j += 1.0;
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = self.value(f64::from(i as i32));
         }
     }
 }
 
-/// The fractional part of `x` in `[0, 1)`; 0 for a non-finite or huge `x`.
+/// The fractional part of `x` in `[0, 1)`; 0 for a non-finite `x` or one
+/// of 2^50 or more in size (no phase is meaningful there).
 ///
 /// # Realtime Safety
-/// A truncating conversion, no libm call.
+/// Adds and compares only: no libm call (`floor` is one on baseline x86-64)
+/// and no float ↔ integer conversion, so a loop of it vectorises.
 #[inline]
 pub fn wrap(x: f64) -> f64 {
-    // `as i64` truncates (and saturates: huge values and NaN give an exact
-    // integer or NaN below, caught by the range check).
-    let t = x - (x as i64) as f64;
+    // Adding and subtracting 1.5 · 2^52 rounds to the nearest integer
+    // (exactly, for |x| < 2^51); the difference is then exact.
+    const ROUND: f64 = 6_755_399_441_055_744.0;
+    let t = x - ((x + ROUND) - ROUND);
     let t = if t < 0.0 { t + 1.0 } else { t };
-    if (0.0..1.0).contains(&t) {
+    if (0.0..1.0).contains(&t) && x.abs() < 1_125_899_906_842_624.0 {
         t
     } else {
         0.0
