@@ -5,7 +5,9 @@
 //!
 //! The output side too: host notes (both dialects), MIDI and SysEx to the
 //! hardware and MIDI clock out from a playing transport with a tempo change
-//! inside each block (`hardware_and_clock_out_never_allocate`).
+//! inside each block (`hardware_and_clock_out_never_allocate`), and the
+//! phasor on a stereo output following MIDI clock in
+//! (`process_with_audio_and_clock_in_never_allocates`).
 //!
 //! The plugin is loaded in-process (clack's entry for `PhasorSyncPlugin`
 //! with a mock engine behind the seam), so the allocator of this test binary
@@ -435,4 +437,156 @@ fn hardware_and_clock_out_never_allocate() {
         faults, 0,
         "{faults} page faults on the audio thread in process()"
     );
+}
+
+/// Issue 11: a block with the phasor on a stereo audio output and MIDI
+/// clock coming in (Start, ticks, Song Position Pointer, Stop, Continue,
+/// from two sources), the host's transport with a transport event inside
+/// the block, the phasor's source and period and the clock filter changed
+/// as it runs, and the read-only parameters published: still no
+/// allocation. Paced like a sound card (the external clock is only
+/// followed when its ticks land on their samples), 600 blocks.
+#[test]
+fn process_with_audio_and_clock_in_never_allocates() {
+    use clack_host::events::event_types::{ParamValueEvent, TransportEvent, TransportFlags};
+    use clack_host::events::EventFlags;
+    use clack_host::utils::{BeatTime, SecondsTime};
+    use phasorsync::engine::ManualEngine;
+    use phasorsync::plugin::params::{index, PARAMS};
+    use phasorsync::plugin::ManualEngineFactory;
+
+    let entry = PluginEntry::load_from_clack::<
+        SinglePluginEntry<PhasorSyncPlugin<ManualEngineFactory>>,
+    >(c"/phasorsync-alloc-clock")
+    .unwrap();
+    let mut plugin = clap_host::instantiate(&entry, c"org.phasorsync.phasorsync").unwrap();
+    let processor = clap_host::activate(&mut plugin, FRAMES);
+    let mut producer = ManualEngine::take_io().expect("engine started").input;
+    let mut processor = processor.start_processing().unwrap();
+
+    let transport = |at: u32, beats: f64| TransportEvent {
+        header: EventHeader::new_core(at, EventFlags::empty()),
+        flags: TransportFlags::HAS_TEMPO
+            | TransportFlags::HAS_BEATS_TIMELINE
+            | TransportFlags::HAS_TIME_SIGNATURE
+            | TransportFlags::IS_PLAYING,
+        song_pos_beats: BeatTime::from_float(beats),
+        song_pos_seconds: SecondsTime::from_int(0),
+        tempo: 120.0,
+        tempo_inc: 1e-4,
+        loop_start_beats: BeatTime::from_float(0.0),
+        loop_end_beats: BeatTime::from_float(0.0),
+        loop_start_seconds: SecondsTime::from_int(0),
+        loop_end_seconds: SecondsTime::from_int(0),
+        bar_start: BeatTime::from_float((beats / 4.0).floor() * 4.0),
+        bar_number: 0,
+        time_signature_numerator: 3,
+        time_signature_denominator: 4,
+    };
+    let param =
+        |i: usize, v: f64| ParamValueEvent::new(0, ClapId::new(PARAMS[i].id), Pckn::match_all(), v);
+    // One input list per parameter state, built before counting.
+    let inputs: Vec<EventBuffer> = (0..6)
+        .map(|k| {
+            let mut b = EventBuffer::with_capacity(8);
+            b.push(&param(index::PHASOR_SOURCE, f64::from(k % 3)));
+            b.push(&param(index::PHASOR_PERIOD, f64::from(k)));
+            b.push(&param(index::CLOCK_TO_HOST, f64::from(k % 2)));
+            b.push(&transport(FRAMES / 2, 100.0 + f64::from(k)));
+            b
+        })
+        .collect();
+    let mut output = EventBuffer::with_capacity(4096);
+    for _ in 0..4096 {
+        output.push(&clap_host::midi(0, [0xF8, 0, 0]));
+    }
+    output.clear();
+    let mut left = vec![0f32; FRAMES as usize];
+    let mut right = vec![0f32; FRAMES as usize];
+    let mut ports = AudioPorts::with_capacity(2, 1);
+    // SAFETY: no input buffers are given, so none can be shorter than FRAMES.
+    let ins = unsafe { InputAudioBuffers::from_raw_buffers(&[], FRAMES) };
+
+    // 240 BPM clock queued up to 100 ms ahead of its time (the ring holds
+    // 256), with the transport messages around it and a second source now
+    // and then.
+    let period_ns = 60e9 / 240.0 / 24.0;
+    let t0 = monotonic_ns() + 20_000_000;
+    let send = |p: &mut MidiBufferProducer, time_ns: u64, port: u16, event: MidiEvent| {
+        assert!(p.try_send(MidiMessage {
+            time_ns,
+            port,
+            event
+        }));
+    };
+    let ticks = 300u64;
+    send(&mut producer, t0, 0x1400, MidiEvent::Start);
+    let mut queued = 0;
+
+    let start = std::time::Instant::now();
+    let (mut allocations, mut moved, mut params_out, mut clocks_out) = (0, 0usize, 0, 0);
+    let blocks = 600u32;
+    for block in 0..blocks {
+        let due =
+            std::time::Duration::from_secs_f64(f64::from(block + 1) * f64::from(FRAMES) / 48_000.0);
+        if let Some(wait) = due.checked_sub(start.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        while queued < ticks {
+            let t = t0 + 500_000 + (queued as f64 * period_ns) as u64;
+            if t > monotonic_ns() + 100_000_000 {
+                break;
+            }
+            let event = match queued {
+                100 => MidiEvent::Stop,
+                101 => MidiEvent::SongPosition(64),
+                102 => MidiEvent::Continue,
+                _ => MidiEvent::TimingClock,
+            };
+            send(&mut producer, t, 0x1400, event);
+            if queued % 50 == 7 {
+                send(&mut producer, t + 1, 0x1501, MidiEvent::TimingClock);
+            }
+            queued += 1;
+        }
+        let input = &inputs[(block / 50) as usize % inputs.len()];
+        let first = transport(0, f64::from(block) * 0.01);
+        let mut outs = ports.with_output_buffers([AudioPortBuffer {
+            latency: 0,
+            channels: AudioPortBufferType::f32_output_only(
+                [&mut left[..], &mut right[..]].into_iter(),
+            ),
+        }]);
+        let mut status = None;
+        allocations += allocations_in(|| {
+            status = Some(processor.process(
+                &ins,
+                &mut outs,
+                &input.as_input(),
+                &mut output.as_output(),
+                None,
+                Some(&first),
+            ));
+        });
+        status.unwrap().expect("process");
+        moved += left.windows(2).filter(|w| w[0] != w[1]).count();
+        for e in &output {
+            match e.header().type_id() {
+                5 => params_out += 1,  // CLAP_EVENT_PARAM_VALUE
+                10 => clocks_out += 1, // CLAP_EVENT_MIDI
+                _ => {}
+            }
+        }
+        output.clear();
+    }
+    plugin.deactivate(processor.stop_processing());
+    assert_eq!(
+        allocations, 0,
+        "process() with audio and clock in allocated {allocations} times"
+    );
+    // The paths ran: the phasor moved, parameters were published, clock
+    // messages passed (while the filter let them).
+    assert!(moved > 10_000, "the phasor barely moved: {moved}");
+    assert!(params_out > 3, "{params_out} parameter events");
+    assert!(clocks_out > 50, "{clocks_out} clock messages passed");
 }

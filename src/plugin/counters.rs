@@ -36,6 +36,8 @@ pub struct AudioCounters {
     pub output_unmappable: AtomicU64,
     /// MIDI clock messages that did not fit in one block's clock buffer.
     pub clock_dropped: AtomicU64,
+    /// What the MIDI clock follower ignored or noticed (`clock_in.rs`).
+    pub clock_in: ClockInCounters,
     /// Bumped with every loss: the audio thread compares it once per block
     /// and asks for a main-thread report when it moved.
     losses: AtomicU64,
@@ -86,4 +88,18 @@ impl AudioCounters {
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
     }
+}
+
+/// The MIDI clock follower's notes for the user (totals over the instance's
+/// life, like every counter here).
+#[derive(Debug, Default)]
+pub struct ClockInCounters {
+    /// Clock messages from a second source, ignored.
+    pub foreign: AtomicU64,
+    /// Times the followed source changed.
+    pub source_changes: AtomicU64,
+    /// Times the external clock stopped for lack of ticks.
+    pub timeouts: AtomicU64,
+    /// Clock ticks that were missing from the stream.
+    pub missing_ticks: AtomicU64,
 }

@@ -1,14 +1,18 @@
 //! The audio-thread half of the plugin. It owns the block's timeline: one
 //! [`crate::timeline::BlockMap`] per `process()` call, handed to every part that needs to turn
-//! a time into a sample or back (hardware input now; output, MIDI clock and
-//! the phasor next).
+//! a time into a sample or back: hardware input and the clock follower
+//! (`midi_in.rs`, `clock_in.rs`), the phasor (`phasor.rs`), and the host's
+//! events and MIDI clock to the hardware (`midi_out.rs`, `clock_out.rs`).
 
 use super::arena::Arena;
+use super::audio_ports::MainOut;
+use super::clock_in::ClockIn;
 use super::clock_out::ClockOut;
 use super::host_out::HostOut;
 use super::midi_in::MidiIn;
 use super::midi_out::{MidiOut, OutTimes, OutputOptions};
-use super::{thru, PhasorSyncMainThread, PhasorSyncShared};
+use super::phasor::{Phasor, Setup};
+use super::{thru, transport, PhasorSyncMainThread, PhasorSyncShared};
 use crate::engine::rt::{self, PriorityLink};
 use crate::engine::News;
 use crate::timeline::{monotonic_ns, Timeline};
@@ -25,6 +29,9 @@ pub struct PhasorSyncAudioProcessor<'a> {
     /// Host transport → MIDI clock → hardware.
     clock_out: ClockOut,
     arena: Arena,
+    /// Hardware MIDI clock in, and the phasor that may follow it.
+    clock_in: ClockIn,
+    phasor: Phasor,
     /// News from below the seam; `None` without an engine.
     news: Option<Arc<News>>,
     /// Tells the MIDI thread this thread's priority; `None` without an engine.
@@ -63,6 +70,8 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
             midi_out: MidiOut::new(output),
             clock_out: ClockOut::new(audio_config.sample_rate),
             arena: Arena::new(arena_len),
+            clock_in: ClockIn::new(&shared.settings.params),
+            phasor: Phasor::new(audio_config.sample_rate),
             news,
             priority,
             seen: (0, shared.counters.losses()),
@@ -72,7 +81,7 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
     fn process(
         &mut self,
         process: Process,
-        audio: Audio,
+        mut audio: Audio,
         events: Events,
     ) -> Result<ProcessStatus, PluginError> {
         // Reading CLOCK_MONOTONIC is the one system call process() makes (a vDSO read).
@@ -88,7 +97,15 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
         let latency = block.latency_frames(latency_blocks);
         let out_opts = OutputOptions::read(&shared.settings.params);
         let mut out = HostOut::new(events.output, &shared.counters, &mut self.arena);
-        self.midi_in.begin_block(&block, latency, &mut out);
+        let params = &shared.settings.params;
+        self.clock_in.begin_block(params);
+        self.midi_in
+            .begin_block(&block, latency, &mut out, &mut self.clock_in);
+        let mut main_out = MainOut::new(&mut audio);
+        let stretches = transport::stretches(process.transport, events.input, frames);
+        let mut phasor = self
+            .phasor
+            .block(Setup::read(params), stretches, (block, latency));
 
         // Hardware and host events, merged in time order.
         let mut host = events.input.iter().peekable();
@@ -99,10 +116,17 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
             while let Some(event) = host.next_if(|e| e.header().time() <= offset) {
                 thru::pass(event, &mut out, out_opts.to_daw);
             }
-            self.midi_in.emit_next(offset, &mut out);
+            phasor.render_to(offset, self.clock_in.follower(), &mut main_out);
+            self.midi_in.emit_next(offset, &mut out, &mut self.clock_in);
         }
         for event in host {
             thru::pass(event, &mut out, out_opts.to_daw);
+        }
+        phasor.render_to(frames, self.clock_in.follower(), &mut main_out);
+        main_out.finish();
+        if frames > 0 {
+            let end = block.time_of(frames - 1, latency);
+            self.clock_in.publish(end, frames - 1, params, &mut out);
         }
 
         // To the hardware: the host's events, then the clock, each at its
@@ -116,7 +140,7 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
             events.input,
             frames,
             &times,
-            &shared.settings.params,
+            params,
             &mut self.midi_out,
             counters,
         );
@@ -129,6 +153,7 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
         // and what queued up meanwhile is looked at before it is played.
         self.timeline.reset();
         self.midi_in.resume();
+        self.phasor.reset();
         // The MIDI thread runs just below this (the host's audio) thread.
         // Not in process(): reading the scheduling and the wake-up write are
         // system calls, made once per start here.
@@ -145,6 +170,7 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
     fn reset(&mut self) {
         self.timeline.reset();
         self.midi_in.resume();
+        self.phasor.reset();
     }
 
     fn deactivate(mut self, main_thread: &PhasorSyncMainThread<'a>) {

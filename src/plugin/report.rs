@@ -3,7 +3,8 @@
 //! over the instance's life and the last reported snapshot is never reset,
 //! so each loss is reported exactly once, whatever the activations.
 
-use super::counters::AudioCounters;
+use super::counters::{AudioCounters, ClockInCounters};
+use super::params::{index, PARAMS};
 use super::PhasorSyncMainThread;
 use crate::engine::EngineStats;
 use clack_extensions::log::LogSeverity;
@@ -14,6 +15,7 @@ use std::sync::atomic::AtomicU64;
 pub struct Snapshot {
     audio: [u64; AUDIO_LOSSES.len()],
     engine: EngineStats,
+    clock_in: [u64; CLOCK_IN.len()],
 }
 
 /// A loss the audio thread counts: what the user reads, and its counter.
@@ -104,11 +106,59 @@ const ENGINE_LOSSES: [EngineLoss; 10] = [
     ),
 ];
 
+/// What the MIDI clock follower noticed: its severity, what the user reads
+/// (`{source}`: the source followed), and its counter.
+type ClockNote = (
+    LogSeverity,
+    &'static str,
+    fn(&ClockInCounters) -> &AtomicU64,
+);
+
+/// The clock follower's notes.
+const CLOCK_IN: [ClockNote; 4] = [
+    (
+        LogSeverity::Warning,
+        "MIDI clock message(s) from a second source ignored: two sources at once, \
+         following {source}",
+        |c| &c.foreign,
+    ),
+    (
+        LogSeverity::Info,
+        "change(s) of the MIDI clock source (the one followed was silent for a second): \
+         now following {source}",
+        |c| &c.source_changes,
+    ),
+    (
+        LogSeverity::Info,
+        "stop(s) of the external MIDI clock: no tick for 3 tick periods",
+        |c| &c.timeouts,
+    ),
+    (
+        LogSeverity::Warning,
+        "MIDI clock tick(s) missing from {source}",
+        |c| &c.missing_ticks,
+    ),
+];
+
 fn snapshot(audio: &AudioCounters, engine: EngineStats) -> Snapshot {
     Snapshot {
         audio: AUDIO_LOSSES.map(|(_, c)| AudioCounters::get(c(audio))),
         engine,
+        clock_in: CLOCK_IN.map(|(_, _, c)| AudioCounters::get(c(&audio.clock_in))),
     }
+}
+
+/// The clock follower's lines since `old`, with `{source}` filled in.
+fn clock_in_changes(old: &Snapshot, new: &Snapshot, source: &str) -> Vec<(LogSeverity, String)> {
+    CLOCK_IN
+        .iter()
+        .zip(old.clock_in.iter().zip(new.clock_in.iter()))
+        .filter(|(_, (before, now))| now > before)
+        .map(|((severity, what, _), (&before, &now))| {
+            let what = what.replace("{source}", source);
+            (*severity, format!("{} {what} ({now} in all)", now - before))
+        })
+        .collect()
 }
 
 /// One line per counter that moved: `(what, new since last report, total)`.
@@ -140,6 +190,12 @@ impl PhasorSyncMainThread<'_> {
                 LogSeverity::Warning,
                 &format!("{new} {what} ({total} in all)"),
             );
+        }
+        let mut source = String::new();
+        let followed = self.shared.settings.params.get(index::EXT_SOURCE);
+        let _ = PARAMS[index::EXT_SOURCE].format(followed, &mut source);
+        for (severity, line) in clock_in_changes(&before, &now, &source) {
+            self.shared.log(severity, &line);
         }
     }
 }
