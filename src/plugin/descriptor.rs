@@ -12,8 +12,9 @@ pub fn descriptor() -> PluginDescriptor {
         .with_vendor("PhasorSync")
         .with_version(env!("CARGO_PKG_VERSION"))
         .with_description(
-            "Hardware MIDI straight from the ALSA sequencer, placed on the sample it was played. \
-             No JACK needed.",
+            "Hardware MIDI straight from the ALSA sequencer, placed on the sample it was played; \
+             the DAW's notes and MIDI clock out to hardware at exact times; a phasor that \
+             follows the hardware's MIDI clock. No JACK needed.",
         )
         .with_features([NOTE_EFFECT, UTILITY])
 }
