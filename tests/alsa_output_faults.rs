@@ -416,3 +416,52 @@ fn a_sysex_goes_out_whole_or_is_dropped_whole() {
     tx.engine.stop();
     rx.engine.stop();
 }
+
+/// A late message (its time passed before the engine took it) must not
+/// overtake an earlier one still waiting on the queue for its timer tick:
+/// the hardware gets the host's order (a note-off never before its note-on,
+/// the last clock never after Stop). The queue runs at 100 Hz here so the
+/// wait for a tick is long enough to see on every pair.
+#[test]
+#[ignore = "needs a kernel sequencer: run with cargo xtask test"]
+fn a_late_message_does_not_overtake_one_waiting_for_its_tick() {
+    let mut tx = start(AlsaConfig {
+        queue_timer_hz: 100,
+        ..config()
+    });
+    let mut rx = start(config());
+    aconnect_addr(tx.out_addr(), rx.in_addr());
+    std::thread::sleep(Duration::from_millis(300));
+
+    const PAIRS: u8 = 12;
+    for i in 0..PAIRS {
+        // A: 2 ms ahead, so scheduled on the queue (due at the next 10 ms tick).
+        let a = monotonic_ns() + 2_000_000;
+        assert!(tx.send(a, &[0xB0, 1, 2 * i]));
+        // B: 0.5 ms after A, pushed once its time has passed: late.
+        std::thread::sleep(Duration::from_millis(3));
+        assert!(tx.send(a + 500_000, &[0xB0, 1, 2 * i + 1]));
+        std::thread::sleep(Duration::from_millis(40));
+    }
+    let got = collect(
+        &mut rx.consumer,
+        usize::from(PAIRS) * 2,
+        Duration::from_secs(3),
+    );
+    let order: Vec<u8> = got
+        .iter()
+        .map(|g| match g.msg.event {
+            MidiEvent::ControlChange { value, .. } => value,
+            e => panic!("{e:?}"),
+        })
+        .collect();
+    let expected: Vec<u8> = (0..PAIRS * 2).collect();
+    assert_eq!(order, expected, "arrival order (even: on time, odd: late)");
+    assert!(
+        tx.engine.stats().output_late >= u64::from(PAIRS) / 2,
+        "the B messages were meant to be late: {:?}",
+        tx.engine.stats()
+    );
+    tx.engine.stop();
+    rx.engine.stop();
+}
