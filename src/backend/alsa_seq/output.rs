@@ -1,8 +1,10 @@
 //! The MIDI thread's end of the output path: take what `process()` put in the
 //! output ring, encode it into sequencer events (alsa's MIDI encoder) and
 //! schedule each on our queue at its `CLOCK_MONOTONIC` time converted to
-//! queue time; a message whose time has passed is sent at once and counted
-//! as late.
+//! queue time. A message whose time has passed is counted as late and
+//! still scheduled, at its own past time: the queue sends it at its next
+//! tick, in time order with what waits for that tick (sent direct, it would
+//! overtake them: a note-off before its note-on, a clock after Stop).
 //!
 //! The sequencer handle belongs to the thread (alsa-lib handles are not
 //! thread-safe), so the audio thread never touches it: it only pushes to the
@@ -16,8 +18,7 @@
 //! buffer), so each one is either in the kernel or counted: events
 //! scheduled on the queue wait in our client's kernel *output pool* until
 //! their time, and when it is full the kernel refuses the event (`EAGAIN`);
-//! that message is dropped and counted, nothing else is affected (events
-//! sent at once need no pool cell, so late messages still go out). A SysEx
+//! that message is dropped and counted, nothing else is affected. A SysEx
 //! longer than one event is only started when the pool has room for all of
 //! it. An event sent at once is delivered while it is written, so a
 //! subscriber that refuses it (its own input pool full) fails the write
@@ -230,8 +231,9 @@ fn write_error(e: alsa::Error, scheduled: bool) -> String {
 }
 
 /// Encode `bytes` into events from our output port to its subscribers, on
-/// the queue at `msg.time_ns` or direct when that has passed (counted as
-/// late), each written to the kernel at once. Returns the number of events.
+/// the queue at `msg.time_ns` (counted as late when that has passed) or,
+/// when the engine stops or the time is before the queue started, direct;
+/// each written to the kernel at once. Returns the number of events.
 fn send(
     seq: &alsa::Seq,
     encoder: &mut EventCodec,
@@ -244,11 +246,16 @@ fn send(
     encoder.reset_encode();
     let at = match when {
         When::Now => None,
-        When::At(_) if msg.time_ns <= monotonic_ns() => {
-            news.count(&news.counters.output_late, 1);
-            None
+        When::At(clock) => {
+            if msg.time_ns <= monotonic_ns() {
+                news.count(&news.counters.output_late, 1);
+            }
+            // A late message is scheduled too, at its own (past) time: the
+            // queue sends it at its next tick, in time order with what is
+            // waiting for that tick. Sent direct, it would overtake them
+            // (a note-off before its note-on, a clock after Stop).
+            clock.to_queue(msg.time_ns)
         }
-        When::At(clock) => clock.to_queue(msg.time_ns),
     };
     if at.is_some() && bytes.len() > ENCODE_CHUNK {
         // Start a SysEx only if all of it fits (we are the pool's only
