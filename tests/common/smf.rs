@@ -23,22 +23,51 @@ impl Default for Smf {
 impl Smf {
     /// An empty file with 1 tick = 1 ms (tempo event at tick 0 included).
     pub fn new() -> Self {
+        Self::with_timing(500, 500_000)
+    }
+
+    /// An empty file with `ppq` ticks per quarter note at `tempo_us` µs per
+    /// quarter (tempo event at tick 0 included): `with_timing(24, 500_000)`
+    /// has one file tick per MIDI clock at 120 BPM.
+    pub fn with_timing(ppq: u16, tempo_us: u32) -> Self {
+        assert!(
+            ppq > 0 && ppq < 0x8000,
+            "ppq is 1..=32767 (bit 15 is SMPTE)"
+        );
+        assert!(tempo_us < 1 << 24, "the tempo meta event has 3 bytes");
         let mut smf = Self {
-            ppq: 500,
+            ppq,
             track: Vec::new(),
         };
-        smf.meta(0, 0x51, &500_000u32.to_be_bytes()[1..]);
+        smf.meta(0, 0x51, &tempo_us.to_be_bytes()[1..]);
         smf
     }
 
-    /// Append a channel or system-common/realtime message `delta` ticks
-    /// after the previous event (full status bytes, no running status).
+    /// Append bytes sent as they are: an "escape" event (`F7 len bytes`),
+    /// the only way an SMF carries real-time messages (`F8` Clock, `FA`
+    /// Start, `FC` Stop…), which have no status of their own in a file.
+    /// `aplaymidi` reads it as a SysEx event holding exactly these bytes, and
+    /// a receiver decodes it back to them.
+    pub fn escaped(&mut self, delta: u32, bytes: &[u8]) -> &mut Self {
+        assert!(!bytes.is_empty(), "Smf::escaped takes at least one byte");
+        push_varlen(&mut self.track, delta);
+        self.track.push(0xF7);
+        push_varlen(
+            &mut self.track,
+            u32::try_from(bytes.len()).expect("escape < 4 GiB"),
+        );
+        self.track.extend_from_slice(bytes);
+        self
+    }
+
+    /// Append a channel message `delta` ticks after the previous event
+    /// (full status byte, no running status).
     pub fn event(&mut self, delta: u32, bytes: &[u8]) -> &mut Self {
         assert!(
-            bytes
-                .first()
-                .is_some_and(|&b| b >= 0x80 && b != 0xF0 && b != 0xFF),
-            "Smf::event takes a message starting with a status byte (use sysex/meta)"
+            bytes.first().is_some_and(|&b| (0x80..0xF0).contains(&b)),
+            // A system status in a file is invalid (aplaymidi refuses it):
+            // SMF sends those through the F7 escape.
+            "Smf::event takes a channel message (use sysex, escaped or meta)"
         );
         push_varlen(&mut self.track, delta);
         self.track.extend_from_slice(bytes);
