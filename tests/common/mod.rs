@@ -13,7 +13,8 @@
 //!   see, with kernel delivery times on `CLOCK_MONOTONIC`);
 //! - [`paced`]: a test host calling `process()` paced by real time, with a
 //!   scripted transport; [`naive`]: the same clock and notes sent at each
-//!   block's call, unscheduled (what a naive plugin does);
+//!   block's call, unscheduled (what a naive plugin does); [`figures`]:
+//!   inter-tick error, drift and on-time error of what was received;
 //! - [`wait`] and [`temp`]: waiting for a condition, temp file names;
 //! - [`fixtures`]: example messages of every kind.
 //!
@@ -36,6 +37,7 @@ pub mod amidi;
 pub mod aplaymidi;
 pub mod aseqdump;
 pub mod engine;
+pub mod figures;
 pub mod fixtures;
 pub mod guard;
 pub mod naive;
@@ -52,6 +54,7 @@ pub use amidi::*;
 pub use aplaymidi::*;
 pub use aseqdump::*;
 pub use engine::*;
+pub use figures::*;
 pub use fixtures::*;
 pub use guard::*;
 pub use naive::*;

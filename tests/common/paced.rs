@@ -272,3 +272,73 @@ where
         .expect("the paced audio thread panicked")
     })
 }
+
+/// A real-time or system-common message at a (fractional) sample.
+pub type Timed = (f64, Vec<u8>);
+
+impl Song {
+    /// What a correct MIDI clock sends for this song up to block `end`, on
+    /// its samples, worked out directly from the cues (the reference the
+    /// kernel tests hold the plugin to, independent of its tick scheduler):
+    /// - Play at beat 0: Start, then tick 0 and every tick after, on the
+    ///   sample where the song reaches it;
+    /// - Play elsewhere: Song Position Pointer at once, then Continue and
+    ///   the clock on the first 16th-note boundary at least one tick ahead,
+    ///   with the SPP carrying that boundary;
+    /// - Stop: Stop on the first sample of the stopped block;
+    /// - Locate while stopped: nothing.
+    ///
+    /// # Panics
+    /// For a locate while playing (not modelled here).
+    pub fn expected_clock(&self, frames: u32, end: u64) -> Vec<Timed> {
+        let f = u64::from(frames);
+        let tick = self.tick_samples();
+        let mut out = Vec::new();
+        let mut cues = self.cues.clone();
+        cues.push((end, Cue::Stop));
+        let mut playing_from: Option<(f64, f64)> = None; // (sample, beats)
+        for (block, cue) in cues {
+            let s = (block.min(end) * f) as f64;
+            let at = self.at(frames, block);
+            match cue {
+                Cue::Play if playing_from.is_none() => {
+                    let first_tick = at.beats * 24.0;
+                    let (c, status) = if first_tick.abs() < 1e-9 {
+                        out.push((s, vec![0xFA]));
+                        (0.0, None)
+                    } else {
+                        let c = ((first_tick + 1.0 - 1e-9) / 6.0).ceil() * 6.0;
+                        let spp = (c / 6.0) as u16;
+                        out.push((s, vec![0xF2, (spp & 0x7F) as u8, (spp >> 7) as u8]));
+                        (c, Some(0xFB))
+                    };
+                    let c_sample = s + (c - first_tick) * tick;
+                    if let Some(st) = status {
+                        out.push((c_sample, vec![st]));
+                    }
+                    playing_from = Some((c_sample, c));
+                }
+                Cue::Stop => {
+                    if let Some((from, _)) = playing_from.take() {
+                        let mut n = 0.0;
+                        while from + n * tick < s - 1e-6 {
+                            out.push((from + n * tick, vec![0xF8]));
+                            n += 1.0;
+                        }
+                        out.push((s, vec![0xFC]));
+                    }
+                }
+                Cue::Locate(_) => assert!(
+                    playing_from.is_none(),
+                    "expected_clock models a locate while stopped only"
+                ),
+                Cue::Play => {}
+            }
+            if block >= end {
+                break;
+            }
+        }
+        out.sort_by(|a, b| a.0.total_cmp(&b.0));
+        out
+    }
+}

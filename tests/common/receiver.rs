@@ -223,18 +223,56 @@ impl Drop for Receiver {
     }
 }
 
-/// The timer queue `q` runs on, from `/proc/asound/seq/timer`
-/// (`Timer for queue 3 : HR timer`).
+/// The timer queue `q` runs on and its period, from
+/// `/proc/asound/seq/timer` (`HR timer, period 0.001000000 s`): scheduled
+/// events leave on the queue's timer ticks, so the period is the kernel's
+/// own granularity for scheduled output.
 pub fn queue_timer(q: i32) -> Option<String> {
     let text = std::fs::read_to_string("/proc/asound/seq/timer").ok()?;
     parse_queue_timer(&text, q)
 }
 
-/// The timer name of queue `q` in the text of `/proc/asound/seq/timer`.
+/// The timer name and period of queue `q` in the text of
+/// `/proc/asound/seq/timer`:
+///
+/// ```text
+/// Timer for queue 0 : HR timer
+///   Period time : 0.001000000
+/// ```
 pub fn parse_queue_timer(text: &str, q: i32) -> Option<String> {
-    text.lines().find_map(|l| {
-        let rest = l.strip_prefix("Timer for queue ")?;
-        let (n, name) = rest.split_once(':')?;
-        (n.trim().parse::<i32>().ok()? == q).then(|| name.trim().to_string())
-    })
+    let mut lines = text.lines();
+    while let Some(l) = lines.next() {
+        let Some((n, name)) = l
+            .strip_prefix("Timer for queue ")
+            .and_then(|r| r.split_once(':'))
+        else {
+            continue;
+        };
+        if n.trim().parse::<i32>().ok() != Some(q) {
+            continue;
+        }
+        let period = lines
+            .next()
+            .and_then(|p| p.trim().strip_prefix("Period time"))
+            .map(|p| p.trim_start_matches([' ', ':']).to_string());
+        return Some(match period {
+            Some(p) => format!("{}, period {p} s", name.trim()),
+            None => name.trim().to_string(),
+        });
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn queue_timer_line() {
+        let text = "Timer for queue 2 : system timer\n  Period time : 0.004000000\n\
+                    Timer for queue 3 : HR timer\n  Period time : 0.001000000\n";
+        assert_eq!(
+            super::parse_queue_timer(text, 3).as_deref(),
+            Some("HR timer, period 0.001000000 s")
+        );
+        assert_eq!(super::parse_queue_timer(text, 4), None);
+    }
 }

@@ -142,3 +142,32 @@ pub fn push_varlen(out: &mut Vec<u8>, v: u32) {
     }
     out.push((v & 0x7F) as u8);
 }
+
+/// A file of `events` (`(sample, bytes)`, in order) at one file tick per
+/// sample at 48 kHz (`ppq` 24 000 at 500 000 µs per quarter), shifted so the
+/// first event is 50 ms in: what `aplaymidi` plays as the kernel's
+/// scheduled floor for the same stream. Channel messages are written as
+/// such, everything else (real-time, SPP) through the F7 escape.
+///
+/// # Panics
+/// When the events are not in order.
+pub fn smf_at_48k(events: &[(f64, Vec<u8>)]) -> Smf {
+    let mut smf = Smf::with_timing(24_000, 500_000);
+    let Some(first) = events.first() else {
+        return smf;
+    };
+    let shift = first.0.round() as i64 - 2_400;
+    let mut now = 0i64;
+    for (at, bytes) in events {
+        let t = at.round() as i64 - shift;
+        assert!(t >= now, "smf_at_48k takes events in order");
+        let delta = u32::try_from(t - now).expect("delta fits");
+        if (0x80..0xF0).contains(&bytes[0]) {
+            smf.event(delta, bytes);
+        } else {
+            smf.escaped(delta, bytes);
+        }
+        now = t;
+    }
+    smf
+}
