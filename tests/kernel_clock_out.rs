@@ -25,8 +25,8 @@ mod clap_host;
 mod common;
 
 use common::{
-    aplaymidi, require_sequencer, smf_at_48k, Cue, DirectSender, HostMidi, OnTime, Pacing,
-    Received, Receiver, Song, Timed,
+    aplaymidi_floor, logged_output_addr, received_stream, require_sequencer, stream_on_time, Cue,
+    DirectSender, HostMidi, OnTime, Pacing, Received, Receiver, Song, Timed,
 };
 use phasorsync::plugin::params::{index, PARAMS};
 use std::time::Duration;
@@ -114,78 +114,20 @@ fn the_reference_clock_is_the_script() {
     assert_eq!(clock[101].0, PLAY2 as f64 * f + 6_000.0);
 }
 
-/// The system messages and note-ons/offs received, in order.
-fn received_stream(r: &Received) -> Vec<(u64, Vec<u8>)> {
-    r.arrivals
-        .iter()
-        .filter(|a| a.bytes[0] > 0xF0 || matches!(a.bytes[0] & 0xF0, 0x80 | 0x90))
-        .map(|a| (r.mono_ns(a), a.bytes.clone()))
-        .collect()
-}
-
-/// Check that `got` holds exactly `want`'s messages, the clock's in order
-/// and the notes' in order (between the two streams only time orders them:
-/// a naive sender sends a block's clock before its notes), and return their
-/// on-time errors against `ideal` (sample → monotonic ns): (clock, notes).
+/// [`stream_on_time`], panicking on a wrong sequence.
 fn on_time(
     who: &str,
     got: &[(u64, Vec<u8>)],
     want: &[Timed],
     ideal: impl Fn(f64) -> f64,
 ) -> (OnTime, OnTime) {
-    let stream = |clock: bool| {
-        let got: Vec<&(u64, Vec<u8>)> = got
-            .iter()
-            .filter(|(_, b)| (b[0] >= 0xF0) == clock)
-            .collect();
-        let want: Vec<&Timed> = want
-            .iter()
-            .filter(|(_, b)| (b[0] >= 0xF0) == clock)
-            .collect();
-        let what = if clock { "clock" } else { "notes" };
-        let got_bytes: Vec<&[u8]> = got.iter().map(|(_, b)| b.as_slice()).collect();
-        let want_bytes: Vec<&[u8]> = want.iter().map(|(_, b)| b.as_slice()).collect();
-        if got_bytes != want_bytes {
-            let first = got_bytes
-                .iter()
-                .zip(&want_bytes)
-                .position(|(g, w)| g != w)
-                .unwrap_or(got_bytes.len().min(want_bytes.len()));
-            panic!(
-                "{who}, {what}: {} messages received, {} expected; first difference at #{first}: \
-                 got {:02X?}, want {:02X?}",
-                got_bytes.len(),
-                want_bytes.len(),
-                &got_bytes[first..(first + 6).min(got_bytes.len())],
-                &want_bytes[first..(first + 6).min(want_bytes.len())],
-            );
-        }
-        let arrivals: Vec<u64> = got.iter().map(|(t, _)| *t).collect();
-        let ideals: Vec<f64> = want.iter().map(|(s, _)| ideal(*s)).collect();
-        OnTime::of(&arrivals, &ideals)
-    };
-    (stream(true), stream(false))
+    stream_on_time(who, got, want, ideal).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// `aplaymidi` plays the expected stream into a fresh receiver: the floor.
 fn floor(want: &[Timed]) -> (Received, (OnTime, OnTime)) {
-    let smf = smf_at_48k(want);
-    let file = smf.write_temp();
-    let rx = Receiver::start("clock-out-floor", &[]);
-    let secs = (want.last().unwrap().0 - want[0].0) / 48_000.0;
-    aplaymidi(&rx.addr_str(), &file, Duration::from_secs_f64(secs + 30.0));
-    rx.wait_count(want.len(), Duration::from_secs(2));
-    let r = rx.stop();
-    let _ = std::fs::remove_file(&file);
-    // The file has the samples (rounded) as ticks, shifted: measured from
-    // the first arrival, the constant delay is then ~0.
-    let first = want[0].0.round();
-    let t0 = r.arrivals.first().map_or(0, |a| r.mono_ns(a)) as f64;
-    let got = received_stream(&r);
-    let times = on_time("aplaymidi", &got, want, |s| {
-        t0 + (s.round() - first) * 1e9 / 48_000.0
-    });
-    (r, times)
+    let (r, times) = aplaymidi_floor(want);
+    (r, times.unwrap_or_else(|e| panic!("{e}")))
 }
 
 fn print(label: &str, (clock, notes): &(OnTime, OnTime)) {
@@ -235,25 +177,13 @@ fn harness_receiver_times_aplaymidi_and_the_naive_sender() {
     println!("floor max {fmax:.0} us, naive notes max {nmax:.0} us");
 }
 
-/// The plugin's `MIDI out` address, from its log line
-/// `ALSA sequencer client N "NAME": MIDI in N:P, MIDI out N:P`.
+/// The plugin's `MIDI out` address, from its log.
 fn plugin_output(
     plugin: &clack_host::prelude::PluginInstance<clap_host::TestHost>,
 ) -> alsa::seq::Addr {
-    for (_, line) in clap_host::logs(plugin) {
-        if let Some(rest) = line.split("MIDI out ").nth(1) {
-            let addr = rest.split([',', ' ']).next().unwrap().trim();
-            let (c, p) = addr.split_once(':').expect("client:port");
-            return alsa::seq::Addr {
-                client: c.parse().unwrap(),
-                port: p.parse().unwrap(),
-            };
-        }
-    }
-    panic!(
-        "the plugin did not log its sequencer address: {:?}",
-        clap_host::logs(plugin)
-    );
+    let logs = clap_host::logs(plugin);
+    logged_output_addr(logs.iter().map(|(_, l)| l.as_str()))
+        .unwrap_or_else(|| panic!("the plugin did not log its sequencer address: {logs:?}"))
 }
 
 /// The plugin with clock out on plays the script; what the receiver got and

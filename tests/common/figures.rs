@@ -3,6 +3,9 @@
 //! after removing the constant delay. Shared by `tests/kernel_clock_out.rs`
 //! and `benches/clock_out.rs`.
 
+use super::paced::Timed;
+use super::receiver::Received;
+
 /// p50, p99 and max of `|x|` (nearest rank); zeros when empty.
 pub fn abs_percentiles(xs: &[f64]) -> (f64, f64, f64) {
     if xs.is_empty() {
@@ -95,4 +98,61 @@ impl OnTime {
     pub fn percentiles(&self) -> (f64, f64, f64) {
         abs_percentiles(&self.errors_us)
     }
+}
+
+/// The system messages (clock) and note-ons/offs received, in arrival
+/// order, with their monotonic times.
+pub fn received_stream(r: &Received) -> Vec<(u64, Vec<u8>)> {
+    r.arrivals
+        .iter()
+        .filter(|a| a.bytes[0] > 0xF0 || matches!(a.bytes[0] & 0xF0, 0x80 | 0x90))
+        .map(|a| (r.mono_ns(a), a.bytes.clone()))
+        .collect()
+}
+
+/// Check that `got` holds exactly `want`'s messages, the clock's in order
+/// and the notes' in order (between the two streams only time orders them:
+/// a naive sender sends a block's clock before its notes), and return their
+/// on-time errors against `ideal` (sample → monotonic ns): (clock, notes).
+///
+/// # Errors
+/// What differs, when a stream is not exactly the expected one.
+pub fn stream_on_time(
+    who: &str,
+    got: &[(u64, Vec<u8>)],
+    want: &[Timed],
+    ideal: impl Fn(f64) -> f64,
+) -> Result<(OnTime, OnTime), String> {
+    let stream = |clock: bool| {
+        let got: Vec<&(u64, Vec<u8>)> = got
+            .iter()
+            .filter(|(_, b)| (b[0] >= 0xF0) == clock)
+            .collect();
+        let want: Vec<&Timed> = want
+            .iter()
+            .filter(|(_, b)| (b[0] >= 0xF0) == clock)
+            .collect();
+        let what = if clock { "clock" } else { "notes" };
+        let got_bytes: Vec<&[u8]> = got.iter().map(|(_, b)| b.as_slice()).collect();
+        let want_bytes: Vec<&[u8]> = want.iter().map(|(_, b)| b.as_slice()).collect();
+        if got_bytes != want_bytes {
+            let first = got_bytes
+                .iter()
+                .zip(&want_bytes)
+                .position(|(g, w)| g != w)
+                .unwrap_or(got_bytes.len().min(want_bytes.len()));
+            return Err(format!(
+                "{who}, {what}: {} messages received, {} expected; first difference at #{first}: \
+                 got {:02X?}, want {:02X?}",
+                got_bytes.len(),
+                want_bytes.len(),
+                &got_bytes[first..(first + 6).min(got_bytes.len())],
+                &want_bytes[first..(first + 6).min(want_bytes.len())],
+            ));
+        }
+        let arrivals: Vec<u64> = got.iter().map(|(t, _)| *t).collect();
+        let ideals: Vec<f64> = want.iter().map(|(s, _)| ideal(*s)).collect();
+        Ok(OnTime::of(&arrivals, &ideals))
+    };
+    Ok((stream(true)?, stream(false)?))
 }

@@ -15,6 +15,7 @@
 //!   scripted transport; [`naive`]: the same clock and notes sent at each
 //!   block's call, unscheduled (what a naive plugin does); [`figures`]:
 //!   inter-tick error, drift and on-time error of what was received;
+//!   [`floor`]: the same stream played by `aplaymidi`, the kernel's floor;
 //! - [`wait`] and [`temp`]: waiting for a condition, temp file names;
 //! - [`fixtures`]: example messages of every kind.
 //!
@@ -39,6 +40,7 @@ pub mod aseqdump;
 pub mod engine;
 pub mod figures;
 pub mod fixtures;
+pub mod floor;
 pub mod guard;
 pub mod naive;
 pub mod paced;
@@ -56,6 +58,7 @@ pub use aseqdump::*;
 pub use engine::*;
 pub use figures::*;
 pub use fixtures::*;
+pub use floor::*;
 pub use guard::*;
 pub use naive::*;
 pub use paced::*;
