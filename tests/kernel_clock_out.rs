@@ -216,6 +216,18 @@ fn play_plugin(song: &Song, notes: &[HostMidi], blocks: u64) -> (Received, Pacin
     (r, pacing, logs)
 }
 
+/// The delay a message should show after its sample's ideal time, µs:
+/// the lowest call delay of the run (where the timeline's lower envelope
+/// lies), then `L` = one period + the delivery margin in whole samples, then
+/// the output polling promise.
+fn expected_delay_us(pacing: &Pacing) -> f64 {
+    let lowest_call = pacing.wake_us().into_iter().fold(f64::INFINITY, f64::min);
+    let margin = (phasorsync::timeline::DELIVERY_MARGIN_NS as f64 * 48_000.0 / 1e9).ceil();
+    lowest_call
+        + (f64::from(FRAMES) + margin) * 1e6 / 48_000.0
+        + phasorsync::engine::OUTPUT_POLL_NS as f64 / 1e3
+}
+
 #[test]
 #[ignore = "needs a kernel sequencer: run with cargo xtask test"]
 fn notes_and_clock_leave_on_their_samples_through_play_stop_locate_play() {
@@ -259,13 +271,18 @@ fn notes_and_clock_leave_on_their_samples_through_play_stop_locate_play() {
             ours.0.delay_us, ours.1.delay_us
         ));
     }
-    // The delay keeps every message in the future: at least one period
-    // after its sample's block was called, and not absurdly more.
-    let period_us = f64::from(FRAMES) * 1e6 / 48_000.0;
+    // The constant: a message for sample s leaves at the timeline's time of
+    // s (its block's earliest call, the lower envelope of the call delays,
+    // plus s), plus L (one period plus the delivery margin) plus the
+    // engine's polling promise. The queue dispatches on its timer ticks, a
+    // further 0..one timer period (what the floor's errors spread over).
     let d = ours.1.delay_us;
-    if !(period_us..=period_us + 20_000.0).contains(&d) {
+    let want_d = expected_delay_us(&pacing);
+    if (d - want_d).abs() > 2.0 * floor_max + SLACK_US {
         failures.push(format!(
-            "constant delay {d:.0} us: expected one period ({period_us:.0} us) plus margin and polling"
+            "constant delay {d:.0} us, expected {want_d:.0} us (lowest call delay + one period \
+             + delivery margin + output polling) within {:.0} us",
+            2.0 * floor_max + SLACK_US
         ));
     }
     // Stop within one tick of the host stopping (its sample + the delay).

@@ -10,9 +10,9 @@ use super::aplaymidi::aplaymidi;
 use super::figures::{received_stream, stream_on_time, OnTime};
 use super::paced::{Timed, RATE};
 use super::receiver::{Received, Receiver};
-use super::smf::smf_at_48k;
+use super::smf::{file_sample, smf_at_48k};
 
-/// `aplaymidi` plays `want` (samples at 48 kHz → file ticks) into a fresh
+/// `aplaymidi` plays `want` (samples at 48 kHz, to the file's 10-sample ticks) into a fresh
 /// receiver: what arrived, and the on-time errors (clock, notes) against
 /// the file's schedule, measured from the first arrival (so the constant
 /// delay is ~0), or what was wrong with the sequence.
@@ -27,10 +27,10 @@ pub fn aplaymidi_floor(want: &[Timed]) -> (Received, Result<(OnTime, OnTime), St
     rx.wait_count(want.len(), Duration::from_secs(2));
     let r = rx.stop();
     let _ = std::fs::remove_file(&file);
-    let first = want[0].0.round();
+    let first = file_sample(want[0].0);
     let t0 = r.arrivals.first().map_or(0, |a| r.mono_ns(a)) as f64;
     let times = stream_on_time("aplaymidi", &received_stream(&r), want, |s| {
-        t0 + (s.round() - first) * 1e9 / RATE
+        t0 + (file_sample(s) - first) * 1e9 / RATE
     });
     (r, times)
 }

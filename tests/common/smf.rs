@@ -143,23 +143,33 @@ pub fn push_varlen(out: &mut Vec<u8>, v: u32) {
     out.push((v & 0x7F) as u8);
 }
 
-/// A file of `events` (`(sample, bytes)`, in order) at one file tick per
-/// sample at 48 kHz (`ppq` 24 000 at 500 000 µs per quarter), shifted so the
+/// Samples per file tick of [`smf_at_48k`].
+pub const SAMPLES_PER_FILE_TICK: f64 = 10.0;
+
+/// A file of `events` (`(sample, bytes)`, in order), one file tick per 10
+/// samples at 48 kHz (`ppq` 2 400 at 500 000 µs per quarter), shifted so the
 /// first event is 50 ms in: what `aplaymidi` plays as the kernel's
-/// scheduled floor for the same stream. Channel messages are written as
-/// such, everything else (real-time, SPP) through the F7 escape.
+/// scheduled floor for the same stream. Event times are rounded to the
+/// file tick ([`file_sample`] gives the sample a time became). Channel
+/// messages are written as such, everything else (real-time, SPP) through
+/// the F7 escape.
+///
+/// Why 10 samples: the kernel keeps a tick queue's tick length in whole ns
+/// (`tempo·1000/ppq`); a tick of one sample (20 833.33 ns) would make the
+/// file's clock run 16 ppm fast, one of 10 samples (208 333.33 ns) 1.6 ppm.
 ///
 /// # Panics
 /// When the events are not in order.
 pub fn smf_at_48k(events: &[(f64, Vec<u8>)]) -> Smf {
-    let mut smf = Smf::with_timing(24_000, 500_000);
+    let mut smf = Smf::with_timing(2_400, 500_000);
     let Some(first) = events.first() else {
         return smf;
     };
-    let shift = first.0.round() as i64 - 2_400;
+    let tick = |s: f64| (s / SAMPLES_PER_FILE_TICK).round() as i64;
+    let shift = tick(first.0) - 240;
     let mut now = 0i64;
     for (at, bytes) in events {
-        let t = at.round() as i64 - shift;
+        let t = tick(*at) - shift;
         assert!(t >= now, "smf_at_48k takes events in order");
         let delta = u32::try_from(t - now).expect("delta fits");
         if (0x80..0xF0).contains(&bytes[0]) {
@@ -170,4 +180,10 @@ pub fn smf_at_48k(events: &[(f64, Vec<u8>)]) -> Smf {
         now = t;
     }
     smf
+}
+
+/// The sample an event at `sample` is played at by [`smf_at_48k`]'s file
+/// (before the shift): rounded to the file tick.
+pub fn file_sample(sample: f64) -> f64 {
+    (sample / SAMPLES_PER_FILE_TICK).round() * SAMPLES_PER_FILE_TICK
 }
