@@ -8,11 +8,13 @@
 //! (host → output ring → hardware).
 
 mod arena;
+mod clock_out;
 mod counters;
 mod descriptor;
 mod emit;
 mod engine;
 mod entry;
+mod host_midi;
 mod host_out;
 mod log;
 mod midi_in;

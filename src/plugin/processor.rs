@@ -4,9 +4,10 @@
 //! the phasor next).
 
 use super::arena::Arena;
+use super::clock_out::ClockOut;
 use super::host_out::HostOut;
 use super::midi_in::MidiIn;
-use super::midi_out::MidiOut;
+use super::midi_out::{MidiOut, OutTimes, OutputOptions};
 use super::{thru, PhasorSyncMainThread, PhasorSyncShared};
 use crate::engine::rt::{self, PriorityLink};
 use crate::engine::News;
@@ -21,6 +22,8 @@ pub struct PhasorSyncAudioProcessor<'a> {
     midi_in: MidiIn,
     /// Host → hardware.
     midi_out: MidiOut,
+    /// Host transport → MIDI clock → hardware.
+    clock_out: ClockOut,
     arena: Arena,
     /// News from below the seam; `None` without an engine.
     news: Option<Arc<News>>,
@@ -58,6 +61,7 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
             timeline: Timeline::new(audio_config.sample_rate, audio_config.max_frames_count),
             midi_in: MidiIn::new(input),
             midi_out: MidiOut::new(output),
+            clock_out: ClockOut::new(audio_config.sample_rate),
             arena: Arena::new(arena_len),
             news,
             priority,
@@ -82,6 +86,7 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
         let block = self.timeline.begin_block(now, frames, process.steady_time);
         let latency_blocks = shared.settings.latency_blocks();
         let latency = block.latency_frames(latency_blocks);
+        let out_opts = OutputOptions::read(&shared.settings.params);
         let mut out = HostOut::new(events.output, &shared.counters, &mut self.arena);
         self.midi_in.begin_block(&block, latency, &mut out);
 
@@ -92,13 +97,29 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
             .next_offset(&block, latency, latency_blocks > 0, &out)
         {
             while let Some(event) = host.next_if(|e| e.header().time() <= offset) {
-                thru::pass(event, &mut out);
+                thru::pass(event, &mut out, out_opts.to_daw);
             }
             self.midi_in.emit_next(offset, &mut out);
         }
         for event in host {
-            thru::pass(event, &mut out);
+            thru::pass(event, &mut out, out_opts.to_daw);
         }
+
+        // To the hardware: the host's events, then the clock, each at its
+        // sample's time plus the output delay (see midi_out.rs).
+        let times = OutTimes::new(&block, latency_blocks);
+        let counters = &shared.counters;
+        self.midi_out
+            .host_block(events.input, &times, &out_opts, counters);
+        self.clock_out.block(
+            process.transport,
+            events.input,
+            frames,
+            &times,
+            &shared.settings.params,
+            &mut self.midi_out,
+            counters,
+        );
         self.ring_doorbell();
         Ok(ProcessStatus::Continue)
     }
@@ -117,12 +138,18 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
         Ok(())
     }
 
+    fn stop_processing(&mut self) {
+        self.silence_hardware();
+    }
+
     fn reset(&mut self) {
         self.timeline.reset();
         self.midi_in.resume();
     }
 
-    fn deactivate(self, main_thread: &PhasorSyncMainThread<'a>) {
+    fn deactivate(mut self, main_thread: &PhasorSyncMainThread<'a>) {
+        // A host that deactivates without stopping first.
+        self.silence_hardware();
         // Drop our ends of the rings before the engine stops, so the MIDI
         // thread sees the audio side gone whichever way it looks.
         drop(self.midi_in);
@@ -135,6 +162,20 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
 const HOST_SYSEX_BYTES: usize = 64 * 1024;
 
 impl PhasorSyncAudioProcessor<'_> {
+    /// Processing stops: Stop to a running clock slave and note-offs for
+    /// the notes the host left held on the hardware, so nothing plays on.
+    ///
+    /// # Realtime Safety
+    /// One clock read and copies into the output ring.
+    fn silence_hardware(&mut self) {
+        let now = monotonic_ns();
+        let shared = self.shared;
+        let counters = &shared.counters;
+        self.clock_out
+            .stop_now(now, &shared.settings.params, &mut self.midi_out, counters);
+        self.midi_out.release_held_now(now, counters);
+    }
+
     /// Ask the host for a main-thread callback when there is news from below
     /// the seam (its one doorbell) or the audio thread counted a loss.
     ///

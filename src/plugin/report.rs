@@ -22,7 +22,7 @@ type AudioLoss = (&'static str, fn(&AudioCounters) -> &AtomicU64);
 type EngineLoss = (&'static str, fn(&EngineStats) -> u64);
 
 /// The audio thread's losses.
-const AUDIO_LOSSES: [AudioLoss; 7] = [
+const AUDIO_LOSSES: [AudioLoss; 10] = [
     (
         "event(s) dropped: the host's output event queue was full",
         |c| &c.output_full,
@@ -51,6 +51,19 @@ const AUDIO_LOSSES: [AudioLoss; 7] = [
     (
         "message(s) for the hardware dropped: the output ring was full",
         |c| &c.output_ring_full,
+    ),
+    (
+        "SysEx for the hardware dropped: larger than the output ring's SysEx storage",
+        |c| &c.output_sysex_oversize,
+    ),
+    (
+        "host event(s) not sent to the hardware: no MIDI 1.0 form (MIDI 2.0, a note \
+         without a channel or key, or a malformed MIDI event or SysEx)",
+        |c| &c.output_unmappable,
+    ),
+    (
+        "MIDI clock message(s) dropped: more than one block's clock buffer holds",
+        |c| &c.clock_dropped,
     ),
 ];
 
