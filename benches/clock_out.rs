@@ -95,14 +95,19 @@ fn expected(song: &Song, frames: u32, blocks: u64, notes: &[HostMidi]) -> Vec<Ti
     all
 }
 
+/// How long after an xrun of the paced host messages are left out of the
+/// figures (counted): the timeline starts over after a dropout.
+const XRUN_SHADOW_NS: f64 = 100e6;
+
 /// Clock figures of the Timing Clock arrivals, and the notes' on-time
-/// errors, from what `r` received against `want` placed by `ideal`.
+/// errors, from what `r` received against `want` placed by `ideal`, over
+/// the messages `keep` accepts.
 fn figures(
     who: &str,
     r: &Received,
     want: &[Timed],
-    period_ns: f64,
     ideal: impl Fn(f64) -> f64,
+    keep: impl Fn(f64) -> bool,
 ) -> (Result<ClockFigures, String>, Option<OnTime>) {
     let got = received_stream(r);
     let ticks: Vec<u64> = got
@@ -110,13 +115,25 @@ fn figures(
         .filter(|(_, b)| b[0] == 0xF8)
         .map(|(t, _)| *t)
         .collect();
-    let want_ticks = want.iter().filter(|(_, b)| b[0] == 0xF8).count();
-    match stream_on_time(who, &got, want, ideal) {
-        Ok((_, notes)) => (Ok(ClockFigures::of(&ticks, period_ns)), Some(notes)),
-        Err(e) if ticks.len() == want_ticks && ticks.len() >= 2 => {
+    let want_ticks: Vec<f64> = want
+        .iter()
+        .filter(|(_, b)| b[0] == 0xF8)
+        .map(|(s, _)| *s)
+        .collect();
+    let clock = || {
+        let ideal_ns: Vec<f64> = want_ticks.iter().map(|&s| ideal(s)).collect();
+        let kept: Vec<bool> = want_ticks.iter().map(|&s| keep(s)).collect();
+        if kept.iter().filter(|&&k| k).count() < 2 {
+            return Err("fewer than two ticks away from xruns".to_string());
+        }
+        Ok(ClockFigures::of(&ticks, &ideal_ns, &kept))
+    };
+    match stream_on_time(who, &got, want, &ideal, &keep) {
+        Ok((_, notes)) => (clock(), Some(notes)),
+        Err(e) if ticks.len() == want_ticks.len() => {
             // The ticks are all there: their figures stand; say what else was wrong.
             eprintln!("{e}");
-            (Ok(ClockFigures::of(&ticks, period_ns)), None)
+            (clock(), None)
         }
         Err(e) => (Err(e), None),
     }
@@ -134,14 +151,7 @@ fn pacing_conditions(p: &Pacing) -> String {
     )
 }
 
-fn run_plugin(
-    frames: u32,
-    song: &Song,
-    blocks: u64,
-    notes: &[HostMidi],
-    want: &[Timed],
-    period_ns: f64,
-) -> Row {
+fn run_plugin(frames: u32, song: &Song, blocks: u64, notes: &[HostMidi], want: &[Timed]) -> Row {
     let entry = clap_host::load_entry();
     let mut plugin = clap_host::instantiate(&entry, ID).expect("instantiate");
     let processor = clap_host::activate(&mut plugin, frames);
@@ -163,7 +173,13 @@ fn run_plugin(
     let r = rx.stop();
     plugin.deactivate(processor);
     clap_host::run_main_thread_callback(&mut plugin);
-    let (clock, notes) = figures("PhasorSync", &r, want, period_ns, |s| pacing.ideal_ns(s));
+    let (clock, row_notes) = figures(
+        "PhasorSync",
+        &r,
+        want,
+        |s| pacing.ideal_ns(s),
+        |s| !pacing.near_xrun(s, XRUN_SHADOW_NS),
+    );
     let late: Vec<String> = clap_host::logs(&plugin)
         .into_iter()
         .map(|(_, l)| l)
@@ -173,31 +189,50 @@ fn run_plugin(
         source: "PhasorSync".into(),
         block: frames.to_string(),
         clock,
-        notes,
-        conditions: format!("{}; plugin reports: {late:?}", pacing_conditions(&pacing)),
+        notes: row_notes.clone(),
+        conditions: format!(
+            "{}; {}; plugin reports: {late:?}",
+            pacing_conditions(&pacing),
+            left_out(notes_ref(&row_notes))
+        ),
     }
 }
 
-fn run_naive(
-    frames: u32,
-    song: &Song,
-    blocks: u64,
-    notes: &[HostMidi],
-    want: &[Timed],
-    period_ns: f64,
-) -> Row {
+fn run_naive(frames: u32, song: &Song, blocks: u64, notes: &[HostMidi], want: &[Timed]) -> Row {
     let mut sender = DirectSender::new("bench-naive");
     let rx = Receiver::start("bench-naive-rx", &[sender.addr]);
     let pacing = sender.run(frames, blocks, song, notes, true);
     std::thread::sleep(Duration::from_millis(100));
     let r = rx.stop();
-    let (clock, notes) = figures("naive", &r, want, period_ns, |s| pacing.ideal_ns(s));
+    let (clock, row_notes) = figures(
+        "naive",
+        &r,
+        want,
+        |s| pacing.ideal_ns(s),
+        |s| !pacing.near_xrun(s, XRUN_SHADOW_NS),
+    );
     Row {
         source: "naive (block start)".into(),
         block: frames.to_string(),
         clock,
-        notes,
-        conditions: pacing_conditions(&pacing),
+        notes: row_notes.clone(),
+        conditions: format!(
+            "{}; {}",
+            pacing_conditions(&pacing),
+            left_out(notes_ref(&row_notes))
+        ),
+    }
+}
+
+fn notes_ref(n: &Option<OnTime>) -> Option<&OnTime> {
+    n.as_ref()
+}
+
+/// How many notes were left out of the figures near xruns.
+fn left_out(notes: Option<&OnTime>) -> String {
+    match notes {
+        Some(n) => format!("{} note messages near xruns left out", n.excluded),
+        None => String::new(),
     }
 }
 
@@ -234,7 +269,6 @@ fn main() {
     let notes = notes(pre + play);
     // The stream in samples is the same at every block size.
     let want = expected(&song(pre, play, 1024), 1024, total / 1024, &notes);
-    let period_ns = song(pre, play, 1024).tick_samples() * 1e9 / RATE;
     let ticks = want.iter().filter(|(_, b)| b[0] == 0xF8).count();
     println!(
         "clock out at 120 BPM, 48 kHz: {ticks} ticks ({seconds} s of play after {:.1} s stopped) \
@@ -244,22 +278,24 @@ fn main() {
     );
 
     let mut rows = Vec::new();
-    let (r, floor) = aplaymidi_floor(&want);
+    let (r, _) = aplaymidi_floor(&want);
     let timer = r.timer.clone().unwrap_or_else(|| "unknown".into());
-    let floor_ticks: Vec<u64> = received_stream(&r)
-        .iter()
-        .filter(|(_, b)| b[0] == 0xF8)
-        .map(|(t, _)| *t)
-        .collect();
+    // The file's schedule, from the first arrival (aplaymidi's queue starts
+    // when it starts).
+    let first = common::file_sample(want[0].0);
+    let t0 = r.arrivals.first().map_or(0, |a| r.mono_ns(a)) as f64;
+    let (clock, floor_notes) = figures(
+        "aplaymidi",
+        &r,
+        &want,
+        |s| t0 + (common::file_sample(s) - first) * 1e9 / RATE,
+        |_| true,
+    );
     rows.push(Row {
         source: "aplaymidi (floor)".into(),
         block: "-".into(),
-        clock: if floor_ticks.len() == ticks {
-            Ok(ClockFigures::of(&floor_ticks, period_ns))
-        } else {
-            Err(format!("{} of {ticks} ticks", floor_ticks.len()))
-        },
-        notes: floor.as_ref().ok().map(|(_, n)| n.clone()),
+        clock,
+        notes: floor_notes,
         conditions: format!("receiver queue: {timer}"),
     });
     for frames in BLOCK_SIZES {
@@ -270,7 +306,6 @@ fn main() {
             total / u64::from(frames),
             &notes,
             &want,
-            period_ns,
         ));
     }
     for frames in BLOCK_SIZES {
@@ -281,7 +316,6 @@ fn main() {
             total / u64::from(frames),
             &notes,
             &want,
-            period_ns,
         ));
     }
 

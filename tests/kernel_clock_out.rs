@@ -2,7 +2,7 @@
 //! sequencer, as a hardware rig would receive them.
 //!
 //! A paced test host (`tests/common/paced.rs`: `process()` called like a
-//! 48 kHz sound card, blocks of 256) plays a transport script, play from
+//! 48 kHz sound card, blocks of 512) plays a transport script, play from
 //! the song start, stop, locate to beat 8.5 while stopped, play again,
 //! stop, and feeds host notes at irregular sample positions (while stopped
 //! and while playing). An external receiving client with its own queue
@@ -32,22 +32,29 @@ use phasorsync::plugin::params::{index, PARAMS};
 use std::time::Duration;
 
 const ID: &std::ffi::CStr = c"org.phasorsync.phasorsync";
-const FRAMES: u32 = 256;
-/// 2 s stopped first: the plugin's timeline settles (0.4 to 0.7 s at 256).
-const PLAY1: u64 = 375;
+/// 512 frames (10.7 ms): an emulated VM on a loaded machine keeps that
+/// period far more often than 64 or 256 (see the README's figures).
+const FRAMES: u32 = 512;
+/// 3 s stopped first: the plugin's timeline settles (about 1 s at 512).
+const PLAY1: u64 = 288;
 /// 96 256 samples of play: ticks 0..=96.
-const STOP1: u64 = 751;
-const LOCATE: u64 = 800;
+const STOP1: u64 = 476;
+const LOCATE: u64 = 500;
 /// Tick 204; the next 16th boundary at least a tick on is tick 210 (SPP 35).
 const LOCATE_TO: f64 = 8.5;
-const PLAY2: u64 = 900;
-const STOP2: u64 = 1200;
-const BLOCKS: u64 = 1300;
+const PLAY2: u64 = 550;
+/// 76 800 samples of play: Continue 6 000 samples in, then 71 clocks.
+const STOP2: u64 = 700;
+const BLOCKS: u64 = 750;
 const NOTES: usize = 40;
 /// Allowance beyond the floor's max for what scheduling through the
 /// plugin adds: the timeline's estimate of each sample's time and the
 /// queue-time offset's steering (bounded steps of 50 µs).
 const SLACK_US: f64 = 500.0;
+/// How long after an xrun of the paced host messages are left out of the
+/// timing checks (still counted and checked for order): the plugin's
+/// timeline starts over after a dropout.
+const XRUN_SHADOW_NS: f64 = 100e6;
 
 fn song() -> Song {
     Song {
@@ -64,10 +71,10 @@ fn song() -> Song {
 
 /// Note-ons (key 40 + i, distinct) with their note-offs 120 samples later,
 /// 300 to 2 700 samples apart (a deterministic walk, no multiple of a
-/// block), from 1.2 s in, while stopped and on into the first play.
+/// block), from 2 s in, while stopped and on into the first play.
 fn notes() -> Vec<HostMidi> {
     let mut out = Vec::new();
-    let mut s = 57_600u64;
+    let mut s = 96_000u64;
     let mut x = 0x9E37_79B9u32;
     for i in 0..NOTES {
         x ^= x << 13;
@@ -120,8 +127,9 @@ fn on_time(
     got: &[(u64, Vec<u8>)],
     want: &[Timed],
     ideal: impl Fn(f64) -> f64,
+    keep: impl Fn(f64) -> bool,
 ) -> (OnTime, OnTime) {
-    stream_on_time(who, got, want, ideal).unwrap_or_else(|e| panic!("{e}"))
+    stream_on_time(who, got, want, ideal, keep).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// `aplaymidi` plays the expected stream into a fresh receiver: the floor.
@@ -135,8 +143,9 @@ fn print(label: &str, (clock, notes): &(OnTime, OnTime)) {
     let (n50, n99, nmax) = notes.percentiles();
     println!(
         "{label:>10}: clock delay {:>9.1} us, |error| p50 {c50:.0} p99 {c99:.0} max {cmax:.0} us; \
-         notes delay {:>9.1} us, |error| p50 {n50:.0} p99 {n99:.0} max {nmax:.0} us",
-        clock.delay_us, notes.delay_us
+         notes delay {:>9.1} us, |error| p50 {n50:.0} p99 {n99:.0} max {nmax:.0} us \
+         ({} clock messages and {} notes left out near xruns)",
+        clock.delay_us, notes.delay_us, clock.excluded, notes.excluded
     );
 }
 
@@ -159,10 +168,15 @@ fn harness_receiver_times_aplaymidi_and_the_naive_sender() {
     let pacing = sender.run(FRAMES, BLOCKS, &song(), &notes, true);
     rx.wait_count(want.len(), Duration::from_secs(2));
     let r = rx.stop();
-    let naive = on_time("naive sender", &received_stream(&r), &want, |s| {
-        pacing.ideal_ns(s)
-    });
+    let naive = on_time(
+        "naive sender",
+        &received_stream(&r),
+        &want,
+        |s| pacing.ideal_ns(s),
+        |s| !pacing.near_xrun(s, XRUN_SHADOW_NS),
+    );
     print("naive", &naive);
+    println!("naive sender: {} xruns", pacing.xruns());
     // Sent at the block's call, a message is late by its place in the
     // block: up to a period (5.3 ms), 2.7 ms on average. The receiver sees
     // that, so the harness can tell a block-snapped clock from a scheduled one.
@@ -221,7 +235,7 @@ fn play_plugin(song: &Song, notes: &[HostMidi], blocks: u64) -> (Received, Pacin
 /// lies), then `L` = one period + the delivery margin in whole samples, then
 /// the output polling promise.
 fn expected_delay_us(pacing: &Pacing) -> f64 {
-    let lowest_call = pacing.wake_us().into_iter().fold(f64::INFINITY, f64::min);
+    let lowest_call = pacing.lowest_wake_us();
     let margin = (phasorsync::timeline::DELIVERY_MARGIN_NS as f64 * 48_000.0 / 1e9).ceil();
     lowest_call
         + (f64::from(FRAMES) + margin) * 1e6 / 48_000.0
@@ -244,8 +258,23 @@ fn notes_and_clock_leave_on_their_samples_through_play_stop_locate_play() {
         BLOCKS
     );
     // Exact sequence, every note once and in order (on_time panics otherwise).
-    let ours = on_time("PhasorSync", &got, &want, |s| pacing.ideal_ns(s));
+    let keep = |s: f64| !pacing.near_xrun(s, XRUN_SHADOW_NS);
+    let ours = on_time("PhasorSync", &got, &want, |s| pacing.ideal_ns(s), keep);
     print("PhasorSync", &ours);
+    // Timing is judged away from xruns (the sequence above is not): after
+    // a dropout the timeline starts over, for any plugin. The run must
+    // leave most of the stream to judge.
+    for (what, t) in [("clock", &ours.0), ("notes", &ours.1)] {
+        assert!(
+            t.excluded <= t.errors_us.len(),
+            "{what}: {} of {} messages fell within {} ms after one of {} xruns: this machine \
+             cannot pace a 512-frame host; nothing to judge",
+            t.excluded,
+            t.excluded + t.errors_us.len(),
+            XRUN_SHADOW_NS / 1e6,
+            pacing.xruns()
+        );
+    }
 
     let (_, floor_c99, floor_cmax) = floor.0.percentiles();
     let (_, floor_n99, floor_nmax) = floor.1.percentiles();
@@ -287,7 +316,7 @@ fn notes_and_clock_leave_on_their_samples_through_play_stop_locate_play() {
     }
     // Stop within one tick of the host stopping (its sample + the delay).
     let tick_us = song().tick_samples() * 1e6 / 48_000.0;
-    let clock_want = want.iter().filter(|(_, b)| b[0] >= 0xF0);
+    let clock_want = want.iter().filter(|(s, b)| b[0] >= 0xF0 && keep(*s));
     for ((_, b), err) in clock_want.zip(&ours.0.errors_us) {
         if b[0] == 0xFC && err.abs() > tick_us {
             failures.push(format!("Stop {err:.0} us off the host's stop"));

@@ -43,25 +43,40 @@ pub struct ClockFigures {
 }
 
 impl ClockFigures {
-    /// Figures of consecutive ticks received at `times_ns` (monotonic), one
-    /// every `period_ns` nominally. Needs at least two ticks.
+    /// Figures of ticks received at `times_ns` (monotonic) that were due
+    /// at `ideal_ns` (one every tick period, as the sender's clock counts
+    /// time), over the ticks `keep` marks: the interval error of each pair
+    /// of consecutive kept ticks, and the drift from the first kept tick to
+    /// the last (arrival − ideal, last minus first; without xruns that is
+    /// last − first − (N−1)·period).
     ///
     /// # Panics
-    /// With fewer than two ticks.
-    pub fn of(times_ns: &[u64], period_ns: f64) -> Self {
-        assert!(times_ns.len() >= 2, "clock figures need two ticks");
-        let errors: Vec<f64> = times_ns
-            .windows(2)
-            .map(|w| ((w[1] as f64 - w[0] as f64) - period_ns) / 1e3)
+    /// When the lengths differ or fewer than two ticks are kept.
+    pub fn of(times_ns: &[u64], ideal_ns: &[f64], keep: &[bool]) -> Self {
+        assert!(times_ns.len() == ideal_ns.len() && times_ns.len() == keep.len());
+        let late: Vec<f64> = times_ns
+            .iter()
+            .zip(ideal_ns)
+            .map(|(&t, &i)| (t as f64 - i) / 1e3)
             .collect();
+        let errors: Vec<f64> = (1..late.len())
+            .filter(|&i| keep[i - 1] && keep[i])
+            .map(|i| late[i] - late[i - 1])
+            .collect();
+        let kept: Vec<f64> = late
+            .iter()
+            .zip(keep)
+            .filter(|(_, &k)| k)
+            .map(|(&l, _)| l)
+            .collect();
+        assert!(kept.len() >= 2, "clock figures need two ticks");
         let (p50_us, p99_us, max_us) = abs_percentiles(&errors);
-        let span = times_ns[times_ns.len() - 1] as f64 - times_ns[0] as f64;
         Self {
-            ticks: times_ns.len(),
+            ticks: kept.len(),
             p50_us,
             p99_us,
             max_us,
-            drift_us: (span - (times_ns.len() - 1) as f64 * period_ns) / 1e3,
+            drift_us: kept[kept.len() - 1] - kept[0],
         }
     }
 }
@@ -71,26 +86,33 @@ impl ClockFigures {
 pub struct OnTime {
     /// The constant delay: median of arrival − ideal, µs.
     pub delay_us: f64,
-    /// Each event's arrival − ideal − delay, µs.
+    /// Each kept event's arrival − ideal − delay, µs.
     pub errors_us: Vec<f64>,
+    /// Events left out (near an xrun).
+    pub excluded: usize,
 }
 
 impl OnTime {
-    /// Pairs arrivals (monotonic ns) with ideal times (ns), in order.
+    /// Pairs arrivals (monotonic ns) with ideal times (ns), in order; only
+    /// the events `keep` marks count.
     ///
     /// # Panics
     /// When the counts differ.
-    pub fn of(arrivals_ns: &[u64], ideal_ns: &[f64]) -> Self {
+    pub fn of(arrivals_ns: &[u64], ideal_ns: &[f64], keep: &[bool]) -> Self {
         assert_eq!(arrivals_ns.len(), ideal_ns.len(), "one arrival per event");
+        assert_eq!(arrivals_ns.len(), keep.len());
         let raw: Vec<f64> = arrivals_ns
             .iter()
             .zip(ideal_ns)
-            .map(|(&a, &i)| (a as f64 - i) / 1e3)
+            .zip(keep)
+            .filter(|(_, &k)| k)
+            .map(|((&a, &i), _)| (a as f64 - i) / 1e3)
             .collect();
         let delay_us = median(&raw);
         Self {
             delay_us,
             errors_us: raw.iter().map(|r| r - delay_us).collect(),
+            excluded: keep.iter().filter(|&&k| !k).count(),
         }
     }
 
@@ -113,7 +135,8 @@ pub fn received_stream(r: &Received) -> Vec<(u64, Vec<u8>)> {
 /// Check that `got` holds exactly `want`'s messages, the clock's in order
 /// and the notes' in order (between the two streams only time orders them:
 /// a naive sender sends a block's clock before its notes), and return their
-/// on-time errors against `ideal` (sample → monotonic ns): (clock, notes).
+/// on-time errors against `ideal` (sample → monotonic ns) over the events
+/// whose sample `keep` accepts: (clock, notes).
 ///
 /// # Errors
 /// What differs, when a stream is not exactly the expected one.
@@ -122,6 +145,7 @@ pub fn stream_on_time(
     got: &[(u64, Vec<u8>)],
     want: &[Timed],
     ideal: impl Fn(f64) -> f64,
+    keep: impl Fn(f64) -> bool,
 ) -> Result<(OnTime, OnTime), String> {
     let stream = |clock: bool| {
         let got: Vec<&(u64, Vec<u8>)> = got
@@ -152,7 +176,8 @@ pub fn stream_on_time(
         }
         let arrivals: Vec<u64> = got.iter().map(|(t, _)| *t).collect();
         let ideals: Vec<f64> = want.iter().map(|(s, _)| ideal(*s)).collect();
-        Ok(OnTime::of(&arrivals, &ideals))
+        let kept: Vec<bool> = want.iter().map(|(s, _)| keep(*s)).collect();
+        Ok(OnTime::of(&arrivals, &ideals, &kept))
     };
     Ok((stream(true)?, stream(false)?))
 }

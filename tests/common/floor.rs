@@ -29,9 +29,13 @@ pub fn aplaymidi_floor(want: &[Timed]) -> (Received, Result<(OnTime, OnTime), St
     let _ = std::fs::remove_file(&file);
     let first = file_sample(want[0].0);
     let t0 = r.arrivals.first().map_or(0, |a| r.mono_ns(a)) as f64;
-    let times = stream_on_time("aplaymidi", &received_stream(&r), want, |s| {
-        t0 + (file_sample(s) - first) * 1e9 / RATE
-    });
+    let times = stream_on_time(
+        "aplaymidi",
+        &received_stream(&r),
+        want,
+        |s| t0 + (file_sample(s) - first) * 1e9 / RATE,
+        |_| true,
+    );
     (r, times)
 }
 

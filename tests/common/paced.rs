@@ -46,49 +46,90 @@ pub fn try_realtime() {
 pub struct Pacing {
     /// Frames per block.
     pub frames: u32,
-    /// Block `k` was due at `t0 + k·frames/RATE`, ns.
-    pub t0: u64,
+    /// When each block was due, ns: `frames/RATE` after the previous one,
+    /// except after an xrun (see [`pace`]).
+    pub due: Vec<u64>,
     /// When each block was actually called, ns.
     pub calls: Vec<u64>,
+    /// Blocks called more than a period late: the schedule restarted there.
+    pub xrun_blocks: Vec<u64>,
 }
 
 impl Pacing {
-    /// The ideal `CLOCK_MONOTONIC` time of sample `s` (fractional), ns.
+    /// The ideal `CLOCK_MONOTONIC` time of sample `s` (fractional), ns: its
+    /// block's due time plus its place in the block.
     pub fn ideal_ns(&self, s: f64) -> f64 {
-        self.t0 as f64 + s * 1e9 / RATE
+        let f = f64::from(self.frames);
+        let k = ((s / f).floor().max(0.0) as usize).min(self.due.len().saturating_sub(1));
+        self.due[k] as f64 + (s - k as f64 * f) * 1e9 / RATE
     }
 
-    /// How late each call came after its due time, µs.
+    /// How late each call came after its due time, µs (0 for the blocks
+    /// that restarted the schedule after an xrun).
     pub fn wake_us(&self) -> Vec<f64> {
         self.calls
             .iter()
-            .enumerate()
-            .map(|(k, &c)| {
-                (c as f64 - self.ideal_ns((k as u64 * u64::from(self.frames)) as f64)) / 1e3
-            })
+            .zip(&self.due)
+            .map(|(&c, &d)| (c as f64 - d as f64) / 1e3)
             .collect()
     }
 
-    /// Calls more than a period late: a sound card's xruns.
+    /// The lowest call delay of the blocks that kept the schedule, µs.
+    pub fn lowest_wake_us(&self) -> f64 {
+        self.wake_us()
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| !self.xrun_blocks.contains(&(*k as u64)))
+            .map(|(_, &w)| w)
+            .fold(f64::INFINITY, f64::min)
+    }
+
+    /// Xruns: calls more than a period late.
     pub fn xruns(&self) -> usize {
-        let period_us = f64::from(self.frames) * 1e6 / RATE;
-        self.wake_us().iter().filter(|&&w| w > period_us).count()
+        self.xrun_blocks.len()
+    }
+
+    /// Whether sample `s` lies within `shadow_ns` after an xrun (where no
+    /// timeline is right yet, whatever the plugin).
+    pub fn near_xrun(&self, s: f64, shadow_ns: f64) -> bool {
+        let t = self.ideal_ns(s);
+        self.xrun_blocks.iter().any(|&k| {
+            let x = self.due[k as usize] as f64;
+            t >= x - 1e9 * f64::from(self.frames) / RATE && t < x + shadow_ns
+        })
     }
 }
 
-/// Call `block(k, call_ns)` for `k = 0..blocks`, each at its due time
-/// `t0 + k·frames/RATE` (`t0` = 20 ms from now), on this thread.
+/// Call `block(k, call_ns)` for `k = 0..blocks`, each at its due time, on
+/// this thread: `frames/RATE` apart from 20 ms from now. A call more than a
+/// period late is what a sound card calls an xrun: the card drops the
+/// periods it missed and carries on from now, so the schedule restarts at
+/// that call (the samples go on without a gap: the host's song continues),
+/// instead of calling the missed blocks back to back.
 pub fn pace(frames: u32, blocks: u64, mut block: impl FnMut(u64, u64)) -> Pacing {
     let period_ns = f64::from(frames) * 1e9 / RATE;
-    let t0 = monotonic_ns() + 20_000_000;
+    let (mut base, mut k0) = (monotonic_ns() + 20_000_000, 0u64);
+    let mut due = Vec::with_capacity(blocks as usize);
     let mut calls = Vec::with_capacity(blocks as usize);
+    let mut xrun_blocks = Vec::new();
     for k in 0..blocks {
-        sleep_until(t0 + (k as f64 * period_ns) as u64);
+        let mut d = base + ((k - k0) as f64 * period_ns) as u64;
+        sleep_until(d);
         let now = monotonic_ns();
+        if (now - d) as f64 > period_ns {
+            (base, k0, d) = (now, k, now);
+            xrun_blocks.push(k);
+        }
+        due.push(d);
         calls.push(now);
         block(k, now);
     }
-    Pacing { frames, t0, calls }
+    Pacing {
+        frames,
+        due,
+        calls,
+        xrun_blocks,
+    }
 }
 
 /// A change of the host's transport, at the first sample of a block.
