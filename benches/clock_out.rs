@@ -95,10 +95,6 @@ fn expected(song: &Song, frames: u32, blocks: u64, notes: &[HostMidi]) -> Vec<Ti
     all
 }
 
-/// How long after an xrun of the paced host messages are left out of the
-/// figures (counted): the timeline starts over after a dropout.
-const XRUN_SHADOW_NS: f64 = 100e6;
-
 /// Clock figures of the Timing Clock arrivals, and the notes' on-time
 /// errors, from what `r` received against `want` placed by `ideal`, over
 /// the messages `keep` accepts.
@@ -185,7 +181,7 @@ fn run_plugin(frames: u32, song: &Song, blocks: u64, notes: &[HostMidi], want: &
         &r,
         want,
         |s| pacing.ideal_ns(s),
-        |s| !pacing.near_xrun(s, XRUN_SHADOW_NS),
+        |s| !pacing.near_xrun(s, common::xrun_shadow_ns(pacing.frames)),
     );
     let late: Vec<String> = clap_host::logs(&plugin)
         .into_iter()
@@ -216,7 +212,7 @@ fn run_naive(frames: u32, song: &Song, blocks: u64, notes: &[HostMidi], want: &[
         &r,
         want,
         |s| pacing.ideal_ns(s),
-        |s| !pacing.near_xrun(s, XRUN_SHADOW_NS),
+        |s| !pacing.near_xrun(s, common::xrun_shadow_ns(pacing.frames)),
     );
     Row {
         source: "naive (block start)".into(),

@@ -51,10 +51,6 @@ const NOTES: usize = 40;
 /// plugin adds: the timeline's estimate of each sample's time and the
 /// queue-time offset's steering (bounded steps of 50 µs).
 const SLACK_US: f64 = 500.0;
-/// How long after an xrun of the paced host messages are left out of the
-/// timing checks (still counted and checked for order): the plugin's
-/// timeline starts over after a dropout.
-const XRUN_SHADOW_NS: f64 = 100e6;
 
 fn song() -> Song {
     Song {
@@ -173,7 +169,7 @@ fn harness_receiver_times_aplaymidi_and_the_naive_sender() {
         &received_stream(&r),
         &want,
         |s| pacing.ideal_ns(s),
-        |s| !pacing.near_xrun(s, XRUN_SHADOW_NS),
+        |s| !pacing.near_xrun(s, common::xrun_shadow_ns(pacing.frames)),
     );
     print("naive", &naive);
     println!("naive sender: {} xruns", pacing.xruns());
@@ -258,7 +254,7 @@ fn notes_and_clock_leave_on_their_samples_through_play_stop_locate_play() {
         BLOCKS
     );
     // Exact sequence, every note once and in order (on_time panics otherwise).
-    let keep = |s: f64| !pacing.near_xrun(s, XRUN_SHADOW_NS);
+    let keep = |s: f64| !pacing.near_xrun(s, common::xrun_shadow_ns(pacing.frames));
     let ours = on_time("PhasorSync", &got, &want, |s| pacing.ideal_ns(s), keep);
     print("PhasorSync", &ours);
     // Timing is judged away from xruns (the sequence above is not): after
@@ -271,7 +267,7 @@ fn notes_and_clock_leave_on_their_samples_through_play_stop_locate_play() {
              cannot pace a 512-frame host; nothing to judge",
             t.excluded,
             t.excluded + t.errors_us.len(),
-            XRUN_SHADOW_NS / 1e6,
+            common::xrun_shadow_ns(FRAMES) / 1e6,
             pacing.xruns()
         );
     }
