@@ -104,9 +104,10 @@ impl Receiver {
         let (stop2, log2) = (Arc::clone(&stop), Arc::clone(&log));
         let (name, sources) = (name.to_string(), sources.to_vec());
         let thread = std::thread::spawn(move || {
-            // Above the senders' threads, so reading never backs up the
-            // kernel's queue (the stamps do not depend on it anyway).
-            let _ = phasorsync::engine::rt::make_current_thread_realtime(85);
+            // No realtime priority: the stamps are the kernel's, taken at
+            // delivery, whenever this thread reads them; a SCHED_FIFO reader
+            // would only take CPU from the sender it measures (the kernel
+            // buffers up to the input pool meanwhile).
             let seq = Seq::open(None, None, true).expect("receiver: open seq");
             seq.set_client_name(&CString::new(name).unwrap())
                 .expect("receiver: name");
