@@ -9,6 +9,13 @@
 //! - [`smf`]: a Standard MIDI File writer for `aplaymidi`;
 //! - [`source`]: the one sequencer client a test or bench makes to send from;
 //! - [`engine`]: starting PhasorSync's ALSA engine and reading its ring;
+//! - [`receiver`]: a timestamping receiving client (what `aseqdump` would
+//!   see, with kernel delivery times on `CLOCK_MONOTONIC`);
+//! - [`paced`]: a test host calling `process()` paced by real time, with a
+//!   scripted transport; [`naive`]: the same clock and notes sent at each
+//!   block's call, unscheduled (what a naive plugin does); [`figures`]:
+//!   inter-tick error, drift and on-time error of what was received;
+//!   [`floor`]: the same stream played by `aplaymidi`, the kernel's floor;
 //! - [`wait`] and [`temp`]: waiting for a condition, temp file names;
 //! - [`fixtures`]: example messages of every kind.
 //!
@@ -31,8 +38,13 @@ pub mod amidi;
 pub mod aplaymidi;
 pub mod aseqdump;
 pub mod engine;
+pub mod figures;
 pub mod fixtures;
+pub mod floor;
 pub mod guard;
+pub mod naive;
+pub mod paced;
+pub mod receiver;
 pub mod smf;
 pub mod source;
 pub mod temp;
@@ -44,8 +56,13 @@ pub use amidi::*;
 pub use aplaymidi::*;
 pub use aseqdump::*;
 pub use engine::*;
+pub use figures::*;
 pub use fixtures::*;
+pub use floor::*;
 pub use guard::*;
+pub use naive::*;
+pub use paced::*;
+pub use receiver::*;
 pub use smf::*;
 pub use source::*;
 pub use temp::*;

@@ -23,22 +23,51 @@ impl Default for Smf {
 impl Smf {
     /// An empty file with 1 tick = 1 ms (tempo event at tick 0 included).
     pub fn new() -> Self {
+        Self::with_timing(500, 500_000)
+    }
+
+    /// An empty file with `ppq` ticks per quarter note at `tempo_us` µs per
+    /// quarter (tempo event at tick 0 included): `with_timing(24, 500_000)`
+    /// has one file tick per MIDI clock at 120 BPM.
+    pub fn with_timing(ppq: u16, tempo_us: u32) -> Self {
+        assert!(
+            ppq > 0 && ppq < 0x8000,
+            "ppq is 1..=32767 (bit 15 is SMPTE)"
+        );
+        assert!(tempo_us < 1 << 24, "the tempo meta event has 3 bytes");
         let mut smf = Self {
-            ppq: 500,
+            ppq,
             track: Vec::new(),
         };
-        smf.meta(0, 0x51, &500_000u32.to_be_bytes()[1..]);
+        smf.meta(0, 0x51, &tempo_us.to_be_bytes()[1..]);
         smf
     }
 
-    /// Append a channel or system-common/realtime message `delta` ticks
-    /// after the previous event (full status bytes, no running status).
+    /// Append bytes sent as they are: an "escape" event (`F7 len bytes`),
+    /// the only way an SMF carries real-time messages (`F8` Clock, `FA`
+    /// Start, `FC` Stop…), which have no status of their own in a file.
+    /// `aplaymidi` reads it as a SysEx event holding exactly these bytes, and
+    /// a receiver decodes it back to them.
+    pub fn escaped(&mut self, delta: u32, bytes: &[u8]) -> &mut Self {
+        assert!(!bytes.is_empty(), "Smf::escaped takes at least one byte");
+        push_varlen(&mut self.track, delta);
+        self.track.push(0xF7);
+        push_varlen(
+            &mut self.track,
+            u32::try_from(bytes.len()).expect("escape < 4 GiB"),
+        );
+        self.track.extend_from_slice(bytes);
+        self
+    }
+
+    /// Append a channel message `delta` ticks after the previous event
+    /// (full status byte, no running status).
     pub fn event(&mut self, delta: u32, bytes: &[u8]) -> &mut Self {
         assert!(
-            bytes
-                .first()
-                .is_some_and(|&b| b >= 0x80 && b != 0xF0 && b != 0xFF),
-            "Smf::event takes a message starting with a status byte (use sysex/meta)"
+            bytes.first().is_some_and(|&b| (0x80..0xF0).contains(&b)),
+            // A system status in a file is invalid (aplaymidi refuses it):
+            // SMF sends those through the F7 escape.
+            "Smf::event takes a channel message (use sysex, escaped or meta)"
         );
         push_varlen(&mut self.track, delta);
         self.track.extend_from_slice(bytes);
@@ -112,4 +141,49 @@ pub fn push_varlen(out: &mut Vec<u8>, v: u32) {
         shift -= 7;
     }
     out.push((v & 0x7F) as u8);
+}
+
+/// Samples per file tick of [`smf_at_48k`].
+pub const SAMPLES_PER_FILE_TICK: f64 = 10.0;
+
+/// A file of `events` (`(sample, bytes)`, in order), one file tick per 10
+/// samples at 48 kHz (`ppq` 2 400 at 500 000 µs per quarter), shifted so the
+/// first event is 50 ms in: what `aplaymidi` plays as the kernel's
+/// scheduled floor for the same stream. Event times are rounded to the
+/// file tick ([`file_sample`] gives the sample a time became). Channel
+/// messages are written as such, everything else (real-time, SPP) through
+/// the F7 escape.
+///
+/// Why 10 samples: the kernel keeps a tick queue's tick length in whole ns
+/// (`tempo·1000/ppq`); a tick of one sample (20 833.33 ns) would make the
+/// file's clock run 16 ppm fast, one of 10 samples (208 333.33 ns) 1.6 ppm.
+///
+/// # Panics
+/// When the events are not in order.
+pub fn smf_at_48k(events: &[(f64, Vec<u8>)]) -> Smf {
+    let mut smf = Smf::with_timing(2_400, 500_000);
+    let Some(first) = events.first() else {
+        return smf;
+    };
+    let tick = |s: f64| (s / SAMPLES_PER_FILE_TICK).round() as i64;
+    let shift = tick(first.0) - 240;
+    let mut now = 0i64;
+    for (at, bytes) in events {
+        let t = tick(*at) - shift;
+        assert!(t >= now, "smf_at_48k takes events in order");
+        let delta = u32::try_from(t - now).expect("delta fits");
+        if (0x80..0xF0).contains(&bytes[0]) {
+            smf.event(delta, bytes);
+        } else {
+            smf.escaped(delta, bytes);
+        }
+        now = t;
+    }
+    smf
+}
+
+/// The sample an event at `sample` is played at by [`smf_at_48k`]'s file
+/// (before the shift): rounded to the file tick.
+pub fn file_sample(sample: f64) -> f64 {
+    (sample / SAMPLES_PER_FILE_TICK).round() * SAMPLES_PER_FILE_TICK
 }

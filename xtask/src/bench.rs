@@ -9,7 +9,9 @@
 //!    (`benches/alsa_latency.rs`: PhasorSync's thread vs a bare `alsa` client
 //!    vs `midir`) and placement accuracy of the bundled plugin
 //!    (`tests/alsa_placement.rs`: PhasorSync vs snapping to the block start,
-//!    blocks of 64/256/1024).
+//!    blocks of 64/256/1024), and MIDI clock and notes out
+//!    (`benches/clock_out.rs`: PhasorSync vs `aplaymidi`'s scheduled floor
+//!    vs a naive plugin sending at block start, blocks of 64/256/1024).
 //!
 //! Arguments after `--` go to criterion (e.g. `-- --measurement-time 3`).
 
@@ -50,14 +52,17 @@ pub fn run(args: &[String]) -> Result<()> {
         &["test", "--release", "--test", "alsa_placement"],
         "alsa_placement",
     )?;
+    let clock_out = build_exe(&cargo, &["bench", "--bench", "clock_out"], "clock_out")?;
     let script = format!(
         "#!/bin/sh\nset -e\ncd {root}\nexport PHASORSYNC_BUNDLE={bundle}\n\
          echo '== delivery latency (benches/alsa_latency.rs)'\n{latency}\n\
-         echo '== placement (tests/alsa_placement.rs)'\n{placement} --ignored --nocapture --test-threads=1\n",
+         echo '== placement (tests/alsa_placement.rs)'\n{placement} --ignored --nocapture --test-threads=1\n\
+         echo '== clock and notes out (benches/clock_out.rs)'\n{clock_out}\n",
         root = root.display(),
         bundle = root.join("target/bundled/PhasorSync.clap").display(),
         latency = latency.display(),
         placement = placement.display(),
+        clock_out = clock_out.display(),
     );
     let job = vm::JobDir::create()?;
     let path = job.path.join("bench.sh");

@@ -1,0 +1,386 @@
+//! MIDI clock and notes out, as a hardware rig receives them: PhasorSync
+//! against the kernel's scheduled floor and against a naive plugin, in one
+//! run through a real kernel sequencer.
+//!
+//! Not a criterion benchmark: what is measured is the timing of a live
+//! stream through the kernel. Needs `/dev/snd/seq` (`cargo xtask bench` runs
+//! it in the project's VM when this machine has none) and the bundled
+//! plugin (`$PHASORSYNC_BUNDLE` or `target/bundled/PhasorSync.clap`).
+//!
+//! The stream: the host plays at 120 BPM (a clock tick every 1 000 samples
+//! at 48 kHz) for `--seconds` (default 20) after `--pre` seconds stopped
+//! (default 4.1: the plugin's timeline settles), with host notes (note-on
+//! and note-off) 300 to 2 700 samples apart throughout. A timestamping
+//! receiver (`tests/common/receiver.rs`) records it from:
+//! - **floor**: `aplaymidi` playing a file of exactly that stream, one file
+//!   tick per sample, on its own queue;
+//! - **PhasorSync**: the bundled plugin in a paced test host
+//!   (`tests/common/paced.rs`), blocks of 64, 256 and 1024 frames, clock out on;
+//! - **naive**: every message due in a block sent at once when the block
+//!   is called (the same tick scheduler, not scheduled on a queue).
+//!
+//! Figures: |inter-tick interval − 20 833.3 µs| p50/p99/max and cumulative
+//! drift (last tick − first − (N−1)·period); notes: |arrival − ideal −
+//! median delay| p50/p99/max. The headline is PhasorSync's p99 over the
+//! floor's p99.
+//!
+//! usage: clock_out [--seconds S] [--pre S]
+
+#[path = "../tests/clap_host/mod.rs"]
+mod clap_host;
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::{
+    aplaymidi_floor, logged_output_addr, received_stream, stream_on_time, ClockFigures, Cue,
+    DirectSender, HostMidi, OnTime, Pacing, Received, Receiver, Song, Timed, RATE,
+};
+use phasorsync::plugin::params::{index, PARAMS};
+use std::time::Duration;
+
+const ID: &std::ffi::CStr = c"org.phasorsync.phasorsync";
+const BLOCK_SIZES: [u32; 3] = [64, 256, 1024];
+/// Every cue falls on a block boundary of every block size.
+const GRID: u64 = 1024;
+
+/// One condition's figures.
+struct Row {
+    source: String,
+    block: String,
+    clock: Result<ClockFigures, String>,
+    notes: Option<OnTime>,
+    conditions: String,
+}
+
+fn song(pre: u64, play: u64, frames: u32) -> Song {
+    let f = u64::from(frames);
+    Song {
+        tempo: 120.0,
+        cues: vec![(pre / f, Cue::Play), ((pre + play) / f, Cue::Stop)],
+    }
+}
+
+/// Note-ons with note-offs 120 samples later, 300 to 2 700 samples apart,
+/// from 1 s in to the end of play.
+fn notes(end: u64) -> Vec<HostMidi> {
+    let mut out = Vec::new();
+    let mut s = 48_000u64;
+    let mut x = 0x2545_F491u32;
+    let mut i = 0u8;
+    loop {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        s += 300 + u64::from(x % 2_400);
+        if s + 120 >= end {
+            return out;
+        }
+        let key = 36 + i % 60;
+        i = i.wrapping_add(1);
+        out.push(HostMidi {
+            sample: s,
+            data: [0x90, key, 100],
+        });
+        out.push(HostMidi {
+            sample: s + 120,
+            data: [0x80, key, 0],
+        });
+    }
+}
+
+fn expected(song: &Song, frames: u32, blocks: u64, notes: &[HostMidi]) -> Vec<Timed> {
+    let mut all = song.expected_clock(frames, blocks);
+    all.extend(notes.iter().map(|n| (n.sample as f64, n.data.to_vec())));
+    all.sort_by(|a, b| a.0.total_cmp(&b.0));
+    all
+}
+
+/// Clock figures of the Timing Clock arrivals, and the notes' on-time
+/// errors, from what `r` received against `want` placed by `ideal`, over
+/// the messages `keep` accepts.
+fn figures(
+    who: &str,
+    r: &Received,
+    want: &[Timed],
+    ideal: impl Fn(f64) -> f64,
+    keep: impl Fn(f64) -> bool,
+) -> (Result<ClockFigures, String>, Option<OnTime>) {
+    let got = received_stream(r);
+    let ticks: Vec<u64> = got
+        .iter()
+        .filter(|(_, b)| b[0] == 0xF8)
+        .map(|(t, _)| *t)
+        .collect();
+    let want_ticks: Vec<f64> = want
+        .iter()
+        .filter(|(_, b)| b[0] == 0xF8)
+        .map(|(s, _)| *s)
+        .collect();
+    let clock = || {
+        let ideal_ns: Vec<f64> = want_ticks.iter().map(|&s| ideal(s)).collect();
+        let kept: Vec<bool> = want_ticks.iter().map(|&s| keep(s)).collect();
+        if kept.iter().filter(|&&k| k).count() < 2 {
+            return Err("fewer than two ticks away from xruns".to_string());
+        }
+        Ok(ClockFigures::of(&ticks, &ideal_ns, &kept))
+    };
+    match stream_on_time(who, &got, want, &ideal, &keep) {
+        Ok((_, notes)) => (clock(), Some(notes)),
+        Err(e) if ticks.len() == want_ticks.len() => {
+            // Every tick arrived: the clock's figures stand. Notes that came
+            // out of order are timed by content (and the order reported).
+            eprintln!("{e}");
+            let notes: Vec<Timed> = want.iter().filter(|(_, b)| b[0] < 0xF0).cloned().collect();
+            let got_notes: Vec<(u64, Vec<u8>)> =
+                got.iter().filter(|(_, b)| b[0] < 0xF0).cloned().collect();
+            (
+                clock(),
+                common::on_time_by_content(&got_notes, &notes, &ideal, &keep),
+            )
+        }
+        Err(e) => (Err(e), None),
+    }
+}
+
+fn pacing_conditions(p: &Pacing) -> String {
+    let mut w = p.wake_us();
+    w.sort_by(f64::total_cmp);
+    format!(
+        "call delay p50 {:.0} us, p99 {:.0} us, max {:.0} us; {} xruns",
+        w[w.len() / 2],
+        w[(w.len() - 1) * 99 / 100],
+        w[w.len() - 1],
+        p.xruns()
+    )
+}
+
+fn run_plugin(frames: u32, song: &Song, blocks: u64, notes: &[HostMidi], want: &[Timed]) -> Row {
+    let entry = clap_host::load_entry();
+    let mut plugin = clap_host::instantiate(&entry, ID).expect("instantiate");
+    let processor = clap_host::activate(&mut plugin, frames);
+    let logs = clap_host::logs(&plugin);
+    let out = logged_output_addr(logs.iter().map(|(_, l)| l.as_str()))
+        .unwrap_or_else(|| panic!("the plugin did not log its sequencer address: {logs:?}"));
+    let rx = Receiver::start("bench-clock-rx", &[out]);
+    let params = [(PARAMS[index::CLOCK_OUT].id, 1.0)];
+    let (pacing, processor) = common::run_plugin(
+        processor,
+        |p, f, i, o, t| clap_host::process_block_with(p, f, i, o, t, &mut []),
+        frames,
+        blocks,
+        song,
+        notes,
+        &params,
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let r = rx.stop();
+    plugin.deactivate(processor);
+    clap_host::run_main_thread_callback(&mut plugin);
+    let (clock, row_notes) = figures(
+        "PhasorSync",
+        &r,
+        want,
+        |s| pacing.ideal_ns(s),
+        |s| !pacing.near_xrun(s, common::xrun_shadow_ns(pacing.frames)),
+    );
+    let late: Vec<String> = clap_host::logs(&plugin)
+        .into_iter()
+        .map(|(_, l)| l)
+        .filter(|l| l.contains("late") || l.contains("dropped") || l.contains("lost"))
+        .collect();
+    Row {
+        source: "PhasorSync".into(),
+        block: frames.to_string(),
+        clock,
+        notes: row_notes.clone(),
+        conditions: format!(
+            "{}; {}; plugin reports: {late:?}",
+            pacing_conditions(&pacing),
+            left_out(notes_ref(&row_notes))
+        ),
+    }
+}
+
+fn run_naive(frames: u32, song: &Song, blocks: u64, notes: &[HostMidi], want: &[Timed]) -> Row {
+    let mut sender = DirectSender::new("bench-naive");
+    let rx = Receiver::start("bench-naive-rx", &[sender.addr]);
+    let pacing = sender.run(frames, blocks, song, notes, true);
+    std::thread::sleep(Duration::from_millis(100));
+    let r = rx.stop();
+    let (clock, row_notes) = figures(
+        "naive",
+        &r,
+        want,
+        |s| pacing.ideal_ns(s),
+        |s| !pacing.near_xrun(s, common::xrun_shadow_ns(pacing.frames)),
+    );
+    Row {
+        source: "naive (block start)".into(),
+        block: frames.to_string(),
+        clock,
+        notes: row_notes.clone(),
+        conditions: format!(
+            "{}; {}",
+            pacing_conditions(&pacing),
+            left_out(notes_ref(&row_notes))
+        ),
+    }
+}
+
+fn notes_ref(n: &Option<OnTime>) -> Option<&OnTime> {
+    n.as_ref()
+}
+
+/// How many notes were left out of the figures near xruns.
+fn left_out(notes: Option<&OnTime>) -> String {
+    match notes {
+        Some(n) => format!("{} note messages near xruns left out", n.excluded),
+        None => String::new(),
+    }
+}
+
+fn arg(args: &[String], name: &str, default: f64) -> f64 {
+    args.windows(2)
+        .find(|w| w[0] == name)
+        .map(|w| {
+            w[1].parse()
+                .unwrap_or_else(|_| panic!("{name} takes a number"))
+        })
+        .unwrap_or(default)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    // `cargo bench` passes --bench; nothing else is ours.
+    if std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/snd/seq")
+        .is_err()
+    {
+        eprintln!(
+            "clock_out: needs a kernel sequencer (/dev/snd/seq); run `cargo xtask bench`, \
+             which uses the project's VM when this machine has none"
+        );
+        std::process::exit(1);
+    }
+    let seconds = arg(&args, "--seconds", 20.0);
+    let pre_s = arg(&args, "--pre", 4.1);
+    let pre = ((pre_s * RATE) as u64).div_ceil(GRID) * GRID;
+    let play = ((seconds * RATE) as u64).div_ceil(GRID) * GRID;
+    let total = pre + play + 12_288; // a quarter second after the stop
+    let notes = notes(pre + play);
+    // The stream in samples is the same at every block size.
+    let want = expected(&song(pre, play, 1024), 1024, total / 1024, &notes);
+    let ticks = want.iter().filter(|(_, b)| b[0] == 0xF8).count();
+    println!(
+        "clock out at 120 BPM, 48 kHz: {ticks} ticks ({seconds} s of play after {:.1} s stopped) \
+         and {} notes per run",
+        pre as f64 / RATE,
+        notes.len() / 2
+    );
+
+    let mut rows = Vec::new();
+    let (r, _) = aplaymidi_floor(&want);
+    let timer = r.timer.clone().unwrap_or_else(|| "unknown".into());
+    // The file's schedule, from the first arrival (aplaymidi's queue starts
+    // when it starts).
+    let first = common::file_sample(want[0].0);
+    let t0 = r.arrivals.first().map_or(0, |a| r.mono_ns(a)) as f64;
+    let (clock, floor_notes) = figures(
+        "aplaymidi",
+        &r,
+        &want,
+        |s| t0 + (common::file_sample(s) - first) * 1e9 / RATE,
+        |_| true,
+    );
+    rows.push(Row {
+        source: "aplaymidi (floor)".into(),
+        block: "-".into(),
+        clock,
+        notes: floor_notes,
+        conditions: format!("receiver queue: {timer}"),
+    });
+    for frames in BLOCK_SIZES {
+        let s = song(pre, play, frames);
+        rows.push(run_plugin(
+            frames,
+            &s,
+            total / u64::from(frames),
+            &notes,
+            &want,
+        ));
+    }
+    for frames in BLOCK_SIZES {
+        let s = song(pre, play, frames);
+        rows.push(run_naive(
+            frames,
+            &s,
+            total / u64::from(frames),
+            &notes,
+            &want,
+        ));
+    }
+
+    println!();
+    println!(
+        "{:<20} | {:>5} | {:>37} | {:>40}",
+        "source",
+        "block",
+        "clock |inter-tick error| us: p50 p99 max, drift",
+        "notes: delay us, |error| us p50 p99 max"
+    );
+    for row in &rows {
+        let clock = match &row.clock {
+            Ok(c) => format!(
+                "{:>7.0} {:>7.0} {:>7.0} {:>+9.1}",
+                c.p50_us, c.p99_us, c.max_us, c.drift_us
+            ),
+            Err(e) => format!("wrong stream: {e}"),
+        };
+        let notes = match &row.notes {
+            Some(n) => {
+                let (p50, p99, max) = n.percentiles();
+                format!("{:>9.0}, {p50:>7.0} {p99:>7.0} {max:>7.0}", n.delay_us)
+            }
+            None => "wrong stream".into(),
+        };
+        println!(
+            "{:<20} | {:>5} | {clock:>37} | {notes:>40}",
+            row.source, row.block
+        );
+    }
+    println!();
+    for row in &rows {
+        println!("{} {}: {}", row.source, row.block, row.conditions);
+    }
+    let (Ok(floor_clock), Some(floor_notes)) = (&rows[0].clock, &rows[0].notes) else {
+        eprintln!("clock_out: the floor run did not receive the whole stream");
+        std::process::exit(1);
+    };
+    println!();
+    let mut wrong = false;
+    for row in rows.iter().filter(|r| r.source == "PhasorSync") {
+        match (&row.clock, &row.notes) {
+            (Ok(c), Some(n)) => println!(
+                "PhasorSync {:>4} / floor: clock p99 {:.2}x, notes p99 {:.2}x; drift {:+.1} us \
+                 over {} ticks (goal: <= 1.2x, zero drift)",
+                row.block,
+                c.p99_us / floor_clock.p99_us,
+                n.percentiles().1 / floor_notes.percentiles().1,
+                c.drift_us,
+                c.ticks
+            ),
+            _ => {
+                wrong = true;
+                println!(
+                    "PhasorSync {:>4}: the stream was wrong (see above)",
+                    row.block
+                );
+            }
+        }
+    }
+    if wrong {
+        std::process::exit(1);
+    }
+}
