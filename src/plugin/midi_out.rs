@@ -273,3 +273,58 @@ impl MidiOut {
             .max(self.last_stamp)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timeline::Timeline;
+    use clack_plugin::events::event_types::MidiEvent as ClapMidi;
+    use clack_plugin::events::io::EventBuffer;
+
+    /// The timeline can move a block's times earlier than the last block's
+    /// (the host's calls were late for a while, then come on time, and the
+    /// line follows the earliest calls). A note-off stamped by the new line
+    /// must still not precede its note-on stamped by the old one: the queue
+    /// sorts by time, and a note-off first leaves the note hanging.
+    #[test]
+    fn host_events_keep_their_order_when_the_timeline_moves_back() {
+        const FRAMES: u32 = 256;
+        let period_ns = 256.0 / 48_000.0 * 1e9;
+        let (producer, mut consumer) = crate::ring::midi_buffer(1024);
+        let mut out = MidiOut::new(Some(producer));
+        let mut timeline = Timeline::new(48_000.0, FRAMES);
+        let counters = AudioCounters::default();
+        let opts = OutputOptions {
+            to_hardware: true,
+            to_daw: true,
+            offset_ns: 0,
+        };
+        let base = 1_000_000_000_000u64;
+        for k in 0..200u32 {
+            // 20 ms late for the first 100 calls, then on time.
+            let late = if k < 100 { 20_000_000 } else { 0 };
+            let now = base + (f64::from(k) * period_ns) as u64 + late;
+            let block = timeline.begin_block(now, FRAMES, None);
+            let mut events = EventBuffer::new();
+            // A short note across each block boundary: on at the end of
+            // one block, off at the start of the next.
+            events.push(&ClapMidi::new(0, 0, [0x80, 60, 0]));
+            events.push(&ClapMidi::new(250, 0, [0x90, 60, 100]));
+            let times = OutTimes::new(&block, 1);
+            out.host_block(&InputEvents::from_buffer(&events), &times, &opts, &counters);
+        }
+        let mut last = 0u64;
+        let mut n = 0;
+        while let Some(m) = consumer.try_pop() {
+            assert!(
+                m.time_ns >= last,
+                "message {n} ({:?}) stamped {} ns before the one queued before it",
+                m.event,
+                last - m.time_ns
+            );
+            last = m.time_ns;
+            n += 1;
+        }
+        assert_eq!(n, 400);
+    }
+}
