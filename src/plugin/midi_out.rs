@@ -124,6 +124,9 @@ pub struct MidiOut {
     /// The latest stamp queued: what is sent between blocks goes no
     /// earlier, so a release or a Stop never overtakes what it ends.
     last_stamp: u64,
+    /// The latest stamp of the host's events: the next goes no earlier (see
+    /// [`Self::host_event`]).
+    last_host: u64,
 }
 
 impl MidiOut {
@@ -136,6 +139,7 @@ impl MidiOut {
             delay_ns: OUTPUT_POLL_NS,
             offset_ns: 0,
             last_stamp: 0,
+            last_host: 0,
         }
     }
 
@@ -213,16 +217,29 @@ impl MidiOut {
         offset_ns: i64,
         counters: &AudioCounters,
     ) {
-        let at = || times.at(f64::from(event.header().time()), offset_ns);
+        // Never before the previous host event: the timeline can move a
+        // block's times earlier than the last block's (late calls, then
+        // punctual ones), and the queue sorts by time, so a note-off stamped
+        // by the new line could overtake its note-on. Held back instead, it
+        // is at most that shift late.
+        let mut at = || {
+            let t = times
+                .at(f64::from(event.header().time()), offset_ns)
+                .max(self.last_host);
+            self.last_host = t;
+            t
+        };
         match for_hardware(event) {
             ForHardware::Message(m) => {
-                if self.send(at(), m, &[], counters) {
+                let t = at();
+                if self.send(t, m, &[], counters) {
                     self.held.track(&m);
                 }
             }
             ForHardware::SysEx(bytes) => {
+                let t = at();
                 let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
-                self.send(at(), MidiEvent::SysEx { len }, bytes, counters);
+                self.send(t, MidiEvent::SysEx { len }, bytes, counters);
             }
             ForHardware::Unmappable => counters.loss(&counters.output_unmappable),
             ForHardware::None => {}
