@@ -228,6 +228,55 @@ mod tests {
             .collect()
     }
 
+    /// When the timeline moves a block's times earlier than the last
+    /// block's (late calls, then punctual ones), the clock's stamps must
+    /// still not go back: the queue sorts by time, and a tick stamped
+    /// before the previous one would reorder the clock (or a Stop).
+    #[test]
+    fn the_clock_keeps_its_order_when_the_timeline_moves_back() {
+        const FRAMES: u32 = 256;
+        let (producer, mut consumer) = crate::ring::midi_buffer(8192);
+        let mut out = MidiOut::new(Some(producer));
+        let mut clock = ClockOut::new(RATE);
+        let params = ParamValues::default();
+        params.set(index::CLOCK_OUT, 1.0);
+        let counters = AudioCounters::default();
+        let mut timeline = Timeline::new(RATE, FRAMES);
+        let tempo = 300.0;
+        for k in 0..200u32 {
+            let s0 = k * FRAMES;
+            // 20 ms late for the first 100 calls, then on time.
+            let late = if k < 100 { 20_000_000 } else { 0 };
+            let now = 1_000_000_000 + (f64::from(s0 + FRAMES) * 1e9 / RATE) as u64 + late;
+            let block = timeline.begin_block(now, FRAMES, None);
+            let times = OutTimes::new(&block, 1);
+            let first = playing(0, f64::from(s0) * tempo / 60.0 / RATE, tempo);
+            clock.block(
+                Some(&first),
+                &InputEvents::empty(),
+                FRAMES,
+                &times,
+                &params,
+                &mut out,
+                &counters,
+            );
+        }
+        let mut last = 0u64;
+        let mut n = 0;
+        while let Some(m) = consumer.try_pop() {
+            assert!(
+                m.time_ns >= last,
+                "clock message {n} ({:?}) stamped {} ns before the one before it",
+                m.event,
+                last - m.time_ns
+            );
+            last = m.time_ns;
+            n += 1;
+        }
+        // 200 blocks of 256 at 300 bpm: 128 ticks, plus Start.
+        assert_eq!(n, 129);
+    }
+
     proptest::proptest! {
         /// Tick N is scheduled at the time of its song sample
         /// (N/24 beat), on a paced timeline, whatever the block size and
