@@ -37,6 +37,8 @@ pub struct ClockOut {
     scheduler: Option<TickScheduler>,
     /// The scheduler's drop count already counted as a loss.
     dropped_seen: u64,
+    /// The latest clock stamp: the next goes no earlier (see [`Self::stretch`]).
+    last: u64,
 }
 
 impl ClockOut {
@@ -51,6 +53,7 @@ impl ClockOut {
                 },
             ),
             dropped_seen: 0,
+            last: 0,
         }
     }
 
@@ -102,7 +105,11 @@ impl ClockOut {
         let r = scheduler.process(song.as_ref(), stretch.frames(), &mut buf);
         let start = f64::from(stretch.start);
         for e in &buf[..r.written] {
-            let t = times.at(start + e.at, offset_ns);
+            // Never before the previous clock message: the timeline can move
+            // a block's times earlier than the last block's, and the queue
+            // sorts by time. Held back, a tick is at most that shift late.
+            let t = times.at(start + e.at, offset_ns).max(self.last);
+            self.last = t;
             out.send(t, midi(e.kind), &[], counters);
         }
         self.count_drops(counters);
