@@ -3,7 +3,8 @@
 //! 1. the criterion benchmarks on this machine: the plugin scan, parser
 //!    throughput, the ring against `bbx_midi`/`rtrb`/`ringbuf`/`heapless`,
 //!    the clock map, and the plugin's `process()` with 0/8/64 messages
-//!    pending;
+//!    pending; and the MIDI clock follower's accuracy against a moving
+//!    average and Ardour's DLL (`benches/follower_accuracy.rs`, a table);
 //! 2. against a real kernel sequencer (natively when `/dev/snd/seq` works,
 //!    in the project's qemu VM otherwise), in one boot: delivery latency
 //!    (`benches/alsa_latency.rs`: PhasorSync's thread vs a bare `alsa` client
@@ -38,6 +39,15 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     if !bench.arg("--").args(criterion_args).status()?.success() {
         bail!("criterion benchmarks failed");
+    }
+    // An accuracy table, not a timing: no criterion arguments.
+    if !Command::new(&cargo)
+        .current_dir(&root)
+        .args(["bench", "--bench", "follower_accuracy"])
+        .status()?
+        .success()
+    {
+        bail!("the follower accuracy benchmark failed");
     }
 
     let latency = build_exe(
