@@ -62,6 +62,22 @@ impl Smf {
         self
     }
 
+    /// Append bytes sent as they are: an "escape" event (`F7 len bytes`),
+    /// the only way an SMF carries real-time and system common messages
+    /// (`F8` Clock, `FA` Start, `F2` Song Position…). `aplaymidi` sends it as
+    /// a SysEx event holding exactly these bytes.
+    pub fn escaped(&mut self, delta: u32, bytes: &[u8]) -> &mut Self {
+        assert!(!bytes.is_empty(), "Smf::escaped takes at least one byte");
+        push_varlen(&mut self.track, delta);
+        self.track.push(0xF7);
+        push_varlen(
+            &mut self.track,
+            u32::try_from(bytes.len()).expect("escape < 4 GiB"),
+        );
+        self.track.extend_from_slice(bytes);
+        self
+    }
+
     /// Append a meta event (`FF type len data`).
     pub fn meta(&mut self, delta: u32, kind: u8, data: &[u8]) -> &mut Self {
         push_varlen(&mut self.track, delta);
