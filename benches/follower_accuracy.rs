@@ -192,7 +192,7 @@ impl Kind {
             Kind::PhasorSync => "PhasorSync (least squares, 128 ticks)",
             Kind::MovingAverage => "moving average of 24 intervals",
             Kind::Dll => "DLL as Ardour's, phase from the loop",
-            Kind::DllTimestamp => "DLL as Ardour's, phase from the last tick (Ardour's transport)",
+            Kind::DllTimestamp => "DLL as Ardour's, phase as Ardour's transport reads it",
         }
     }
 
