@@ -570,8 +570,8 @@ fn external_clock_drives_the_phasor_on_the_senders_grid() {
             .collect();
         let last = shown
             .iter()
-            .filter(|&&(t, _)| t <= seg.to_ms - seg.from_ms)
-            .last()
+            .rev()
+            .find(|&&(t, _)| t <= seg.to_ms - seg.from_ms)
             .map(|&(_, v)| v);
         let first_ok = shown
             .iter()
