@@ -501,22 +501,31 @@ fn external_clock_drives_the_phasor_on_the_senders_grid() {
             .filter(|&&s| a.usable[s])
             .filter_map(|&s| Some((a.card_ms(s) - offset - seg.from_ms, a.error_ms(s, offset)?)))
             .collect();
-        assert!(
-            errors.len() > samples.len() / 2,
-            "{}: too few usable samples ({} of {})",
-            seg.name,
-            errors.len(),
-            samples.len()
-        );
+        if errors.len() <= samples.len() / 2 {
+            // An emulated CPU on a loaded machine cannot always keep a
+            // 5.3 ms period: then this run cannot measure the segment.
+            failures.push(format!(
+                "{}: not measurable, only {} of {} samples away from xruns",
+                seg.name,
+                errors.len(),
+                samples.len()
+            ));
+            if errors.is_empty() {
+                continue;
+            }
+        }
         // Locked from the first point after which |error| stays within
-        // LOCK_MS for LOCK_HOLD_MS.
+        // LOCK_MS for LOCK_HOLD_MS, of which at least a quarter usable.
+        let needed = (LOCK_HOLD_MS * 1e-3 * RATE / step as f64 / 4.0) as usize;
         let lock_ms = errors
             .iter()
             .position(|&(t, _)| {
-                errors
+                let window: Vec<f64> = errors
                     .iter()
                     .filter(|&&(u, _)| u >= t && u < t + LOCK_HOLD_MS)
-                    .all(|&(_, e)| e.abs() <= LOCK_MS)
+                    .map(|&(_, e)| e)
+                    .collect();
+                window.len() >= needed && window.iter().all(|e| e.abs() <= LOCK_MS)
             })
             .map(|i| errors[i].0);
         let tick_ms = 60_000.0 / (24.0 * seg.bpm);
@@ -527,22 +536,29 @@ fn external_clock_drives_the_phasor_on_the_senders_grid() {
             (true, None) => 24.0 * tick_ms,
             (false, _) => 48.0 * tick_ms,
         };
-        let settled: Vec<f64> = errors
+        let mut settled: Vec<f64> = errors
             .iter()
             .filter(|&&(t, _)| t >= settle_ms)
             .map(|&(_, e)| e)
             .collect();
+        if settled.is_empty() {
+            failures.push(format!("{}: no usable sample once settled", seg.name));
+            settled.push(f64::NAN);
+        }
         let all: Vec<f64> = errors.iter().map(|&(_, e)| e).collect();
         let (p50, p99, max) = percentiles(&settled);
+        let bias = median(&settled);
         let (_, a99, amax) = percentiles(&all);
         let lock_text = lock_ms.map_or("never".into(), |l| {
             format!("{l:.0} ms = {:.1} ticks", l / tick_ms)
         });
         println!(
-            "{:<32} phase error once settled (from {settle_ms:.0} ms) p50 {p50:.2} p99 {p99:.2} \
-             max {max:.2} ms; whole segment p99 {a99:.2} max {amax:.2} ms; locked ({LOCK_MS} ms \
-             held {LOCK_HOLD_MS} ms) after {lock_text}",
-            seg.name
+            "{:<32} |phase error| once settled (from {settle_ms:.0} ms, {} points) p50 {p50:.2} \
+             p99 {p99:.2} max {max:.2} ms, median signed error {bias:+.2} ms; whole segment p99 \
+             {a99:.2} max {amax:.2} ms; locked ({LOCK_MS} ms held {LOCK_HOLD_MS} ms) after \
+             {lock_text}",
+            seg.name,
+            settled.len()
         );
         if p99 > P99_LIMIT_MS {
             failures.push(format!(
@@ -602,22 +618,25 @@ fn external_clock_drives_the_phasor_on_the_senders_grid() {
         .filter(|s| s.restart)
         .map(|s| s.from_ms)
         .collect();
-    let backwards: Vec<(usize, f64, f32, f32)> = run
+    let (backwards, after_xrun): (Vec<_>, Vec<_>) = run
         .phasor
         .windows(2)
         .enumerate()
         .filter(|(_, w)| w[1] < w[0] && w[0] - w[1] < 0.5)
-        .map(|(i, w)| (i, a.card_ms(i + 1) - offset, w[0], w[1]))
+        .map(|(i, w)| (i + 1, a.card_ms(i + 1) - offset, w[0], w[1]))
         .filter(|&(_, ms, _, _)| {
             !restart_ms
                 .iter()
                 .any(|&r| (r - 30.0..r + 60.0).contains(&ms))
         })
-        .collect();
+        // After a dropout the sample timeline is broken and a jump back to
+        // the grid is right.
+        .partition(|&(i, _, _, _)| a.usable[i]);
     println!(
-        "phasor steps back {} times outside Start/Continue (sender Stops at {:?} ms)",
+        "phasor steps back {} times outside Start/Continue and xruns, {} times within \
+         {XRUN_SHADOW_MS} ms after an xrun",
         backwards.len(),
-        schedule.stops
+        after_xrun.len()
     );
     if !backwards.is_empty() {
         failures.push(format!(
