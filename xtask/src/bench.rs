@@ -10,7 +10,8 @@
 //!    (`benches/alsa_latency.rs`: PhasorSync's thread vs a bare `alsa` client
 //!    vs `midir`) and placement accuracy of the bundled plugin
 //!    (`tests/alsa_placement.rs`: PhasorSync vs snapping to the block start,
-//!    blocks of 64/256/1024).
+//!    blocks of 64/256/1024), and the external MIDI clock → phasor figures
+//!    (`tests/kernel_clock_in.rs`: phase error against the sender's grid).
 //!
 //! Arguments after `--` go to criterion (e.g. `-- --measurement-time 3`).
 
@@ -60,14 +61,21 @@ pub fn run(args: &[String]) -> Result<()> {
         &["test", "--release", "--test", "alsa_placement"],
         "alsa_placement",
     )?;
+    let clock_in = build_exe(
+        &cargo,
+        &["test", "--release", "--test", "kernel_clock_in"],
+        "kernel_clock_in",
+    )?;
     let script = format!(
         "#!/bin/sh\nset -e\ncd {root}\nexport PHASORSYNC_BUNDLE={bundle}\n\
          echo '== delivery latency (benches/alsa_latency.rs)'\n{latency}\n\
-         echo '== placement (tests/alsa_placement.rs)'\n{placement} --ignored --nocapture --test-threads=1\n",
+         echo '== placement (tests/alsa_placement.rs)'\n{placement} --ignored --nocapture --test-threads=1\n\
+         echo '== MIDI clock in to the phasor (tests/kernel_clock_in.rs)'\n{clock_in} --ignored --nocapture --test-threads=1\n",
         root = root.display(),
         bundle = root.join("target/bundled/PhasorSync.clap").display(),
         latency = latency.display(),
         placement = placement.display(),
+        clock_in = clock_in.display(),
     );
     let job = vm::JobDir::create()?;
     let path = job.path.join("bench.sh");
