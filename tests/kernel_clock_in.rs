@@ -518,15 +518,19 @@ fn external_clock_drives_the_phasor_on_the_senders_grid() {
         // Locked from the first point after which |error| stays within
         // LOCK_MS for LOCK_HOLD_MS, of which at least a quarter usable.
         let needed = (LOCK_HOLD_MS * 1e-3 * RATE / step as f64 / 4.0) as usize;
-        let lock_ms = errors
-            .iter()
-            .position(|&(t, _)| {
-                let window: Vec<f64> = errors
-                    .iter()
-                    .filter(|&&(u, _)| u >= t && u < t + LOCK_HOLD_MS)
-                    .map(|&(_, e)| e)
-                    .collect();
-                window.len() >= needed && window.iter().all(|e| e.abs() <= LOCK_MS)
+        // (Linear: prefix counts of bad points, and the window's end by
+        // two pointers; `errors` is in time order.)
+        let mut bad_before = vec![0usize; errors.len() + 1];
+        for (i, &(_, e)) in errors.iter().enumerate() {
+            bad_before[i + 1] = bad_before[i] + usize::from(e.abs() > LOCK_MS);
+        }
+        let mut end = 0;
+        let lock_ms = (0..errors.len())
+            .find(|&i| {
+                while end < errors.len() && errors[end].0 < errors[i].0 + LOCK_HOLD_MS {
+                    end += 1;
+                }
+                end - i >= needed && bad_before[end] == bad_before[i]
             })
             .map(|i| errors[i].0);
         let tick_ms = 60_000.0 / (24.0 * seg.bpm);
