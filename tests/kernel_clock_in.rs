@@ -20,7 +20,7 @@
 //! every sample finite and in [0, 1), both channels equal, the ramp rising
 //! between wraps except at Start and Continue, p99 phase error within
 //! [`P99_LIMIT_MS`] once settled, lock within [`LOCK_LIMIT_TICKS`] ticks of
-//! Start, the shown tempo within 0.5 %.
+//! Start, the shown tempo and the ramp's own tempo within 0.5 %.
 //!
 //! Needs a kernel sequencer: run with `cargo xtask test` (natively where
 //! `/dev/snd/seq` exists, in the project's qemu VM otherwise); only this test:
@@ -343,6 +343,23 @@ fn percentiles(xs: &[f64]) -> (f64, f64, f64) {
     (at(0.5), at(0.99), a[a.len() - 1])
 }
 
+/// Least-squares slope of y over x (0 with fewer than two points).
+fn slope(points: &[(f64, f64)]) -> f64 {
+    let n = points.len() as f64;
+    if points.len() < 2 {
+        return 0.0;
+    }
+    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx) * (p.0 - mx)).sum();
+    if sxx > 0.0 {
+        sxy / sxx
+    } else {
+        0.0
+    }
+}
+
 fn median(xs: &[f64]) -> f64 {
     let mut a = xs.to_vec();
     a.sort_by(f64::total_cmp);
@@ -553,6 +570,26 @@ fn external_clock_drives_the_phasor_on_the_senders_grid() {
         let all: Vec<f64> = errors.iter().map(|&(_, e)| e).collect();
         let (p50, p99, max) = percentiles(&settled);
         let bias = median(&settled);
+        // The ramp's own tempo once settled: an error growing by x ms per ms
+        // is a phasor running 1 + x times the sender's tempo.
+        let settled_points: Vec<(f64, f64)> = errors
+            .iter()
+            .filter(|&&(t, _)| t >= settle_ms)
+            .copied()
+            .collect();
+        let phasor_bpm = seg.bpm * (1.0 + slope(&settled_points));
+        let phasor_tempo_err = (phasor_bpm - seg.bpm) / seg.bpm;
+        println!(
+            "{:<32} the phasor's tempo once settled {phasor_bpm:.3} BPM ({:+.3} %)",
+            "",
+            100.0 * phasor_tempo_err
+        );
+        if settled_points.len() > 100 && phasor_tempo_err.abs() > 0.005 {
+            failures.push(format!(
+                "{}: the phasor ran at {phasor_bpm:.3} BPM, sender {:.1}",
+                seg.name, seg.bpm
+            ));
+        }
         let (_, a99, amax) = percentiles(&all);
         let lock_text = lock_ms.map_or("never".into(), |l| {
             format!("{l:.0} ms = {:.1} ticks", l / tick_ms)
