@@ -579,11 +579,6 @@ fn external_clock_drives_the_phasor_on_the_senders_grid() {
             .collect();
         let phasor_bpm = seg.bpm * (1.0 + slope(&settled_points));
         let phasor_tempo_err = (phasor_bpm - seg.bpm) / seg.bpm;
-        println!(
-            "{:<32} the phasor's tempo once settled {phasor_bpm:.3} BPM ({:+.3} %)",
-            "",
-            100.0 * phasor_tempo_err
-        );
         if settled_points.len() > 100 && phasor_tempo_err.abs() > 0.005 {
             failures.push(format!(
                 "{}: the phasor ran at {phasor_bpm:.3} BPM, sender {:.1}",
@@ -601,6 +596,11 @@ fn external_clock_drives_the_phasor_on_the_senders_grid() {
              {lock_text}",
             seg.name,
             settled.len()
+        );
+        println!(
+            "{:<32} the phasor's tempo once settled {phasor_bpm:.3} BPM ({:+.3} %)",
+            "",
+            100.0 * phasor_tempo_err
         );
         if p99 > P99_LIMIT_MS {
             failures.push(format!(
