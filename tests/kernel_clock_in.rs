@@ -586,14 +586,18 @@ fn external_clock_drives_the_phasor_on_the_senders_grid() {
             ));
         }
         let (_, a99, amax) = percentiles(&all);
+        let worst_at = errors
+            .iter()
+            .max_by(|x, y| x.1.abs().total_cmp(&y.1.abs()))
+            .map_or(f64::NAN, |&(t, _)| t);
         let lock_text = lock_ms.map_or("never".into(), |l| {
             format!("{l:.0} ms = {:.1} ticks", l / tick_ms)
         });
         println!(
             "{:<32} |phase error| once settled (from {settle_ms:.0} ms, {} points) p50 {p50:.2} \
              p99 {p99:.2} max {max:.2} ms, median signed error {bias:+.2} ms; whole segment p99 \
-             {a99:.2} max {amax:.2} ms; locked ({LOCK_MS} ms held {LOCK_HOLD_MS} ms) after \
-             {lock_text}",
+             {a99:.2} max {amax:.2} ms ({worst_at:.0} ms after its first tick); locked \
+             ({LOCK_MS} ms held {LOCK_HOLD_MS} ms) after {lock_text}",
             seg.name,
             settled.len()
         );
