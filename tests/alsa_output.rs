@@ -89,3 +89,40 @@ fn send_direct_and_scheduled_arrives_on_time() {
     tx.engine.stop();
     rx.engine.stop();
 }
+
+/// What the plugin queues as it stops (a clock Stop and note-offs, stamped a
+/// few ms ahead like all output) must still reach the hardware: the engine's
+/// queue, and every event waiting on it, ends with its client.
+#[test]
+#[ignore = "needs a kernel sequencer: run with cargo xtask test"]
+fn what_is_queued_as_the_engine_stops_still_goes_out() {
+    let mut tx = start(config());
+    let mut rx = start(config());
+    aconnect_addr(tx.out_addr(), rx.in_addr());
+    std::thread::sleep(Duration::from_millis(300));
+
+    // Stamped ahead, as the audio thread does in `deactivate` (its output
+    // delay plus up to 50 ms of user offset; 200 ms here so that stopping,
+    // which can take tens of ms in the VM, does not outlast it), then the
+    // engine is stopped at once (the host's deactivate).
+    let ahead = monotonic_ns() + 200_000_000;
+    assert!(tx.send(ahead, &[0xFC, 0, 0][..1]));
+    assert!(tx.send(ahead, &[0x80, 60, 0]));
+    tx.engine.stop();
+
+    let got = collect(&mut rx.consumer, 2, Duration::from_secs(2));
+    let events: Vec<_> = got.iter().map(|g| g.msg.event).collect();
+    assert_eq!(
+        events,
+        [
+            MidiEvent::Stop,
+            MidiEvent::NoteOff {
+                channel: 0,
+                key: 60,
+                velocity: 0
+            }
+        ],
+        "the last words before the engine stopped"
+    );
+    rx.engine.stop();
+}

@@ -3,7 +3,7 @@
 mod clap_host;
 
 use clack_extensions::log::LogSeverity;
-use clack_extensions::params::{ParamInfoBuffer, PluginParams};
+use clack_extensions::params::{ParamInfoBuffer, ParamInfoFlags, PluginParams};
 use clack_extensions::state::PluginState;
 use clack_host::events::event_types::ParamValueEvent;
 use clack_host::prelude::*;
@@ -61,8 +61,20 @@ fn latency_parameter_says_what_each_choice_costs() {
     let params = handle
         .get_extension::<PluginParams>()
         .expect("params extension");
-    assert_eq!(params.count(&handle), 1);
+    let rows = phasorsync::plugin::params::PARAMS;
+    assert_eq!(params.count(&handle), rows.len() as u32);
     let mut buf = ParamInfoBuffer::new();
+    // Every row reaches the host with its id, and the measurements as read-only.
+    for (i, row) in rows.iter().enumerate() {
+        let info = params.get_info(&handle, i as u32, &mut buf).expect("info");
+        assert_eq!(info.id, ClapId::new(row.id), "{}", row.name);
+        assert_eq!(
+            info.flags.contains(ParamInfoFlags::IS_READONLY),
+            row.read_only,
+            "{}",
+            row.name
+        );
+    }
     let info = params.get_info(&handle, 0, &mut buf).expect("param 0");
     assert_eq!(info.id, ClapId::new(LATENCY));
     assert_eq!(info.name, b"MIDI input latency");
@@ -70,7 +82,9 @@ fn latency_parameter_says_what_each_choice_costs() {
         (info.min_value, info.max_value, info.default_value),
         (0.0, 2.0, 1.0)
     );
-    assert!(params.get_info(&handle, 1, &mut buf).is_none());
+    assert!(params
+        .get_info(&handle, rows.len() as u32, &mut buf)
+        .is_none());
     assert_eq!(params.get_value(&handle, ClapId::new(LATENCY)), Some(1.0));
 
     let t0 = text(&params, &handle, 0.0);

@@ -3,6 +3,12 @@
 //! host's own events to merge, under a counting global allocator that counts
 //! every allocation made on the audio thread while `process()` runs.
 //!
+//! The output side too: host notes (both dialects), MIDI and SysEx to the
+//! hardware and MIDI clock out from a playing transport with a tempo change
+//! inside each block (`hardware_and_clock_out_never_allocate`), and the
+//! phasor on a stereo output following MIDI clock in
+//! (`process_with_audio_and_clock_in_never_allocates`).
+//!
 //! The plugin is loaded in-process (clack's entry for `PhasorSyncPlugin`
 //! with a mock engine behind the seam), so the allocator of this test binary
 //! is the plugin's allocator: the bundled `.clap` has its own, out of reach.
@@ -15,8 +21,9 @@ mod clap_host;
 use alloc_counter::allocations_in;
 use clack_host::prelude::*;
 use clack_plugin::entry::SinglePluginEntry;
-use phasorsync::engine::{EngineError, MidiEngine, MockMidiEngine};
-use phasorsync::plugin::{EngineFactory, PhasorSyncPlugin};
+use phasorsync::engine::{EngineError, ManualEngine, MidiEngine, MockMidiEngine};
+use phasorsync::plugin::params::{index, PARAMS};
+use phasorsync::plugin::{EngineFactory, ManualEngineFactory, PhasorSyncPlugin};
 use phasorsync::protocol::{MidiEvent, MidiMessage};
 use phasorsync::ring::MidiBufferProducer;
 use phasorsync::timeline::monotonic_ns;
@@ -260,4 +267,326 @@ fn settled_clock_map_never_allocates() {
         placed > u64::from(BLOCKS) * 32,
         "the map never settled: {placed} placed"
     );
+}
+
+/// A playing host transport at sample `time`: `beats` at `tempo`.
+fn song_transport(
+    time: u32,
+    beats: f64,
+    tempo: f64,
+) -> clack_host::events::event_types::TransportEvent {
+    use clack_host::events::event_types::{TransportEvent, TransportFlags};
+    use clack_host::events::{EventFlags, EventHeader};
+    use clack_host::utils::{BeatTime, SecondsTime};
+    TransportEvent {
+        header: EventHeader::new_core(time, EventFlags::empty()),
+        flags: TransportFlags::HAS_TEMPO
+            | TransportFlags::HAS_BEATS_TIMELINE
+            | TransportFlags::IS_PLAYING,
+        song_pos_beats: BeatTime::from_float(beats),
+        song_pos_seconds: SecondsTime::from_int(0),
+        tempo,
+        tempo_inc: 0.0,
+        loop_start_beats: BeatTime::from_float(0.0),
+        loop_end_beats: BeatTime::from_float(0.0),
+        loop_start_seconds: SecondsTime::from_int(0),
+        loop_end_seconds: SecondsTime::from_int(0),
+        bar_start: BeatTime::from_float(0.0),
+        bar_number: 0,
+        time_signature_numerator: 4,
+        time_signature_denominator: 4,
+    }
+}
+
+/// Host events and MIDI clock to the hardware: 20 000 blocks of 256 frames
+/// with a playing transport that changes tempo mid-block (a transport
+/// event), CLAP notes, MIDI events and a SysEx in every block, clock out on,
+/// and the output ring drained between blocks as the MIDI thread would.
+/// Then `stop_processing` (Stop and note-offs) on the audio thread too.
+#[test]
+fn hardware_and_clock_out_never_allocate() {
+    use clack_host::events::event_types::{NoteOffEvent, NoteOnEvent, ParamValueEvent};
+    const OUT_BLOCKS: u32 = 20_000;
+    let entry = PluginEntry::load_from_clack::<
+        SinglePluginEntry<PhasorSyncPlugin<ManualEngineFactory>>,
+    >(c"/phasorsync-out-alloc")
+    .unwrap();
+    let mut plugin = clap_host::instantiate(&entry, c"org.phasorsync.phasorsync").unwrap();
+    let processor = clap_host::activate(&mut plugin, FRAMES);
+    let mut io = ManualEngine::take_io().expect("engine was started");
+    let mut processor = processor.start_processing().unwrap();
+
+    let pckn = |key| Pckn::from_raw(0, 0, key, -1);
+    // 120 bpm is 1/24 000 beat a sample; the block's second half at 150.
+    let half = FRAMES / 2;
+    let beat_of = |block: u32| {
+        f64::from(block) * (f64::from(half) / 24_000.0 + f64::from(half) * 150.0 / 60.0 / 48_000.0)
+    };
+    let mut inputs: Vec<EventBuffer> = Vec::new();
+    let mut transports = Vec::new();
+    let mut scratch = vec![0u8; io.output.sysex_capacity()];
+    let (mut allocations, mut faults, mut to_hardware) = (0, 0, 0u64);
+    // The first blocks are the warm-up (first run of each path, see above).
+    for block in 0..OUT_BLOCKS + 4 {
+        let first = song_transport(0, beat_of(block), 120.0);
+        let mut input = EventBuffer::with_capacity(8);
+        if block == 0 {
+            input.push(&ParamValueEvent::new(
+                0,
+                ClapId::new(PARAMS[index::CLOCK_OUT].id),
+                Pckn::match_all(),
+                1.0,
+            ));
+        }
+        let key = (block % 100) as i16;
+        input.push(&NoteOnEvent::new(3, pckn(key), 0.8));
+        input.push(&clap_host::midi(50, [0xB0, 7, (block % 128) as u8]));
+        input.push(&clap_host::sysex(90, &SYSEX));
+        input.push(&song_transport(
+            half,
+            beat_of(block) + f64::from(half) / 24_000.0,
+            150.0,
+        ));
+        input.push(&NoteOffEvent::new(200, pckn(key), 0.0));
+        inputs.push(input);
+        transports.push(first);
+    }
+    let mut output = EventBuffer::with_capacity(64);
+    for (block, (input, transport)) in inputs.iter().zip(&transports).enumerate() {
+        output.clear();
+        // SAFETY: no audio buffers are given, so none can be shorter than FRAMES.
+        let ins = unsafe { InputAudioBuffers::from_raw_buffers(&[], FRAMES) };
+        // SAFETY: as above.
+        let mut outs = unsafe { OutputAudioBuffers::from_raw_buffers(&mut [], FRAMES) };
+        let mut status = None;
+        let f0 = minor_faults();
+        let a = allocations_in(|| {
+            status = Some(processor.process(
+                &ins,
+                &mut outs,
+                &input.as_input(),
+                &mut output.as_output(),
+                Some(block as u64 * u64::from(FRAMES)),
+                Some(transport),
+            ));
+        });
+        let f = minor_faults() - f0;
+        status.unwrap().expect("process");
+        if block >= 4 {
+            allocations += a;
+            faults += f;
+        }
+        // The MIDI thread's part.
+        while let Some(m) = io.output.try_pop() {
+            if m.event.is_sysex() {
+                io.output.pop_sysex_payload(&mut scratch).expect("payload");
+            }
+            to_hardware += 1;
+        }
+    }
+    // Processing stops mid-note, with the slave running.
+    let mut input = EventBuffer::with_capacity(1);
+    input.push(&NoteOnEvent::new(0, pckn(1), 0.8));
+    // SAFETY: as above.
+    let ins = unsafe { InputAudioBuffers::from_raw_buffers(&[], FRAMES) };
+    // SAFETY: as above.
+    let mut outs = unsafe { OutputAudioBuffers::from_raw_buffers(&mut [], FRAMES) };
+    processor
+        .process(
+            &ins,
+            &mut outs,
+            &input.as_input(),
+            &mut output.as_output(),
+            None,
+            Some(&song_transport(0, beat_of(OUT_BLOCKS + 4), 120.0)),
+        )
+        .expect("process");
+    let mut stopped = None;
+    let stop_allocations = allocations_in(|| stopped = Some(processor.stop_processing()));
+    let mut tail = Vec::new();
+    while let Some(m) = io.output.try_pop() {
+        tail.push(m.event);
+    }
+    plugin.deactivate(stopped.unwrap());
+
+    assert!(
+        tail.ends_with(&[
+            MidiEvent::Stop,
+            MidiEvent::NoteOff {
+                channel: 0,
+                key: 1,
+                velocity: 0
+            }
+        ]),
+        "{tail:?}"
+    );
+    // Per block: 2 notes, a CC, a SysEx, and the block's 24 ticks a beat
+    // (0.288: 128 samples at 120 bpm, then 128 at 150); Start is one more.
+    let per_block = to_hardware as f64 / f64::from(OUT_BLOCKS + 4);
+    let want = 4.0 + 24.0 * beat_of(1);
+    assert!(
+        (per_block - want).abs() < 0.001,
+        "{per_block} messages a block to the hardware, not {want}"
+    );
+    assert_eq!(
+        allocations, 0,
+        "process() allocated {allocations} times over {OUT_BLOCKS} blocks"
+    );
+    assert_eq!(stop_allocations, 0, "stop_processing allocated");
+    assert_eq!(
+        faults, 0,
+        "{faults} page faults on the audio thread in process()"
+    );
+}
+
+/// Issue 11: a block with the phasor on a stereo audio output and MIDI
+/// clock coming in (Start, ticks, Song Position Pointer, Stop, Continue,
+/// from two sources), the host's transport with a transport event inside
+/// the block, the phasor's source and period and the clock filter changed
+/// as it runs, and the read-only parameters published: still no
+/// allocation. Paced like a sound card (the external clock is only
+/// followed when its ticks land on their samples), 600 blocks.
+#[test]
+fn process_with_audio_and_clock_in_never_allocates() {
+    use clack_host::events::event_types::{ParamValueEvent, TransportEvent, TransportFlags};
+    use clack_host::events::EventFlags;
+    use clack_host::utils::{BeatTime, SecondsTime};
+    use phasorsync::engine::ManualEngine;
+    use phasorsync::plugin::params::{index, PARAMS};
+    use phasorsync::plugin::ManualEngineFactory;
+
+    let entry = PluginEntry::load_from_clack::<
+        SinglePluginEntry<PhasorSyncPlugin<ManualEngineFactory>>,
+    >(c"/phasorsync-alloc-clock")
+    .unwrap();
+    let mut plugin = clap_host::instantiate(&entry, c"org.phasorsync.phasorsync").unwrap();
+    let processor = clap_host::activate(&mut plugin, FRAMES);
+    let mut producer = ManualEngine::take_io().expect("engine started").input;
+    let mut processor = processor.start_processing().unwrap();
+
+    let transport = |at: u32, beats: f64| TransportEvent {
+        header: EventHeader::new_core(at, EventFlags::empty()),
+        flags: TransportFlags::HAS_TEMPO
+            | TransportFlags::HAS_BEATS_TIMELINE
+            | TransportFlags::HAS_TIME_SIGNATURE
+            | TransportFlags::IS_PLAYING,
+        song_pos_beats: BeatTime::from_float(beats),
+        song_pos_seconds: SecondsTime::from_int(0),
+        tempo: 120.0,
+        tempo_inc: 1e-4,
+        loop_start_beats: BeatTime::from_float(0.0),
+        loop_end_beats: BeatTime::from_float(0.0),
+        loop_start_seconds: SecondsTime::from_int(0),
+        loop_end_seconds: SecondsTime::from_int(0),
+        bar_start: BeatTime::from_float((beats / 4.0).floor() * 4.0),
+        bar_number: 0,
+        time_signature_numerator: 3,
+        time_signature_denominator: 4,
+    };
+    let param =
+        |i: usize, v: f64| ParamValueEvent::new(0, ClapId::new(PARAMS[i].id), Pckn::match_all(), v);
+    // One input list per parameter state, built before counting.
+    let inputs: Vec<EventBuffer> = (0..6)
+        .map(|k| {
+            let mut b = EventBuffer::with_capacity(8);
+            b.push(&param(index::PHASOR_SOURCE, f64::from(k % 3)));
+            b.push(&param(index::PHASOR_PERIOD, f64::from(k)));
+            b.push(&param(index::CLOCK_TO_HOST, f64::from(k % 2)));
+            b.push(&transport(FRAMES / 2, 100.0 + f64::from(k)));
+            b
+        })
+        .collect();
+    let mut output = EventBuffer::with_capacity(4096);
+    for _ in 0..4096 {
+        output.push(&clap_host::midi(0, [0xF8, 0, 0]));
+    }
+    output.clear();
+    let mut left = vec![0f32; FRAMES as usize];
+    let mut right = vec![0f32; FRAMES as usize];
+    let mut ports = AudioPorts::with_capacity(2, 1);
+    // SAFETY: no input buffers are given, so none can be shorter than FRAMES.
+    let ins = unsafe { InputAudioBuffers::from_raw_buffers(&[], FRAMES) };
+
+    // 240 BPM clock queued up to 100 ms ahead of its time (the ring holds
+    // 256), with the transport messages around it and a second source now
+    // and then.
+    let period_ns = 60e9 / 240.0 / 24.0;
+    let t0 = monotonic_ns() + 20_000_000;
+    let send = |p: &mut MidiBufferProducer, time_ns: u64, port: u16, event: MidiEvent| {
+        assert!(p.try_send(MidiMessage {
+            time_ns,
+            port,
+            event
+        }));
+    };
+    let ticks = 300u64;
+    send(&mut producer, t0, 0x1400, MidiEvent::Start);
+    let mut queued = 0;
+
+    let start = std::time::Instant::now();
+    let (mut allocations, mut moved, mut params_out, mut clocks_out) = (0, 0usize, 0, 0);
+    let blocks = 600u32;
+    for block in 0..blocks {
+        let due =
+            std::time::Duration::from_secs_f64(f64::from(block + 1) * f64::from(FRAMES) / 48_000.0);
+        if let Some(wait) = due.checked_sub(start.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        while queued < ticks {
+            let t = t0 + 500_000 + (queued as f64 * period_ns) as u64;
+            if t > monotonic_ns() + 100_000_000 {
+                break;
+            }
+            let event = match queued {
+                100 => MidiEvent::Stop,
+                101 => MidiEvent::SongPosition(64),
+                102 => MidiEvent::Continue,
+                _ => MidiEvent::TimingClock,
+            };
+            send(&mut producer, t, 0x1400, event);
+            if queued % 50 == 7 {
+                send(&mut producer, t + 1, 0x1501, MidiEvent::TimingClock);
+            }
+            queued += 1;
+        }
+        let input = &inputs[(block / 50) as usize % inputs.len()];
+        let first = transport(0, f64::from(block) * 0.01);
+        let mut outs = ports.with_output_buffers([AudioPortBuffer {
+            latency: 0,
+            channels: AudioPortBufferType::f32_output_only(
+                [&mut left[..], &mut right[..]].into_iter(),
+            ),
+        }]);
+        let mut status = None;
+        allocations += allocations_in(|| {
+            status = Some(processor.process(
+                &ins,
+                &mut outs,
+                &input.as_input(),
+                &mut output.as_output(),
+                None,
+                Some(&first),
+            ));
+        });
+        status.unwrap().expect("process");
+        moved += left.windows(2).filter(|w| w[0] != w[1]).count();
+        for e in &output {
+            match e.header().type_id() {
+                5 => params_out += 1,  // CLAP_EVENT_PARAM_VALUE
+                10 => clocks_out += 1, // CLAP_EVENT_MIDI
+                _ => {}
+            }
+        }
+        output.clear();
+    }
+    plugin.deactivate(processor.stop_processing());
+    assert_eq!(
+        allocations, 0,
+        "process() with audio and clock in allocated {allocations} times"
+    );
+    // The paths ran: the phasor moved, parameters were published, clock
+    // messages passed (while the filter let them).
+    assert!(moved > 10_000, "the phasor barely moved: {moved}");
+    assert!(params_out > 3, "{params_out} parameter events");
+    assert!(clocks_out > 50, "{clocks_out} clock messages passed");
 }

@@ -22,7 +22,14 @@ const FRAMES: u32 = 256;
 fn block(p: &mut StartedPluginAudioProcessor<clap_host::TestHost>) -> Vec<Recorded> {
     let mut output = EventBuffer::with_capacity(1024);
     clap_host::process_block(p, FRAMES, &EventBuffer::new(), &mut output);
-    output.iter().map(record).collect()
+    // MIDI only: the stale clock messages below still reach the clock
+    // follower, whose read-only parameters (source followed) come out as
+    // parameter value events.
+    output
+        .iter()
+        .map(record)
+        .filter(|r| !matches!(r, Recorded::Other { type_id: 5, .. }))
+        .collect()
 }
 
 fn send(producer: &mut MidiBufferProducer, time_ns: u64, event: MidiEvent) -> bool {

@@ -75,8 +75,13 @@ pub struct EngineCounters {
     pub sent_bytes: AtomicU64,
     /// Output messages sent at once because their time had passed.
     pub output_late: AtomicU64,
-    /// Output messages dropped (kernel pool full, encode or write error).
+    /// Output messages dropped whole (kernel output pool full, encode or
+    /// write error). A SysEx counts once, however many events it takes.
     pub output_dropped: AtomicU64,
+    /// Output SysEx cut off: it takes several events and a write failed after
+    /// part of it may have reached a receiver (which then discards the
+    /// unterminated SysEx at the next status byte). Not in `output_dropped`.
+    pub output_sysex_cut: AtomicU64,
     /// Sources and destinations currently connected automatically.
     pub auto_connected: AtomicU64,
     /// Clock statistics: the backend's last measured offset of its queue
@@ -85,6 +90,10 @@ pub struct EngineCounters {
     /// Clock statistics: the backend's measured queue clock rate error, in
     /// parts per billion.
     pub queue_rate_ppb: AtomicI64,
+    /// The granularity of scheduled output, ns: the tick period of the timer
+    /// the backend's queue runs on (1 ms on the high-resolution timer, a
+    /// jiffy on the system timer); 0 when unknown.
+    pub queue_timer_period_ns: AtomicU64,
 }
 
 /// A copy of [`EngineCounters`] at one moment.
@@ -124,12 +133,16 @@ pub struct EngineStats {
     pub output_late: u64,
     /// See [`EngineCounters::output_dropped`].
     pub output_dropped: u64,
+    /// See [`EngineCounters::output_sysex_cut`].
+    pub output_sysex_cut: u64,
     /// See [`EngineCounters::auto_connected`].
     pub auto_connected: u64,
     /// See [`EngineCounters::queue_offset_ns`].
     pub queue_offset_ns: i64,
     /// See [`EngineCounters::queue_rate_ppb`].
     pub queue_rate_ppb: i64,
+    /// See [`EngineCounters::queue_timer_period_ns`].
+    pub queue_timer_period_ns: u64,
 }
 
 /// See the module docs. Shared (`Arc`) by the engine, its thread and the plugin.
@@ -238,9 +251,11 @@ impl News {
             sent_bytes: l(&c.sent_bytes),
             output_late: l(&c.output_late),
             output_dropped: l(&c.output_dropped),
+            output_sysex_cut: l(&c.output_sysex_cut),
             auto_connected: l(&c.auto_connected),
             queue_offset_ns: c.queue_offset_ns.load(Ordering::Relaxed),
             queue_rate_ppb: c.queue_rate_ppb.load(Ordering::Relaxed),
+            queue_timer_period_ns: l(&c.queue_timer_period_ns),
         }
     }
 }

@@ -8,7 +8,9 @@
 //!   Clock, Start, Stop, Continue and Song Position Pointer messages become
 //!   tempo, beat position and transport state.
 //!
-//! Neither is wired into the plugin yet.
+//! The plugin runs both on the audio thread: `plugin/clock_out.rs` drives
+//! [`ticks`], `plugin/clock_in.rs` feeds [`follower`] (and `plugin/phasor.rs`
+//! reads it).
 
 pub mod follower;
 pub mod ticks;

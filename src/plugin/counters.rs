@@ -26,6 +26,18 @@ pub struct AudioCounters {
     pub unsupported: AtomicU64,
     /// Messages for the hardware refused by the full output ring.
     pub output_ring_full: AtomicU64,
+    /// Messages queued for the hardware (host events and MIDI clock).
+    pub to_hardware: AtomicU64,
+    /// Host SysEx for the hardware larger than the output ring's SysEx
+    /// storage: it can never be carried.
+    pub output_sysex_oversize: AtomicU64,
+    /// Host events for the hardware with no MIDI 1.0 form (MIDI 2.0, a CLAP
+    /// note with a wildcard channel or key, a malformed MIDI event or SysEx).
+    pub output_unmappable: AtomicU64,
+    /// MIDI clock messages that did not fit in one block's clock buffer.
+    pub clock_dropped: AtomicU64,
+    /// What the MIDI clock follower ignored or noticed (`clock_in.rs`).
+    pub clock_in: ClockInCounters,
     /// Bumped with every loss: the audio thread compares it once per block
     /// and asks for a main-thread report when it moved.
     losses: AtomicU64,
@@ -51,6 +63,18 @@ impl AudioCounters {
         self.losses.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Count `n` losses on `counter` at once (nothing when `n` is 0).
+    ///
+    /// # Realtime Safety
+    /// Two relaxed atomic adds.
+    #[inline]
+    pub fn losses_n(&self, counter: &AtomicU64, n: u64) {
+        if n > 0 {
+            counter.fetch_add(n, Ordering::Relaxed);
+            self.losses.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
     /// How many losses were counted so far; compare with the last value seen.
     ///
     /// # Realtime Safety
@@ -64,4 +88,18 @@ impl AudioCounters {
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
     }
+}
+
+/// The MIDI clock follower's notes for the user (totals over the instance's
+/// life, like every counter here).
+#[derive(Debug, Default)]
+pub struct ClockInCounters {
+    /// Clock messages from a second source, ignored.
+    pub foreign: AtomicU64,
+    /// Times the followed source changed.
+    pub source_changes: AtomicU64,
+    /// Times the external clock stopped for lack of ticks.
+    pub timeouts: AtomicU64,
+    /// Clock ticks that were missing from the stream.
+    pub missing_ticks: AtomicU64,
 }

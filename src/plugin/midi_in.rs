@@ -2,6 +2,7 @@
 //! message on its sample through the block's timeline, and give it to the
 //! host. The processor merges it with the host's own events in time order.
 
+use super::clock_in::ClockIn;
 use super::host_out::HostOut;
 use crate::protocol::{HeldNotes, MidiEvent};
 use crate::ring::{MidiBufferConsumer, RingStats};
@@ -50,11 +51,18 @@ impl MidiIn {
     /// would come out in one burst at the block start); a discarded note-off
     /// of a note the host holds is still given to the host, and if the ring
     /// dropped messages meanwhile (their note-offs may be among them) every
-    /// held note is released.
+    /// held note is released. A discarded clock message still feeds `clock`
+    /// (the follower wants every tick, at its own time).
     ///
     /// # Realtime Safety
     /// No allocation, lock or system call.
-    pub fn begin_block(&mut self, block: &BlockMap, latency: u32, out: &mut HostOut) {
+    pub fn begin_block(
+        &mut self,
+        block: &BlockMap,
+        latency: u32,
+        out: &mut HostOut,
+        clock: &mut ClockIn,
+    ) {
         self.last_offset = 0;
         let (Some(consumer), Some(stats)) = (self.consumer.as_mut(), self.stats.as_ref()) else {
             return;
@@ -69,6 +77,7 @@ impl MidiIn {
             consumer.try_pop_if(|m| block.place(m.time_ns, latency) == Placement::Late)
         {
             out.counters().loss(&out.counters().stale);
+            clock.take(&msg);
             if msg.event.is_sysex() {
                 // Taken so the ring does not count it again as discarded.
                 let _ = consumer.pop_sysex_payload(out.arena().free());
@@ -121,11 +130,13 @@ impl MidiIn {
         Some(self.last_offset)
     }
 
-    /// Pop the ring's next message and give it to the host at `offset`.
+    /// Pop the ring's next message and give it to the host at `offset`; a
+    /// clock message feeds `clock` first, and goes to the host only if
+    /// `clock` says so.
     ///
     /// # Realtime Safety
     /// No allocation: SysEx bytes are copied into the block's arena.
-    pub fn emit_next(&mut self, offset: u32, out: &mut HostOut) {
+    pub fn emit_next(&mut self, offset: u32, out: &mut HostOut, clock: &mut ClockIn) {
         let Some(consumer) = self.consumer.as_mut() else {
             return;
         };
@@ -139,7 +150,7 @@ impl MidiIn {
                 // the ring does not count a payload the caller asked for).
                 None => out.counters().loss(&out.counters().sysex_lost),
             }
-        } else {
+        } else if clock.take(&msg) {
             self.held.track(&msg.event);
             out.message(offset, &msg.event);
         }

@@ -2,25 +2,146 @@
 //! the output ring, stamped with the `CLOCK_MONOTONIC` time they are to
 //! leave at (from the block's timeline); the MIDI thread schedules each one
 //! on the sequencer queue at that time. The audio thread only pushes.
+//!
+//! # The output delay
+//!
+//! A message the host puts at sample `s` of a block leaves at
+//!
+//! ```text
+//! time_at(s + L, 0) + OUTPUT_POLL_NS + user offset
+//! ```
+//!
+//! where `time_at(s, 0)` is the sample's time on the block's timeline (the
+//! earliest time `process()` can have been called for it, plus `s` samples)
+//! and `L` is the input latency's idea: the measured period plus the
+//! delivery margin, [`BlockMap::latency_frames`]`(max(1, latency blocks))`.
+//! `L` covers the call's delay after the block's reference time and the
+//! block's own processing, so every message is in the ring before its
+//! block's reference time plus one period; [`OUTPUT_POLL_NS`] covers the
+//! engine's polling of the ring. The sum, `D`, is constant while the
+//! period is, so the spacing of messages is their samples' spacing, and
+//! none is in the past when the engine schedules it. The user's offset
+//! (−50…+50 ms) moves the hardware against the DAW's audio; a negative one
+//! eats into `D`, and a message the engine gets too late is sent at once
+//! and counted by it.
 
 use super::counters::AudioCounters;
-use crate::protocol::{MidiEvent, MidiMessage};
+use super::host_midi::{for_hardware, ForHardware};
+use super::params::{index, ParamValues};
+use crate::engine::OUTPUT_POLL_NS;
+use crate::protocol::{HeldNotes, MidiEvent, MidiMessage};
 use crate::ring::MidiBufferProducer;
+use crate::timeline::BlockMap;
+use clack_plugin::events::UnknownEvent;
+use clack_plugin::prelude::InputEvents;
+
+/// A block's sample positions as the times messages leave at (see the
+/// module docs for `D`).
+#[derive(Clone, Copy, Debug)]
+pub struct OutTimes {
+    block: BlockMap,
+    /// `L`, in samples.
+    delay_frames: f64,
+}
+
+impl OutTimes {
+    /// The times for `block` with the user's input latency of
+    /// `latency_blocks` (0 counts as 1: output always needs the room).
+    ///
+    /// # Realtime Safety
+    /// Arithmetic only.
+    pub fn new(block: &BlockMap, latency_blocks: u32) -> Self {
+        Self {
+            block: *block,
+            delay_frames: f64::from(block.latency_frames(latency_blocks.max(1))),
+        }
+    }
+
+    /// When a message at fractional sample `offset` of the block leaves,
+    /// moved by `offset_ns`: `time_at(offset + L, 0) + OUTPUT_POLL_NS +
+    /// offset_ns`, each position mapped through the timeline on its own.
+    ///
+    /// # Realtime Safety
+    /// Arithmetic only.
+    #[inline]
+    pub fn at(&self, offset: f64, offset_ns: i64) -> u64 {
+        self.block
+            .time_at(offset + self.delay_frames, 0)
+            .wrapping_add(OUTPUT_POLL_NS)
+            .saturating_add_signed(offset_ns)
+    }
+
+    /// `D`, in ns: what is added to a sample's time.
+    pub fn delay_ns(&self) -> u64 {
+        (self.delay_frames * 1e9 / self.block.rate_hz()).round() as u64 + OUTPUT_POLL_NS
+    }
+}
+
+/// A parameter in ms as ns (the table keeps it within ±50 ms).
+pub fn ms_to_ns(ms: f64) -> i64 {
+    (ms * 1e6).round() as i64
+}
+
+/// The output parameters, read once a block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutputOptions {
+    /// "Host events to hardware".
+    pub to_hardware: bool,
+    /// "Host events to the DAW" (gates `thru.rs`).
+    pub to_daw: bool,
+    /// "Output offset", in ns.
+    pub offset_ns: i64,
+}
+
+impl OutputOptions {
+    /// The current values.
+    ///
+    /// # Realtime Safety
+    /// Three relaxed atomic loads.
+    pub fn read(params: &ParamValues) -> Self {
+        Self {
+            to_hardware: params.get(index::HARDWARE_OUT) >= 0.5,
+            to_daw: params.get(index::PASS_THROUGH) >= 0.5,
+            offset_ns: ms_to_ns(params.get(index::OUTPUT_OFFSET)),
+        }
+    }
+}
 
 /// The audio thread's end of the output ring.
 pub struct MidiOut {
     /// `None` when the engine did not start.
     producer: Option<MidiBufferProducer>,
+    /// Notes the host sent to the hardware and has not released: released
+    /// when hardware output is switched off and when processing stops, so
+    /// no note hangs on the hardware.
+    held: HeldNotes,
+    /// Whether host events went to the hardware in the last block.
+    was_on: bool,
+    /// The last block's `D` and user offset, for messages sent between
+    /// blocks (stop).
+    delay_ns: u64,
+    offset_ns: i64,
+    /// The latest stamp queued: what is sent between blocks goes no
+    /// earlier, so a release or a Stop never overtakes what it ends.
+    last_stamp: u64,
 }
 
 impl MidiOut {
     /// The audio thread's side of `producer`.
     pub fn new(producer: Option<MidiBufferProducer>) -> Self {
-        Self { producer }
+        Self {
+            producer,
+            held: HeldNotes::default(),
+            was_on: false,
+            delay_ns: OUTPUT_POLL_NS,
+            offset_ns: 0,
+            last_stamp: 0,
+        }
     }
 
     /// Queue `event` to leave at `time_ns` (`CLOCK_MONOTONIC`); a SysEx's
-    /// bytes are `sysex` (0xF0 … 0xF7). A full ring drops it and counts it.
+    /// bytes are `sysex` (0xF0 … 0xF7). A full ring drops it and counts it;
+    /// a SysEx larger than the ring's SysEx storage is counted as oversize.
     /// Returns whether it was queued.
     ///
     /// # Realtime Safety
@@ -36,6 +157,10 @@ impl MidiOut {
             return false;
         };
         let queued = if event.is_sysex() {
+            if sysex.len() > producer.sysex_capacity() {
+                counters.loss(&counters.output_sysex_oversize);
+                return false;
+            }
             producer.try_send_sysex(time_ns, 0, sysex)
         } else {
             producer.try_send(MidiMessage {
@@ -44,9 +169,107 @@ impl MidiOut {
                 event,
             })
         };
-        if !queued {
+        if queued {
+            AudioCounters::traffic(&counters.to_hardware, 1);
+            self.last_stamp = self.last_stamp.max(time_ns);
+        } else {
             counters.loss(&counters.output_ring_full);
         }
         queued
+    }
+
+    /// The host's events of one block to the hardware, each at its sample's
+    /// time (see the module docs); when hardware output was just switched
+    /// off, note-offs for the notes it left held, at the block's start.
+    ///
+    /// # Realtime Safety
+    /// No allocation: bounded work per event, copies into the ring.
+    pub fn host_block(
+        &mut self,
+        events: &InputEvents,
+        times: &OutTimes,
+        opts: &OutputOptions,
+        counters: &AudioCounters,
+    ) {
+        self.delay_ns = times.delay_ns();
+        self.offset_ns = opts.offset_ns;
+        if self.was_on && !opts.to_hardware {
+            self.release_held(times.at(0.0, opts.offset_ns), counters);
+        }
+        self.was_on = opts.to_hardware;
+        if !opts.to_hardware || self.producer.is_none() {
+            return;
+        }
+        for event in events {
+            self.host_event(event, times, opts.offset_ns, counters);
+        }
+    }
+
+    /// One host event to the hardware.
+    fn host_event(
+        &mut self,
+        event: &UnknownEvent,
+        times: &OutTimes,
+        offset_ns: i64,
+        counters: &AudioCounters,
+    ) {
+        let at = || times.at(f64::from(event.header().time()), offset_ns);
+        match for_hardware(event) {
+            ForHardware::Message(m) => {
+                if self.send(at(), m, &[], counters) {
+                    self.held.track(&m);
+                }
+            }
+            ForHardware::SysEx(bytes) => {
+                let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+                self.send(at(), MidiEvent::SysEx { len }, bytes, counters);
+            }
+            ForHardware::Unmappable => counters.loss(&counters.output_unmappable),
+            ForHardware::None => {}
+        }
+    }
+
+    /// Note-offs, at `time_ns`, for every note the host sent to the
+    /// hardware and has not released.
+    ///
+    /// # Realtime Safety
+    /// No allocation: at most 2048 copies into the ring.
+    pub fn release_held(&mut self, time_ns: u64, counters: &AudioCounters) {
+        let mut held = std::mem::take(&mut self.held);
+        held.release(|channel, key| {
+            let off = MidiEvent::NoteOff {
+                channel,
+                key,
+                velocity: 0,
+            };
+            if !self.send(time_ns, off, &[], counters) {
+                // Still held: try again at the next release.
+                self.held.track(&MidiEvent::NoteOn {
+                    channel,
+                    key,
+                    velocity: 1,
+                });
+            }
+        });
+    }
+
+    /// Between blocks (processing stops): note-offs for the held notes at
+    /// `now_ns` plus the last block's `D` and user offset.
+    ///
+    /// # Realtime Safety
+    /// As [`Self::release_held`].
+    pub fn release_held_now(&mut self, now_ns: u64, counters: &AudioCounters) {
+        let t = self.stamp_after_now(now_ns, self.offset_ns);
+        self.release_held(t, counters);
+    }
+
+    /// For a message sent between blocks: `now_ns` plus the last block's
+    /// `D` (the earliest time a message pushed now is sure to reach the
+    /// engine in time) plus `offset_ns`, and not before anything queued.
+    pub fn stamp_after_now(&self, now_ns: u64, offset_ns: i64) -> u64 {
+        now_ns
+            .wrapping_add(self.delay_ns)
+            .saturating_add_signed(offset_ns)
+            .max(self.last_stamp)
     }
 }

@@ -5,20 +5,26 @@
 //! knows nothing of CLAP. The audio thread's work is split by direction:
 //! [`processor`] owns the block's timeline and hands it to `midi_in.rs`
 //! (hardware → host), `thru.rs` (host → host) and `midi_out.rs`
-//! (host → output ring → hardware).
+//! (host → output ring → hardware); `clock_in.rs` follows the hardware's
+//! MIDI clock and [`phasor`] writes the main audio output (`audio_ports.rs`).
 
 mod arena;
+mod audio_ports;
+mod clock_in;
+mod clock_out;
 mod counters;
 mod descriptor;
 mod emit;
 mod engine;
 mod entry;
+mod host_midi;
 mod host_out;
 mod log;
 mod midi_in;
 pub mod midi_out;
 mod note_ports;
 pub mod params;
+pub mod phasor;
 pub mod processor;
 mod report;
 pub(crate) mod settings;
@@ -26,6 +32,7 @@ mod state;
 mod thru;
 pub mod transport;
 
+use clack_extensions::audio_ports::PluginAudioPorts;
 use clack_extensions::log::HostLog;
 use clack_extensions::note_ports::PluginNotePorts;
 use clack_extensions::params::PluginParams;
@@ -63,6 +70,7 @@ impl<F: EngineFactory> Plugin for PhasorSyncPlugin<F> {
         _shared: Option<&PhasorSyncShared>,
     ) {
         builder
+            .register::<PluginAudioPorts>()
             .register::<PluginNotePorts>()
             .register::<PluginParams>()
             .register::<PluginState>();

@@ -1,13 +1,18 @@
 //! The audio-thread half of the plugin. It owns the block's timeline: one
 //! [`crate::timeline::BlockMap`] per `process()` call, handed to every part that needs to turn
-//! a time into a sample or back (hardware input now; output, MIDI clock and
-//! the phasor next).
+//! a time into a sample or back: hardware input and the clock follower
+//! (`midi_in.rs`, `clock_in.rs`), the phasor (`phasor.rs`), and the host's
+//! events and MIDI clock to the hardware (`midi_out.rs`, `clock_out.rs`).
 
 use super::arena::Arena;
+use super::audio_ports::MainOut;
+use super::clock_in::ClockIn;
+use super::clock_out::ClockOut;
 use super::host_out::HostOut;
 use super::midi_in::MidiIn;
-use super::midi_out::MidiOut;
-use super::{thru, PhasorSyncMainThread, PhasorSyncShared};
+use super::midi_out::{MidiOut, OutTimes, OutputOptions};
+use super::phasor::{Phasor, Setup};
+use super::{thru, transport, PhasorSyncMainThread, PhasorSyncShared};
 use crate::engine::rt::{self, PriorityLink};
 use crate::engine::News;
 use crate::timeline::{monotonic_ns, Timeline};
@@ -21,7 +26,12 @@ pub struct PhasorSyncAudioProcessor<'a> {
     midi_in: MidiIn,
     /// Host → hardware.
     midi_out: MidiOut,
+    /// Host transport → MIDI clock → hardware.
+    clock_out: ClockOut,
     arena: Arena,
+    /// Hardware MIDI clock in, and the phasor that may follow it.
+    clock_in: ClockIn,
+    phasor: Phasor,
     /// News from below the seam; `None` without an engine.
     news: Option<Arc<News>>,
     /// Tells the MIDI thread this thread's priority; `None` without an engine.
@@ -58,7 +68,10 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
             timeline: Timeline::new(audio_config.sample_rate, audio_config.max_frames_count),
             midi_in: MidiIn::new(input),
             midi_out: MidiOut::new(output),
+            clock_out: ClockOut::new(audio_config.sample_rate),
             arena: Arena::new(arena_len),
+            clock_in: ClockIn::new(&shared.settings.params),
+            phasor: Phasor::new(audio_config.sample_rate),
             news,
             priority,
             seen: (0, shared.counters.losses()),
@@ -68,7 +81,7 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
     fn process(
         &mut self,
         process: Process,
-        audio: Audio,
+        mut audio: Audio,
         events: Events,
     ) -> Result<ProcessStatus, PluginError> {
         // Reading CLOCK_MONOTONIC is the one system call process() makes (a vDSO read).
@@ -82,8 +95,17 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
         let block = self.timeline.begin_block(now, frames, process.steady_time);
         let latency_blocks = shared.settings.latency_blocks();
         let latency = block.latency_frames(latency_blocks);
+        let out_opts = OutputOptions::read(&shared.settings.params);
         let mut out = HostOut::new(events.output, &shared.counters, &mut self.arena);
-        self.midi_in.begin_block(&block, latency, &mut out);
+        let params = &shared.settings.params;
+        self.clock_in.begin_block(params);
+        self.midi_in
+            .begin_block(&block, latency, &mut out, &mut self.clock_in);
+        let mut main_out = MainOut::new(&mut audio);
+        let stretches = transport::stretches(process.transport, events.input, frames);
+        let mut phasor = self
+            .phasor
+            .block(Setup::read(params), stretches, (block, latency));
 
         // Hardware and host events, merged in time order.
         let mut host = events.input.iter().peekable();
@@ -92,13 +114,36 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
             .next_offset(&block, latency, latency_blocks > 0, &out)
         {
             while let Some(event) = host.next_if(|e| e.header().time() <= offset) {
-                thru::pass(event, &mut out);
+                thru::pass(event, &mut out, out_opts.to_daw);
             }
-            self.midi_in.emit_next(offset, &mut out);
+            phasor.render_to(offset, self.clock_in.follower(), &mut main_out);
+            self.midi_in.emit_next(offset, &mut out, &mut self.clock_in);
         }
         for event in host {
-            thru::pass(event, &mut out);
+            thru::pass(event, &mut out, out_opts.to_daw);
         }
+        phasor.render_to(frames, self.clock_in.follower(), &mut main_out);
+        main_out.finish();
+        if frames > 0 {
+            let end = block.time_of(frames - 1, latency);
+            self.clock_in.publish(end, frames - 1, params, &mut out);
+        }
+
+        // To the hardware: the host's events, then the clock, each at its
+        // sample's time plus the output delay (see midi_out.rs).
+        let times = OutTimes::new(&block, latency_blocks);
+        let counters = &shared.counters;
+        self.midi_out
+            .host_block(events.input, &times, &out_opts, counters);
+        self.clock_out.block(
+            process.transport,
+            events.input,
+            frames,
+            &times,
+            params,
+            &mut self.midi_out,
+            counters,
+        );
         self.ring_doorbell();
         Ok(ProcessStatus::Continue)
     }
@@ -108,6 +153,7 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
         // and what queued up meanwhile is looked at before it is played.
         self.timeline.reset();
         self.midi_in.resume();
+        self.phasor.reset();
         // The MIDI thread runs just below this (the host's audio) thread.
         // Not in process(): reading the scheduling and the wake-up write are
         // system calls, made once per start here.
@@ -117,12 +163,19 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
         Ok(())
     }
 
+    fn stop_processing(&mut self) {
+        self.silence_hardware();
+    }
+
     fn reset(&mut self) {
         self.timeline.reset();
         self.midi_in.resume();
+        self.phasor.reset();
     }
 
-    fn deactivate(self, main_thread: &PhasorSyncMainThread<'a>) {
+    fn deactivate(mut self, main_thread: &PhasorSyncMainThread<'a>) {
+        // A host that deactivates without stopping first.
+        self.silence_hardware();
         // Drop our ends of the rings before the engine stops, so the MIDI
         // thread sees the audio side gone whichever way it looks.
         drop(self.midi_in);
@@ -135,6 +188,20 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
 const HOST_SYSEX_BYTES: usize = 64 * 1024;
 
 impl PhasorSyncAudioProcessor<'_> {
+    /// Processing stops: Stop to a running clock slave and note-offs for
+    /// the notes the host left held on the hardware, so nothing plays on.
+    ///
+    /// # Realtime Safety
+    /// One clock read and copies into the output ring.
+    fn silence_hardware(&mut self) {
+        let now = monotonic_ns();
+        let shared = self.shared;
+        let counters = &shared.counters;
+        self.clock_out
+            .stop_now(now, &shared.settings.params, &mut self.midi_out, counters);
+        self.midi_out.release_held_now(now, counters);
+    }
+
     /// Ask the host for a main-thread callback when there is news from below
     /// the seam (its one doorbell) or the audio thread counted a loss.
     ///

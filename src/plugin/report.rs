@@ -3,7 +3,8 @@
 //! over the instance's life and the last reported snapshot is never reset,
 //! so each loss is reported exactly once, whatever the activations.
 
-use super::counters::AudioCounters;
+use super::counters::{AudioCounters, ClockInCounters};
+use super::params::{index, PARAMS};
 use super::PhasorSyncMainThread;
 use crate::engine::EngineStats;
 use clack_extensions::log::LogSeverity;
@@ -14,6 +15,7 @@ use std::sync::atomic::AtomicU64;
 pub struct Snapshot {
     audio: [u64; AUDIO_LOSSES.len()],
     engine: EngineStats,
+    clock_in: [u64; CLOCK_IN.len()],
 }
 
 /// A loss the audio thread counts: what the user reads, and its counter.
@@ -22,7 +24,7 @@ type AudioLoss = (&'static str, fn(&AudioCounters) -> &AtomicU64);
 type EngineLoss = (&'static str, fn(&EngineStats) -> u64);
 
 /// The audio thread's losses.
-const AUDIO_LOSSES: [AudioLoss; 7] = [
+const AUDIO_LOSSES: [AudioLoss; 10] = [
     (
         "event(s) dropped: the host's output event queue was full",
         |c| &c.output_full,
@@ -52,10 +54,23 @@ const AUDIO_LOSSES: [AudioLoss; 7] = [
         "message(s) for the hardware dropped: the output ring was full",
         |c| &c.output_ring_full,
     ),
+    (
+        "SysEx for the hardware dropped: larger than the output ring's SysEx storage",
+        |c| &c.output_sysex_oversize,
+    ),
+    (
+        "host event(s) not sent to the hardware: no MIDI 1.0 form (MIDI 2.0, a note \
+         without a channel or key, or a malformed MIDI event or SysEx)",
+        |c| &c.output_unmappable,
+    ),
+    (
+        "MIDI clock message(s) dropped: more than one block's clock buffer holds",
+        |c| &c.clock_dropped,
+    ),
 ];
 
 /// Losses below the seam.
-const ENGINE_LOSSES: [EngineLoss; 9] = [
+const ENGINE_LOSSES: [EngineLoss; 10] = [
     ("message(s) dropped: the MIDI input ring was full", |s| {
         s.ring_full
     }),
@@ -85,13 +100,65 @@ const ENGINE_LOSSES: [EngineLoss; 9] = [
     ("output message(s) dropped by the sequencer", |s| {
         s.output_dropped
     }),
+    (
+        "SysEx for the hardware cut off part way (a receiver refused the rest)",
+        |s| s.output_sysex_cut,
+    ),
+];
+
+/// What the MIDI clock follower noticed: its severity, what the user reads
+/// (`{source}`: the source followed), and its counter.
+type ClockNote = (
+    LogSeverity,
+    &'static str,
+    fn(&ClockInCounters) -> &AtomicU64,
+);
+
+/// The clock follower's notes.
+const CLOCK_IN: [ClockNote; 4] = [
+    (
+        LogSeverity::Warning,
+        "MIDI clock message(s) from a second source ignored: two sources at once, \
+         following {source}",
+        |c| &c.foreign,
+    ),
+    (
+        LogSeverity::Info,
+        "change(s) of the MIDI clock source (the one followed was silent for a second): \
+         now following {source}",
+        |c| &c.source_changes,
+    ),
+    (
+        LogSeverity::Info,
+        "stop(s) of the external MIDI clock: no tick for 3 tick periods",
+        |c| &c.timeouts,
+    ),
+    (
+        LogSeverity::Warning,
+        "MIDI clock tick(s) missing from {source}",
+        |c| &c.missing_ticks,
+    ),
 ];
 
 fn snapshot(audio: &AudioCounters, engine: EngineStats) -> Snapshot {
     Snapshot {
         audio: AUDIO_LOSSES.map(|(_, c)| AudioCounters::get(c(audio))),
         engine,
+        clock_in: CLOCK_IN.map(|(_, _, c)| AudioCounters::get(c(&audio.clock_in))),
     }
+}
+
+/// The clock follower's lines since `old`, with `{source}` filled in.
+fn clock_in_changes(old: &Snapshot, new: &Snapshot, source: &str) -> Vec<(LogSeverity, String)> {
+    CLOCK_IN
+        .iter()
+        .zip(old.clock_in.iter().zip(new.clock_in.iter()))
+        .filter(|(_, (before, now))| now > before)
+        .map(|((severity, what, _), (&before, &now))| {
+            let what = what.replace("{source}", source);
+            (*severity, format!("{} {what} ({now} in all)", now - before))
+        })
+        .collect()
 }
 
 /// One line per counter that moved: `(what, new since last report, total)`.
@@ -123,6 +190,12 @@ impl PhasorSyncMainThread<'_> {
                 LogSeverity::Warning,
                 &format!("{new} {what} ({total} in all)"),
             );
+        }
+        let mut source = String::new();
+        let followed = self.shared.settings.params.get(index::EXT_SOURCE);
+        let _ = PARAMS[index::EXT_SOURCE].format(followed, &mut source);
+        for (severity, line) in clock_in_changes(&before, &now, &source) {
+            self.shared.log(severity, &line);
         }
     }
 }

@@ -37,11 +37,17 @@ pub fn classify(event: &UnknownEvent) -> Thru {
     }
 }
 
-/// Pass `event` on to the host if it is to be passed.
+/// Pass `event` on to the host if it is to be passed: only when `to_daw`
+/// (the "Host events to the DAW" parameter; off, the host's own events stay
+/// out of the note output, nothing is lost, and hardware input still comes
+/// through).
 ///
 /// # Realtime Safety
 /// No allocation.
-pub fn pass(event: &UnknownEvent, out: &mut HostOut) {
+pub fn pass(event: &UnknownEvent, out: &mut HostOut, to_daw: bool) {
+    if !to_daw {
+        return;
+    }
     match classify(event) {
         Thru::Forward => out.forward(event),
         Thru::Unsupported => out.counters().loss(&out.counters().unsupported),

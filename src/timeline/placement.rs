@@ -104,19 +104,39 @@ impl BlockMap {
     /// an offset inside the block, `place(time_of(offset, l), l)` is
     /// `InBlock(offset)`. An offset at or past the block's end extrapolates
     /// along the same line (the time of a sample in a later block, as far as
-    /// this block can tell). This is what output scheduling uses: a message
-    /// the host put at sample `offset` leaves at `time_of(offset, latency)`
-    /// plus a constant delay, so its timing against other messages matches
-    /// their samples.
+    /// this block can tell). Output scheduling uses its fractional form,
+    /// [`time_at`](Self::time_at), with no latency: a message the host put
+    /// at sample `offset` leaves at `time_at(offset, 0)` plus a constant
+    /// delay (`src/plugin/midi_out.rs`), so its timing against other
+    /// messages matches their samples.
     ///
     /// # Realtime Safety
     /// Pure arithmetic: no allocation, no lock, no system call.
     #[inline]
     pub fn time_of(&self, offset: u32, latency_frames: u32) -> u64 {
-        let frames = f64::from(offset) - f64::from(latency_frames);
+        self.time_at(f64::from(offset), latency_frames)
+    }
+
+    /// [`time_of`](Self::time_of) for a fractional sample position: the
+    /// `CLOCK_MONOTONIC` time (ns) of position `offset` (samples from this
+    /// block's first sample; may be negative or past the block's end), after
+    /// a constant added latency of `latency_frames`.
+    ///
+    /// The time is `t0 + (offset - latency_frames) / rate`, rounded to the
+    /// nearest ns (so `place(time_at(x, l), l)` is `InBlock` of `x` rounded
+    /// to the nearest sample, for `x` inside the block). Nothing is snapped
+    /// to a sample: MIDI clock ticks fall between samples, and each is
+    /// mapped through the block's line on its own, never by adding an
+    /// interval to the previous one.
+    ///
+    /// # Realtime Safety
+    /// Pure arithmetic: no allocation, no lock, no system call.
+    #[inline]
+    pub fn time_at(&self, offset: f64, latency_frames: u32) -> u64 {
+        let frames = offset - f64::from(latency_frames);
         let rel = self.t0_ns + frames / self.frames_per_ns;
         // Saturating cast: a non-finite or out-of-range value (impossible
-        // with the rates `Timeline` produces) cannot panic.
+        // with the rates `Timeline` produces, and finite offsets) cannot panic.
         self.anchor_ns.wrapping_add_signed(rel.round() as i64)
     }
 
@@ -257,6 +277,63 @@ mod tests {
             for k in 0..256 {
                 assert_eq!(m.place(m.time_of(k, lat), lat), Placement::InBlock(k));
             }
+        }
+    }
+
+    #[test]
+    fn time_at_is_fractional_and_agrees_with_time_of() {
+        let m = map(256);
+        let ns_per_frame: f64 = 1e9 / 48_000.0;
+        for k in 0..300 {
+            assert_eq!(m.time_at(f64::from(k), 7), m.time_of(k, 7));
+        }
+        // Half a sample is half a sample's ns, not rounded to a sample.
+        let half = m.time_at(10.5, 0) - m.time_at(10.0, 0);
+        assert_eq!(half, (ns_per_frame / 2.0).round() as u64);
+        // Before the block (negative) and far past it extrapolate the line.
+        assert_eq!(
+            m.time_at(-48_000.0, 0),
+            6_000_000_000 - 1_000_000_000,
+            "one second before t0"
+        );
+        assert_eq!(m.time_at(48_000.0, 0), 7_000_000_000);
+        // The block's last half sample belongs to the next block.
+        assert_eq!(m.place(m.time_at(255.7, 0), 0), Placement::Later);
+        assert_eq!(m.place(m.time_at(255.3, 0), 0), Placement::InBlock(255));
+    }
+
+    proptest::proptest! {
+        /// `time_at` inverts the unrounded placement to within the ns it
+        /// rounds to, `place` gives back the nearest sample, and two
+        /// positions are their distance apart at the block's rate.
+        #[test]
+        fn time_at_inverts_place(
+            x in 0.0f64..1024.0,
+            y in -4096.0f64..8192.0,
+            lat in 0u32..4096,
+            t0 in 0.0f64..1e13,
+            ppm in -1000.0f64..1000.0,
+        ) {
+            let mut m = map(1024);
+            m.t0_ns = t0;
+            m.frames_per_ns = 48_000.0 / 1e9 * (1.0 + ppm * 1e-6);
+            let t = m.time_at(x, lat);
+            let back = m.unrounded(t, lat);
+            // Rounding to the ns moves the position by at most 0.5 ns of frames.
+            proptest::prop_assert!((back - x).abs() <= 0.5 * m.frames_per_ns + 1e-6);
+            let near_half = (x - x.floor() - 0.5).abs() < 1e-3;
+            if !near_half {
+                let nearest = (x + 0.5).floor() as u32;
+                // The last half sample rounds into the next block.
+                let want = if nearest < 1024 {
+                    Placement::InBlock(nearest)
+                } else {
+                    Placement::Later
+                };
+                proptest::prop_assert_eq!(m.place(t, lat), want);
+            }
+            let dt = m.time_at(y, lat) as f64 - t as f64;
+            proptest::prop_assert!((dt - (y - x) / m.frames_per_ns).abs() <= 1.0);
         }
     }
 

@@ -21,7 +21,7 @@ use std::process::Command;
 
 use crate::{artifacts, sysdeps, vm};
 
-const CRITERION_BENCHES: &[&str] = &["scan", "parse", "ring", "timeline", "process"];
+const CRITERION_BENCHES: &[&str] = &["scan", "parse", "ring", "timeline", "process", "phasor"];
 
 /// Run the benchmarks; see the module docs.
 ///

@@ -19,6 +19,8 @@ use alsa::seq::{Addr, ClientIter, EventType, PortCap, PortInfo, PortSubscribe, P
 
 use super::error::SeqError;
 use super::queue_time::{measure, QueueTime};
+use super::raw::seq_fd;
+use super::timer::{self, QueueTimer};
 
 /// The sequencer device node.
 pub const SEQ_DEVICE: &str = "/dev/snd/seq";
@@ -53,6 +55,13 @@ pub struct SeqClient {
     /// Why the announce subscription failed, if it did: the client works,
     /// without hot-plug (see [`open`]).
     pub hotplug_error: Option<String>,
+    /// The sequencer's descriptor (owned by `seq`), for the requests the
+    /// `alsa` crate does not wrap ([`super::raw`]).
+    pub fd: std::os::fd::RawFd,
+    /// The timer the queue runs on, `None` when the kernel does not say.
+    pub timer: Option<QueueTimer>,
+    /// Why asking for the high-resolution timer failed, if it did.
+    pub timer_error: Option<String>,
 }
 
 fn seq_err(what: &str, e: alsa::Error) -> SeqError {
@@ -60,7 +69,8 @@ fn seq_err(what: &str, e: alsa::Error) -> SeqError {
 }
 
 /// Opens the sequencer, names the client (`base`, `base-2`, …), creates the
-/// ports, starts the queue and anchors the clock. A failed subscription to
+/// ports, asks for the queue to run on the high-resolution timer at
+/// `timer_hz` ticks a second, starts the queue and anchors the clock. A failed subscription to
 /// the system announce port is not an error: the client works without
 /// hot-plug, and [`SeqClient::hotplug_error`] says why.
 ///
@@ -68,7 +78,7 @@ fn seq_err(what: &str, e: alsa::Error) -> SeqError {
 /// [`SeqError::NoSequencer`] if `/dev/snd/seq` is missing,
 /// [`SeqError::PermissionDenied`] if it may not be opened,
 /// [`SeqError::ClientCreation`] for anything else, with the step that failed.
-pub fn open(base: &str) -> Result<SeqClient, SeqError> {
+pub fn open(base: &str, timer_hz: u32) -> Result<SeqClient, SeqError> {
     if !Path::new(SEQ_DEVICE).exists() {
         return Err(SeqError::NoSequencer);
     }
@@ -94,6 +104,9 @@ pub fn open(base: &str) -> Result<SeqClient, SeqError> {
     let queue = seq
         .alloc_named_queue(&cname)
         .map_err(|e| seq_err("allocating a queue", e))?;
+    let fd = seq_fd(&seq).map_err(SeqError::ClientCreation)?;
+    // Before the queue starts: the kernel reopens the queue's timer.
+    let timer_error = timer::request_high_resolution(fd, queue, timer_hz).err();
 
     let in_port = create_port(
         &seq,
@@ -139,6 +152,9 @@ pub fn open(base: &str) -> Result<SeqClient, SeqError> {
         queue,
         clock: QueueTime::anchor(sample),
         hotplug_error,
+        fd,
+        timer: timer::in_use(queue),
+        timer_error,
     })
 }
 
@@ -179,14 +195,26 @@ pub fn input_pool(client: i32) -> Option<InputPool> {
     parse_input_pool(&text, client)
 }
 
+/// Reads `client`'s *output* pool counters (same fields: cells for events
+/// scheduled on a queue, waiting for their time); `None` without procfs or
+/// the client.
+pub fn output_pool(client: i32) -> Option<InputPool> {
+    let text = std::fs::read_to_string("/proc/asound/seq/clients").ok()?;
+    parse_pool(&text, client, "Output pool :")
+}
+
 fn parse_input_pool(text: &str, client: i32) -> Option<InputPool> {
+    parse_pool(text, client, "Input pool :")
+}
+
+fn parse_pool(text: &str, client: i32, section: &str) -> Option<InputPool> {
     let head = format!("Client {client:3} ");
     let mut lines = text
         .lines()
         .skip_while(|l| !l.starts_with(&head))
         .skip(1)
         .take_while(|l| !l.starts_with("Client "))
-        .skip_while(|l| l.trim() != "Input pool :");
+        .skip_while(|l| l.trim() != section);
     lines.next()?;
     let mut pool = InputPool::default();
     for l in lines {

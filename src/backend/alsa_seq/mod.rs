@@ -10,7 +10,13 @@
 //! - converts the queue timestamps to `CLOCK_MONOTONIC` ns ([`queue_time`]),
 //! - parses with [`crate::protocol::Parser`] into the SPSC ring,
 //! - sends what the audio thread queued in the output ring, scheduled on the
-//!   queue at its time ([`output`]),
+//!   queue at its time, looking at the ring at least every
+//!   [`crate::engine::OUTPUT_POLL_NS`]; a full kernel output pool or a
+//!   receiver that refuses is counted, never silent ([`output`]),
+//! - runs the queue on the high-resolution timer (`snd-hrtimer`), asked for
+//!   explicitly, and says once, with the fix, when the kernel only has the
+//!   system tick ([`timer`]; [`raw`] makes the two requests the `alsa`
+//!   crate does not wrap),
 //! - auto-connects ports matching the user's patterns, now and when they
 //!   appear later, and remembers the connections a patchbay makes so they
 //!   come back on the next start ([`connect`]),
@@ -32,9 +38,11 @@ pub mod connect;
 pub mod error;
 pub mod output;
 pub mod queue_time;
+pub mod raw;
 pub mod shared;
 pub mod sync;
 pub mod thread;
+pub mod timer;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -44,6 +52,7 @@ use std::time::{Duration, Instant};
 pub use connect::{Pattern, Patterns, Side};
 pub use error::SeqError;
 pub use shared::ThreadState;
+pub use timer::{QueueTimer, TimerKind};
 
 use crate::engine::rt::PriorityLink;
 use crate::engine::{
@@ -68,6 +77,10 @@ pub struct AlsaConfig {
     pub connect_patterns: String,
     /// Also read `PHASORSYNC_CONNECT` and the XDG config file.
     pub patterns_from_environment: bool,
+    /// Queue ticks a second asked for on the high-resolution timer: the
+    /// granularity of scheduled output (see [`timer::QUEUE_TIMER_HZ`]; the
+    /// kernel takes 10 to 6250).
+    pub queue_timer_hz: u32,
 }
 
 impl Default for AlsaConfig {
@@ -78,6 +91,7 @@ impl Default for AlsaConfig {
             max_sysex: DEFAULT_MAX_SYSEX,
             connect_patterns: String::new(),
             patterns_from_environment: true,
+            queue_timer_hz: timer::QUEUE_TIMER_HZ,
         }
     }
 }
@@ -131,11 +145,15 @@ pub struct AlsaStats {
     pub kernel_pool: Option<client::InputPool>,
     /// Kernel pool cells the thread has read since start.
     pub cells_read: u64,
+    /// The timer our queue runs on (scheduled output goes out on its
+    /// ticks); `None` when stopped or when the kernel does not say.
+    pub queue_timer: Option<QueueTimer>,
 }
 
 struct Running {
     thread: JoinHandle<()>,
     addr: ClientAddr,
+    timer: Option<QueueTimer>,
 }
 
 /// Tell the thread the host's audio thread priority (`None`: not realtime).
@@ -223,6 +241,7 @@ impl AlsaEngine {
                 .map(|p| (p.alloc_success + p.alloc_failures).saturating_sub(cells + p.in_use)),
             kernel_pool: pool,
             cells_read: cells,
+            queue_timer: self.running.as_ref().and_then(|r| r.timer),
         }
     }
 
@@ -280,6 +299,54 @@ impl AlsaEngine {
         PriorityLink::new(move |p| set_host_priority(&shared, p))
     }
 
+    /// Publishes the queue's timer and, once per engine, says when it is not
+    /// the high-resolution one (with the fix).
+    fn report_timer(&self, timer: Option<QueueTimer>, request_error: Option<&str>) {
+        self.news
+            .counters
+            .queue_timer_period_ns
+            .store(timer.map_or(0, |t| t.period_ns), Ordering::Relaxed);
+        let ms = |ns: u64| ns as f64 / 1e6;
+        let line = match timer {
+            Some(t) if t.kind == TimerKind::HighResolution => return,
+            Some(t) if t.kind == TimerKind::System => format!(
+                "the sequencer queue runs on the system timer ({:.1} ms ticks), not the \
+                 high-resolution timer: MIDI sent to hardware is spread over up to {:.1} ms. \
+                 Fix: sudo modprobe snd-hrtimer (to keep it, add snd-hrtimer to /etc/modules), \
+                 then restart the plugin",
+                ms(t.period_ns),
+                ms(t.period_ns)
+            ),
+            Some(t) => format!(
+                "the sequencer queue runs on a timer other than the high-resolution one \
+                 ({:.3} ms ticks); for the steadiest MIDI output: sudo modprobe snd-hrtimer, \
+                 then restart the plugin",
+                ms(t.period_ns)
+            ),
+            None => "cannot tell which timer the sequencer queue runs on \
+                     (/proc/asound/seq/timer does not list it); if MIDI sent to hardware is \
+                     uneven: sudo modprobe snd-hrtimer, then restart the plugin"
+                .to_string(),
+        };
+        // Not knowing is no fault by itself (a kernel without procfs).
+        let level = if timer.is_some() {
+            LogLevel::Warning
+        } else {
+            LogLevel::Info
+        };
+        let line = match request_error {
+            Some(e) => format!("{line} ({e})"),
+            None => line,
+        };
+        if !self
+            .shared
+            .timer_warning_logged
+            .swap(true, Ordering::Relaxed)
+        {
+            self.news.log(level, line);
+        }
+    }
+
     fn all_patterns(&self) -> Patterns {
         let mut p = if self.config.patterns_from_environment {
             connect::patterns_from_environment()
@@ -304,7 +371,8 @@ impl MidiEngine for AlsaEngine {
         // Cells are compared with the new client's kernel pool: start from zero.
         self.shared.cells.store(0, Ordering::Relaxed);
         self.news = Arc::clone(&io.news);
-        let c = client::open(&self.config.client_name).map_err(EngineError::from)?;
+        let c = client::open(&self.config.client_name, self.config.queue_timer_hz)
+            .map_err(EngineError::from)?;
         let addr = ClientAddr {
             client: c.client,
             name: c.name.clone(),
@@ -312,6 +380,8 @@ impl MidiEngine for AlsaEngine {
             out_port: c.out_port,
             queue: c.queue,
         };
+        let timer = c.timer;
+        self.report_timer(timer, c.timer_error.as_deref());
         let ctx = thread::ThreadCtx {
             client: c,
             sink: crate::engine::sink::Sink::new(
@@ -340,7 +410,11 @@ impl MidiEngine for AlsaEngine {
                 addr.client, addr.name, addr.client, addr.in_port, addr.client, addr.out_port
             ),
         );
-        self.running = Some(Running { thread, addr });
+        self.running = Some(Running {
+            thread,
+            addr,
+            timer,
+        });
         Ok(())
     }
 

@@ -7,38 +7,66 @@
 //! The sequencer handle belongs to the thread (alsa-lib handles are not
 //! thread-safe), so the audio thread never touches it: it only pushes to the
 //! lock-free ring, whose messages are whole by construction (a message and
-//! its SysEx payload are published together).
+//! its SysEx payload are published together). The audio thread makes no
+//! system call, so it cannot wake us: the thread looks at the ring on a
+//! fixed beat, [`OUTPUT_POLL_NS`] at the most between two looks (the seam's
+//! promise, which lets the audio side stamp messages that far ahead).
+//!
+//! Every event is written straight to the kernel (no alsa-lib output
+//! buffer), so each one is either in the kernel or counted: events
+//! scheduled on the queue wait in our client's kernel *output pool* until
+//! their time, and when it is full the kernel refuses the event (`EAGAIN`);
+//! that message is dropped and counted, nothing else is affected (events
+//! sent at once need no pool cell, so late messages still go out). A SysEx
+//! longer than one event is only started when the pool has room for all of
+//! it. An event sent at once is delivered while it is written, so a
+//! subscriber that refuses it (its own input pool full) fails the write
+//! although the others got it: a message sent at once and refused is counted
+//! as dropped, and a SysEx of several events that fails after its first
+//! event (or, sent at once, at any event) is counted as cut (one cause, one
+//! counter: not also as dropped). No `F7` is added to a cut SysEx: that
+//! would make the truncated message look complete; receivers discard it at
+//! the next status byte.
 
-use alsa::seq::MidiEvent as EventCodec;
+use std::os::fd::RawFd;
 
+use alsa::seq::{Event, MidiEvent as EventCodec};
+
+use super::client::cells_for;
 use super::queue_time::QueueTime;
+use super::raw::output_free;
 use crate::engine::news::LogBudget;
-use crate::engine::News;
+use crate::engine::{News, OUTPUT_POLL_NS};
 use crate::protocol::MidiMessage;
 use crate::ring::MidiBufferConsumer;
 use crate::timeline::monotonic_ns;
 
 /// Encoder buffer: larger SysEx output is split into events of this size,
 /// as the kernel's own rawmidi→sequencer encoder does.
-const ENCODE_CHUNK: u32 = 256;
+const ENCODE_CHUNK: usize = 256;
 
-/// While output flows (something was sent in the last [`BUSY_NS`]), the ring
-/// is looked at every millisecond; otherwise every [`IDLE_POLL_MS`]: a 1 kHz
-/// wake-up costs CPU (it starved the emulated test VM's audio thread), and
-/// the first message after a pause waits at most that long.
-const BUSY_POLL_MS: u64 = 1;
-/// See [`BUSY_POLL_MS`].
-const IDLE_POLL_MS: u64 = 20;
-/// See [`BUSY_POLL_MS`].
-const BUSY_NS: u64 = 1_000_000_000;
+/// Allowance for waking up late: `poll` returns after its timeout plus the
+/// timer slack (50 µs for a normal thread) and the scheduler's delay.
+const WAKE_MARGIN_NS: u64 = 250_000;
+
+/// The beat of the looks at the ring: a look at most [`OUTPUT_POLL_NS`]
+/// after the previous one began, wake-up delays included (≈ 267 Hz).
+pub const LOOK_EVERY_NS: u64 = OUTPUT_POLL_NS - WAKE_MARGIN_NS;
+
+// Not much faster than the design's 250 Hz either.
+const _: () = assert!(LOOK_EVERY_NS >= OUTPUT_POLL_NS * 9 / 10);
 
 /// Where output goes: our port, to its subscribers, on our queue.
 #[derive(Clone, Copy, Debug)]
 pub struct Route {
+    /// Our client number.
+    pub client: i32,
     /// Our `MIDI out` port.
     pub port: i32,
     /// Our queue.
     pub queue: i32,
+    /// The sequencer's descriptor, to ask for the output pool's room.
+    pub fd: RawFd,
 }
 
 /// The thread's output state: the ring, the encoder, a SysEx scratch buffer.
@@ -48,8 +76,32 @@ pub struct Output {
     /// One SysEx payload; as large as the ring's SysEx storage, allocated once.
     scratch: Vec<u8>,
     drops: LogBudget,
-    /// `CLOCK_MONOTONIC` of the last drain that sent something.
-    last_busy_ns: u64,
+    cuts: LogBudget,
+    /// `CLOCK_MONOTONIC` of the next look due: a fixed grid
+    /// [`LOOK_EVERY_NS`] apart, so a late wake-up is followed by a shorter
+    /// sleep instead of pushing every later look back.
+    due_ns: u64,
+    /// The engine is stopping: everything goes out at once (see
+    /// [`Output::drain_at_once`]).
+    at_once: bool,
+}
+
+/// When a message goes out.
+#[derive(Clone, Copy)]
+enum When<'a> {
+    /// At once (the engine is stopping).
+    Now,
+    /// At its time, on the queue whose time this is.
+    At(&'a QueueTime),
+}
+
+/// Why a message was not sent whole.
+#[derive(Debug, PartialEq, Eq)]
+enum Failure {
+    /// Nothing went out.
+    Dropped(String),
+    /// Part of a SysEx may have gone out, not all of it.
+    Cut(String),
 }
 
 impl Output {
@@ -59,8 +111,8 @@ impl Output {
     /// # Errors
     /// alsa's encoder could not be created.
     pub fn new(ring: MidiBufferConsumer) -> Result<Self, String> {
-        let encoder =
-            EventCodec::new(ENCODE_CHUNK).map_err(|e| format!("creating the MIDI encoder: {e}"))?;
+        let encoder = EventCodec::new(ENCODE_CHUNK as u32)
+            .map_err(|e| format!("creating the MIDI encoder: {e}"))?;
         encoder.enable_running_status(false);
         let scratch = vec![0; ring.sysex_capacity()];
         Ok(Self {
@@ -68,98 +120,224 @@ impl Output {
             encoder,
             scratch,
             drops: LogBudget::new(10, "MIDI output dropped"),
-            last_busy_ns: 0,
+            cuts: LogBudget::new(10, "MIDI output SysEx cut off"),
+            due_ns: monotonic_ns() + LOOK_EVERY_NS,
+            at_once: false,
         })
     }
 
-    /// Send everything queued, then flush it to the kernel.
+    /// The last look, as the engine stops: what the audio thread queued as
+    /// it stopped (a clock Stop, note-offs for held notes) is sent at once,
+    /// not scheduled, because the queue and every event still waiting on it
+    /// end with the client. Not counted as late: nothing was due yet.
+    pub fn drain_at_once(&mut self, seq: &alsa::Seq, route: Route, clock: &QueueTime, news: &News) {
+        self.at_once = true;
+        self.drain(seq, route, clock, news);
+    }
+
+    /// Send everything queued.
     pub fn drain(&mut self, seq: &alsa::Seq, route: Route, clock: &QueueTime, news: &News) {
-        let mut any = false;
+        self.due_ns = next_due(self.due_ns, monotonic_ns());
         while let Some(msg) = self.ring.try_pop() {
-            any = true;
             let mut small = [0u8; 3];
             let bytes: &[u8] = if msg.event.is_sysex() {
                 match self.ring.pop_sysex_payload(&mut self.scratch) {
                     Some(n) => &self.scratch[..n],
-                    None => continue,
+                    None => {
+                        // Cannot happen (the scratch holds the ring's whole
+                        // SysEx storage), but a loss is never silent.
+                        news.count(&news.counters.output_dropped, 1);
+                        continue;
+                    }
                 }
             } else {
                 let n = msg.event.write_bytes(&mut small);
                 &small[..n]
             };
-            match send(seq, &mut self.encoder, bytes, &msg, route, clock, news) {
+            let at = if self.at_once {
+                When::Now
+            } else {
+                When::At(clock)
+            };
+            match send(seq, &mut self.encoder, bytes, &msg, route, at, news) {
                 Ok(n) => {
                     News::tally(&news.counters.sent_messages, n);
                     News::tally(&news.counters.sent_bytes, bytes.len() as u64);
                 }
-                Err(e) => {
+                Err(Failure::Dropped(e)) => {
                     news.count(&news.counters.output_dropped, 1);
                     self.drops
                         .push(news, || format!("MIDI output dropped: {e}"));
                 }
+                Err(Failure::Cut(e)) => {
+                    news.count(&news.counters.output_sysex_cut, 1);
+                    self.cuts.push(news, || {
+                        format!(
+                            "a {} byte SysEx for the hardware was cut off part way: {e}",
+                            bytes.len()
+                        )
+                    });
+                }
             }
-        }
-        if any {
-            let _ = seq.drain_output();
-            self.last_busy_ns = monotonic_ns();
         }
     }
 
-    /// How long the thread may sleep before looking at the ring again, in ms.
-    pub fn poll_ms(&self) -> u64 {
-        if monotonic_ns().saturating_sub(self.last_busy_ns) < BUSY_NS {
-            BUSY_POLL_MS
-        } else {
-            IDLE_POLL_MS
+    /// When the next look at the ring is due (`CLOCK_MONOTONIC` ns).
+    pub fn due_ns(&self) -> u64 {
+        self.due_ns
+    }
+
+    /// How long the thread may sleep before looking at the ring again, ns.
+    pub fn poll_ns(&self) -> u64 {
+        self.due_ns.saturating_sub(monotonic_ns())
+    }
+}
+
+/// The look after one at `now`, when the next was `due`: the next point of
+/// the grid; a fresh grid from `now` when the thread fell a whole beat
+/// behind (no burst of catch-up looks).
+fn next_due(due: u64, now: u64) -> u64 {
+    if now < due {
+        due
+    } else if now < due + LOOK_EVERY_NS {
+        due + LOOK_EVERY_NS
+    } else {
+        now + LOOK_EVERY_NS
+    }
+}
+
+/// Kernel pool cells a `len`-byte SysEx takes once cut into events of
+/// 256 bytes, as the encoder cuts it (each event one cell plus its data's cells).
+pub fn sysex_cells(len: usize) -> u64 {
+    let full = len / ENCODE_CHUNK;
+    let rest = len % ENCODE_CHUNK;
+    full as u64 * cells_for(ENCODE_CHUNK) + if rest > 0 { cells_for(rest) } else { 0 }
+}
+
+/// What a failed write means. `EAGAIN`: no room, in our output pool for an
+/// event `scheduled` on the queue, in a receiver's input pool for one sent
+/// at once (delivered while written).
+fn write_error(e: alsa::Error, scheduled: bool) -> String {
+    match (e.errno(), scheduled) {
+        (libc::EAGAIN, true) => {
+            "the sequencer's output pool is full (too many events scheduled ahead)".to_string()
         }
+        (libc::EAGAIN, false) => {
+            "a receiver refused it (its input queue is full: it does not keep up)".to_string()
+        }
+        _ => format!("writing: {e}"),
     }
 }
 
 /// Encode `bytes` into events from our output port to its subscribers, on
 /// the queue at `msg.time_ns` or direct when that has passed (counted as
-/// late). Returns the number of events.
+/// late), each written to the kernel at once. Returns the number of events.
 fn send(
     seq: &alsa::Seq,
     encoder: &mut EventCodec,
     bytes: &[u8],
     msg: &MidiMessage,
     route: Route,
-    clock: &QueueTime,
+    when: When,
     news: &News,
-) -> Result<u64, String> {
+) -> Result<u64, Failure> {
     encoder.reset_encode();
-    let at = if msg.time_ns <= monotonic_ns() {
-        news.count(&news.counters.output_late, 1);
-        None
-    } else {
-        clock.to_queue(msg.time_ns)
+    let at = match when {
+        When::Now => None,
+        When::At(_) if msg.time_ns <= monotonic_ns() => {
+            news.count(&news.counters.output_late, 1);
+            None
+        }
+        When::At(clock) => clock.to_queue(msg.time_ns),
+    };
+    if at.is_some() && bytes.len() > ENCODE_CHUNK {
+        // Start a SysEx only if all of it fits (we are the pool's only
+        // writer, and the kernel only frees cells meanwhile).
+        let need = sysex_cells(bytes.len());
+        let free = output_free(route.fd, route.client).map_or(u64::MAX, u64::from);
+        if free < need {
+            return Err(Failure::Dropped(format!(
+                "the sequencer's output pool is full (a {} byte SysEx needs {need} cells, \
+                 {free} free)",
+                bytes.len()
+            )));
+        }
+    }
+    // Whether a failure at event `n` may leave part of the message delivered.
+    let partial = |n: u64| n > 0 || (at.is_none() && bytes.len() > ENCODE_CHUNK);
+    let failed = |n: u64, e: String| {
+        if partial(n) {
+            Failure::Cut(e)
+        } else {
+            Failure::Dropped(e)
+        }
     };
     let mut pos = 0;
     let mut n = 0;
     while pos < bytes.len() {
         let (used, ev) = encoder
             .encode(&bytes[pos..])
-            .map_err(|e| format!("encoding: {e}"))?;
+            .map_err(|e| failed(n, format!("encoding: {e}")))?;
         if used == 0 {
             break;
         }
         pos += used;
         if let Some(mut ev) = ev {
-            ev.set_source(route.port);
-            ev.set_subs();
-            match at {
-                Some(t) => ev.schedule_real(route.queue, false, t),
-                None => ev.set_direct(),
+            address(&mut ev, route, at);
+            if let Err(e) = seq.event_output_direct(&mut ev) {
+                return Err(failed(n, write_error(e, at.is_some())));
             }
-            seq.event_output(&mut ev).map_err(|e| {
-                if e.errno() == libc::EAGAIN {
-                    "the sequencer output pool is full".to_string()
-                } else {
-                    format!("writing: {e}")
-                }
-            })?;
             n += 1;
         }
     }
     Ok(n)
+}
+
+/// From our port to its subscribers, on the queue at `at` or at once.
+fn address(ev: &mut Event<'_>, route: Route, at: Option<std::time::Duration>) {
+    ev.set_source(route.port);
+    ev.set_subs();
+    match at {
+        Some(t) => ev.schedule_real(route.queue, false, t),
+        None => ev.set_direct(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ring_is_looked_at_within_the_seams_promise() {
+        let (_, ring) = crate::ring::midi_buffer(4);
+        let out = Output::new(ring).unwrap();
+        // Idle (nothing sent yet) and busy alike: never longer than the promise.
+        assert!(
+            out.poll_ns() <= OUTPUT_POLL_NS,
+            "polls after {} ns, the seam promises {OUTPUT_POLL_NS} ns",
+            out.poll_ns()
+        );
+    }
+
+    #[test]
+    fn looks_keep_to_a_grid() {
+        let b = LOOK_EVERY_NS;
+        assert_eq!(
+            next_due(10 * b, 9 * b),
+            10 * b,
+            "an extra look keeps the grid"
+        );
+        assert_eq!(next_due(10 * b, 10 * b + 7), 11 * b, "a late one too");
+        assert_eq!(next_due(10 * b, 12 * b), 13 * b, "a beat behind: afresh");
+        assert!(next_due(10 * b, 10 * b + 7) - (10 * b + 7) <= b);
+    }
+
+    #[test]
+    fn sysex_cells_follow_the_chunks() {
+        // 1000 bytes: 3 chunks of 256 (1 + 10 cells each) and one of 232 (1 + 9).
+        assert_eq!(sysex_cells(1000), 3 * 11 + 10);
+        assert_eq!(sysex_cells(256), 11);
+        assert_eq!(sysex_cells(512), 22);
+        assert_eq!(sysex_cells(3), 2);
+    }
 }

@@ -87,6 +87,9 @@ pub struct Shared {
     pub remembered_pending: AtomicBool,
     /// A failed announce subscription was logged already (once per engine).
     pub hotplug_failure_logged: AtomicBool,
+    /// A queue not on the high-resolution timer was logged already (once
+    /// per engine).
+    pub timer_warning_logged: AtomicBool,
 }
 
 /// [`Shared::host_priority`]: no word from the host yet.
@@ -112,6 +115,7 @@ impl Shared {
             remembered: Mutex::new(Patterns::default()),
             remembered_pending: AtomicBool::new(false),
             hotplug_failure_logged: AtomicBool::new(false),
+            timer_warning_logged: AtomicBool::new(false),
         })
     }
 

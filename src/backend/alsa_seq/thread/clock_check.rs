@@ -33,7 +33,7 @@ impl ClockCheck {
 }
 
 impl Midi {
-    /// Re-measures the mapping when due. Returns the milliseconds until the
+    /// Re-measures the mapping when due. Returns the nanoseconds until the
     /// next check, the longest the thread may sleep in `poll`.
     pub(super) fn check_clock(&mut self) -> u64 {
         // One clock read per wake-up: it also decides the poll timeout.
@@ -65,6 +65,6 @@ impl Midi {
                     .store((self.clock.rate_ppm() * 1000.0) as i64, Ordering::Relaxed);
             }
         }
-        cc.next_ns.saturating_sub(now).div_ceil(1_000_000)
+        cc.next_ns.saturating_sub(now)
     }
 }

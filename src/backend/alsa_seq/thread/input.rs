@@ -101,11 +101,14 @@ impl Input {
 
 impl Midi {
     /// Reads until the kernel has nothing more, looking at the stop flag
-    /// every [`STOP_CHECK_EVENTS`] events.
+    /// every [`STOP_CHECK_EVENTS`] events; under a flood of input, also
+    /// returns (as if empty) when a look at the output ring is due, so output
+    /// keeps its beat ([`crate::engine::OUTPUT_POLL_NS`]).
     ///
     /// # Errors
     /// When reads keep failing ([`MAX_FAILED_READS`] in a row).
     pub(super) fn drain_input(&mut self) -> Result<Drained, String> {
+        let output_due = self.output.due_ns();
         let Midi {
             seq,
             own_client,
@@ -133,9 +136,15 @@ impl Midi {
         let mut n = 0u32;
         loop {
             n = n.wrapping_add(1);
-            if n % STOP_CHECK_EVENTS == 0 && rx.shared.stop.load(Ordering::Acquire) {
-                rx.count_losses();
-                return Ok(Drained::Stopping);
+            if n % STOP_CHECK_EVENTS == 0 {
+                if rx.shared.stop.load(Ordering::Acquire) {
+                    rx.count_losses();
+                    return Ok(Drained::Stopping);
+                }
+                if monotonic_ns() >= output_due {
+                    rx.count_losses();
+                    return Ok(Drained::Empty);
+                }
             }
             match seq_in.event_input() {
                 Ok(mut ev) => {

@@ -89,6 +89,8 @@ struct Midi {
     seq: Seq,
     own_client: i32,
     out_port: i32,
+    /// The sequencer's descriptor (owned by `seq`).
+    fd: std::os::fd::RawFd,
     queue: i32,
     clock: QueueTime,
     sink: Sink,
@@ -125,6 +127,7 @@ fn body(ctx: ThreadCtx) -> Result<(), String> {
         queue,
         clock,
         hotplug_error,
+        fd,
         ..
     } = client;
     let priority = priority::Priority::start(rt_priority, &shared, &news);
@@ -151,6 +154,7 @@ fn body(ctx: ThreadCtx) -> Result<(), String> {
         seq,
         own_client,
         out_port,
+        fd,
         queue,
         clock,
         sink,
@@ -167,6 +171,10 @@ fn body(ctx: ThreadCtx) -> Result<(), String> {
     if result.is_err() {
         let now = m.input.now();
         m.sink.break_all_streams(now);
+    } else {
+        // Stopping: the plugin's last words (a clock Stop, note-offs) go out
+        // before the client, and its queue, close.
+        m.flush_output_at_once();
     }
     result
 }
@@ -195,11 +203,11 @@ impl Midi {
                 break;
             }
             // The audio thread makes no system call, so it cannot wake us:
-            // its output ring is looked at often while it is in use, and a
-            // few times a second otherwise (see `output::Output::poll_ms`).
+            // its output ring is looked at on a fixed beat, at most
+            // `OUTPUT_POLL_NS` apart (see `output::Output::poll_ns`).
             self.flush_output();
-            let timeout_ms = self.check_clock().min(self.output.poll_ms());
-            poll(&mut fds, timeout_ms)?;
+            let timeout_ns = self.check_clock().min(self.output.poll_ns());
+            poll(&mut fds, timeout_ns)?;
             if fds[0].revents & libc::POLLIN != 0 {
                 self.shared.wake.clear();
                 if self.stopping() {
@@ -213,18 +221,25 @@ impl Midi {
     }
 }
 
-/// One `poll` of `fds`. A descriptor in error (POLLERR, POLLNVAL, POLLHUP)
-/// ends the thread: it would make every later `poll` return at once.
-fn poll(fds: &mut [libc::pollfd], timeout_ms: u64) -> Result<(), String> {
+/// One `ppoll` of `fds` for at most `timeout_ns` (ns, not rounded up to
+/// milliseconds as `poll` would). A descriptor in error (POLLERR, POLLNVAL,
+/// POLLHUP) ends the thread: it would make every later `poll` return at once.
+fn poll(fds: &mut [libc::pollfd], timeout_ns: u64) -> Result<(), String> {
     for f in fds.iter_mut() {
         f.revents = 0;
     }
-    // SAFETY: `fds` is a valid, initialised slice of pollfd for its whole length.
+    let timeout = libc::timespec {
+        tv_sec: (timeout_ns / 1_000_000_000).min(i32::MAX as u64) as libc::time_t,
+        tv_nsec: (timeout_ns % 1_000_000_000) as libc::c_long,
+    };
+    // SAFETY: `fds` is a valid, initialised slice of pollfd for its whole
+    // length; `timeout` is a valid timespec; a null sigmask keeps ours.
     let rc = unsafe {
-        libc::poll(
+        libc::ppoll(
             fds.as_mut_ptr(),
             fds.len() as libc::nfds_t,
-            timeout_ms.min(i32::MAX as u64) as i32,
+            &timeout,
+            std::ptr::null(),
         )
     };
     if rc < 0 {

@@ -7,10 +7,24 @@ use crate::backend::alsa_seq::output::Route;
 impl Midi {
     /// Sends everything the audio thread queued since the last look.
     pub(super) fn flush_output(&mut self) {
-        let route = Route {
+        let route = self.route();
+        self.output.drain(&self.seq, route, &self.clock, &self.news);
+    }
+
+    /// The last flush, as the engine stops: see
+    /// [`crate::backend::alsa_seq::output::Output::drain_at_once`].
+    pub(super) fn flush_output_at_once(&mut self) {
+        let route = self.route();
+        self.output
+            .drain_at_once(&self.seq, route, &self.clock, &self.news);
+    }
+
+    fn route(&self) -> Route {
+        Route {
+            client: self.own_client,
             port: self.out_port,
             queue: self.queue,
-        };
-        self.output.drain(&self.seq, route, &self.clock, &self.news);
+            fd: self.fd,
+        }
     }
 }
