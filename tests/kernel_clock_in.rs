@@ -607,6 +607,29 @@ fn external_clock_drives_the_phasor_on_the_senders_grid() {
             100.0 * phasor_tempo_err
         );
         if p99 > P99_LIMIT_MS {
+            // What came before the worst point: the test host's late calls
+            // (sender ms, ms late) in the second before it, and the error
+            // every 100 ms around it.
+            let at = worst_at + seg.from_ms + offset;
+            let late: Vec<(f64, f64)> = (0..run.calls.len())
+                .filter(|&k| xrun[k])
+                .map(|k| (a.card_ms(k * frames) - offset, wake_us[k] / 1e3))
+                .filter(|&(ms, _)| ms > at - offset - 1000.0 && ms <= at - offset)
+                .map(|(ms, l)| ((ms * 10.0).round() / 10.0, (l * 10.0).round() / 10.0))
+                .collect();
+            let trace: Vec<(f64, f64)> = errors
+                .iter()
+                .filter(|&&(t, _)| (t - worst_at).abs() <= 1000.0)
+                .step_by((0.1 * RATE / step as f64) as usize)
+                .map(|&(t, e)| (t.round(), (e * 100.0).round() / 100.0))
+                .collect();
+            println!(
+                "{:<32} xruns (sender ms, late ms) in the second before the worst point: {late:?}; \
+                 error (segment ms, ms) around it: {trace:?}",
+                ""
+            );
+        }
+        if p99 > P99_LIMIT_MS {
             failures.push(format!(
                 "{}: settled p99 phase error {p99:.2} ms > {P99_LIMIT_MS} ms",
                 seg.name
