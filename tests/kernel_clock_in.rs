@@ -21,7 +21,7 @@
 //! between wraps except at Start and Continue, p99 phase error within
 //! [`P99_LIMIT_MS`] once settled, lock within [`LOCK_LIMIT_TICKS`] ticks of
 //! Start, the shown tempo and the ramp's own tempo within 0.5 %, and the
-//! phase back within 2 ms by 1.5-2 s after a stall of the test host (a call
+//! phase back within 2 ms by 4-4.5 s after a stall of the test host (a call
 //! more than [`STALL_MS`] late, which moves the sample timeline by more than
 //! a tick: the seconds after one are reported apart, not in the settled
 //! figures).
@@ -54,12 +54,13 @@ const MAX_SECONDS: usize = 40;
 const XRUN_SHADOW_MS: f64 = 50.0;
 /// A host call this late (more than a tick at 125 BPM) moves the sample
 /// timeline by more than a tick: the phasor may jump with it (by design, on
-/// an error over one tick) and then slews back at 0.5 %, which takes
-/// seconds. The settled figures leave out [`STALL_SHADOW_MS`] after one;
+/// an error over one tick) and then slews back at 0.5 %, which takes up to
+/// 4 s. The settled figures leave out [`STALL_SHADOW_MS`] after one;
 /// what happens there is reported apart, and by its end the phase must be
 /// back within [`LOCK_MS`].
 const STALL_MS: f64 = 20.0;
-const STALL_SHADOW_MS: f64 = 2000.0;
+/// An error of up to a tick (20 ms) slewed out at 0.5 % takes 4 s.
+const STALL_SHADOW_MS: f64 = 4500.0;
 /// Settled p99 phase error allowed in the VM (the target on hardware is
 /// 2 ms at lock; an emulated CPU delivers ticks milliseconds late at times).
 const P99_LIMIT_MS: f64 = 5.0;
