@@ -2,139 +2,18 @@
 //! (tempo profile, ±200 ppm clock drift) seen through gaussian timestamp
 //! jitter, with tempo steps, ramps, missing ticks and garbage. Each test
 //! asserts a target of the issue and prints what it measured
-//! (`cargo test --test midi_clock_follower -- --nocapture`).
+//! (`cargo test --test midi_clock_follower -- --nocapture`). The streams
+//! and figures are in `tests/clock_streams/`, shared with the benchmark.
 
 mod alloc_counter;
+mod clock_streams;
 
 use alloc_counter::allocations_in;
+use clock_streams::{
+    follow, lock_ticks, locked, mean, percentile, rms, std_dev, stream, Rng, DRIFTS, SRC, T0,
+};
 use phasorsync::midi_clock::follower::{ClockIn, Follower};
 use proptest::prelude::*;
-
-const SRC: u16 = 7;
-const T0: f64 = 1e9;
-
-/// xorshift64* with Box–Muller: deterministic, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn uniform(&mut self) -> f64 {
-        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-    fn gauss(&mut self) -> f64 {
-        let (u, v) = (self.uniform(), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
-}
-
-/// A sender's ticks as the receiver sees them.
-struct Stream {
-    /// True (jitter-free) receiver time of tick i, ns.
-    truth: Vec<f64>,
-    /// Receiver-clock tempo of the interval from tick i to i + 1.
-    bpm: Vec<f64>,
-    /// Jittered kernel timestamps.
-    seen: Vec<u64>,
-}
-
-/// `n` ticks at nominal tempo `tempo(i)` (for interval i → i+1), sender clock
-/// fast by `drift_ppm`, timestamps with `jitter_ms` RMS gaussian jitter.
-fn stream(
-    n: usize,
-    seed: u64,
-    jitter_ms: f64,
-    drift_ppm: f64,
-    tempo: impl Fn(usize) -> f64,
-) -> Stream {
-    let mut rng = Rng::new(seed);
-    let rate = 1.0 + drift_ppm * 1e-6;
-    let (mut truth, mut bpm, mut seen) = (Vec::new(), Vec::new(), Vec::new());
-    let mut t = T0;
-    for i in 0..n {
-        truth.push(t);
-        seen.push((t + jitter_ms * 1e6 * rng.gauss()).round() as u64);
-        let b = tempo(i) * rate;
-        bpm.push(b);
-        t += 60e9 / (24.0 * b);
-    }
-    Stream { truth, bpm, seen }
-}
-
-/// Per tick received (index j = ticks received − 1): tempo error (BPM) and
-/// phase error (ms) at the true time of the next tick.
-struct Trace {
-    tempo_err: Vec<f64>,
-    phase_ms: Vec<f64>,
-    true_bpm: Vec<f64>,
-}
-
-/// Start just before tick 0, then every tick except those in `drop`.
-fn follow(s: &Stream, drop: &[usize]) -> (Follower, Trace) {
-    let mut f = Follower::new();
-    f.event(s.seen[0] - 1_000_000, SRC, ClockIn::Start);
-    let mut tr = Trace {
-        tempo_err: vec![],
-        phase_ms: vec![],
-        true_bpm: vec![],
-    };
-    for j in 0..s.seen.len() - 1 {
-        if !drop.contains(&j) {
-            f.event(s.seen[j], SRC, ClockIn::Clock);
-        }
-        let next = s.truth[j + 1] as u64;
-        let tb = s.bpm[j];
-        tr.true_bpm.push(tb);
-        tr.tempo_err
-            .push(f.tempo_bpm().map_or(f64::NAN, |b| b - tb));
-        let beat = f.beat_at(next).unwrap_or(f64::NAN);
-        tr.phase_ms
-            .push((beat - (j + 1) as f64 / 24.0) * 60_000.0 / tb);
-    }
-    (f, tr)
-}
-
-fn locked(tr: &Trace, j: usize) -> bool {
-    let e = tr.tempo_err[j];
-    e.abs() <= 0.005 * tr.true_bpm[j] && tr.phase_ms[j].abs() <= 2.0
-}
-
-/// Ticks received from `from` until the estimate is locked and stays locked
-/// for the next 96 ticks (or the end).
-fn lock_ticks(tr: &Trace, from: usize) -> usize {
-    let n = tr.tempo_err.len();
-    let i = (from..n)
-        .find(|&i| (i..(i + 96).min(n)).all(|x| locked(tr, x)))
-        .unwrap_or(n);
-    i + 1 - from
-}
-
-fn rms(v: &[f64]) -> f64 {
-    (v.iter().map(|x| x * x).sum::<f64>() / v.len() as f64).sqrt()
-}
-
-fn mean(v: &[f64]) -> f64 {
-    v.iter().sum::<f64>() / v.len() as f64
-}
-
-fn std_dev(v: &[f64]) -> f64 {
-    let m = mean(v);
-    (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / v.len() as f64).sqrt()
-}
-
-fn percentile(v: &mut [usize], p: f64) -> usize {
-    v.sort_unstable();
-    v[((v.len() - 1) as f64 * p).round() as usize]
-}
-
-const DRIFTS: [f64; 2] = [-200.0, 200.0];
 
 #[test]
 fn first_estimate_after_two_ticks() {

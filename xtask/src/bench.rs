@@ -3,15 +3,18 @@
 //! 1. the criterion benchmarks on this machine: the plugin scan, parser
 //!    throughput, the ring against `bbx_midi`/`rtrb`/`ringbuf`/`heapless`,
 //!    the clock map, and the plugin's `process()` with 0/8/64 messages
-//!    pending;
+//!    pending; and the MIDI clock follower's accuracy against a moving
+//!    average and Ardour's DLL (`benches/follower_accuracy.rs`, a table);
 //! 2. against a real kernel sequencer (natively when `/dev/snd/seq` works,
 //!    in the project's qemu VM otherwise), in one boot: delivery latency
 //!    (`benches/alsa_latency.rs`: PhasorSync's thread vs a bare `alsa` client
 //!    vs `midir`) and placement accuracy of the bundled plugin
 //!    (`tests/alsa_placement.rs`: PhasorSync vs snapping to the block start,
-//!    blocks of 64/256/1024), and MIDI clock and notes out
+//!    blocks of 64/256/1024), MIDI clock and notes out
 //!    (`benches/clock_out.rs`: PhasorSync vs `aplaymidi`'s scheduled floor
-//!    vs a naive plugin sending at block start, blocks of 64/256/1024).
+//!    vs a naive plugin sending at block start, blocks of 64/256/1024), and
+//!    the external MIDI clock → phasor figures (`tests/kernel_clock_in.rs`:
+//!    phase error against the sender's grid).
 //!
 //! Arguments after `--` go to criterion (e.g. `-- --measurement-time 3`).
 
@@ -41,6 +44,15 @@ pub fn run(args: &[String]) -> Result<()> {
     if !bench.arg("--").args(criterion_args).status()?.success() {
         bail!("criterion benchmarks failed");
     }
+    // An accuracy table, not a timing: no criterion arguments.
+    if !Command::new(&cargo)
+        .current_dir(&root)
+        .args(["bench", "--bench", "follower_accuracy"])
+        .status()?
+        .success()
+    {
+        bail!("the follower accuracy benchmark failed");
+    }
 
     let latency = build_exe(
         &cargo,
@@ -53,16 +65,23 @@ pub fn run(args: &[String]) -> Result<()> {
         "alsa_placement",
     )?;
     let clock_out = build_exe(&cargo, &["bench", "--bench", "clock_out"], "clock_out")?;
+    let clock_in = build_exe(
+        &cargo,
+        &["test", "--release", "--test", "kernel_clock_in"],
+        "kernel_clock_in",
+    )?;
     let script = format!(
         "#!/bin/sh\nset -e\ncd {root}\nexport PHASORSYNC_BUNDLE={bundle}\n\
          echo '== delivery latency (benches/alsa_latency.rs)'\n{latency}\n\
          echo '== placement (tests/alsa_placement.rs)'\n{placement} --ignored --nocapture --test-threads=1\n\
-         echo '== clock and notes out (benches/clock_out.rs)'\n{clock_out}\n",
+         echo '== clock and notes out (benches/clock_out.rs)'\n{clock_out}\n\
+         echo '== MIDI clock in to the phasor (tests/kernel_clock_in.rs)'\n{clock_in} --ignored --nocapture --test-threads=1\n",
         root = root.display(),
         bundle = root.join("target/bundled/PhasorSync.clap").display(),
         latency = latency.display(),
         placement = placement.display(),
         clock_out = clock_out.display(),
+        clock_in = clock_in.display(),
     );
     let job = vm::JobDir::create()?;
     let path = job.path.join("bench.sh");
