@@ -748,8 +748,11 @@ fn timeline_moving_later_by_part_of_a_period_resets_once() {
     let s = map.stats();
     assert_eq!(s.discontinuities(), 1, "{s:?}");
     assert_eq!(s.resets_shift, 1);
-    // Detected on the 64th late call.
-    assert_eq!(shifted_at, Some(1125 + 63));
+    // Detected on the SHIFT_CALLS-th late call.
+    assert_eq!(
+        shifted_at,
+        Some(1125 + u64::from(phasorsync::timeline::SHIFT_CALLS) - 1)
+    );
 }
 
 /// A host that calls the plugin 170..470 µs after each 64-frame block and

@@ -15,9 +15,13 @@ const SHRINK_BLOCKS: u32 = 256;
 /// Consecutive calls above the shift level before the line is taken to have
 /// moved up (the envelope only moves down by itself). The level is at least
 /// twice the mean call delay, which one call exceeds with a chance of at most
-/// 1/2 whatever the jitter's distribution (Markov's inequality): 64 such
-/// calls in a row, 2^-64 for independent calls.
-const SHIFT_CALLS: u32 = 64;
+/// 1/2 whatever the jitter's distribution (Markov's inequality): 24 such
+/// calls in a row, at most 2^-24 for independent calls (real jitter is far
+/// below Markov's bound). Until then, after a short xrun, every time is off
+/// by the shift: 24 periods (0.5 s at 1024 frames) is the recovery time
+/// (it was 64, 1.4 s at 1024 frames, which kept MIDI out and the phasor
+/// off for that long after each short xrun).
+pub const SHIFT_CALLS: u32 = 24;
 /// Blocks after a reset during which the stall and early bars use the host's
 /// declared max block if it is larger than the period seen so far (a host
 /// splitting its device period into varying blocks shows its largest block
@@ -48,7 +52,7 @@ pub enum ResetCause {
     /// [`Stall`](Self::Stall)) earlier than the clock allows: a host rendering ahead or in bursts, or a
     /// sample counter that skipped ahead.
     Early,
-    /// The last 64 calls all came more than 1/8 period, and more than twice
+    /// The last [`SHIFT_CALLS`] calls all came more than 1/8 period, and more than twice
     /// the mean call delay, after the line: the timeline moved later by less
     /// than a stall (a short xrun, a host that changed the point of its
     /// cycle where it calls the plugin).

@@ -108,13 +108,13 @@
 //! measured one, not the host's declared max block (hosts declare 4096 and
 //! send 64 to 256, and a 20 ms xrun would go unseen): only in the first 16
 //! blocks after a reset, before a host that splits its device period has
-//! shown its largest block, the declared max counts if larger; 64 calls in a row more than 1/8 period, and more
+//! shown its largest block, the declared max counts if larger; 24 calls in a row ([`SHIFT_CALLS`]) more than 1/8 period, and more
 //! than twice the mean call delay ([`TimelineStats::mean_call_delay_ns`]),
 //! after the line (the timeline moved later by less than two periods: the
 //! lower envelope would otherwise only move down). The second bar keeps a
 //! host whose calls mostly come late in its cycle and seldom at the floor
 //! from looking shifted: one call exceeds twice the mean with a chance of at
-//! most 1/2, 64 in a row with at most 2^-64. A shift smaller than about twice
+//! most 1/2, 24 in a row with at most 2^-24. A shift smaller than about twice
 //! the mean delay is not detected; it leaves the fit window after 2048 to
 //! 4096 calls.
 //!
@@ -149,6 +149,6 @@ mod map;
 mod now;
 mod placement;
 
-pub use map::{ResetCause, Timeline, TimelineStats, DELIVERY_MARGIN_NS};
+pub use map::{ResetCause, Timeline, TimelineStats, DELIVERY_MARGIN_NS, SHIFT_CALLS};
 pub use now::monotonic_ns;
 pub use placement::{BlockMap, Placement};

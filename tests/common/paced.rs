@@ -101,12 +101,13 @@ impl Pacing {
 }
 
 /// How long after an xrun of this paced host a plugin's timing is not
-/// judged: 100 ms, plus 64 periods. An xrun here moves the card's sample
-/// clock later by up to two periods, and PhasorSync's timeline (see
-/// `src/timeline`) detects a shift below two periods only after 64 calls in
-/// a row come late: until then, any plugin's sample times are off by it.
+/// judged: 100 ms, plus [`phasorsync::timeline::SHIFT_CALLS`] periods. An
+/// xrun here moves the card's sample clock later by up to two periods, and
+/// PhasorSync's timeline detects a shift below two periods only after that
+/// many calls in a row come late: until then, any plugin's sample times are
+/// off by it.
 pub fn xrun_shadow_ns(frames: u32) -> f64 {
-    100e6 + 64.0 * f64::from(frames) * 1e9 / RATE
+    100e6 + f64::from(phasorsync::timeline::SHIFT_CALLS) * f64::from(frames) * 1e9 / RATE
 }
 
 /// Call `block(k, call_ns)` for `k = 0..blocks`, each at its due time, on
