@@ -586,3 +586,25 @@ proptest! {
         }
     }
 }
+
+/// The stream proptest found (saved in midi_clock_follower.proptest-regressions):
+/// at 205.7 BPM (12.15 ms a tick) the first two ticks' jitter (+1.36, −1.62 ms)
+/// makes the first interval 9.2 ms, so the third tick, 14.7 ms later, rounded
+/// to two periods: a "missing tick" that was not, and the grid drifted to
+/// 40 ticks off.
+#[test]
+fn an_early_long_interval_is_not_a_missing_tick() {
+    let bpm = 205.703540978098;
+    let s = stream(200, 6368657450186083847, 0.9807738543776333, 0.0, |_| bpm);
+    let (f, tr) = follow(&s, &[]);
+    println!("205.7 BPM, 0.98 ms jitter: stats {:?}", f.stats());
+    assert_eq!(f.stats().missing_ticks, 0, "no tick was dropped");
+    for j in 24..199 {
+        assert!(
+            locked(&tr, j),
+            "tick {j}: tempo err {} phase {} ms",
+            tr.tempo_err[j],
+            tr.phase_ms[j]
+        );
+    }
+}
