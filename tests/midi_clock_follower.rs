@@ -608,3 +608,26 @@ fn an_early_long_interval_is_not_a_missing_tick() {
         );
     }
 }
+
+#[test]
+#[ignore]
+fn zz_diag() {
+    let bpm: f64 = std::env::var("B").unwrap().parse().unwrap();
+    let jit: f64 = std::env::var("J").unwrap().parse().unwrap();
+    let seed: u64 = std::env::var("S").unwrap().parse().unwrap();
+    let drift: f64 = std::env::var("D").unwrap_or("0".into()).parse().unwrap();
+    let s = stream(200, seed, jit, drift, |_| bpm);
+    let mut f = Follower::new();
+    f.event(s.seen[0] - 1_000_000, SRC, ClockIn::Start);
+    let mut prev = f.stats();
+    for j in 0..s.seen.len() - 1 {
+        f.event(s.seen[j], SRC, ClockIn::Clock);
+        let st = f.stats();
+        let next = s.truth[j + 1] as u64;
+        let beat = f.beat_at(next).unwrap_or(f64::NAN);
+        let ph = (beat - (j + 1) as f64 / 24.0) * 60_000.0 / s.bpm[j];
+        let jit = s.seen[j] as f64 - s.truth[j];
+        println!("{j} jit {:.2}ms bpm {:?} phase {ph:.2} fit {} out {} miss {} extra {} steps {} restarts {}", jit/1e6, f.tempo_bpm(), f.state(s.seen[j]).fit_ticks, st.outliers-prev.outliers, st.missing_ticks as i64-prev.missing_ticks as i64, st.extra_ticks-prev.extra_ticks, st.tempo_steps-prev.tempo_steps, st.grid_restarts-prev.grid_restarts);
+        prev = st;
+    }
+}

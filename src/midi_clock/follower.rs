@@ -154,6 +154,13 @@ const CURVE_SIGMAS: f64 = 5.0;
 const GAP_RUN: usize = 6;
 /// Anomalies within the last 8 ticks that mean the grid is lost.
 const CHAOS_ANOMALIES: u32 = 5;
+/// From this many ticks in the window until [`MIN_CURVE_TICKS`] (while the
+/// fit is a line), the window's gaps are second-guessed each tick.
+const REINDEX_FROM: usize = 5;
+/// Renumberings tried per tick.
+const REINDEX_ROUNDS: usize = 4;
+/// Renumbered ticks must sit this close to the line (in periods).
+const REINDEX_MARGIN: f64 = 0.3;
 
 /// One MIDI real-time or transport message, as the follower needs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -263,6 +270,9 @@ struct Grid {
     history: u8,
     /// The next tick decides whether the grid survives a Start or Continue.
     rephase: bool,
+    /// Old and new indices of the ticks the last tick's re-read moved.
+    moved: [(i64, i64); MIN_CURVE_TICKS],
+    moved_len: usize,
 }
 
 impl Grid {
@@ -288,6 +298,8 @@ impl Grid {
             gap_base: (0, 0),
             history: 0,
             rephase: false,
+            moved: [(0, 0); MIN_CURVE_TICKS],
+            moved_len: 0,
         }
     }
 
@@ -463,6 +475,7 @@ impl Grid {
     /// Takes one tick; `stats` counts what was repaired.
     fn tick(&mut self, t: u64, stats: &mut FollowerStats) -> Tick {
         let rephase = std::mem::take(&mut self.rephase);
+        self.moved_len = 0;
         if self.len == 0 {
             self.restart(t, self.last_k + 1, None);
             return Tick::Indexed {
@@ -500,7 +513,17 @@ impl Grid {
                 renumbered: None,
             };
         };
-        let n = (dt / p).round() as i64;
+        let thr = self.threshold(p);
+        let rel = (i128::from(t) - i128::from(self.ref_t)) as f64;
+        let resid = |m: i64| rel - self.predict_rel(self.last_k + m);
+        // Fewest missing ticks that fit the line: while the period comes from
+        // a few jittered ticks, an interval of 1.6 periods is far likelier a
+        // late tick after a short first interval than a lost one (and a
+        // phantom gap bends the line towards a wrong tempo, gap after gap).
+        let rounded = (dt / p).round() as i64;
+        let n = (1..rounded)
+            .find(|&m| resid(m).abs() <= thr)
+            .unwrap_or(rounded);
         if n <= 0 {
             stats.extra_ticks += 1;
             self.note(true);
@@ -519,8 +542,7 @@ impl Grid {
         if n > 1 {
             stats.missing_ticks += (n - 1) as u64;
         }
-        let r = (i128::from(t) - i128::from(self.ref_t)) as f64 - self.predict_rel(k);
-        let thr = self.threshold(p);
+        let r = resid(n);
         if rephase && r.abs() > thr {
             // The sender restarted its clock at Start: new phase, same tempo.
             stats.grid_restarts += 1;
@@ -567,6 +589,7 @@ impl Grid {
         // A gap is no anomaly: losing a tick now and then is normal.
         self.note(false);
         self.accept(t, k);
+        self.reindex(stats);
         if self.chaos() {
             stats.grid_restarts += 1;
             let prior = self.period();
@@ -576,6 +599,130 @@ impl Grid {
             k,
             renumbered: None,
         }
+    }
+
+    /// Early on, second-guesses the window's gaps: a gap decided on the
+    /// third tick, from a period estimated from one jittered interval, is a
+    /// coin toss at fast tempi (an interval of 1.6 estimated periods), and
+    /// once taken it bends the line towards itself, so more follow. A line
+    /// through a few more ticks settles it: the window without any gap is
+    /// tried first; failing that, each interval is tried one
+    /// period shorter (a gap that was not) or longer (a lost tick taken for
+    /// none), the ticks before it renumbered and the newest keeping its
+    /// index; the try that shrinks the residuals most is taken, up to
+    /// [`REINDEX_ROUNDS`] times, and the result kept if, on the line through
+    /// it, every tick sits within [`REINDEX_MARGIN`] periods of its index.
+    /// Renumbered ticks are listed in `moved` (the transport's anchor may be
+    /// one of them). At most 1 + 4 × 2 × 23 line fits of at most 23 ticks.
+    fn reindex(&mut self, stats: &mut FollowerStats) {
+        if self.len < REINDEX_FROM || self.len >= MIN_CURVE_TICKS || self.b <= 0.0 {
+            return;
+        }
+        let (a0, b0, sigma0) = (self.a, self.b, self.sigma);
+        let mut old = [0i64; MIN_CURVE_TICKS];
+        for (j, o) in old.iter_mut().enumerate().take(self.len) {
+            *o = self.k_at(j);
+        }
+        let mut sigma = sigma0;
+        // First, no gaps at all: the way out when the guess from the first
+        // interval was 1.5 periods and every other tick became a "gap" (a
+        // line that fits them, at 2/3 of the period).
+        if self.k_at(self.len - 1) - old[0] >= self.len as i64 {
+            let newest = self.k_at(self.len - 1);
+            for j in 0..self.len {
+                let i = (self.head + j) % WINDOW;
+                self.k[i] = newest - (self.len - 1 - j) as i64;
+            }
+            self.fit();
+            if self.sigma < sigma0 && self.on_grid() {
+                sigma = self.sigma;
+            } else {
+                self.restore(&old);
+            }
+        }
+        // Else single renumberings, best first.
+        let rounds = if sigma < sigma0 { 0 } else { REINDEX_ROUNDS };
+        for _ in 0..rounds {
+            // (interval, shift of the ticks before it, sigma of the fit)
+            let mut best: Option<(usize, i64, f64)> = None;
+            for g in 1..self.len {
+                let gap = self.k_at(g) - self.k_at(g - 1);
+                for d in [1i64, -1] {
+                    if d == 1 && gap < 2 {
+                        continue;
+                    }
+                    self.shift_before(g, d);
+                    self.fit();
+                    if self.sigma < best.map_or(sigma, |(_, _, s)| s) {
+                        best = Some((g, d, self.sigma));
+                    }
+                    self.shift_before(g, -d);
+                }
+            }
+            let Some((g, d, s)) = best else { break };
+            self.shift_before(g, d);
+            sigma = s;
+        }
+        if sigma == sigma0 {
+            // Nothing tried did better: the last fit tried is not the line.
+            (self.a, self.b, self.sigma) = (a0, b0, sigma0);
+            return;
+        }
+        self.fit();
+        if !self.on_grid() {
+            self.restore(&old);
+            (self.a, self.b, self.sigma) = (a0, b0, sigma0);
+            return;
+        }
+        for (j, &o) in old.iter().enumerate().take(self.len) {
+            let k = self.k_at(j);
+            if k != o {
+                self.moved[self.moved_len] = (o, k);
+                self.moved_len += 1;
+            }
+        }
+        let oldest = self.k_at(0);
+        // The newest tick kept its index: the span, and with it the ticks
+        // missing in it, changed by the oldest's shift.
+        stats.missing_ticks = stats.missing_ticks.saturating_add_signed(old[0] - oldest);
+        self.gap_len = 0;
+    }
+
+    /// Puts back the window's indices saved by [`Grid::reindex`].
+    fn restore(&mut self, old: &[i64; MIN_CURVE_TICKS]) {
+        for (j, &o) in old.iter().enumerate().take(self.len) {
+            let i = (self.head + j) % WINDOW;
+            self.k[i] = o;
+        }
+    }
+
+    /// Index of window tick `j` (0 = oldest).
+    fn k_at(&self, j: usize) -> i64 {
+        self.k[(self.head + j) % WINDOW]
+    }
+
+    /// Adds `d` to the indices of the window ticks before tick `g`.
+    fn shift_before(&mut self, g: usize, d: i64) {
+        for j in 0..g {
+            let i = (self.head + j) % WINDOW;
+            self.k[i] += d;
+        }
+    }
+
+    /// Every window tick within [`REINDEX_MARGIN`] periods of the line.
+    fn on_grid(&self) -> bool {
+        (0..self.len).all(|j| {
+            let (x, y) = self.point(j);
+            ((y - self.a) / self.b - x).abs() <= REINDEX_MARGIN
+        })
+    }
+
+    /// The new index of tick `k` if the last tick's re-read moved it.
+    fn moved_to(&self, k: i64) -> Option<i64> {
+        self.moved[..self.moved_len]
+            .iter()
+            .find(|&&(old, _)| old == k)
+            .map(|&(_, new)| new)
     }
 
     fn accept(&mut self, t: u64, k: i64) {
@@ -763,6 +910,9 @@ impl Follower {
         match self.transport {
             Transport::Armed { pos } => self.transport = Transport::Running { k, pos },
             Transport::Running { k: ak, pos } => {
+                if let Some(nk) = self.grid.moved_to(ak) {
+                    self.transport = Transport::Running { k: nk, pos };
+                }
                 if let Some((base, old)) = renumbered {
                     // An anchor before the renumbered ticks keeps its index;
                     // one among them takes its new index.
