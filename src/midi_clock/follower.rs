@@ -44,7 +44,20 @@
 //! divided by the period, rounded: a missing tick (an interval of two
 //! periods) counts as two, so the line and the song position stay on the
 //! sender's grid and a lost tick does not move the phase. An interval that
-//! rounds to zero is an extra tick (a duplicate): ignored and counted.
+//! rounds to zero is an extra tick (a duplicate): ignored and counted. An
+//! interval that fits fewer periods within the outlier threshold (below)
+//! counts as fewer: a lost tick is the rarer event; one that fits none is an
+//! outlier, indexed where the line puts it nearest (a late tick after an
+//! early one is 1.5 intervals, not a gap). Early gap decisions are
+//! unsafe all the same: from a period guessed from one jittered interval, a
+//! fast tempo's next interval can look like 1.5 periods, and a gap taken
+//! then bends the line so that every other tick looks like one (a stable
+//! wrong grid at 2/3 of the period). So while the window holds 5 to 23
+//! ticks, its indices are second-guessed at each tick: first with no gap at
+//! all, else by moving one interval's gap at a time (up to four), the newest
+//! tick keeping its index; the renumbering is kept if the residuals shrink
+//! and every tick sits within 0.3 period of the new line, and the transport
+//! follows its anchor tick to the new index.
 //!
 //! **Outliers and tempo steps.** A tick whose residual against the line's
 //! prediction exceeds [`SUSPECT_SIGMAS`] standard deviations (of the fit's
@@ -521,9 +534,18 @@ impl Grid {
         // late tick after a short first interval than a lost one (and a
         // phantom gap bends the line towards a wrong tempo, gap after gap).
         let rounded = (dt / p).round() as i64;
-        let n = (1..rounded)
-            .find(|&m| resid(m).abs() <= thr)
-            .unwrap_or(rounded);
+        let n = match (1..rounded).find(|&m| resid(m).abs() <= thr) {
+            Some(m) => m,
+            // None fits: an outlier, to be held out at the index the line
+            // (not the previous tick, itself jittered) puts it nearest. A
+            // late tick after an early one is 1.5 intervals, not a gap; a
+            // gap taken there would put the ticks after it a period early.
+            // Not during a run of held-out ticks: the line is stale then.
+            None if rounded > 1 && self.run_len == 0 => (1..=rounded)
+                .min_by(|&x, &y| resid(x).abs().total_cmp(&resid(y).abs()))
+                .unwrap_or(rounded),
+            None => rounded,
+        };
         if n <= 0 {
             stats.extra_ticks += 1;
             self.note(true);
