@@ -48,7 +48,9 @@
 //! interval that fits fewer periods within the outlier threshold (below)
 //! counts as fewer: a lost tick is the rarer event; one that fits none is an
 //! outlier, indexed where the line puts it nearest (a late tick after an
-//! early one is 1.5 intervals, not a gap). Early gap decisions are
+//! early one is 1.5 intervals, not a gap). Likewise an interval under half
+//! a period that one period fits is a tick, not a duplicate (after a first
+//! interval stretched by jitter). Early gap decisions are
 //! unsafe all the same: from a period guessed from one jittered interval, a
 //! fast tempo's next interval can look like 1.5 periods, and a gap taken
 //! then bends the line so that every other tick looks like one (a stable
@@ -544,6 +546,9 @@ impl Grid {
             None if rounded > 1 && self.run_len == 0 => (1..=rounded)
                 .min_by(|&x, &y| resid(x).abs().total_cmp(&resid(y).abs()))
                 .unwrap_or(rounded),
+            // Under half a period, but one period fits: early on, after a
+            // long first interval, a tick, not a duplicate.
+            None if rounded <= 0 && resid(1).abs() <= thr => 1,
             None => rounded,
         };
         if n <= 0 {
