@@ -56,10 +56,11 @@
 //! then bends the line so that every other tick looks like one (a stable
 //! wrong grid at 2/3 of the period). So while the window holds 5 to 23
 //! ticks, its indices are second-guessed at each tick: first with no gap at
-//! all, else by moving one interval's gap at a time (up to four), the newest
-//! tick keeping its index; the renumbering is kept if the residuals shrink
-//! and every tick sits within 0.3 period of the new line, and the transport
-//! follows its anchor tick to the new index.
+//! all, else by moving one interval's gap at a time (up to four), the oldest
+//! tick keeping its index (the first after Start, or a tempo step's kink:
+//! tied to the song position); the renumbering is kept if the residuals
+//! shrink and every tick sits within 0.3 period of the new line, and the
+//! transport follows its anchor tick if that was renumbered.
 //!
 //! **Outliers and tempo steps.** A tick whose residual against the line's
 //! prediction exceeds [`SUSPECT_SIGMAS`] standard deviations (of the fit's
@@ -617,6 +618,8 @@ impl Grid {
         self.note(false);
         self.accept(t, k);
         self.reindex(stats);
+        // The re-read may have moved this tick.
+        let k = self.last_k;
         if self.chaos() {
             stats.grid_restarts += 1;
             let prior = self.period();
@@ -635,8 +638,10 @@ impl Grid {
     /// through a few more ticks settles it: the window without any gap is
     /// tried first; failing that, each interval is tried one
     /// period shorter (a gap that was not) or longer (a lost tick taken for
-    /// none), the ticks before it renumbered and the newest keeping its
-    /// index; the try that shrinks the residuals most is taken, up to
+    /// none), the ticks from it on renumbered and the oldest keeping its
+    /// index (it is tied to the song position by what came before the
+    /// window: the first tick after Start, or the kink of a tempo step);
+    /// the try that shrinks the residuals most is taken, up to
     /// [`REINDEX_ROUNDS`] times, and the result kept if, on the line through
     /// it, every tick sits within [`REINDEX_MARGIN`] periods of its index.
     /// Renumbered ticks are listed in `moved` (the transport's anchor may be
@@ -645,7 +650,7 @@ impl Grid {
         if self.len < REINDEX_FROM || self.len >= MIN_CURVE_TICKS || self.b <= 0.0 {
             return;
         }
-        let (a0, b0, sigma0) = (self.a, self.b, self.sigma);
+        let sigma0 = self.sigma;
         let mut old = [0i64; MIN_CURVE_TICKS];
         for (j, o) in old.iter_mut().enumerate().take(self.len) {
             *o = self.k_at(j);
@@ -655,10 +660,9 @@ impl Grid {
         // interval was 1.5 periods and every other tick became a "gap" (a
         // line that fits them, at 2/3 of the period).
         if self.k_at(self.len - 1) - old[0] >= self.len as i64 {
-            let newest = self.k_at(self.len - 1);
             for j in 0..self.len {
                 let i = (self.head + j) % WINDOW;
-                self.k[i] = newest - (self.len - 1 - j) as i64;
+                self.k[i] = old[0] + j as i64;
             }
             self.fit();
             if self.sigma < sigma0 && self.on_grid() {
@@ -674,31 +678,31 @@ impl Grid {
             let mut best: Option<(usize, i64, f64)> = None;
             for g in 1..self.len {
                 let gap = self.k_at(g) - self.k_at(g - 1);
-                for d in [1i64, -1] {
-                    if d == 1 && gap < 2 {
+                for d in [-1i64, 1] {
+                    if d == -1 && gap < 2 {
                         continue;
                     }
-                    self.shift_before(g, d);
+                    self.shift_from(g, d);
                     self.fit();
                     if self.sigma < best.map_or(sigma, |(_, _, s)| s) {
                         best = Some((g, d, self.sigma));
                     }
-                    self.shift_before(g, -d);
+                    self.shift_from(g, -d);
                 }
             }
             let Some((g, d, s)) = best else { break };
-            self.shift_before(g, d);
+            self.shift_from(g, d);
             sigma = s;
         }
         if sigma == sigma0 {
             // Nothing tried did better: the last fit tried is not the line.
-            (self.a, self.b, self.sigma) = (a0, b0, sigma0);
+            self.fit();
             return;
         }
         self.fit();
         if !self.on_grid() {
             self.restore(&old);
-            (self.a, self.b, self.sigma) = (a0, b0, sigma0);
+            self.fit();
             return;
         }
         for (j, &o) in old.iter().enumerate().take(self.len) {
@@ -708,10 +712,12 @@ impl Grid {
                 self.moved_len += 1;
             }
         }
-        let oldest = self.k_at(0);
-        // The newest tick kept its index: the span, and with it the ticks
-        // missing in it, changed by the oldest's shift.
-        stats.missing_ticks = stats.missing_ticks.saturating_add_signed(old[0] - oldest);
+        // The oldest tick kept its index: the span, and with it the ticks
+        // missing in it, changed by the newest's shift, and so did the
+        // newest index (no tick is held out: this tick ended any run).
+        let shift = self.k_at(self.len - 1) - old[self.len - 1];
+        stats.missing_ticks = stats.missing_ticks.saturating_add_signed(shift);
+        self.last_k += shift;
         self.gap_len = 0;
     }
 
@@ -728,9 +734,9 @@ impl Grid {
         self.k[(self.head + j) % WINDOW]
     }
 
-    /// Adds `d` to the indices of the window ticks before tick `g`.
-    fn shift_before(&mut self, g: usize, d: i64) {
-        for j in 0..g {
+    /// Adds `d` to the indices of window tick `g` and the ticks after it.
+    fn shift_from(&mut self, g: usize, d: i64) {
+        for j in g..self.len {
             let i = (self.head + j) % WINDOW;
             self.k[i] += d;
         }
