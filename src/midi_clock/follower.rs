@@ -50,7 +50,8 @@
 //! outlier, indexed where the line puts it nearest (a late tick after an
 //! early one is 1.5 intervals, not a gap). Likewise an interval under half
 //! a period that one period fits is a tick, not a duplicate (after a first
-//! interval stretched by jitter). Early gap decisions are
+//! interval stretched by jitter), and so is any over a quarter period while
+//! the period comes from one or two intervals. Early gap decisions are
 //! unsafe all the same: from a period guessed from one jittered interval, a
 //! fast tempo's next interval can look like 1.5 periods, and a gap taken
 //! then bends the line so that every other tick looks like one (a stable
@@ -548,8 +549,15 @@ impl Grid {
                 .min_by(|&x, &y| resid(x).abs().total_cmp(&resid(y).abs()))
                 .unwrap_or(rounded),
             // Under half a period, but one period fits: early on, after a
-            // long first interval, a tick, not a duplicate.
-            None if rounded <= 0 && resid(1).abs() <= thr => 1,
+            // long first interval, a tick, not a duplicate. While the period
+            // comes from one or two intervals (±14 % at 240 BPM and 1 ms of
+            // jitter), anything over a quarter of it is: a duplicate would
+            // come at once, and a tick dropped here cannot be re-read later.
+            None if rounded <= 0
+                && (resid(1).abs() <= thr || (self.len <= 3 && dt >= 0.25 * p)) =>
+            {
+                1
+            }
             None => rounded,
         };
         if n <= 0 {
