@@ -60,7 +60,7 @@
 //! all, else by moving one interval's gap at a time (up to four), the oldest
 //! tick keeping its index (the first after Start, or a tempo step's kink:
 //! tied to the song position); the renumbering is kept if the residuals
-//! shrink and every tick sits within 0.3 period of the new line, and the
+//! shrink and every tick sits within 0.4 period of the new line, and the
 //! transport follows its anchor tick if that was renumbered.
 //!
 //! **Outliers and tempo steps.** A tick whose residual against the line's
@@ -177,7 +177,7 @@ const REINDEX_FROM: usize = 5;
 /// Renumberings tried per tick.
 const REINDEX_ROUNDS: usize = 4;
 /// Renumbered ticks must sit this close to the line (in periods).
-const REINDEX_MARGIN: f64 = 0.3;
+const REINDEX_MARGIN: f64 = 0.4;
 
 /// One MIDI real-time or transport message, as the follower needs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
