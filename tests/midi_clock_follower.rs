@@ -465,3 +465,89 @@ proptest! {
         }
     }
 }
+
+/// The stream proptest found (saved in midi_clock_follower.proptest-regressions):
+/// at 205.7 BPM (12.15 ms a tick) the first two ticks' jitter (+1.36, −1.62 ms)
+/// makes the first interval 9.2 ms, so the third tick, 14.7 ms later, rounded
+/// to two periods: a "missing tick" that was not, and the grid drifted to
+/// 40 ticks off.
+#[test]
+fn an_early_long_interval_is_not_a_missing_tick() {
+    let bpm = 205.703540978098;
+    let s = stream(200, 6368657450186083847, 0.9807738543776333, 0.0, |_| bpm);
+    let (f, tr) = follow(&s, &[]);
+    println!("205.7 BPM, 0.98 ms jitter: stats {:?}", f.stats());
+    assert_eq!(f.stats().missing_ticks, 0, "no tick was dropped");
+    for j in 24..199 {
+        assert!(
+            locked(&tr, j),
+            "tick {j}: tempo err {} phase {} ms",
+            tr.tempo_err[j],
+            tr.phase_ms[j]
+        );
+    }
+}
+
+/// A second stream proptest found: locked at 234.9 BPM (10.6 ms a tick),
+/// tick 147 came 3.4 ms late after an early one, 1.5 intervals after it.
+/// Rounded from the previous tick that was a gap, off the line both ways,
+/// so held out a period early, and the ticks after it too: a "tempo step"
+/// to a wrong grid.
+#[test]
+fn a_late_tick_after_an_early_one_is_not_a_gap() {
+    let bpm = 234.8795520610987;
+    let s = stream(200, 2081854450142131261, 0.8806649908167458, 0.0, |_| bpm);
+    let (f, tr) = follow(&s, &[]);
+    println!("234.9 BPM, 0.88 ms jitter: stats {:?}", f.stats());
+    assert_eq!(f.stats().missing_ticks, 0, "no tick was dropped");
+    assert_eq!(f.stats().tempo_steps, 0, "the tempo is constant");
+    for j in 24..199 {
+        assert!(
+            locked(&tr, j),
+            "tick {j}: tempo err {} phase {} ms",
+            tr.tempo_err[j],
+            tr.phase_ms[j]
+        );
+    }
+}
+
+/// The mirror of the first: at 227.7 BPM (11 ms a tick) the first interval
+/// came 4.5 ms long, so the next, 7.5 ms, was under half of it: taken for a
+/// duplicate and dropped, the grid one tick behind the song from then on.
+#[test]
+fn an_early_short_interval_is_not_a_duplicate() {
+    let bpm = 227.72659785411685;
+    let s = stream(200, 4931473526538685576, 0.9650646969032547, 0.0, |_| bpm);
+    let (f, tr) = follow(&s, &[]);
+    println!("227.7 BPM, 0.97 ms jitter: stats {:?}", f.stats());
+    assert_eq!(f.stats().extra_ticks, 0, "no tick was doubled");
+    for j in 24..199 {
+        assert!(
+            locked(&tr, j),
+            "tick {j}: tempo err {} phase {} ms",
+            tr.tempo_err[j],
+            tr.phase_ms[j]
+        );
+    }
+}
+
+/// At 215.3 BPM tick 6 came 1.5 periods after tick 5 and fitted no count:
+/// held out at the gap's index, the next three too, a "tempo step" restarted
+/// the window at tick 5. The re-read then found the phantom gap but kept the
+/// newest tick's index, so the whole grid, anchor and all, moved one tick.
+#[test]
+fn a_repaired_gap_keeps_the_song_position() {
+    let bpm = 215.3026214854011;
+    let s = stream(200, 161599414696569895, 0.9428233455005268, 0.0, |_| bpm);
+    let (f, tr) = follow(&s, &[]);
+    println!("215.3 BPM, 0.94 ms jitter: stats {:?}", f.stats());
+    assert_eq!(f.stats().missing_ticks, 0, "no tick was dropped");
+    for j in 24..199 {
+        assert!(
+            locked(&tr, j),
+            "tick {j}: tempo err {} phase {} ms",
+            tr.tempo_err[j],
+            tr.phase_ms[j]
+        );
+    }
+}

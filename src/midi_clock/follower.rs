@@ -44,7 +44,24 @@
 //! divided by the period, rounded: a missing tick (an interval of two
 //! periods) counts as two, so the line and the song position stay on the
 //! sender's grid and a lost tick does not move the phase. An interval that
-//! rounds to zero is an extra tick (a duplicate): ignored and counted.
+//! rounds to zero is an extra tick (a duplicate): ignored and counted. An
+//! interval that fits fewer periods within the outlier threshold (below)
+//! counts as fewer: a lost tick is the rarer event; one that fits none is an
+//! outlier, indexed where the line puts it nearest (a late tick after an
+//! early one is 1.5 intervals, not a gap). Likewise an interval under half
+//! a period that one period fits is a tick, not a duplicate (after a first
+//! interval stretched by jitter), and so is any over a quarter period while
+//! the period comes from one or two intervals. Early gap decisions are
+//! unsafe all the same: from a period guessed from one jittered interval, a
+//! fast tempo's next interval can look like 1.5 periods, and a gap taken
+//! then bends the line so that every other tick looks like one (a stable
+//! wrong grid at 2/3 of the period). So while the window holds 5 to 23
+//! ticks, its indices are second-guessed at each tick: first with no gap at
+//! all, else by moving one interval's gap at a time (up to four), the oldest
+//! tick keeping its index (the first after Start, or a tempo step's kink:
+//! tied to the song position); the renumbering is kept if the residuals
+//! shrink and every tick sits within 0.4 period of the new line, and the
+//! transport follows its anchor tick if that was renumbered.
 //!
 //! **Outliers and tempo steps.** A tick whose residual against the line's
 //! prediction exceeds [`SUSPECT_SIGMAS`] standard deviations (of the fit's
@@ -154,6 +171,13 @@ const CURVE_SIGMAS: f64 = 5.0;
 const GAP_RUN: usize = 6;
 /// Anomalies within the last 8 ticks that mean the grid is lost.
 const CHAOS_ANOMALIES: u32 = 5;
+/// From this many ticks in the window until [`MIN_CURVE_TICKS`] (while the
+/// fit is a line), the window's gaps are second-guessed each tick.
+const REINDEX_FROM: usize = 5;
+/// Renumberings tried per tick.
+const REINDEX_ROUNDS: usize = 4;
+/// Renumbered ticks must sit this close to the line (in periods).
+const REINDEX_MARGIN: f64 = 0.4;
 
 /// One MIDI real-time or transport message, as the follower needs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -263,6 +287,9 @@ struct Grid {
     history: u8,
     /// The next tick decides whether the grid survives a Start or Continue.
     rephase: bool,
+    /// Old and new indices of the ticks the last tick's re-read moved.
+    moved: [(i64, i64); MIN_CURVE_TICKS],
+    moved_len: usize,
 }
 
 impl Grid {
@@ -288,6 +315,8 @@ impl Grid {
             gap_base: (0, 0),
             history: 0,
             rephase: false,
+            moved: [(0, 0); MIN_CURVE_TICKS],
+            moved_len: 0,
         }
     }
 
@@ -463,6 +492,7 @@ impl Grid {
     /// Takes one tick; `stats` counts what was repaired.
     fn tick(&mut self, t: u64, stats: &mut FollowerStats) -> Tick {
         let rephase = std::mem::take(&mut self.rephase);
+        self.moved_len = 0;
         if self.len == 0 {
             self.restart(t, self.last_k + 1, None);
             return Tick::Indexed {
@@ -500,7 +530,36 @@ impl Grid {
                 renumbered: None,
             };
         };
-        let n = (dt / p).round() as i64;
+        let thr = self.threshold(p);
+        let rel = (i128::from(t) - i128::from(self.ref_t)) as f64;
+        let resid = |m: i64| rel - self.predict_rel(self.last_k + m);
+        // Fewest missing ticks that fit the line: while the period comes from
+        // a few jittered ticks, an interval of 1.6 periods is far likelier a
+        // late tick after a short first interval than a lost one (and a
+        // phantom gap bends the line towards a wrong tempo, gap after gap).
+        let rounded = (dt / p).round() as i64;
+        let n = match (1..rounded).find(|&m| resid(m).abs() <= thr) {
+            Some(m) => m,
+            // None fits: an outlier, to be held out at the index the line
+            // (not the previous tick, itself jittered) puts it nearest. A
+            // late tick after an early one is 1.5 intervals, not a gap; a
+            // gap taken there would put the ticks after it a period early.
+            // Not during a run of held-out ticks: the line is stale then.
+            None if rounded > 1 && self.run_len == 0 => (1..=rounded)
+                .min_by(|&x, &y| resid(x).abs().total_cmp(&resid(y).abs()))
+                .unwrap_or(rounded),
+            // Under half a period, but one period fits: early on, after a
+            // long first interval, a tick, not a duplicate. While the period
+            // comes from one or two intervals (±14 % at 240 BPM and 1 ms of
+            // jitter), anything over a quarter of it is: a duplicate would
+            // come at once, and a tick dropped here cannot be re-read later.
+            None if rounded <= 0
+                && (resid(1).abs() <= thr || (self.len <= 3 && dt >= 0.25 * p)) =>
+            {
+                1
+            }
+            None => rounded,
+        };
         if n <= 0 {
             stats.extra_ticks += 1;
             self.note(true);
@@ -519,8 +578,7 @@ impl Grid {
         if n > 1 {
             stats.missing_ticks += (n - 1) as u64;
         }
-        let r = (i128::from(t) - i128::from(self.ref_t)) as f64 - self.predict_rel(k);
-        let thr = self.threshold(p);
+        let r = resid(n);
         if rephase && r.abs() > thr {
             // The sender restarted its clock at Start: new phase, same tempo.
             stats.grid_restarts += 1;
@@ -567,6 +625,9 @@ impl Grid {
         // A gap is no anomaly: losing a tick now and then is normal.
         self.note(false);
         self.accept(t, k);
+        self.reindex(stats);
+        // The re-read may have moved this tick.
+        let k = self.last_k;
         if self.chaos() {
             stats.grid_restarts += 1;
             let prior = self.period();
@@ -576,6 +637,133 @@ impl Grid {
             k,
             renumbered: None,
         }
+    }
+
+    /// Early on, second-guesses the window's gaps: a gap decided on the
+    /// third tick, from a period estimated from one jittered interval, is a
+    /// coin toss at fast tempi (an interval of 1.6 estimated periods), and
+    /// once taken it bends the line towards itself, so more follow. A line
+    /// through a few more ticks settles it: the window without any gap is
+    /// tried first; failing that, each interval is tried one
+    /// period shorter (a gap that was not) or longer (a lost tick taken for
+    /// none), the ticks from it on renumbered and the oldest keeping its
+    /// index (it is tied to the song position by what came before the
+    /// window: the first tick after Start, or the kink of a tempo step);
+    /// the try that shrinks the residuals most is taken, up to
+    /// [`REINDEX_ROUNDS`] times, and the result kept if, on the line through
+    /// it, every tick sits within [`REINDEX_MARGIN`] periods of its index.
+    /// Renumbered ticks are listed in `moved` (the transport's anchor may be
+    /// one of them). At most 1 + 4 × 2 × 23 line fits of at most 23 ticks.
+    fn reindex(&mut self, stats: &mut FollowerStats) {
+        if self.len < REINDEX_FROM || self.len >= MIN_CURVE_TICKS || self.b <= 0.0 {
+            return;
+        }
+        let sigma0 = self.sigma;
+        let mut old = [0i64; MIN_CURVE_TICKS];
+        for (j, o) in old.iter_mut().enumerate().take(self.len) {
+            *o = self.k_at(j);
+        }
+        let mut sigma = sigma0;
+        // First, no gaps at all: the way out when the guess from the first
+        // interval was 1.5 periods and every other tick became a "gap" (a
+        // line that fits them, at 2/3 of the period).
+        if self.k_at(self.len - 1) - old[0] >= self.len as i64 {
+            for j in 0..self.len {
+                let i = (self.head + j) % WINDOW;
+                self.k[i] = old[0] + j as i64;
+            }
+            self.fit();
+            if self.sigma < sigma0 && self.on_grid() {
+                sigma = self.sigma;
+            } else {
+                self.restore(&old);
+            }
+        }
+        // Else single renumberings, best first.
+        let rounds = if sigma < sigma0 { 0 } else { REINDEX_ROUNDS };
+        for _ in 0..rounds {
+            // (interval, shift of the ticks before it, sigma of the fit)
+            let mut best: Option<(usize, i64, f64)> = None;
+            for g in 1..self.len {
+                let gap = self.k_at(g) - self.k_at(g - 1);
+                for d in [-1i64, 1] {
+                    if d == -1 && gap < 2 {
+                        continue;
+                    }
+                    self.shift_from(g, d);
+                    self.fit();
+                    if self.sigma < best.map_or(sigma, |(_, _, s)| s) {
+                        best = Some((g, d, self.sigma));
+                    }
+                    self.shift_from(g, -d);
+                }
+            }
+            let Some((g, d, s)) = best else { break };
+            self.shift_from(g, d);
+            sigma = s;
+        }
+        if sigma == sigma0 {
+            // Nothing tried did better: the last fit tried is not the line.
+            self.fit();
+            return;
+        }
+        self.fit();
+        if !self.on_grid() {
+            self.restore(&old);
+            self.fit();
+            return;
+        }
+        for (j, &o) in old.iter().enumerate().take(self.len) {
+            let k = self.k_at(j);
+            if k != o {
+                self.moved[self.moved_len] = (o, k);
+                self.moved_len += 1;
+            }
+        }
+        // The oldest tick kept its index: the span, and with it the ticks
+        // missing in it, changed by the newest's shift, and so did the
+        // newest index (no tick is held out: this tick ended any run).
+        let shift = self.k_at(self.len - 1) - old[self.len - 1];
+        stats.missing_ticks = stats.missing_ticks.saturating_add_signed(shift);
+        self.last_k += shift;
+        self.gap_len = 0;
+    }
+
+    /// Puts back the window's indices saved by [`Grid::reindex`].
+    fn restore(&mut self, old: &[i64; MIN_CURVE_TICKS]) {
+        for (j, &o) in old.iter().enumerate().take(self.len) {
+            let i = (self.head + j) % WINDOW;
+            self.k[i] = o;
+        }
+    }
+
+    /// Index of window tick `j` (0 = oldest).
+    fn k_at(&self, j: usize) -> i64 {
+        self.k[(self.head + j) % WINDOW]
+    }
+
+    /// Adds `d` to the indices of window tick `g` and the ticks after it.
+    fn shift_from(&mut self, g: usize, d: i64) {
+        for j in g..self.len {
+            let i = (self.head + j) % WINDOW;
+            self.k[i] += d;
+        }
+    }
+
+    /// Every window tick within [`REINDEX_MARGIN`] periods of the line.
+    fn on_grid(&self) -> bool {
+        (0..self.len).all(|j| {
+            let (x, y) = self.point(j);
+            ((y - self.a) / self.b - x).abs() <= REINDEX_MARGIN
+        })
+    }
+
+    /// The new index of tick `k` if the last tick's re-read moved it.
+    fn moved_to(&self, k: i64) -> Option<i64> {
+        self.moved[..self.moved_len]
+            .iter()
+            .find(|&&(old, _)| old == k)
+            .map(|&(_, new)| new)
     }
 
     fn accept(&mut self, t: u64, k: i64) {
@@ -763,6 +951,9 @@ impl Follower {
         match self.transport {
             Transport::Armed { pos } => self.transport = Transport::Running { k, pos },
             Transport::Running { k: ak, pos } => {
+                if let Some(nk) = self.grid.moved_to(ak) {
+                    self.transport = Transport::Running { k: nk, pos };
+                }
                 if let Some((base, old)) = renumbered {
                     // An anchor before the renumbered ticks keeps its index;
                     // one among them takes its new index.
