@@ -29,6 +29,23 @@ pub use news::{EngineStats, LogLevel, LogLine, News};
 use crate::ring::{MidiBufferConsumer, MidiBufferProducer};
 use std::sync::Arc;
 
+/// Output streams: the `port` of a message in the output ring names the
+/// stream it belongs to, and an engine keeps each stream in order: a message
+/// never leaves before the previous one of its stream. The audio side stamps
+/// each message through the block's timeline, which can put a block's times
+/// before the previous block's (late calls, then punctual ones); the
+/// sequencer queue sorts by time, so without this a note-off could leave
+/// before its note-on. Streams are separate because they have their own
+/// offsets (the clock's and the notes' can differ by up to 100 ms).
+pub mod stream {
+    /// The host's notes, MIDI and SysEx (and the releases of held notes).
+    pub const HOST: u16 = 0;
+    /// MIDI clock.
+    pub const CLOCK: u16 = 1;
+    /// How many streams there are.
+    pub const COUNT: usize = 2;
+}
+
 /// The seam's promise for output: while it runs, an engine takes what is in
 /// the output ring at least this often (ns). The audio side therefore stamps
 /// every message at least this far past the end of the block it was pushed

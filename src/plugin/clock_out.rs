@@ -21,6 +21,7 @@ use super::counters::AudioCounters;
 use super::midi_out::{ms_to_ns, MidiOut, OutTimes};
 use super::params::{index, ParamValues};
 use super::transport::{stretches, Stretch};
+use crate::engine::stream;
 use crate::midi_clock::ticks::{ClockEvent, ClockKind, ClockOptions, TickScheduler};
 use crate::protocol::MidiEvent;
 use clack_plugin::events::event_types::TransportEvent;
@@ -37,8 +38,6 @@ pub struct ClockOut {
     scheduler: Option<TickScheduler>,
     /// The scheduler's drop count already counted as a loss.
     dropped_seen: u64,
-    /// The latest clock stamp: the next goes no earlier (see [`Self::stretch`]).
-    last: u64,
 }
 
 impl ClockOut {
@@ -53,7 +52,6 @@ impl ClockOut {
                 },
             ),
             dropped_seen: 0,
-            last: 0,
         }
     }
 
@@ -105,12 +103,8 @@ impl ClockOut {
         let r = scheduler.process(song.as_ref(), stretch.frames(), &mut buf);
         let start = f64::from(stretch.start);
         for e in &buf[..r.written] {
-            // Never before the previous clock message: the timeline can move
-            // a block's times earlier than the last block's, and the queue
-            // sorts by time. Held back, a tick is at most that shift late.
-            let t = times.at(start + e.at, offset_ns).max(self.last);
-            self.last = t;
-            out.send(t, midi(e.kind), &[], counters);
+            let t = times.at(start + e.at, offset_ns);
+            out.send(t, stream::CLOCK, midi(e.kind), &[], counters);
         }
         self.count_drops(counters);
     }
@@ -136,7 +130,7 @@ impl ClockOut {
         let r = scheduler.process(None, 0, &mut buf);
         let t = out.stamp_after_now(now_ns, ms_to_ns(params.get(index::CLOCK_OFFSET)));
         for e in &buf[..r.written] {
-            out.send(t, midi(e.kind), &[], counters);
+            out.send(t, stream::CLOCK, midi(e.kind), &[], counters);
         }
         self.count_drops(counters);
     }
@@ -236,9 +230,10 @@ mod tests {
     }
 
     /// When the timeline moves a block's times earlier than the last
-    /// block's (late calls, then punctual ones), the clock's stamps must
-    /// still not go back: the queue sorts by time, and a tick stamped
-    /// before the previous one would reorder the clock (or a Stop).
+    /// block's (late calls, then punctual ones), the clock must still not
+    /// go out of order: the queue sorts by time, and a tick stamped before
+    /// the previous one would reorder the clock (or a Stop). The engine
+    /// keeps the clock's stream in order (`StreamOrder`).
     #[test]
     fn the_clock_keeps_its_order_when_the_timeline_moves_back() {
         const FRAMES: u32 = 256;
@@ -268,20 +263,19 @@ mod tests {
                 &counters,
             );
         }
-        let mut last = 0u64;
-        let mut n = 0;
-        while let Some(m) = consumer.try_pop() {
-            assert!(
-                m.time_ns >= last,
-                "clock message {n} ({:?}) stamped {} ns before the one before it",
-                m.event,
-                last - m.time_ns
-            );
-            last = m.time_ns;
-            n += 1;
-        }
+        let sent: Vec<_> = std::iter::from_fn(|| consumer.try_pop()).collect();
         // 200 blocks of 256 at 300 bpm: 128 ticks, plus Start.
-        assert_eq!(n, 129);
+        assert_eq!(sent.len(), 129);
+        assert!(sent.iter().all(|m| m.port == stream::CLOCK));
+        let back = sent
+            .windows(2)
+            .filter(|w| w[1].time_ns < w[0].time_ns)
+            .count();
+        assert!(
+            back > 0,
+            "the timeline never moved back: the test shows nothing"
+        );
+        crate::plugin::midi_out::tests::assert_in_order_through_the_engine(&sent);
     }
 
     proptest::proptest! {

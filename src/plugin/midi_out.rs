@@ -28,7 +28,7 @@
 use super::counters::AudioCounters;
 use super::host_midi::{for_hardware, ForHardware};
 use super::params::{index, ParamValues};
-use crate::engine::OUTPUT_POLL_NS;
+use crate::engine::{stream, OUTPUT_POLL_NS};
 use crate::protocol::{HeldNotes, MidiEvent, MidiMessage};
 use crate::ring::MidiBufferProducer;
 use crate::timeline::BlockMap;
@@ -124,9 +124,6 @@ pub struct MidiOut {
     /// The latest stamp queued: what is sent between blocks goes no
     /// earlier, so a release or a Stop never overtakes what it ends.
     last_stamp: u64,
-    /// The latest stamp of the host's events: the next goes no earlier (see
-    /// [`Self::host_event`]).
-    last_host: u64,
 }
 
 impl MidiOut {
@@ -139,11 +136,11 @@ impl MidiOut {
             delay_ns: OUTPUT_POLL_NS,
             offset_ns: 0,
             last_stamp: 0,
-            last_host: 0,
         }
     }
 
-    /// Queue `event` to leave at `time_ns` (`CLOCK_MONOTONIC`); a SysEx's
+    /// Queue `event` of output stream `stream` (see [`stream`]) to leave at
+    /// `time_ns` (`CLOCK_MONOTONIC`); a SysEx's
     /// bytes are `sysex` (0xF0 … 0xF7). A full ring drops it and counts it;
     /// a SysEx larger than the ring's SysEx storage is counted as oversize.
     /// Returns whether it was queued.
@@ -153,6 +150,7 @@ impl MidiOut {
     pub fn send(
         &mut self,
         time_ns: u64,
+        stream: u16,
         event: MidiEvent,
         sysex: &[u8],
         counters: &AudioCounters,
@@ -165,11 +163,11 @@ impl MidiOut {
                 counters.loss(&counters.output_sysex_oversize);
                 return false;
             }
-            producer.try_send_sysex(time_ns, 0, sysex)
+            producer.try_send_sysex(time_ns, stream, sysex)
         } else {
             producer.try_send(MidiMessage {
                 time_ns,
-                port: 0,
+                port: stream,
                 event,
             })
         };
@@ -217,29 +215,22 @@ impl MidiOut {
         offset_ns: i64,
         counters: &AudioCounters,
     ) {
-        // Never before the previous host event: the timeline can move a
-        // block's times earlier than the last block's (late calls, then
-        // punctual ones), and the queue sorts by time, so a note-off stamped
-        // by the new line could overtake its note-on. Held back instead, it
-        // is at most that shift late.
-        let mut at = || {
-            let t = times
-                .at(f64::from(event.header().time()), offset_ns)
-                .max(self.last_host);
-            self.last_host = t;
-            t
-        };
+        let at = || times.at(f64::from(event.header().time()), offset_ns);
         match for_hardware(event) {
             ForHardware::Message(m) => {
-                let t = at();
-                if self.send(t, m, &[], counters) {
+                if self.send(at(), stream::HOST, m, &[], counters) {
                     self.held.track(&m);
                 }
             }
             ForHardware::SysEx(bytes) => {
-                let t = at();
                 let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
-                self.send(t, MidiEvent::SysEx { len }, bytes, counters);
+                self.send(
+                    at(),
+                    stream::HOST,
+                    MidiEvent::SysEx { len },
+                    bytes,
+                    counters,
+                );
             }
             ForHardware::Unmappable => counters.loss(&counters.output_unmappable),
             ForHardware::None => {}
@@ -259,7 +250,7 @@ impl MidiOut {
                 key,
                 velocity: 0,
             };
-            if !self.send(time_ns, off, &[], counters) {
+            if !self.send(time_ns, stream::HOST, off, &[], counters) {
                 // Still held: try again at the next release.
                 self.held.track(&MidiEvent::NoteOn {
                     channel,
@@ -292,7 +283,7 @@ impl MidiOut {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::timeline::Timeline;
     use clack_plugin::events::event_types::MidiEvent as ClapMidi;
@@ -301,8 +292,9 @@ mod tests {
     /// The timeline can move a block's times earlier than the last block's
     /// (the host's calls were late for a while, then come on time, and the
     /// line follows the earliest calls). A note-off stamped by the new line
-    /// must still not precede its note-on stamped by the old one: the queue
-    /// sorts by time, and a note-off first leaves the note hanging.
+    /// must still not leave before its note-on stamped by the old one: the
+    /// queue sorts by time, and a note-off first leaves the note hanging.
+    /// The engine keeps the host's stream in order (`StreamOrder`).
     #[test]
     fn host_events_keep_their_order_when_the_timeline_moves_back() {
         const FRAMES: u32 = 256;
@@ -330,18 +322,33 @@ mod tests {
             let times = OutTimes::new(&block, 1);
             out.host_block(&InputEvents::from_buffer(&events), &times, &opts, &counters);
         }
-        let mut last = 0u64;
-        let mut n = 0;
-        while let Some(m) = consumer.try_pop() {
+        let sent: Vec<_> = std::iter::from_fn(|| consumer.try_pop()).collect();
+        assert_eq!(sent.len(), 400);
+        assert!(sent.iter().all(|m| m.port == stream::HOST));
+        let back = sent
+            .windows(2)
+            .filter(|w| w[1].time_ns < w[0].time_ns)
+            .count();
+        assert!(
+            back > 0,
+            "the timeline never moved back: the test shows nothing"
+        );
+        assert_in_order_through_the_engine(&sent);
+    }
+
+    /// What the engine makes of `sent`: each stream kept in order.
+    pub(crate) fn assert_in_order_through_the_engine(sent: &[MidiMessage]) {
+        let mut order = crate::backend::alsa_seq::output::StreamOrder::default();
+        let mut last = [0u64; stream::COUNT];
+        for (n, m) in sent.iter().enumerate() {
+            let t = order.keep(m.port, m.time_ns);
+            let prev = &mut last[usize::from(m.port)];
             assert!(
-                m.time_ns >= last,
-                "message {n} ({:?}) stamped {} ns before the one queued before it",
-                m.event,
-                last - m.time_ns
+                t >= *prev,
+                "message {n} ({:?}) leaves before the one before it",
+                m.event
             );
-            last = m.time_ns;
-            n += 1;
+            *prev = t;
         }
-        assert_eq!(n, 400);
     }
 }

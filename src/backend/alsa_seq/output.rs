@@ -37,7 +37,7 @@ use super::client::cells_for;
 use super::queue_time::QueueTime;
 use super::raw::output_free;
 use crate::engine::news::LogBudget;
-use crate::engine::{News, OUTPUT_POLL_NS};
+use crate::engine::{stream, News, OUTPUT_POLL_NS};
 use crate::protocol::MidiMessage;
 use crate::ring::MidiBufferConsumer;
 use crate::timeline::monotonic_ns;
@@ -85,6 +85,28 @@ pub struct Output {
     /// The engine is stopping: everything goes out at once (see
     /// [`Output::drain_at_once`]).
     at_once: bool,
+    order: StreamOrder,
+}
+
+/// Keeps each output stream in order (see [`crate::engine::stream`]): a
+/// message's time, held back to its stream's previous one if earlier.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StreamOrder {
+    last: [u64; stream::COUNT],
+}
+
+impl StreamOrder {
+    /// `time_ns` for a message of `stream`, not before that stream's
+    /// previous message (unknown streams are left as they are).
+    pub fn keep(&mut self, stream: u16, time_ns: u64) -> u64 {
+        match self.last.get_mut(usize::from(stream)) {
+            Some(last) => {
+                *last = (*last).max(time_ns);
+                *last
+            }
+            None => time_ns,
+        }
+    }
 }
 
 /// When a message goes out.
@@ -124,6 +146,7 @@ impl Output {
             cuts: LogBudget::new(10, "MIDI output SysEx cut off"),
             due_ns: monotonic_ns() + LOOK_EVERY_NS,
             at_once: false,
+            order: StreamOrder::default(),
         })
     }
 
@@ -139,7 +162,8 @@ impl Output {
     /// Send everything queued.
     pub fn drain(&mut self, seq: &alsa::Seq, route: Route, clock: &QueueTime, news: &News) {
         self.due_ns = next_due(self.due_ns, monotonic_ns());
-        while let Some(msg) = self.ring.try_pop() {
+        while let Some(mut msg) = self.ring.try_pop() {
+            msg.time_ns = self.order.keep(msg.port, msg.time_ns);
             let mut small = [0u8; 3];
             let bytes: &[u8] = if msg.event.is_sysex() {
                 match self.ring.pop_sysex_payload(&mut self.scratch) {
