@@ -44,9 +44,15 @@ fn send_direct_and_scheduled_arrives_on_time() {
         tx.engine.stats()
     );
     let base = monotonic_ns() + 100_000_000;
-    let offsets_ms = [120u64, 0, 75, 20];
-    for (i, off) in offsets_ms.iter().enumerate() {
-        assert!(tx.send(base + off * 1_000_000, &[0xB0, i as u8, *off as u8]));
+    // Out of time order across the two output streams (each stream is
+    // kept in its own order by the engine): the queue sorts them by time.
+    let offsets_ms = [(120u64, 1u16), (0, 0), (75, 0), (20, 1)];
+    for (i, (off, stream)) in offsets_ms.iter().enumerate() {
+        assert!(tx.send_on(
+            *stream,
+            base + off * 1_000_000,
+            &[0xB0, i as u8, *off as u8]
+        ));
     }
     let got = collect(&mut rx.consumer, offsets_ms.len(), Duration::from_secs(2));
     assert_eq!(got.len(), offsets_ms.len());

@@ -36,14 +36,21 @@ impl Running {
     /// Queue `bytes` (one complete MIDI message) for output at `time_ns`
     /// (0: at once), as `process()` would; `false` if the bytes are not one
     /// message or the output ring is full.
+    /// It goes on the host-events stream ([`phasorsync::engine::stream`]),
+    /// which the engine keeps in order.
     pub fn send(&mut self, time_ns: u64, bytes: &[u8]) -> bool {
+        self.send_on(phasorsync::engine::stream::HOST, time_ns, bytes)
+    }
+
+    /// [`Self::send`] on output stream `stream`.
+    pub fn send_on(&mut self, stream: u16, time_ns: u64, bytes: &[u8]) -> bool {
         if bytes.first() == Some(&0xF0) {
-            return self.output.try_send_sysex(time_ns, 0, bytes);
+            return self.output.try_send_sysex(time_ns, stream, bytes);
         }
         match MidiEvent::from_bytes(bytes) {
             Ok(event) => self.output.try_send(MidiMessage {
                 time_ns,
-                port: 0,
+                port: stream,
                 event,
             }),
             Err(_) => false,
