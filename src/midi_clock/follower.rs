@@ -646,8 +646,8 @@ impl Grid {
     /// once taken it bends the line towards itself, so more follow. A line
     /// through a few more ticks settles it: the window with each interval
     /// counted afresh in median intervals is tried first; failing that,
-    /// each interval is tried one period shorter (a gap that was not) or
-    /// longer (a lost tick taken for none), the ticks from it on renumbered
+    /// each interval is tried one period shorter (a gap that was not) or, if
+    /// it is long enough, longer (a lost tick taken for none), the ticks from it on renumbered
     /// and the oldest keeping its index (it is tied to the song position by what came before the
     /// window: the first tick after Start, or the kink of a tempo step);
     /// the try that shrinks the residuals most is taken, up to
@@ -659,7 +659,7 @@ impl Grid {
         if self.len < REINDEX_FROM || self.len >= MIN_CURVE_TICKS || self.b <= 0.0 {
             return;
         }
-        let sigma0 = self.sigma;
+        let (sigma0, period0) = (self.sigma, self.b);
         let mut old = [0i64; MIN_CURVE_TICKS];
         for (j, o) in old.iter_mut().enumerate().take(self.len) {
             *o = self.k_at(j);
@@ -702,8 +702,13 @@ impl Grid {
             let mut best: Option<(usize, i64, f64)> = None;
             for g in 1..self.len {
                 let gap = self.k_at(g) - self.k_at(g - 1);
+                let dt = (self.t[(self.head + g) % WINDOW] - self.t[(self.head + g - 1) % WINDOW])
+                    as f64;
                 for d in [-1i64, 1] {
-                    if d == -1 && gap < 2 {
+                    // A lost tick is only found in a long interval: with a
+                    // handful of ticks, a line at a fraction of the period
+                    // fits anything.
+                    if (d == -1 && gap < 2) || (d == 1 && dt < (gap as f64 + 0.4) * period0) {
                         continue;
                     }
                     self.shift_from(g, d);
