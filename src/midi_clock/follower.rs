@@ -56,10 +56,11 @@
 //! fast tempo's next interval can look like 1.5 periods, and a gap taken
 //! then bends the line so that every other tick looks like one (a stable
 //! wrong grid at 2/3 of the period). So while the window holds 5 to 23
-//! ticks, its indices are second-guessed at each tick: first with no gap at
-//! all, else by moving one interval's gap at a time (up to four), the oldest
-//! tick keeping its index (the first after Start, or a tempo step's kink:
-//! tied to the song position); the renumbering is kept if the residuals
+//! ticks, its indices are second-guessed at each tick: first with every
+//! interval counted afresh in median intervals, else by moving one
+//! interval's gap at a time (up to four), the oldest tick keeping its index
+//! (the first after Start, or a tempo step's kink: tied to the song
+//! position); the renumbering is kept if the residuals
 //! shrink and every tick sits within 0.4 period of the new line, and the
 //! transport follows its anchor tick if that was renumbered.
 //!
@@ -643,11 +644,11 @@ impl Grid {
     /// third tick, from a period estimated from one jittered interval, is a
     /// coin toss at fast tempi (an interval of 1.6 estimated periods), and
     /// once taken it bends the line towards itself, so more follow. A line
-    /// through a few more ticks settles it: the window without any gap is
-    /// tried first; failing that, each interval is tried one
-    /// period shorter (a gap that was not) or longer (a lost tick taken for
-    /// none), the ticks from it on renumbered and the oldest keeping its
-    /// index (it is tied to the song position by what came before the
+    /// through a few more ticks settles it: the window with each interval
+    /// counted afresh in median intervals is tried first; failing that,
+    /// each interval is tried one period shorter (a gap that was not) or, if
+    /// it is long enough, longer (a lost tick taken for none), the ticks from it on renumbered
+    /// and the oldest keeping its index (it is tied to the song position by what came before the
     /// window: the first tick after Start, or the kink of a tempo step);
     /// the try that shrinks the residuals most is taken, up to
     /// [`REINDEX_ROUNDS`] times, and the result kept if, on the line through
@@ -658,25 +659,40 @@ impl Grid {
         if self.len < REINDEX_FROM || self.len >= MIN_CURVE_TICKS || self.b <= 0.0 {
             return;
         }
-        let sigma0 = self.sigma;
+        let (sigma0, period0) = (self.sigma, self.b);
         let mut old = [0i64; MIN_CURVE_TICKS];
         for (j, o) in old.iter_mut().enumerate().take(self.len) {
             *o = self.k_at(j);
         }
         let mut sigma = sigma0;
-        // First, no gaps at all: the way out when the guess from the first
+        // First, every interval counted afresh in the median interval (no
+        // gap at all, mostly): the way out when the guess from the first
         // interval was 1.5 periods and every other tick became a "gap" (a
-        // line that fits them, at 2/3 of the period).
+        // line that fits them, at 2/3 of the period), even with a held-out
+        // tick among them.
         if self.k_at(self.len - 1) - old[0] >= self.len as i64 {
-            for j in 0..self.len {
-                let i = (self.head + j) % WINDOW;
-                self.k[i] = old[0] + j as i64;
+            let mut dts = [0.0f64; MIN_CURVE_TICKS];
+            for (j, d) in dts.iter_mut().enumerate().take(self.len).skip(1) {
+                *d = (self.t[(self.head + j) % WINDOW] - self.t[(self.head + j - 1) % WINDOW])
+                    as f64;
             }
-            self.fit();
-            if self.sigma < sigma0 && self.on_grid() {
-                sigma = self.sigma;
-            } else {
-                self.restore(&old);
+            let dts = &mut dts[1..self.len];
+            dts.sort_unstable_by(f64::total_cmp);
+            let median = dts[dts.len() / 2];
+            if median > 0.0 {
+                let mut k = old[0];
+                for j in 1..self.len {
+                    let i = (self.head + j) % WINDOW;
+                    let dt = (self.t[i] - self.t[(self.head + j - 1) % WINDOW]) as f64;
+                    k += ((dt / median).round() as i64).max(1);
+                    self.k[i] = k;
+                }
+                self.fit();
+                if self.sigma < sigma0 && self.on_grid() {
+                    sigma = self.sigma;
+                } else {
+                    self.restore(&old);
+                }
             }
         }
         // Else single renumberings, best first.
@@ -686,8 +702,13 @@ impl Grid {
             let mut best: Option<(usize, i64, f64)> = None;
             for g in 1..self.len {
                 let gap = self.k_at(g) - self.k_at(g - 1);
+                let dt = (self.t[(self.head + g) % WINDOW] - self.t[(self.head + g - 1) % WINDOW])
+                    as f64;
                 for d in [-1i64, 1] {
-                    if d == -1 && gap < 2 {
+                    // A lost tick is only found in a long interval: with a
+                    // handful of ticks, a line at a fraction of the period
+                    // fits anything.
+                    if (d == -1 && gap < 2) || (d == 1 && dt < (gap as f64 + 0.4) * period0) {
                         continue;
                     }
                     self.shift_from(g, d);
