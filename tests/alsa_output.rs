@@ -44,9 +44,9 @@ fn send_direct_and_scheduled_arrives_on_time() {
         tx.engine.stats()
     );
     let base = monotonic_ns() + 100_000_000;
-    // Out of time order across the two output streams (each stream is
-    // kept in its own order by the engine): the queue sorts them by time.
-    let offsets_ms = [(120u64, 1u16), (0, 0), (75, 0), (20, 1)];
+    // Out of time order across the two output streams, each in its own
+    // order (the engine keeps each stream's): the queue sorts them by time.
+    let offsets_ms = [(20u64, 1u16), (120, 1), (0, 0), (75, 0)];
     for (i, (off, stream)) in offsets_ms.iter().enumerate() {
         assert!(tx.send_on(
             *stream,
