@@ -13,10 +13,14 @@
 //! machine (or VM).
 //!
 //! Asserted: the clock's exact message sequence (Start, 97 clocks, Stop,
-//! SPP 35, Continue, 71 clocks, Stop); every note once, in order; every
-//! message on its sample's time plus one constant delay, within the floor's
-//! max plus [`SLACK_US`]; the same constant for clock and notes; the Stop
-//! within one tick of the host stopping.
+//! SPP 35, Continue, 71 clocks, Stop); every note once, in order; the
+//! messages on their samples' times plus one constant delay: the median
+//! |error| within the floor's median plus [`SLACK_US`] (a sender that snaps
+//! to blocks is off by half a period, 5.3 ms here), and the p99 within one
+//! period (the emulated VM's timer interrupts now and then run milliseconds
+//! late: its own floor's max has been 0.6 to 8 ms; the figures are printed);
+//! the same constant for clock and notes; the Stop within one tick of the
+//! host stopping.
 //!
 //! `harness_*`: the same script through the receiver from `aplaymidi` and
 //! from the naive sender (no plugin): the harness itself is checked.
@@ -272,19 +276,27 @@ fn notes_and_clock_leave_on_their_samples_through_play_stop_locate_play() {
         );
     }
 
-    let (_, floor_c99, floor_cmax) = floor.0.percentiles();
-    let (_, floor_n99, floor_nmax) = floor.1.percentiles();
+    let (floor_c50, floor_c99, floor_cmax) = floor.0.percentiles();
+    let (floor_n50, floor_n99, floor_nmax) = floor.1.percentiles();
     let floor_max = floor_cmax.max(floor_nmax);
+    let floor_p50 = floor_c50.max(floor_n50);
+    let period_us = f64::from(FRAMES) * 1e6 / 48_000.0;
     let mut failures = Vec::new();
     for (what, t) in [("clock", &ours.0), ("notes", &ours.1)] {
-        let (_, p99, max) = t.percentiles();
+        let (p50, p99, max) = t.percentiles();
         println!(
-            "{what}: PhasorSync p99 {p99:.0} us vs floor p99 {:.0} us",
+            "{what}: PhasorSync p50 {p50:.0} / p99 {p99:.0} / max {max:.0} us vs floor p50 \
+             {floor_p50:.0} / p99 {:.0} / max {floor_max:.0} us",
             floor_c99.max(floor_n99)
         );
-        if max > floor_max + SLACK_US {
+        if p50 > floor_p50 + SLACK_US {
             failures.push(format!(
-                "{what}: max |error| {max:.0} us beyond the floor's max {floor_max:.0} us + {SLACK_US} us"
+                "{what}: median |error| {p50:.0} us beyond the floor's {floor_p50:.0} us + {SLACK_US} us"
+            ));
+        }
+        if p99 > period_us {
+            failures.push(format!(
+                "{what}: p99 |error| {p99:.0} us beyond one period ({period_us:.0} us)"
             ));
         }
     }
@@ -316,6 +328,13 @@ fn notes_and_clock_leave_on_their_samples_through_play_stop_locate_play() {
     for ((_, b), err) in clock_want.zip(&ours.0.errors_us) {
         if b[0] == 0xFC && err.abs() > tick_us {
             failures.push(format!("Stop {err:.0} us off the host's stop"));
+        }
+    }
+    // Which clock messages are off, to tell a scheduling fault from noise.
+    let clock_all = want.iter().filter(|(s, b)| b[0] >= 0xF0 && keep(*s));
+    for (k, ((s, b), err)) in clock_all.zip(&ours.0.errors_us).enumerate() {
+        if err.abs() > floor_max + SLACK_US {
+            println!("clock message {k} {b:02X?} at sample {s}: {err:.0} us off");
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
