@@ -24,7 +24,8 @@
 //! phase back within 2 ms by 4-4.5 s after a stall of the test host (a call
 //! more than [`STALL_MS`] late, which moves the sample timeline by more than
 //! a tick: the seconds after one are reported apart, not in the settled
-//! figures).
+//! figures). A run with such a stall that fails is run again, up to
+//! [`ATTEMPTS`] runs; a run without one must pass as it is.
 //!
 //! Needs a kernel sequencer: run with `cargo xtask test` (natively where
 //! `/dev/snd/seq` exists, in the project's qemu VM otherwise); only this test:
@@ -455,12 +456,39 @@ impl Analysis<'_> {
     }
 }
 
+/// Attempts of the run: a run in which the emulated machine stalled the
+/// test host's audio thread (a call more than [`STALL_MS`] late, which moves
+/// the sample timeline by more than a tick) and failed is run again, at most
+/// this many times in all. A run without such a stall must pass as it is.
+const ATTEMPTS: usize = 3;
+
 #[test]
 #[ignore = "needs a kernel sequencer: run with cargo xtask test"]
 fn external_clock_drives_the_phasor_on_the_senders_grid() {
     common::require_sequencer();
     let schedule = schedule();
-    let run = run(&schedule);
+    let mut all = Vec::new();
+    for attempt in 1..=ATTEMPTS {
+        println!("== attempt {attempt} of {ATTEMPTS}");
+        let (failures, stalls) = attempt_run(&schedule);
+        if failures.is_empty() {
+            return;
+        }
+        all.push(format!(
+            "attempt {attempt} ({stalls} host stalls): {failures:#?}"
+        ));
+        assert!(
+            stalls > 0,
+            "failed without a host stall, so not the machine's doing: {all:#?}"
+        );
+    }
+    panic!("every attempt failed, each after a host stall: {all:#?}");
+}
+
+/// One run and its analysis: the failures, and how many host calls came
+/// more than [`STALL_MS`] late.
+fn attempt_run(schedule: &Schedule) -> (Vec<String>, usize) {
+    let run = run(schedule);
     let n = run.phasor.len();
     let frames = FRAMES as usize;
     let period_ns = f64::from(FRAMES) * 1e9 / RATE;
@@ -521,7 +549,7 @@ fn external_clock_drives_the_phasor_on_the_senders_grid() {
 
     let a = Analysis {
         run: &run,
-        schedule: &schedule,
+        schedule,
         usable,
     };
     let offset = a.offset_ms();
@@ -820,7 +848,7 @@ fn external_clock_drives_the_phasor_on_the_senders_grid() {
             "\"External clock running\" never went on and off again (last Stop at {last_stop} ms): {running:?}"
         ));
     }
-    assert!(failures.is_empty(), "{failures:#?}");
+    (failures, stalls)
 }
 
 /// The analysis itself, on a synthetic recording of a perfect phasor
