@@ -18,6 +18,8 @@
 mod clap_host;
 mod common;
 
+use common::{sleep_until, try_realtime};
+
 use clack_host::prelude::*;
 use clap_host::{instantiate, load_entry, logs, Recorded};
 use phasorsync::backend::alsa_seq::queue_time::monotonic_ns;
@@ -81,30 +83,6 @@ struct Run {
     calls: Vec<u64>,
     /// Note-ons out of the plugin: (absolute sample, key).
     notes: Vec<(u64, u8)>,
-}
-
-/// Sleep until `deadline_ns` on CLOCK_MONOTONIC.
-fn sleep_until(deadline_ns: u64) {
-    let ts = libc::timespec {
-        tv_sec: (deadline_ns / 1_000_000_000) as libc::time_t,
-        tv_nsec: (deadline_ns % 1_000_000_000) as libc::c_long,
-    };
-    // SAFETY: `ts` is a valid timespec; a null remainder is allowed with TIMER_ABSTIME.
-    unsafe {
-        libc::clock_nanosleep(
-            libc::CLOCK_MONOTONIC,
-            libc::TIMER_ABSTIME,
-            &ts,
-            std::ptr::null_mut(),
-        )
-    };
-}
-
-/// Ask for SCHED_FIFO on this thread, as audio threads have; fine if refused.
-fn try_realtime() {
-    let param = libc::sched_param { sched_priority: 80 };
-    // SAFETY: plain call on the current thread with a valid param.
-    unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
 }
 
 fn probe() -> (AlsaEngine, MidiBufferConsumer) {

@@ -34,6 +34,8 @@
 mod clap_host;
 mod common;
 
+use common::{sleep_until, try_realtime};
+
 use clack_extensions::params::PluginParams;
 use clack_host::events::event_types::ParamValueEvent;
 use clack_host::events::spaces::CoreEventSpace;
@@ -192,30 +194,6 @@ impl Schedule {
         let ((t0, b0), (t1, b1)) = (self.ticks[i], self.ticks[i + 1]);
         Some((b0 + (ms - t0) / (t1 - t0) * (b1 - b0), seg.bpm))
     }
-}
-
-/// Sleep until `deadline_ns` on CLOCK_MONOTONIC.
-fn sleep_until(deadline_ns: u64) {
-    let ts = libc::timespec {
-        tv_sec: (deadline_ns / 1_000_000_000) as libc::time_t,
-        tv_nsec: (deadline_ns % 1_000_000_000) as libc::c_long,
-    };
-    // SAFETY: `ts` is a valid timespec; a null remainder is allowed with TIMER_ABSTIME.
-    unsafe {
-        libc::clock_nanosleep(
-            libc::CLOCK_MONOTONIC,
-            libc::TIMER_ABSTIME,
-            &ts,
-            std::ptr::null_mut(),
-        )
-    };
-}
-
-/// Ask for SCHED_FIFO on this thread, as audio threads have; fine if refused.
-fn try_realtime() {
-    let param = libc::sched_param { sched_priority: 80 };
-    // SAFETY: plain call on the current thread with a valid param.
-    unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
 }
 
 /// `client:port` of the plugin instance's input, from its own log line
