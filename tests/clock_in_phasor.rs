@@ -9,11 +9,9 @@
 
 mod clap_host;
 
-use clack_host::events::event_types::{ParamValueEvent, TransportEvent, TransportFlags};
+use clack_host::events::event_types::{ParamValueEvent, TransportEvent};
 use clack_host::events::spaces::CoreEventSpace;
-use clack_host::events::EventFlags;
 use clack_host::prelude::*;
-use clack_host::utils::{BeatTime, SecondsTime};
 use clack_plugin::entry::SinglePluginEntry;
 use phasorsync::engine::ManualEngine;
 use phasorsync::plugin::params::{index, PARAMS};
@@ -334,25 +332,7 @@ fn a_second_clock_source_is_ignored_and_reported() {
 }
 
 fn transport(beats: f64, tempo: f64) -> TransportEvent {
-    TransportEvent {
-        header: EventHeader::new_core(0, EventFlags::empty()),
-        flags: TransportFlags::HAS_TEMPO
-            | TransportFlags::HAS_BEATS_TIMELINE
-            | TransportFlags::HAS_TIME_SIGNATURE
-            | TransportFlags::IS_PLAYING,
-        song_pos_beats: BeatTime::from_float(beats),
-        song_pos_seconds: SecondsTime::from_int(0),
-        tempo,
-        tempo_inc: 0.0,
-        loop_start_beats: BeatTime::from_float(0.0),
-        loop_end_beats: BeatTime::from_float(0.0),
-        loop_start_seconds: SecondsTime::from_int(0),
-        loop_end_seconds: SecondsTime::from_int(0),
-        bar_start: BeatTime::from_float((beats / 4.0).floor() * 4.0),
-        bar_number: (beats / 4.0).floor() as i32,
-        time_signature_numerator: 4,
-        time_signature_denominator: 4,
-    }
+    clap_host::transport(0, true, beats, tempo)
 }
 
 #[test]

@@ -269,35 +269,6 @@ fn settled_clock_map_never_allocates() {
     );
 }
 
-/// A playing host transport at sample `time`: `beats` at `tempo`.
-fn song_transport(
-    time: u32,
-    beats: f64,
-    tempo: f64,
-) -> clack_host::events::event_types::TransportEvent {
-    use clack_host::events::event_types::{TransportEvent, TransportFlags};
-    use clack_host::events::{EventFlags, EventHeader};
-    use clack_host::utils::{BeatTime, SecondsTime};
-    TransportEvent {
-        header: EventHeader::new_core(time, EventFlags::empty()),
-        flags: TransportFlags::HAS_TEMPO
-            | TransportFlags::HAS_BEATS_TIMELINE
-            | TransportFlags::IS_PLAYING,
-        song_pos_beats: BeatTime::from_float(beats),
-        song_pos_seconds: SecondsTime::from_int(0),
-        tempo,
-        tempo_inc: 0.0,
-        loop_start_beats: BeatTime::from_float(0.0),
-        loop_end_beats: BeatTime::from_float(0.0),
-        loop_start_seconds: SecondsTime::from_int(0),
-        loop_end_seconds: SecondsTime::from_int(0),
-        bar_start: BeatTime::from_float(0.0),
-        bar_number: 0,
-        time_signature_numerator: 4,
-        time_signature_denominator: 4,
-    }
-}
-
 /// Host events and MIDI clock to the hardware: 20 000 blocks of 256 frames
 /// with a playing transport that changes tempo mid-block (a transport
 /// event), CLAP notes, MIDI events and a SysEx in every block, clock out on,
@@ -328,7 +299,7 @@ fn hardware_and_clock_out_never_allocate() {
     let (mut allocations, mut faults, mut to_hardware) = (0, 0, 0u64);
     // The first blocks are the warm-up (first run of each path, see above).
     for block in 0..OUT_BLOCKS + 4 {
-        let first = song_transport(0, beat_of(block), 120.0);
+        let first = clap_host::transport(0, true, beat_of(block), 120.0);
         let mut input = EventBuffer::with_capacity(8);
         if block == 0 {
             input.push(&ParamValueEvent::new(
@@ -342,8 +313,9 @@ fn hardware_and_clock_out_never_allocate() {
         input.push(&NoteOnEvent::new(3, pckn(key), 0.8));
         input.push(&clap_host::midi(50, [0xB0, 7, (block % 128) as u8]));
         input.push(&clap_host::sysex(90, &SYSEX));
-        input.push(&song_transport(
+        input.push(&clap_host::transport(
             half,
+            true,
             beat_of(block) + f64::from(half) / 24_000.0,
             150.0,
         ));
@@ -398,7 +370,12 @@ fn hardware_and_clock_out_never_allocate() {
             &input.as_input(),
             &mut output.as_output(),
             None,
-            Some(&song_transport(0, beat_of(OUT_BLOCKS + 4), 120.0)),
+            Some(&clap_host::transport(
+                0,
+                true,
+                beat_of(OUT_BLOCKS + 4),
+                120.0,
+            )),
         )
         .expect("process");
     let mut stopped = None;

@@ -253,6 +253,38 @@ pub fn sysex(time: u32, data: &'static [u8]) -> MidiSysExEvent {
     unsafe { MidiSysExEvent::new(time, 0, data) }
 }
 
+/// A host transport at sample `time`, `playing` or not, at `beats` and
+/// `tempo` (bpm) in 4/4, the current bar starting on the last multiple of 4
+/// beats: what a DAW gives at a block start or a mid-block change.
+pub fn transport(time: u32, playing: bool, beats: f64, tempo: f64) -> TransportEvent {
+    use clack_host::events::event_types::TransportFlags;
+    use clack_host::events::{EventFlags, EventHeader};
+    use clack_host::utils::{BeatTime, SecondsTime};
+    let mut flags = TransportFlags::HAS_TEMPO
+        | TransportFlags::HAS_BEATS_TIMELINE
+        | TransportFlags::HAS_TIME_SIGNATURE;
+    if playing {
+        flags |= TransportFlags::IS_PLAYING;
+    }
+    let bar = (beats / 4.0).floor();
+    TransportEvent {
+        header: EventHeader::new_core(time, EventFlags::empty()),
+        flags,
+        song_pos_beats: BeatTime::from_float(beats),
+        song_pos_seconds: SecondsTime::from_int(0),
+        tempo,
+        tempo_inc: 0.0,
+        loop_start_beats: BeatTime::from_float(0.0),
+        loop_end_beats: BeatTime::from_float(0.0),
+        loop_start_seconds: SecondsTime::from_int(0),
+        loop_end_seconds: SecondsTime::from_int(0),
+        bar_start: BeatTime::from_float(bar * 4.0),
+        bar_number: bar as i32,
+        time_signature_numerator: 4,
+        time_signature_denominator: 4,
+    }
+}
+
 /// One block of `frames` without audio buffers and without a transport:
 /// the host's `input` events in, the plugin's events appended to `output`.
 pub fn process_block(

@@ -4,11 +4,8 @@
 #![allow(dead_code)] // each test binary uses a different part of it
 
 use crate::clap_host::{self, record, Recorded, TestHost};
-use clack_host::events::event_types::TransportFlags;
 use clack_host::events::event_types::{MidiEvent as ClapMidi, ParamValueEvent, TransportEvent};
-use clack_host::events::{EventFlags, EventHeader};
 use clack_host::prelude::*;
-use clack_host::utils::{BeatTime, SecondsTime};
 use clack_plugin::entry::SinglePluginEntry;
 use phasorsync::engine::{EngineIo, ManualEngine};
 use phasorsync::plugin::params::{index, PARAMS};
@@ -154,28 +151,7 @@ pub fn clock_on() -> ParamValueEvent {
 
 /// A host transport at sample `time`: `playing` at `beats` and `tempo`.
 pub fn transport(time: u32, playing: bool, beats: f64, tempo: f64) -> TransportEvent {
-    let mut flags = TransportFlags::HAS_TEMPO
-        | TransportFlags::HAS_BEATS_TIMELINE
-        | TransportFlags::HAS_TIME_SIGNATURE;
-    if playing {
-        flags |= TransportFlags::IS_PLAYING;
-    }
-    TransportEvent {
-        header: EventHeader::new_core(time, EventFlags::empty()),
-        flags,
-        song_pos_beats: BeatTime::from_float(beats),
-        song_pos_seconds: SecondsTime::from_int(0),
-        tempo,
-        tempo_inc: 0.0,
-        loop_start_beats: BeatTime::from_float(0.0),
-        loop_end_beats: BeatTime::from_float(0.0),
-        loop_start_seconds: SecondsTime::from_int(0),
-        loop_end_seconds: SecondsTime::from_int(0),
-        bar_start: BeatTime::from_float(0.0),
-        bar_number: 0,
-        time_signature_numerator: 4,
-        time_signature_denominator: 4,
-    }
+    clap_host::transport(time, playing, beats, tempo)
 }
 
 /// The two markers a block carries to show its own timeline: CCs on
