@@ -163,30 +163,14 @@ mod tests {
     use crate::timeline::Timeline;
     use clack_plugin::events::event_types::TransportFlags;
     use clack_plugin::events::io::EventBuffer;
-    use clack_plugin::events::{EventFlags, EventHeader};
-    use clack_plugin::utils::{BeatTime, SecondsTime};
 
     const RATE: f64 = 48_000.0;
 
     fn playing(time: u32, beats: f64, tempo: f64) -> TransportEvent {
-        TransportEvent {
-            header: EventHeader::new_core(time, EventFlags::empty()),
-            flags: TransportFlags::HAS_TEMPO
-                | TransportFlags::HAS_BEATS_TIMELINE
-                | TransportFlags::IS_PLAYING,
-            song_pos_beats: BeatTime::from_float(beats),
-            song_pos_seconds: SecondsTime::from_int(0),
-            tempo,
-            tempo_inc: 0.0,
-            loop_start_beats: BeatTime::from_float(0.0),
-            loop_end_beats: BeatTime::from_float(0.0),
-            loop_start_seconds: SecondsTime::from_int(0),
-            loop_end_seconds: SecondsTime::from_int(0),
-            bar_start: BeatTime::from_float(0.0),
-            bar_number: 0,
-            time_signature_numerator: 4,
-            time_signature_denominator: 4,
-        }
+        let flags = TransportFlags::HAS_TEMPO
+            | TransportFlags::HAS_BEATS_TIMELINE
+            | TransportFlags::IS_PLAYING;
+        crate::plugin::transport::tests::transport(time, beats, tempo, flags)
     }
 
     /// A song at `tempo` from beat 0, `samples` long, in blocks of

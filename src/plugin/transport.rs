@@ -134,13 +134,20 @@ pub fn stretches<'a>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use clack_plugin::events::io::EventBuffer;
     use clack_plugin::events::{EventFlags, EventHeader};
     use clack_plugin::utils::{BeatTime, SecondsTime};
 
-    fn transport(time: u32, beats: f64, tempo: f64, flags: TransportFlags) -> TransportEvent {
+    /// A transport event at sample `time` with `flags` (loop 4..8, bar at
+    /// beat 3, 3/4: what the flags do not claim is ignored by `read`).
+    pub(crate) fn transport(
+        time: u32,
+        beats: f64,
+        tempo: f64,
+        flags: TransportFlags,
+    ) -> TransportEvent {
         TransportEvent {
             header: EventHeader::new_core(time, EventFlags::empty()),
             flags,
