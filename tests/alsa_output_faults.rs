@@ -12,7 +12,7 @@ use common::*;
 use phasorsync::backend::alsa_seq::client::{cells_for, output_pool};
 use phasorsync::backend::alsa_seq::queue_time::monotonic_ns;
 use phasorsync::backend::alsa_seq::{AlsaConfig, ThreadState};
-use phasorsync::engine::{LogLevel, LogLine, MidiEngine, News, OUTPUT_POLL_NS};
+use phasorsync::engine::{LogLevel, LogLine, MidiEngine, OUTPUT_POLL_NS};
 use phasorsync::protocol::MidiEvent;
 
 const MS: u64 = 1_000_000;
@@ -33,10 +33,6 @@ fn cc_index(ev: &MidiEvent) -> Option<usize> {
 }
 
 /// Every log line so far.
-fn log_lines(news: &News) -> Vec<LogLine> {
-    std::iter::from_fn(|| news.pop_log()).collect()
-}
-
 /// A SysEx of `len` bytes, framing included.
 fn sysex(len: usize, seed: u8) -> Vec<u8> {
     let mut sx = vec![0xF0];
@@ -119,13 +115,7 @@ fn a_full_output_pool_drops_and_counts_only_what_does_not_fit() {
     let s = tx.engine.stats();
     assert_eq!(s.output_dropped, expected_dropped as u64);
 
-    let lines = log_lines(&tx.news);
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.level == LogLevel::Warning && l.message.contains("output pool is full")),
-        "no log line about the full pool: {lines:?}"
-    );
+    assert_warned(&log_lines(&tx.news), "output pool is full");
     assert_eq!(tx.engine.state(), ThreadState::Running);
     tx.engine.stop();
     rx.engine.stop();
@@ -368,13 +358,7 @@ fn a_sysex_refused_part_way_is_counted_cut_and_the_rest_goes_on() {
     assert_eq!(got[0].sysex.as_deref(), Some(&sx[..]));
     let s = tx.engine.stats();
     assert_eq!((s.output_sysex_cut, s.output_dropped), (1, 0), "{s:?}");
-    let lines = log_lines(&tx.news);
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.level == LogLevel::Warning && l.message.contains("cut off part way")),
-        "{lines:?}"
-    );
+    assert_warned(&log_lines(&tx.news), "cut off part way");
     assert_eq!(tx.engine.state(), ThreadState::Running);
     tx.engine.stop();
     rx.engine.stop();

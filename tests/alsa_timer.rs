@@ -12,7 +12,7 @@ use std::process::Command;
 use common::*;
 use phasorsync::backend::alsa_seq::timer::QUEUE_TIMER_HZ;
 use phasorsync::backend::alsa_seq::{AlsaConfig, TimerKind};
-use phasorsync::engine::{LogLevel, LogLine, MidiEngine, News};
+use phasorsync::engine::{LogLevel, LogLine, MidiEngine};
 
 /// `/proc/asound/timers`.
 fn timers() -> String {
@@ -32,10 +32,6 @@ fn timer_of_queue(queue: i32) -> Option<String> {
     text.lines()
         .find_map(|l| l.strip_prefix(&head))
         .map(|n| n.trim().to_string())
-}
-
-fn log_lines(news: &News) -> Vec<LogLine> {
-    std::iter::from_fn(|| news.pop_log()).collect()
 }
 
 /// The log lines about the queue's timer.

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use alsa::seq::Addr;
 use phasorsync::backend::alsa_seq::{AlsaConfig, AlsaEngine};
-use phasorsync::engine::{EngineIo, MidiEngine, News};
+use phasorsync::engine::{EngineIo, LogLevel, LogLine, MidiEngine, News};
 use phasorsync::protocol::{MidiEvent, MidiMessage};
 use phasorsync::ring::{
     midi_buffer_with_config, MidiBufferConsumer, MidiBufferProducer, RingConfig,
@@ -159,4 +159,19 @@ pub fn collect_until_quiet(c: &mut MidiBufferConsumer, quiet: Duration) -> Vec<G
         }
         out.extend(more);
     }
+}
+
+/// Every log line queued on `news` since the last call (taken off it).
+pub fn log_lines(news: &News) -> Vec<LogLine> {
+    std::iter::from_fn(|| news.pop_log()).collect()
+}
+
+/// Panics unless one of `lines` is a warning that contains `text`.
+pub fn assert_warned(lines: &[LogLine], text: &str) {
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.level == LogLevel::Warning && l.message.contains(text)),
+        "no warning containing {text:?}: {lines:?}"
+    );
 }
