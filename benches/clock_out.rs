@@ -161,7 +161,7 @@ fn run_plugin(frames: u32, song: &Song, blocks: u64, notes: &[HostMidi], want: &
     let logs = clap_host::logs(&plugin);
     let out = logged_output_addr(logs.iter().map(|(_, l)| l.as_str()))
         .unwrap_or_else(|| panic!("the plugin did not log its sequencer address: {logs:?}"));
-    let rx = Receiver::start("bench-clock-rx", &[out]);
+    let rx = Receiver::start_with_schedule("bench-clock-rx", &[out]);
     let params = [(PARAMS[index::CLOCK_OUT].id, 1.0)];
     let (pacing, processor) = common::run_plugin(
         processor,
@@ -183,6 +183,7 @@ fn run_plugin(frames: u32, song: &Song, blocks: u64, notes: &[HostMidi], want: &
         |s| pacing.ideal_ns(s),
         |s| !pacing.near_xrun(s, common::xrun_shadow_ns(pacing.frames)),
     );
+    let split = split(&r, want, &pacing);
     let late: Vec<String> = clap_host::logs(&plugin)
         .into_iter()
         .map(|(_, l)| l)
@@ -194,11 +195,99 @@ fn run_plugin(frames: u32, song: &Song, blocks: u64, notes: &[HostMidi], want: &
         clock,
         notes: row_notes.clone(),
         conditions: format!(
-            "{}; {}; plugin reports: {late:?}",
+            "{}; {}; plugin reports: {late:?}\n    {split}",
             pacing_conditions(&pacing),
             left_out(notes_ref(&row_notes))
         ),
     }
+}
+
+/// Where PhasorSync's error comes from: the same figures over the times it
+/// scheduled (each arrival moved back by the kernel's delivery delay), and
+/// the kernel's delivery delay after the scheduled time (p50/p99/max µs,
+/// above its least), clock and notes apart; then the ticks whose interval
+/// error passed 1 ms, with both parts.
+fn split(r: &Received, want: &[Timed], pacing: &common::Pacing) -> String {
+    let (Some(sched), Some(delays)) = (r.as_scheduled(), r.delivery_delays()) else {
+        return "no scheduled times received (events sent at once?)".into();
+    };
+    let keep = |s: f64| !pacing.near_xrun(s, common::xrun_shadow_ns(pacing.frames));
+    let (clock, notes) = figures("scheduled", &sched, want, |s| pacing.ideal_ns(s), keep);
+    let pct = |f: &dyn Fn(u8) -> bool| {
+        let d: Vec<f64> = delays
+            .iter()
+            .filter(|(_, b)| f(b[0]))
+            .map(|(d, _)| *d as f64 / 1e3)
+            .collect();
+        let (p50, p99, max) = common::abs_percentiles(&d);
+        format!("{p50:.0} / {p99:.0} / {max:.0}")
+    };
+    let clock = match clock {
+        Ok(c) => format!(
+            "{:.0} / {:.0} / {:.0}, drift {:+.1}",
+            c.p50_us, c.p99_us, c.max_us, c.drift_us
+        ),
+        Err(e) => e,
+    };
+    let notes = notes.map_or("-".into(), |n| {
+        let (a, b, c) = n.percentiles();
+        format!("{a:.0} / {b:.0} / {c:.0}")
+    });
+    // The ticks with an interval error over 1 ms: arrival − ideal and the
+    // kernel's delay, µs, of the tick and the one before.
+    let ticks: Vec<(u64, i64)> = r
+        .arrivals
+        .iter()
+        .zip(&delays)
+        .filter(|(a, _)| a.bytes[0] == 0xF8)
+        .map(|(a, (d, _))| (r.mono_ns(a), *d))
+        .collect();
+    let ideal: Vec<f64> = want
+        .iter()
+        .filter(|(_, b)| b[0] == 0xF8)
+        .map(|(s, _)| pacing.ideal_ns(*s))
+        .collect();
+    let mut outliers = Vec::new();
+    if ticks.len() == ideal.len() {
+        for i in 1..ticks.len() {
+            let late = |k: usize| (ticks[k].0 as f64 - ideal[k]) / 1e3;
+            if (late(i) - late(i - 1)).abs() > 1000.0 {
+                outliers.push(format!(
+                    "#{i}: late {:+.0} after {:+.0}, kernel delay {} after {}",
+                    late(i),
+                    late(i - 1),
+                    ticks[i].1 / 1000,
+                    ticks[i - 1].1 / 1000
+                ));
+            }
+        }
+    }
+    // Where the kernel's long delays fall: µs after the last block call
+    // began (diagnostic: the host's audio thread runs at SCHED_FIFO).
+    let after_call: Vec<i64> = r
+        .arrivals
+        .iter()
+        .zip(&delays)
+        .filter(|(_, (d, _))| *d > 2_000_000)
+        .map(|(a, (d, _))| {
+            let sched = r.mono_ns(a) as i64 - d;
+            let last = pacing
+                .calls
+                .iter()
+                .rev()
+                .find(|&&c| (c as i64) <= sched)
+                .copied()
+                .unwrap_or(0) as i64;
+            (sched - last) / 1000
+        })
+        .collect();
+    format!(
+        "as scheduled: clock {clock}; notes {notes}. Kernel delivery delay: clock {}, notes {}. \
+         Delays over 2 ms, scheduled this long after a block call began (us): {after_call:?}. \
+         Interval errors over 1 ms: {outliers:?}",
+        pct(&|b| b == 0xF8),
+        pct(&|b| b < 0xF0)
+    )
 }
 
 fn run_naive(frames: u32, song: &Song, blocks: u64, notes: &[HostMidi], want: &[Timed]) -> Row {

@@ -30,11 +30,26 @@ pub struct Arrival {
     pub bytes: Vec<u8>,
 }
 
+/// One event as its sender scheduled it: what a port without timestamping
+/// receives (the kernel leaves the sender's queue and time on the event).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sent {
+    /// The sender's queue time the event was scheduled at, ns (real time;
+    /// `None` for an event sent at once or scheduled in ticks).
+    pub queue_ns: Option<u64>,
+    /// The MIDI bytes.
+    pub bytes: Vec<u8>,
+}
+
 /// What a stopped [`Receiver`] recorded.
 #[derive(Clone, Debug)]
 pub struct Received {
     /// Every event, in arrival order.
     pub arrivals: Vec<Arrival>,
+    /// With [`Receiver::start_with_schedule`]: every event again, as its
+    /// sender scheduled it, in the same order (the kernel delivers each
+    /// event to a sender's subscribers one after the other).
+    pub sent: Vec<Sent>,
     /// `CLOCK_MONOTONIC − queue time`, ns, measured at start and at stop
     /// (the tightest of 16 brackets each).
     pub anchors: [Sample; 2],
@@ -69,6 +84,48 @@ impl Received {
             .collect()
     }
 
+    /// Each arrival's kernel delivery delay after the time its sender
+    /// scheduled it, ns, up to a constant (the two queues' offset): arrival
+    /// on our queue − scheduled time on the sender's, minus the smallest
+    /// such difference. With the bytes. `None` unless recorded with
+    /// [`Receiver::start_with_schedule`] and every arrival has its
+    /// scheduled twin.
+    ///
+    /// Tells the sender's choice of times (scheduled) from the kernel's
+    /// keeping of them (delivery): a message that arrives late although it
+    /// was scheduled on time was held up by the kernel's timer, not by the
+    /// sender.
+    pub fn delivery_delays(&self) -> Option<Vec<(i64, &[u8])>> {
+        if self.sent.len() != self.arrivals.len() {
+            return None;
+        }
+        let raw: Vec<(i64, &[u8])> = self
+            .arrivals
+            .iter()
+            .zip(&self.sent)
+            .map(|(a, s)| {
+                (a.bytes == s.bytes)
+                    .then_some(())
+                    .and(s.queue_ns)
+                    .map(|q| (a.queue_ns as i64 - q as i64, a.bytes.as_slice()))
+            })
+            .collect::<Option<_>>()?;
+        let min = raw.iter().map(|(d, _)| *d).min()?;
+        Some(raw.into_iter().map(|(d, b)| (d - min, b)).collect())
+    }
+
+    /// What the sender scheduled, as if the kernel had delivered every
+    /// event with the least delay it showed: each arrival moved back by its
+    /// [`Received::delivery_delays`]. `None` when those are unknown.
+    pub fn as_scheduled(&self) -> Option<Received> {
+        let delays = self.delivery_delays()?;
+        let mut r = self.clone();
+        for (a, (d, _)) in r.arrivals.iter_mut().zip(delays) {
+            a.queue_ns -= d as u64;
+        }
+        Some(r)
+    }
+
     /// The system messages (`0xF1..`) in order, with their monotonic time:
     /// the clock's Start/Stop/Continue/SPP/Clock sequence.
     pub fn system(&self) -> Vec<(u64, &[u8])> {
@@ -86,6 +143,7 @@ pub struct Receiver {
     pub addr: Addr,
     stop: Arc<AtomicBool>,
     log: Arc<Mutex<Vec<Arrival>>>,
+    sent: Arc<Mutex<Vec<Sent>>>,
     thread: Option<JoinHandle<(Sample, Option<String>)>>,
     start_anchor: Sample,
 }
@@ -98,10 +156,23 @@ impl Receiver {
     /// # Panics
     /// When the sequencer cannot be opened or a subscription fails.
     pub fn start(name: &str, sources: &[Addr]) -> Self {
+        Self::start_ports(name, sources, false)
+    }
+
+    /// [`Receiver::start`], with a second port, without timestamping,
+    /// subscribed from the same `sources`: it records each event's time as
+    /// its sender scheduled it ([`Received::sent`],
+    /// [`Received::delivery_delays`]).
+    pub fn start_with_schedule(name: &str, sources: &[Addr]) -> Self {
+        Self::start_ports(name, sources, true)
+    }
+
+    fn start_ports(name: &str, sources: &[Addr], schedule: bool) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let log = Arc::new(Mutex::new(Vec::with_capacity(65_536)));
+        let sent = Arc::new(Mutex::new(Vec::new()));
         let (ready_tx, ready_rx) = mpsc::channel();
-        let (stop2, log2) = (Arc::clone(&stop), Arc::clone(&log));
+        let (stop2, log2, sent2) = (Arc::clone(&stop), Arc::clone(&log), Arc::clone(&sent));
         let (name, sources) = (name.to_string(), sources.to_vec());
         let thread = std::thread::spawn(move || {
             // No realtime priority: the stamps are the kernel's, taken at
@@ -126,6 +197,17 @@ impl Receiver {
                 client: seq.client_id().unwrap(),
                 port: info.get_port(),
             };
+            let raw_port = schedule.then(|| {
+                let mut raw = PortInfo::empty().unwrap();
+                raw.set_name(c"scheduled");
+                raw.set_capability(PortCap::WRITE | PortCap::SUBS_WRITE);
+                raw.set_type(PortType::MIDI_GENERIC | PortType::APPLICATION);
+                seq.create_port(&raw).expect("receiver: second port");
+                Addr {
+                    client: me.client,
+                    port: raw.get_port(),
+                }
+            });
             seq.control_queue(q, EventType::Start, 0, None)
                 .expect("receiver: start queue");
             seq.drain_output().expect("receiver: drain");
@@ -135,11 +217,13 @@ impl Receiver {
             };
             let first = anchor();
             for &src in &sources {
-                let s = alsa::seq::PortSubscribe::empty().unwrap();
-                s.set_sender(src);
-                s.set_dest(me);
-                seq.subscribe_port(&s)
-                    .unwrap_or_else(|e| panic!("receiver: subscribing from {src:?}: {e}"));
+                for dest in std::iter::once(me).chain(raw_port) {
+                    let s = alsa::seq::PortSubscribe::empty().unwrap();
+                    s.set_sender(src);
+                    s.set_dest(dest);
+                    seq.subscribe_port(&s)
+                        .unwrap_or_else(|e| panic!("receiver: subscribing from {src:?}: {e}"));
+                }
             }
             let timer = queue_timer(q);
             ready_tx.send((me, first)).unwrap();
@@ -152,12 +236,21 @@ impl Receiver {
                 // SAFETY: `fds` is a valid pollfd slice for its length.
                 unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 20) };
                 while let Ok(mut ev) = input.event_input() {
-                    let Some(t) = ev.get_time() else { continue };
+                    let time = ev.get_time();
+                    let to_raw = Some(ev.get_dest()) == raw_port;
                     let source = ev.get_source();
                     codec.reset_decode();
                     let Ok(n) = codec.decode(&mut buf, &mut ev) else {
                         continue; // not MIDI (port announcements and the like)
                     };
+                    if to_raw {
+                        sent2.lock().unwrap().push(Sent {
+                            queue_ns: time.map(|t| t.as_nanos() as u64),
+                            bytes: buf[..n].to_vec(),
+                        });
+                        continue;
+                    }
+                    let Some(t) = time else { continue };
                     log2.lock().unwrap().push(Arrival {
                         queue_ns: t.as_nanos() as u64,
                         source,
@@ -175,6 +268,7 @@ impl Receiver {
             addr,
             stop,
             log,
+            sent,
             thread: Some(thread),
             start_anchor,
         }
@@ -207,8 +301,10 @@ impl Receiver {
         self.stop.store(true, Ordering::Release);
         let (end_anchor, timer) = self.thread.take().unwrap().join().expect("receiver thread");
         let arrivals = std::mem::take(&mut *self.log.lock().unwrap());
+        let sent = std::mem::take(&mut *self.sent.lock().unwrap());
         Received {
             arrivals,
+            sent,
             anchors: [self.start_anchor, end_anchor],
             timer,
         }
