@@ -208,9 +208,10 @@ fn run_plugin(frames: u32, song: &Song, blocks: u64, notes: &[HostMidi], want: &
 /// above its least), clock and notes apart; then the ticks whose interval
 /// error passed 1 ms, with both parts.
 fn split(r: &Received, want: &[Timed], pacing: &common::Pacing) -> String {
-    let (Some(sched), Some(delays)) = (r.as_scheduled(), r.delivery_delays()) else {
+    let Some(delays) = r.delivery_delays() else {
         return "no scheduled times received (events sent at once?)".into();
     };
+    let sched = r.as_scheduled(&delays);
     let keep = |s: f64| !pacing.near_xrun(s, common::xrun_shadow_ns(pacing.frames));
     let (clock, notes) = figures("scheduled", &sched, want, |s| pacing.ideal_ns(s), keep);
     let pct = |f: &dyn Fn(u8) -> bool| {
@@ -263,7 +264,8 @@ fn split(r: &Received, want: &[Timed], pacing: &common::Pacing) -> String {
         }
     }
     // Where the kernel's long delays fall: µs after the last block call
-    // began (diagnostic: the host's audio thread runs at SCHED_FIFO).
+    // began. Spread over the whole period, they are not the host's doing
+    // (its audio thread runs at SCHED_FIFO and could hold up the kernel).
     let after_call: Vec<i64> = r
         .arrivals
         .iter()

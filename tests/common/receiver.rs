@@ -104,9 +104,8 @@ impl Received {
             .iter()
             .zip(&self.sent)
             .map(|(a, s)| {
-                (a.bytes == s.bytes)
-                    .then_some(())
-                    .and(s.queue_ns)
+                s.queue_ns
+                    .filter(|_| a.bytes == s.bytes)
                     .map(|q| (a.queue_ns as i64 - q as i64, a.bytes.as_slice()))
             })
             .collect::<Option<_>>()?;
@@ -116,14 +115,13 @@ impl Received {
 
     /// What the sender scheduled, as if the kernel had delivered every
     /// event with the least delay it showed: each arrival moved back by its
-    /// [`Received::delivery_delays`]. `None` when those are unknown.
-    pub fn as_scheduled(&self) -> Option<Received> {
-        let delays = self.delivery_delays()?;
+    /// delay, `delays` being this recording's [`Received::delivery_delays`].
+    pub fn as_scheduled(&self, delays: &[(i64, &[u8])]) -> Received {
         let mut r = self.clone();
         for (a, (d, _)) in r.arrivals.iter_mut().zip(delays) {
-            a.queue_ns -= d as u64;
+            a.queue_ns -= *d as u64;
         }
-        Some(r)
+        r
     }
 
     /// The system messages (`0xF1..`) in order, with their monotonic time:
