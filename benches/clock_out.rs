@@ -20,7 +20,8 @@
 //!   is called (the same tick scheduler, not scheduled on a queue).
 //!
 //! Figures: |inter-tick interval − 20 833.3 µs| p50/p99/max and cumulative
-//! drift (last tick − first − (N−1)·period); notes: |arrival − ideal −
+//! drift (the trend of lateness over the run, a least-squares line, see
+//! `ClockFigures::drift_us`); notes: |arrival − ideal −
 //! median delay| p50/p99/max. The headline is PhasorSync's p99 over the
 //! floor's p99.
 //!

@@ -38,7 +38,12 @@ pub struct ClockFigures {
     pub p99_us: f64,
     /// See `p50_us`.
     pub max_us: f64,
-    /// Cumulative drift: last − first − (ticks − 1)·period, µs.
+    /// Cumulative drift, µs: the rise over the run of the least-squares
+    /// line through each kept tick's lateness (arrival − ideal), from the
+    /// first kept tick's ideal time to the last's. A clock built as "the
+    /// previous tick plus an interval" accumulates its rounding here; one
+    /// late tick at either end, which would decide a last − first figure,
+    /// moves it by only its share of the fit.
     pub drift_us: f64,
 }
 
@@ -46,9 +51,8 @@ impl ClockFigures {
     /// Figures of ticks received at `times_ns` (monotonic) that were due
     /// at `ideal_ns` (one every tick period, as the sender's clock counts
     /// time), over the ticks `keep` marks: the interval error of each pair
-    /// of consecutive kept ticks, and the drift from the first kept tick to
-    /// the last (arrival − ideal, last minus first; without xruns that is
-    /// last − first − (N−1)·period).
+    /// of consecutive kept ticks, and the drift ([`ClockFigures::drift_us`])
+    /// from the first kept tick to the last.
     ///
     /// # Panics
     /// When the lengths differ or fewer than two ticks are kept.
@@ -63,11 +67,12 @@ impl ClockFigures {
             .filter(|&i| keep[i - 1] && keep[i])
             .map(|i| late[i] - late[i - 1])
             .collect();
-        let kept: Vec<f64> = late
+        let kept: Vec<(f64, f64)> = ideal_ns
             .iter()
+            .zip(&late)
             .zip(keep)
             .filter(|(_, &k)| k)
-            .map(|(&l, _)| l)
+            .map(|((&i, &l), _)| (i / 1e3, l))
             .collect();
         assert!(kept.len() >= 2, "clock figures need two ticks");
         let (p50_us, p99_us, max_us) = abs_percentiles(&errors);
@@ -76,8 +81,23 @@ impl ClockFigures {
             p50_us,
             p99_us,
             max_us,
-            drift_us: kept[kept.len() - 1] - kept[0],
+            drift_us: trend(&kept) * (kept[kept.len() - 1].0 - kept[0].0),
         }
+    }
+}
+
+/// The slope of the least-squares line through `(x, y)` points; 0 when
+/// every `x` is the same.
+pub fn trend(points: &[(f64, f64)]) -> f64 {
+    let n = points.len() as f64;
+    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx) * (p.0 - mx)).sum();
+    if sxx == 0.0 {
+        0.0
+    } else {
+        sxy / sxx
     }
 }
 
