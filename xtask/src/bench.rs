@@ -101,9 +101,10 @@ pub fn run(args: &[String]) -> Result<()> {
     println!("bench: no usable /dev/snd/seq here: running the kernel figures in the qemu VM");
     sysdeps::ensure(sysdeps::VM)?;
     let kernel = vm::ensure_kernel()?;
-    let run = vm::run_script(&kernel, &path, &job)?;
+    let cpus = vm::vcpus(vm::TIMING_CPUS)?;
+    let run = vm::run_script(&kernel, &path, &job, cpus)?;
     println!(
-        "bench: VM ({}; {}); figures from an emulated CPU: compare within the run",
+        "bench: VM ({}; {cpus} vCPU; {}); figures from an emulated CPU: compare within the run",
         kernel.package,
         run.timing()
     );

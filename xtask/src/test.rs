@@ -303,7 +303,7 @@ fn in_vm(
     let script_path = job.path.join("job.sh");
     fs::write(&script_path, script)?;
 
-    let run = vm::run_script(&kernel, &script_path, job)?;
+    let run = vm::run_script(&kernel, &script_path, job, vm::TEST_CPUS)?;
     Ok(VmTests {
         kernel: kernel.package,
         status: run.status,

@@ -18,7 +18,9 @@
 //! `$XDG_CACHE_HOME/phasorsync/vm` or `~/.cache/phasorsync/vm`),
 //! `PHASORSYNC_VM_TIMEOUT` (seconds, default 1800), `PHASORSYNC_VM_MEM`
 //! (MiB, default 2048), `PHASORSYNC_VM_ACCEL` (qemu `-accel`, default
-//! `tcg,thread=multi`), `PHASORSYNC_VM_KEEP=1` (keep the job directory).
+//! `tcg,thread=multi`), `PHASORSYNC_VM_CPUS` (vCPUs; default 2 for the
+//! tests and `cargo xtask vm`, 1 for `cargo xtask bench`'s timing figures,
+//! see [`TIMING_CPUS`]), `PHASORSYNC_VM_KEEP=1` (keep the job directory).
 //!
 //! One file per job: [`kernel`] fetches and caches the kernel, [`modules`]
 //! resolves module dependencies, [`elf`] reads the ELF headers involved,
@@ -39,7 +41,7 @@ use anyhow::{bail, Context, Result};
 use crate::sysdeps;
 pub use job::JobDir;
 pub use kernel::{ensure_kernel, Kernel};
-pub use qemu::run_script;
+pub use qemu::{run_script, vcpus, TEST_CPUS, TIMING_CPUS};
 
 /// `cargo xtask vm SCRIPT`: run one shell script (absolute path) as root in
 /// the VM. Handy to poke at the kernel sequencer by hand (`aconnect -l`).
@@ -55,7 +57,7 @@ pub fn cli(args: &[String]) -> Result<()> {
     sysdeps::ensure(sysdeps::VM)?;
     let kernel = ensure_kernel()?;
     let job = JobDir::create()?;
-    let run = run_script(&kernel, &script, &job)?;
+    let run = run_script(&kernel, &script, &job, TEST_CPUS)?;
     eprintln!("vm: {}", run.timing());
     if run.status != 0 {
         bail!("the script exited with status {}", run.status);

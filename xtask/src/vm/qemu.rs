@@ -11,6 +11,28 @@ use std::time::{Duration, Instant};
 
 use super::{initrd, JobDir, Kernel};
 
+/// vCPUs for the tests: two, so the threads that share the plugin's rings
+/// (audio, MIDI, the receivers) really run in parallel.
+pub const TEST_CPUS: u64 = 2;
+
+/// vCPUs for timing figures: one. With two vCPUs on a 2-core machine,
+/// events on *every* sequencer queue now and then leave 2-10 ms late, and
+/// the more guest CPU the sending client uses, the more often (seen 1 Dec
+/// 2026, three runs each: `aplaymidi` p99 0.90-2.6 ms, max 4.1-8.1 ms with
+/// two vCPUs; p99 0.84-0.85 ms, max 0.85-0.87 ms with one). The likely
+/// reason: under TCG, qemu fires the guest's timers from its main-loop
+/// thread, which with two busy vCPU threads waits for a core. Two vCPUs
+/// would measure this machine's core count, not the sender.
+pub const TIMING_CPUS: u64 = 1;
+
+/// The vCPU count: `PHASORSYNC_VM_CPUS` when set, else `default`.
+///
+/// # Errors
+/// When the variable is set but not a number.
+pub fn vcpus(default: u64) -> Result<u64> {
+    env_u64("PHASORSYNC_VM_CPUS", default)
+}
+
 /// Printed by the init script once the VM is ready to run the script.
 const READY_MARKER: &str = "phasorsync-vm: up after";
 
@@ -63,12 +85,26 @@ fn wait_for_file(path: &Path, timeout: Duration) -> bool {
 
 /// Start qemu on `kernel` and `initrd`, the script's status going to
 /// `status_file`; its console is the child's stdout.
-fn start_qemu(kernel: &Kernel, initrd: &Path, status_file: &Path, script: &Path) -> Result<Child> {
+fn start_qemu(
+    kernel: &Kernel,
+    initrd: &Path,
+    status_file: &Path,
+    script: &Path,
+    cpus: u64,
+) -> Result<Child> {
     let mem = env_u64("PHASORSYNC_VM_MEM", 2048)?;
     let accel =
         std::env::var("PHASORSYNC_VM_ACCEL").unwrap_or_else(|_| "tcg,thread=multi".to_string());
+    let cpus = vcpus(cpus)?;
     Command::new("qemu-system-x86_64")
-        .args(["-accel", &accel, "-smp", "2", "-m", &mem.to_string()])
+        .args([
+            "-accel",
+            &accel,
+            "-smp",
+            &cpus.to_string(),
+            "-m",
+            &mem.to_string(),
+        ])
         .args(["-nodefaults", "-no-reboot", "-display", "none"])
         .args(["-serial", "stdio", "-serial"])
         .arg(format!("file:{}", status_file.display()))
@@ -91,13 +127,14 @@ fn start_qemu(kernel: &Kernel, initrd: &Path, status_file: &Path, script: &Path)
         .context("starting qemu-system-x86_64 (package qemu-system-x86)")
 }
 
-/// Boot the VM, run `script` (an absolute path on this machine) as root in
-/// it, stream its output to stdout, and return its exit status.
+/// Boot the VM with `cpus` vCPUs (see [`TEST_CPUS`], [`TIMING_CPUS`]), run
+/// `script` (an absolute path on this machine) as root in it, stream its
+/// output to stdout, and return its exit status.
 ///
 /// # Errors
 /// When qemu cannot start, the VM fails to set itself up, times out, or ends
 /// without reporting the script's exit status. The boot log is included.
-pub fn run_script(kernel: &Kernel, script: &Path, job: &JobDir) -> Result<VmRun> {
+pub fn run_script(kernel: &Kernel, script: &Path, job: &JobDir, cpus: u64) -> Result<VmRun> {
     if !script.is_absolute() || script.to_string_lossy().contains(char::is_whitespace) {
         bail!(
             "the VM script path must be absolute and without spaces: {}",
@@ -111,7 +148,7 @@ pub fn run_script(kernel: &Kernel, script: &Path, job: &JobDir) -> Result<VmRun>
     let timeout = Duration::from_secs(env_u64("PHASORSYNC_VM_TIMEOUT", 1800)?);
 
     let started = Instant::now();
-    let mut child = start_qemu(kernel, &initrd, &status_file, script)?;
+    let mut child = start_qemu(kernel, &initrd, &status_file, script, cpus)?;
 
     let stdout = child.stdout.take().context("qemu stdout")?;
     let (tx, rx) = mpsc::channel::<String>();
