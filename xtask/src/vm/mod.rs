@@ -18,9 +18,9 @@
 //! `$XDG_CACHE_HOME/phasorsync/vm` or `~/.cache/phasorsync/vm`),
 //! `PHASORSYNC_VM_TIMEOUT` (seconds, default 1800), `PHASORSYNC_VM_MEM`
 //! (MiB, default 2048), `PHASORSYNC_VM_ACCEL` (qemu `-accel`, default
-//! `tcg,thread=multi`), `PHASORSYNC_VM_CPUS` (vCPUs; default 2 for the
-//! tests and `cargo xtask vm`, 1 for `cargo xtask bench`'s timing figures,
-//! see [`TIMING_CPUS`]), `PHASORSYNC_VM_KEEP=1` (keep the job directory).
+//! `tcg,thread=multi`), `PHASORSYNC_VM_CPUS` (vCPUs; default 1 for the
+//! tests, `cargo xtask vm` and `cargo xtask bench`'s timing figures, see
+//! [`TEST_CPUS`] and [`TIMING_CPUS`]), `PHASORSYNC_VM_KEEP=1` (keep the job directory).
 //!
 //! One file per job: [`kernel`] fetches and caches the kernel, [`modules`]
 //! resolves module dependencies, [`elf`] reads the ELF headers involved,

@@ -11,9 +11,13 @@ use std::time::{Duration, Instant};
 
 use super::{initrd, JobDir, Kernel};
 
-/// vCPUs for the tests: two, so the threads that share the plugin's rings
-/// (audio, MIDI, the receivers) really run in parallel.
-pub const TEST_CPUS: u64 = 2;
+/// vCPUs for the tests: one, for the reason given at [`TIMING_CPUS`]. With
+/// two, the test host's paced audio thread woke up to 20-50 ms late now and
+/// then even on an idle machine, and a CI run failed on it (1 Dec 2026).
+/// The rings' two-thread behaviour is tested on the host's real cores and
+/// under Miri; in the VM the plugin's threads still interleave, preempted
+/// by priority as on a one-core machine.
+pub const TEST_CPUS: u64 = 1;
 
 /// vCPUs for timing figures: one. With two vCPUs on a 2-core machine,
 /// events on *every* sequencer queue now and then leave 2-10 ms late, and
