@@ -24,8 +24,10 @@
 //! phase back within 2 ms by 4-4.5 s after a stall of the test host (a call
 //! more than [`STALL_MS`] late, which moves the sample timeline by more than
 //! a tick: the seconds after one are reported apart, not in the settled
-//! figures). A run with such a stall that fails is run again, up to
-//! [`ATTEMPTS`] runs; a run without one must pass as it is.
+//! figures; a segment that starts with Start or Continue counts only the
+//! stalls from its first tick on, since the phasor restarts there). Checks
+//! that fail where such a stall hit are measured again in another run, up to
+//! [`ATTEMPTS`] runs; where no stall hit, they must pass as they are.
 //!
 //! Needs a kernel sequencer: run with `cargo xtask test` (natively where
 //! `/dev/snd/seq` exists, in the project's qemu VM otherwise); only this test:
@@ -434,38 +436,103 @@ impl Analysis<'_> {
     }
 }
 
-/// Attempts of the run: a run in which the emulated machine stalled the
-/// test host's audio thread (a call more than [`STALL_MS`] late, which moves
-/// the sample timeline by more than a tick) and failed is run again, at most
-/// this many times in all. A run without such a stall must pass as it is.
-const ATTEMPTS: usize = 3;
+/// Attempts of the run. The checks fall into scopes: each segment of the
+/// schedule, and the whole run. A scope that fails in a run where the
+/// emulated machine stalled the test host's audio thread in it (a call more
+/// than [`STALL_MS`] late, which moves the sample timeline by more than a
+/// tick) or left too few samples to measure is measured again in the next
+/// run; a scope that fails without that fails the test at once, and so does
+/// one that never passes within this many runs. Every scope must pass in
+/// one run; not all in the same run (on a shared machine whose hypervisor
+/// steals a quarter of the CPU, seen 1 Dec 2026, few runs of 20 s are free
+/// of stalls from end to end).
+const ATTEMPTS: usize = 5;
+
+/// The scope of the checks that are not a segment's.
+const WHOLE_RUN: &str = "the whole run";
 
 #[test]
 #[ignore = "needs a kernel sequencer: run with cargo xtask test"]
 fn external_clock_drives_the_phasor_on_the_senders_grid() {
     common::require_sequencer();
     let schedule = schedule();
+    let scopes: Vec<&str> = schedule
+        .segments
+        .iter()
+        .map(|s| s.name)
+        .chain([WHOLE_RUN])
+        .collect();
+    // A failure's scope: the segment its text starts with, else the run.
+    let scope_of = |f: &str| {
+        scopes
+            .iter()
+            .copied()
+            .find(|&n| n != WHOLE_RUN && f.starts_with(&format!("{n}:")))
+            .unwrap_or(WHOLE_RUN)
+    };
+    let mut passed: Vec<&str> = Vec::new();
     let mut all = Vec::new();
     for attempt in 1..=ATTEMPTS {
-        println!("== attempt {attempt} of {ATTEMPTS}");
-        let (failures, stalls) = attempt_run(&schedule);
-        if failures.is_empty() {
+        println!("== attempt {attempt} of at most {ATTEMPTS}");
+        let outcome = attempt_run(&schedule);
+        for &scope in &scopes {
+            let failures: Vec<&String> = outcome
+                .failures
+                .iter()
+                .filter(|f| scope_of(f) == scope)
+                .collect();
+            if failures.is_empty() {
+                if !passed.contains(&scope) {
+                    passed.push(scope);
+                }
+                continue;
+            }
+            let excused = if scope == WHOLE_RUN {
+                outcome.stalls > 0
+            } else {
+                outcome.unmeasured.contains(&scope)
+            };
+            all.push(format!(
+                "attempt {attempt}, {scope} ({}): {failures:#?}",
+                if excused {
+                    "the machine stalled the host in it"
+                } else {
+                    "no host stall in it"
+                }
+            ));
+            assert!(
+                excused,
+                "{scope} failed in a run where the machine did not stall the host in it,                  so not the machine's doing: {all:#?}"
+            );
+        }
+        let pending: Vec<&str> = scopes
+            .iter()
+            .copied()
+            .filter(|s| !passed.contains(s))
+            .collect();
+        println!("== passed so far: {passed:?}; still to pass: {pending:?}");
+        if pending.is_empty() {
             return;
         }
-        all.push(format!(
-            "attempt {attempt} ({stalls} host stalls): {failures:#?}"
-        ));
-        assert!(
-            stalls > 0,
-            "failed without a host stall, so not the machine's doing: {all:#?}"
-        );
     }
-    panic!("every attempt failed, each after a host stall: {all:#?}");
+    panic!(
+        "some checks did not pass in {ATTEMPTS} runs, each failing where the machine stalled \
+         the host: {all:#?}"
+    );
 }
 
-/// One run and its analysis: the failures, and how many host calls came
-/// more than [`STALL_MS`] late.
-fn attempt_run(schedule: &Schedule) -> (Vec<String>, usize) {
+/// What one run showed.
+struct Outcome {
+    failures: Vec<String>,
+    /// How many host calls came more than [`STALL_MS`] late.
+    stalls: usize,
+    /// The segments this run could not judge: a stall moved their phase, or
+    /// xruns left too few samples.
+    unmeasured: Vec<&'static str>,
+}
+
+/// One run and its analysis.
+fn attempt_run(schedule: &Schedule) -> Outcome {
     let run = run(schedule);
     let n = run.phasor.len();
     let frames = FRAMES as usize;
@@ -487,18 +554,11 @@ fn attempt_run(schedule: &Schedule) -> (Vec<String>, usize) {
             !xrun[k.saturating_sub(shadow)..=k].iter().any(|&x| x)
         })
         .collect();
-    // Per block: ms since the last call more than STALL_MS late.
-    let mut since_stall = vec![f64::INFINITY; wake_us.len()];
-    let mut last_stall: Option<usize> = None;
-    for (k, &w) in wake_us.iter().enumerate() {
-        if w > STALL_MS * 1e3 {
-            last_stall = Some(k);
-        }
-        if let Some(j) = last_stall {
-            since_stall[k] = (k - j) as f64 * period_ns / 1e6;
-        }
-    }
-    let stalls = wake_us.iter().filter(|&&w| w > STALL_MS * 1e3).count();
+    // The blocks whose call came more than STALL_MS late, in order.
+    let stall_blocks: Vec<usize> = (0..wake_us.len())
+        .filter(|&k| wake_us[k] > STALL_MS * 1e3)
+        .collect();
+    let stalls = stall_blocks.len();
     let (w50, w99, wmax) = percentiles(&wake_us);
     let xruns = xrun.iter().filter(|&&x| x).count();
     println!(
@@ -538,6 +598,7 @@ fn attempt_run(schedule: &Schedule) -> (Vec<String>, usize) {
 
     // Per segment: errors once settled; lock after Start and Continue.
     let mut failures = Vec::new();
+    let mut unmeasured = Vec::new();
     let step = 8; // every 8th sample: 32 points a block
     let (mut stall_errors, mut recovered) = (Vec::new(), Vec::new());
     for seg in &schedule.segments {
@@ -546,11 +607,33 @@ fn attempt_run(schedule: &Schedule) -> (Vec<String>, usize) {
             (seg.from_ms..seg.to_ms).contains(&ms)
         };
         let samples: Vec<usize> = (0..n).step_by(step).filter(|&s| in_seg(s)).collect();
+        // The stalls that can move this segment's phase: all of them, but
+        // for a segment that starts with Start or Continue only those from
+        // its first tick on (the phasor restarts there, so a stall before,
+        // say while the first blocks after activation run, moves nothing).
+        let seg_stalls: Vec<usize> = stall_blocks
+            .iter()
+            .copied()
+            .filter(|&j| !seg.restart || a.card_ms(j * frames) - offset >= seg.from_ms)
+            .collect();
+        // Ms since the last of them at or before block `k`.
+        let since_stall = |k: usize| {
+            let i = seg_stalls.partition_point(|&j| j <= k);
+            i.checked_sub(1).map_or(f64::INFINITY, |i| {
+                (k - seg_stalls[i]) as f64 * period_ns / 1e6
+            })
+        };
+        if seg_stalls.iter().any(|&j| {
+            let ms = a.card_ms(j * frames) - offset;
+            ms >= seg.from_ms - STALL_SHADOW_MS && ms < seg.to_ms
+        }) {
+            unmeasured.push(seg.name);
+        }
         let measured = |s: usize| {
             Some((
                 a.card_ms(s) - offset - seg.from_ms,
                 a.error_ms(s, offset)?,
-                since_stall[s / frames],
+                since_stall(s / frames),
             ))
         };
         let all_usable: Vec<(f64, f64, f64)> = samples
@@ -578,6 +661,7 @@ fn attempt_run(schedule: &Schedule) -> (Vec<String>, usize) {
         if all_usable.len() <= samples.len() / 2 {
             // An emulated CPU on a loaded machine cannot always keep a
             // 5.3 ms period: then this run cannot measure the segment.
+            unmeasured.push(seg.name);
             failures.push(format!(
                 "{}: not measurable, only {} of {} samples away from xruns",
                 seg.name,
@@ -826,7 +910,11 @@ fn attempt_run(schedule: &Schedule) -> (Vec<String>, usize) {
             "\"External clock running\" never went on and off again (last Stop at {last_stop} ms): {running:?}"
         ));
     }
-    (failures, stalls)
+    Outcome {
+        failures,
+        stalls,
+        unmeasured,
+    }
 }
 
 /// The analysis itself, on a synthetic recording of a perfect phasor
