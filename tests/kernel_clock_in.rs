@@ -24,8 +24,7 @@
 //! phase back within 2 ms by 4-4.5 s after a stall of the test host (a call
 //! more than [`STALL_MS`] late, which moves the sample timeline by more than
 //! a tick: the seconds after one are reported apart, not in the settled
-//! figures; a segment that starts with Start or Continue counts only the
-//! stalls from its first tick on, since the phasor restarts there). Checks
+//! figures). Checks
 //! that fail where such a stall hit are measured again in another run, up to
 //! [`ATTEMPTS`] runs; where no stall hit, they must pass as they are.
 //!
@@ -51,8 +50,11 @@ use std::time::Duration;
 const ID: &std::ffi::CStr = c"org.phasorsync.phasorsync";
 const RATE: f64 = 48_000.0;
 const FRAMES: u32 = 256;
-/// How long the audio thread runs before `aplaymidi` starts.
-const PRE_ROLL: Duration = Duration::from_secs(2);
+/// How long the audio thread runs before `aplaymidi` starts: longer than
+/// [`STALL_SHADOW_MS`], so that a stall while the first blocks after
+/// activation run (an emulated CPU translating fresh code) is over before
+/// the first segment.
+const PRE_ROLL: Duration = Duration::from_secs(5);
 /// Longest recording kept (the file lasts about 17.5 s).
 const MAX_SECONDS: usize = 40;
 /// How long after an xrun the phasor is left out of the figures.
@@ -607,15 +609,9 @@ fn attempt_run(schedule: &Schedule) -> Outcome {
             (seg.from_ms..seg.to_ms).contains(&ms)
         };
         let samples: Vec<usize> = (0..n).step_by(step).filter(|&s| in_seg(s)).collect();
-        // The stalls that can move this segment's phase: all of them, but
-        // for a segment that starts with Start or Continue only those from
-        // its first tick on (the phasor restarts there, so a stall before,
-        // say while the first blocks after activation run, moves nothing).
-        let seg_stalls: Vec<usize> = stall_blocks
-            .iter()
-            .copied()
-            .filter(|&j| !seg.restart || a.card_ms(j * frames) - offset >= seg.from_ms)
-            .collect();
+        // A stall moves the plugin's sample timeline, which outlives Start
+        // and Continue: every stall counts, before the segment too.
+        let seg_stalls = &stall_blocks;
         // Ms since the last of them at or before block `k`.
         let since_stall = |k: usize| {
             let i = seg_stalls.partition_point(|&j| j <= k);
