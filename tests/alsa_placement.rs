@@ -331,6 +331,10 @@ fn measure(frames: u32, latency_blocks: u32, times: &[u32]) -> Figures {
     }
 }
 
+/// Runs at one block size while a run is mostly xruns (a shared machine's
+/// hypervisor now and then stalls the VM for tens of ms at a time).
+const MEASURE_RUNS: usize = 3;
+
 #[test]
 #[ignore = "needs a kernel sequencer: run with cargo xtask test"]
 fn hardware_notes_land_on_their_sample_at_every_block_size() {
@@ -349,18 +353,34 @@ fn hardware_notes_land_on_their_sample_at_every_block_size() {
     // Every block size at the default latency (one block), and 256 frames
     // again at two blocks, which absorbs wake-ups up to a period late.
     for (frames, latency_blocks) in [(64u32, 1u32), (256, 1), (1024, 1), (256, 2)] {
-        let f = measure(frames, latency_blocks, &times);
         let label = if latency_blocks == 1 {
             format!("{frames}")
         } else {
             format!("{frames}*{latency_blocks}")
         };
-        let (w50, w99, wmax) = percentiles(&f.wake_us);
-        let conditions = format!(
-            "audio thread wake-up after deadline p50 {w50:.0} us, p99 {w99:.0} us, max {wmax:.0} us; \
-             {} xruns; {} of {NOTES} notes left out (within {XRUN_SHADOW_MS} ms after an xrun)",
-            f.xruns, f.excluded
-        );
+        let conditions_of = |f: &Figures| {
+            let (w50, w99, wmax) = percentiles(&f.wake_us);
+            format!(
+                "audio thread wake-up after deadline p50 {w50:.0} us, p99 {w99:.0} us, max \
+                 {wmax:.0} us; {} xruns; {} of {NOTES} notes left out (within {XRUN_SHADOW_MS} \
+                 ms after an xrun)",
+                f.xruns, f.excluded
+            )
+        };
+        // A run that was mostly xruns measures the machine, not the plugin:
+        // measure again, up to MEASURE_RUNS runs in all.
+        let mut f = measure(frames, latency_blocks, &times);
+        for _ in 1..MEASURE_RUNS {
+            if f.ours.len() >= NOTES / 2 {
+                break;
+            }
+            println!(
+                "{label:>5} | mostly xruns, measuring again; {}",
+                conditions_of(&f)
+            );
+            f = measure(frames, latency_blocks, &times);
+        }
+        let conditions = conditions_of(&f);
         if f.ours.len() < NOTES / 2 {
             // An emulated CPU on a loaded machine cannot always keep a 1.3 ms
             // period: then there is nothing to measure at this block size
