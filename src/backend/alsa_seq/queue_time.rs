@@ -119,6 +119,9 @@ pub struct QueueTime {
     history: [(u64, i64); HISTORY],
     filled: usize,
     next: usize,
+    /// Whether the rate is measured (a timer with its own clock) or held at
+    /// zero (see [`QueueTime::on_kernel_clock`]).
+    measure_rate: bool,
 }
 
 /// Readings must span this long before a rate is measured: with readings
@@ -145,6 +148,20 @@ impl QueueTime {
             history,
             filled: 1,
             next: 1 % HISTORY,
+            measure_rate: true,
+        }
+    }
+
+    /// A clock for a queue whose timer runs on the kernel's own clock (the
+    /// high-resolution timer or the system tick): its rate against
+    /// `CLOCK_MONOTONIC` is zero by construction, so none is measured. A rate
+    /// measured there could only come from the readings' lag, which changes
+    /// when the machine starts or stops delaying interrupts, and would carry
+    /// the offset away by hundreds of ppm.
+    pub fn on_kernel_clock(sample: Sample) -> Self {
+        Self {
+            measure_rate: true,
+            ..Self::anchor(sample)
         }
     }
 
@@ -202,7 +219,7 @@ impl QueueTime {
         self.history[self.next] = (now, sample.offset());
         self.next = (self.next + 1) % HISTORY;
         self.filled = (self.filled + 1).min(HISTORY);
-        if let Some(rate) = self.measure_rate() {
+        if let Some(rate) = self.measured_rate() {
             self.rate = rate;
         }
         // Every reading carried to now along the rate.
@@ -223,7 +240,10 @@ impl QueueTime {
     /// Theil–Sen: the median slope of the pairs of readings at least
     /// [`MIN_RATE_SPAN_NS`] apart (robust to the late outliers). `None`
     /// until there are enough such pairs.
-    fn measure_rate(&self) -> Option<f64> {
+    fn measured_rate(&self) -> Option<f64> {
+        if !self.measure_rate {
+            return None;
+        }
         let mut slopes = [0f64; PAIRS];
         let mut n = 0;
         let h = &self.history[..self.filled];
@@ -368,6 +388,80 @@ mod tests {
                 worst / 1000
             );
         }
+    }
+
+    /// A queue on the kernel's clock (high-resolution timer), read like
+    /// [`drifting_queue_error`] does, while the machine delays the queue's
+    /// timer interrupts for 10 s (each reading lags 0..6 ms, as under a
+    /// hypervisor taking CPU) between two quiet stretches (0..200 us).
+    /// Returns the conversion errors (ns) after each reading.
+    fn kernel_clock_queue_errors() -> Vec<i64> {
+        let start_mono = 5_000_000_000u64;
+        let queue_at = |mono: u64| mono.saturating_sub(start_mono);
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut c = QueueTime::on_kernel_clock(sample(queue_at(start_mono), start_mono, 2_000));
+        let mut errors = Vec::new();
+        let mut mono = start_mono;
+        for step in 1..=50u64 {
+            mono += if step <= 10 {
+                100_000_000
+            } else {
+                1_000_000_000
+            };
+            let secs = (mono - start_mono) / 1_000_000_000;
+            let lag = if (10..20).contains(&secs) {
+                next() % 6_000_000
+            } else {
+                next() % 200_000
+            };
+            let s = sample(queue_at(mono - lag), mono, 2_000);
+            if step <= 10 {
+                c.settle(s);
+            } else {
+                c.correct(s);
+            }
+            let ev = mono + 500_000_000;
+            errors.push(c.to_monotonic(Duration::from_nanos(queue_at(ev))) as i64 - ev as i64);
+        }
+        errors
+    }
+
+    #[test]
+    fn a_kernel_clock_queue_does_not_walk_when_its_interrupts_run_late() {
+        let errors = kernel_clock_queue_errors();
+        let worst = errors.iter().map(|e| e.abs()).max().unwrap();
+        let last = errors.last().unwrap().abs();
+        eprintln!(
+            "worst {} us, last {} us; every 5th: {:?}",
+            worst / 1000,
+            last / 1000,
+            errors
+                .iter()
+                .step_by(5)
+                .map(|e| e / 1000)
+                .collect::<Vec<_>>()
+        );
+        // The offset may follow the lagging readings by bounded steps (the
+        // quiet lag, plus one step per reading of the 10 s); a rate read
+        // from them would carry it away by their trend instead.
+        let bound = 200_000 + 10 * MAX_SLEW_NS;
+        assert!(
+            worst <= bound,
+            "conversion off by up to {} us (bound {} us)",
+            worst / 1000,
+            bound / 1000
+        );
+        assert!(
+            last <= 250_000,
+            "still off by {} us 30 s after",
+            last / 1000
+        );
     }
 
     #[test]
