@@ -142,6 +142,16 @@ pub fn open(base: &str, timer_hz: u32) -> Result<SeqClient, SeqError> {
             .map(|s| s.get_real_time())
             .map_err(|e| seq_err("reading the queue time", e))
     })?;
+    let timer = timer::in_use(queue);
+    // A queue on the kernel's clock runs at its rate exactly: measure none.
+    // Another timer (a sound card's) or one the kernel does not name may
+    // run at its own.
+    let clock = match timer.map(|t| t.kind) {
+        Some(timer::TimerKind::HighResolution | timer::TimerKind::System) => {
+            QueueTime::on_kernel_clock(sample)
+        }
+        _ => QueueTime::anchor(sample),
+    };
     Ok(SeqClient {
         seq,
         client,
@@ -150,10 +160,10 @@ pub fn open(base: &str, timer_hz: u32) -> Result<SeqClient, SeqError> {
         out_port,
         announce_port,
         queue,
-        clock: QueueTime::anchor(sample),
+        clock,
         hotplug_error,
         fd,
-        timer: timer::in_use(queue),
+        timer,
         timer_error,
     })
 }

@@ -25,6 +25,13 @@
 //!   the offset towards their *median*, by at most [`MAX_SLEW_NS`] per step
 //!   beyond what the rate predicts.
 //!
+//! Our queue normally runs on the high-resolution timer or the system tick,
+//! both on the kernel's own clock: then no rate is measured
+//! ([`QueueTime::on_kernel_clock`]), since the only rate the readings could
+//! show is their lag changing when the machine starts or stops delaying
+//! interrupts (the likely cause of a schedule that walked 12 ms in 20 s in
+//! the VM while the hypervisor took CPU).
+//!
 //! A poor first anchor is replaced within seconds, single late readings
 //! (outliers of several hundred µs under emulation) are ignored rather than
 //! copied into the timestamps, and a rate difference is followed, so no error
@@ -160,7 +167,7 @@ impl QueueTime {
     /// the offset away by hundreds of ppm.
     pub fn on_kernel_clock(sample: Sample) -> Self {
         Self {
-            measure_rate: true,
+            measure_rate: false,
             ..Self::anchor(sample)
         }
     }
