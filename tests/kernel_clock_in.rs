@@ -448,7 +448,7 @@ impl Analysis<'_> {
 /// one run; not all in the same run (on a shared machine whose hypervisor
 /// steals a quarter of the CPU, seen 1 Dec 2026, few runs of 20 s are free
 /// of stalls from end to end).
-const ATTEMPTS: usize = 5;
+const ATTEMPTS: usize = 8;
 
 /// The scope of the checks that are not a segment's.
 const WHOLE_RUN: &str = "the whole run";

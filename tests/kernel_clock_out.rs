@@ -242,6 +242,9 @@ fn expected_delay_us(pacing: &Pacing) -> f64 {
         + phasorsync::engine::OUTPUT_POLL_NS as f64 / 1e3
 }
 
+/// Plays of the script while a play is mostly xruns.
+const PLAY_RUNS: usize = 3;
+
 #[test]
 #[ignore = "needs a kernel sequencer: run with cargo xtask test"]
 fn notes_and_clock_leave_on_their_samples_through_play_stop_locate_play() {
@@ -249,21 +252,35 @@ fn notes_and_clock_leave_on_their_samples_through_play_stop_locate_play() {
     let want = expected();
     let (_, floor) = floor(&want);
     print("aplaymidi", &floor);
-    let (r, pacing, logs) = play_plugin(&song(), &notes(), BLOCKS);
-    let got = received_stream(&r);
-    println!(
-        "receiver queue timer: {:?}; {} xruns in {} blocks; plugin log: {logs:?}",
-        r.timer,
-        pacing.xruns(),
-        BLOCKS
-    );
-    // Exact sequence, every note once and in order (on_time panics otherwise).
+    // Timing is judged away from xruns (the sequence is judged in every
+    // run): after a dropout the timeline starts over, for any plugin. A run
+    // that leaves less than half the stream to judge is played again, up to
+    // PLAY_RUNS runs (a shared machine's hypervisor stalls the VM for
+    // minutes at times).
+    let mut run = 1;
+    let (pacing, ours) = loop {
+        let (r, pacing, logs) = play_plugin(&song(), &notes(), BLOCKS);
+        let got = received_stream(&r);
+        println!(
+            "receiver queue timer: {:?}; {} xruns in {} blocks; plugin log: {logs:?}",
+            r.timer,
+            pacing.xruns(),
+            BLOCKS
+        );
+        // Exact sequence, every note once and in order (on_time panics otherwise).
+        let keep = |s: f64| !pacing.near_xrun(s, common::xrun_shadow_ns(pacing.frames));
+        let ours = on_time("PhasorSync", &got, &want, |s| pacing.ideal_ns(s), keep);
+        print("PhasorSync", &ours);
+        let judgeable = [&ours.0, &ours.1]
+            .iter()
+            .all(|t| t.excluded <= t.errors_us.len());
+        if judgeable || run == PLAY_RUNS {
+            break (pacing, ours);
+        }
+        println!("run {run} of at most {PLAY_RUNS} was mostly xruns: playing again");
+        run += 1;
+    };
     let keep = |s: f64| !pacing.near_xrun(s, common::xrun_shadow_ns(pacing.frames));
-    let ours = on_time("PhasorSync", &got, &want, |s| pacing.ideal_ns(s), keep);
-    print("PhasorSync", &ours);
-    // Timing is judged away from xruns (the sequence above is not): after
-    // a dropout the timeline starts over, for any plugin. The run must
-    // leave most of the stream to judge.
     for (what, t) in [("clock", &ours.0), ("notes", &ours.1)] {
         assert!(
             t.excluded <= t.errors_us.len(),
