@@ -182,7 +182,7 @@ fn run_plugin(frames: u32, song: &Song, blocks: u64, notes: &[HostMidi], want: &
         &r,
         want,
         |s| pacing.ideal_ns(s),
-        |s| !pacing.near_xrun(s, common::xrun_shadow_ns(pacing.frames)),
+        |s| pacing.judged(s),
     );
     let split = split(&r, want, &pacing);
     let late: Vec<String> = clap_host::logs(&plugin)
@@ -213,7 +213,7 @@ fn split(r: &Received, want: &[Timed], pacing: &common::Pacing) -> String {
         return "no scheduled times received (events sent at once?)".into();
     };
     let sched = r.as_scheduled(&delays);
-    let keep = |s: f64| !pacing.near_xrun(s, common::xrun_shadow_ns(pacing.frames));
+    let keep = |s: f64| pacing.judged(s);
     let (clock, notes) = figures("scheduled", &sched, want, |s| pacing.ideal_ns(s), keep);
     let pct = |f: &dyn Fn(u8) -> bool| {
         let d: Vec<f64> = delays
@@ -304,7 +304,7 @@ fn run_naive(frames: u32, song: &Song, blocks: u64, notes: &[HostMidi], want: &[
         &r,
         want,
         |s| pacing.ideal_ns(s),
-        |s| !pacing.near_xrun(s, common::xrun_shadow_ns(pacing.frames)),
+        |s| pacing.judged(s),
     );
     Row {
         source: "naive (block start)".into(),

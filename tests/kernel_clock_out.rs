@@ -173,7 +173,7 @@ fn harness_receiver_times_aplaymidi_and_the_naive_sender() {
         &received_stream(&r),
         &want,
         |s| pacing.ideal_ns(s),
-        |s| !pacing.near_xrun(s, common::xrun_shadow_ns(pacing.frames)),
+        |s| pacing.judged(s),
     );
     print("naive", &naive);
     println!("naive sender: {} xruns", pacing.xruns());
@@ -268,8 +268,13 @@ fn notes_and_clock_leave_on_their_samples_through_play_stop_locate_play() {
             BLOCKS
         );
         // Exact sequence, every note once and in order (on_time panics otherwise).
-        let keep = |s: f64| !pacing.near_xrun(s, common::xrun_shadow_ns(pacing.frames));
-        let ours = on_time("PhasorSync", &got, &want, |s| pacing.ideal_ns(s), keep);
+        let ours = on_time(
+            "PhasorSync",
+            &got,
+            &want,
+            |s| pacing.ideal_ns(s),
+            |s| pacing.judged(s),
+        );
         print("PhasorSync", &ours);
         let judgeable = [&ours.0, &ours.1]
             .iter()
@@ -280,7 +285,7 @@ fn notes_and_clock_leave_on_their_samples_through_play_stop_locate_play() {
         println!("run {run} of at most {PLAY_RUNS} was mostly xruns: playing again");
         run += 1;
     };
-    let keep = |s: f64| !pacing.near_xrun(s, common::xrun_shadow_ns(pacing.frames));
+    let keep = |s: f64| pacing.judged(s);
     for (what, t) in [("clock", &ours.0), ("notes", &ours.1)] {
         assert!(
             t.excluded <= t.errors_us.len(),

@@ -98,6 +98,12 @@ impl Pacing {
             t >= x - 1e9 * f64::from(self.frames) / RATE && t < x + shadow_ns
         })
     }
+
+    /// Whether a message for sample `s` is judged: not within
+    /// [`xrun_shadow_ns`] after an xrun.
+    pub fn judged(&self, s: f64) -> bool {
+        !self.near_xrun(s, xrun_shadow_ns(self.frames))
+    }
 }
 
 /// How long after an xrun of this paced host a plugin's timing is not

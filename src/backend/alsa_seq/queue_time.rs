@@ -128,7 +128,7 @@ pub struct QueueTime {
     next: usize,
     /// Whether the rate is measured (a timer with its own clock) or held at
     /// zero (see [`QueueTime::on_kernel_clock`]).
-    measure_rate: bool,
+    tracks_rate: bool,
 }
 
 /// Readings must span this long before a rate is measured: with readings
@@ -155,7 +155,7 @@ impl QueueTime {
             history,
             filled: 1,
             next: 1 % HISTORY,
-            measure_rate: true,
+            tracks_rate: true,
         }
     }
 
@@ -167,7 +167,7 @@ impl QueueTime {
     /// the offset away by hundreds of ppm.
     pub fn on_kernel_clock(sample: Sample) -> Self {
         Self {
-            measure_rate: false,
+            tracks_rate: false,
             ..Self::anchor(sample)
         }
     }
@@ -248,7 +248,7 @@ impl QueueTime {
     /// [`MIN_RATE_SPAN_NS`] apart (robust to the late outliers). `None`
     /// until there are enough such pairs.
     fn measured_rate(&self) -> Option<f64> {
-        if !self.measure_rate {
+        if !self.tracks_rate {
             return None;
         }
         let mut slopes = [0f64; PAIRS];

@@ -20,7 +20,8 @@
 //! (MiB, default 2048), `PHASORSYNC_VM_ACCEL` (qemu `-accel`, default
 //! `tcg,thread=multi`), `PHASORSYNC_VM_CPUS` (vCPUs; default 1 for the
 //! tests, `cargo xtask vm` and `cargo xtask bench`'s timing figures, see
-//! [`TEST_CPUS`] and [`TIMING_CPUS`]), `PHASORSYNC_VM_KEEP=1` (keep the job directory).
+//! [`TEST_CPUS`] and [`TIMING_CPUS`]), `PHASORSYNC_VM_KEEP=1` (keep the
+//! job directory).
 //!
 //! One file per job: [`kernel`] fetches and caches the kernel, [`modules`]
 //! resolves module dependencies, [`elf`] reads the ELF headers involved,
