@@ -46,7 +46,9 @@ fn on_the_wire(r: &Received) -> Wire {
     let (mut waiting, mut last_t) = (0.0f64, None::<u64>);
     for a in &r.arrivals {
         let t = r.mono_ns(a);
-        let drained = last_t.map_or(0.0, |l| t.saturating_sub(l) as f64 / 1e9 * WIRE_BYTES_PER_SEC);
+        let drained = last_t.map_or(0.0, |l| {
+            t.saturating_sub(l) as f64 / 1e9 * WIRE_BYTES_PER_SEC
+        });
         waiting = (waiting - drained).max(0.0) + a.bytes.len() as f64;
         w.most_waiting = w.most_waiting.max(waiting);
         last_t = Some(t);
@@ -123,7 +125,11 @@ fn a_dump_of_any_size_arrives_whole_at_the_wires_pace_with_notes_after_it() {
         whole.iter().map(|b| b.len()).collect::<Vec<_>>(),
         received.arrivals.len()
     );
-    assert!(w.inside.is_empty(), "messages inside a SysEx: {:?}", w.inside);
+    assert!(
+        w.inside.is_empty(),
+        "messages inside a SysEx: {:?}",
+        w.inside
+    );
     let order: Vec<&[u8]> = w.messages.iter().map(|(b, _)| b.as_slice()).collect();
     assert_eq!(order, [&note_on[..], &note_off[..]], "the host's notes");
     let (dump_end, patch_start) = (w.sysex[0].2, w.sysex[1].1);

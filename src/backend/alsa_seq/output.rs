@@ -18,24 +18,25 @@
 //! buffer), so each one is either in the kernel or counted: events
 //! scheduled on the queue wait in our client's kernel *output pool* until
 //! their time, and when it is full the kernel refuses the event (`EAGAIN`);
-//! that message is dropped and counted, nothing else is affected. A SysEx
-//! longer than one event is only started when the pool has room for all of
-//! it. An event sent at once is delivered while it is written, so a
-//! subscriber that refuses it (its own input pool full) fails the write
-//! although the others got it: a message sent at once and refused is counted
-//! as dropped, and a SysEx of several events that fails after its first
-//! event (or, sent at once, at any event) is counted as cut (one cause, one
-//! counter: not also as dropped). No `F7` is added to a cut SysEx: that
-//! would make the truncated message look complete; receivers discard it at
-//! the next status byte.
+//! that message is dropped and counted, nothing else is affected. SysEx
+//! goes out at the speed of a MIDI wire, event by event, and the other
+//! messages (but realtime ones) wait until it is off the wire
+//! ([`super::sysex_pacer`]); one that fails after its first event is
+//! counted as cut (one cause, one counter: not also as dropped). An event
+//! sent at once is delivered while it is written, so a subscriber that
+//! refuses it (its own input pool full) fails the write although the others
+//! got it: a message sent at once and refused is counted as dropped. No
+//! `F7` is added to a cut SysEx: that would make the truncated message look
+//! complete; receivers discard it at the next status byte.
 
 use std::os::fd::RawFd;
 
-use alsa::seq::{Event, MidiEvent as EventCodec};
+use alsa::seq::{Event, EventType, MidiEvent as EventCodec};
 
 use super::client::cells_for;
 use super::queue_time::QueueTime;
 use super::raw::output_free;
+use super::sysex_pacer::{Chunk, Outcome, SysexPacer, WriteError};
 use crate::engine::news::LogBudget;
 use crate::engine::{stream, News, OUTPUT_POLL_NS};
 use crate::protocol::MidiMessage;
@@ -76,6 +77,8 @@ pub struct Output {
     encoder: EventCodec,
     /// One SysEx payload; as large as the ring's SysEx storage, allocated once.
     scratch: Vec<u8>,
+    /// The SysEx going out at the wire's pace, and those waiting for it.
+    pacer: SysexPacer,
     drops: LogBudget,
     cuts: LogBudget,
     /// `CLOCK_MONOTONIC` of the next look due: a fixed grid
@@ -138,10 +141,12 @@ impl Output {
             .map_err(|e| format!("creating the MIDI encoder: {e}"))?;
         encoder.enable_running_status(false);
         let scratch = vec![0; ring.sysex_capacity()];
+        let pacer = SysexPacer::new(ring.sysex_capacity());
         Ok(Self {
             ring,
             encoder,
             scratch,
+            pacer,
             drops: LogBudget::new(10, "MIDI output dropped"),
             cuts: LogBudget::new(10, "MIDI output SysEx cut off"),
             due_ns: monotonic_ns() + LOOK_EVERY_NS,
@@ -153,9 +158,12 @@ impl Output {
     /// The last look, as the engine stops: what the audio thread queued as
     /// it stopped (a clock Stop, note-offs for held notes) is sent at once,
     /// not scheduled, because the queue and every event still waiting on it
-    /// end with the client. Not counted as late: nothing was due yet.
+    /// end with the client. Not counted as late: nothing was due yet. A
+    /// SysEx longer than one event cannot go out at the wire's pace any
+    /// more: counted as cut or dropped ([`SysexPacer::stop`]).
     pub fn drain_at_once(&mut self, seq: &alsa::Seq, route: Route, clock: &QueueTime, news: &News) {
         self.at_once = true;
+        self.stop_pacing(seq, route, news);
         self.drain(seq, route, clock, news);
     }
 
@@ -164,21 +172,17 @@ impl Output {
         self.due_ns = next_due(self.due_ns, monotonic_ns());
         while let Some(mut msg) = self.ring.try_pop() {
             msg.time_ns = self.order.keep(msg.port, msg.time_ns);
+            if msg.event.is_sysex() {
+                self.pace_sysex(msg, seq, route, news);
+                continue;
+            }
+            if !msg.event.is_realtime() {
+                // Not inside a SysEx on the wire (see `sysex_pacer`).
+                msg.time_ns = self.order.keep(msg.port, self.pacer.hold(msg.time_ns));
+            }
             let mut small = [0u8; 3];
-            let bytes: &[u8] = if msg.event.is_sysex() {
-                match self.ring.pop_sysex_payload(&mut self.scratch) {
-                    Some(n) => &self.scratch[..n],
-                    None => {
-                        // Cannot happen (the scratch holds the ring's whole
-                        // SysEx storage), but a loss is never silent.
-                        news.count(&news.counters.output_dropped, 1);
-                        continue;
-                    }
-                }
-            } else {
-                let n = msg.event.write_bytes(&mut small);
-                &small[..n]
-            };
+            let n = msg.event.write_bytes(&mut small);
+            let bytes = &small[..n];
             let at = if self.at_once {
                 When::Now
             } else {
@@ -205,6 +209,63 @@ impl Output {
                 }
             }
         }
+        if !self.at_once {
+            self.feed_sysex(seq, route, clock, news);
+        }
+    }
+
+    /// A SysEx off the ring, to the pacer: it goes out from its time, or
+    /// once the SysEx before it are off the wire.
+    fn pace_sysex(&mut self, msg: MidiMessage, seq: &alsa::Seq, route: Route, news: &News) {
+        let Some(n) = self.ring.pop_sysex_payload(&mut self.scratch) else {
+            // Cannot happen (the scratch holds the ring's whole SysEx
+            // storage), but a loss is never silent.
+            news.count(&news.counters.output_dropped, 1);
+            return;
+        };
+        let now = monotonic_ns();
+        if !self.at_once && msg.time_ns <= now {
+            news.count(&news.counters.output_late, 1);
+        }
+        match self.pacer.accept(msg.time_ns, now, &self.scratch[..n]) {
+            // Its stream goes on after its start.
+            Ok(start) => _ = self.order.keep(msg.port, start),
+            Err(e) => tell(
+                news,
+                &mut self.drops,
+                &mut self.cuts,
+                Outcome::Dropped { len: n, why: e },
+            ),
+        }
+        if self.at_once {
+            self.stop_pacing(seq, route, news);
+        }
+    }
+
+    /// Writes the SysEx events due soon to the queue, as the output pool
+    /// has room (see [`SysexPacer::feed`]).
+    fn feed_sysex(&mut self, seq: &alsa::Seq, route: Route, clock: &QueueTime, news: &News) {
+        let (drops, cuts) = (&mut self.drops, &mut self.cuts);
+        self.pacer.feed(
+            monotonic_ns(),
+            |chunk| write_chunk(seq, route, clock, &chunk),
+            |o| tell(news, drops, cuts, o),
+        );
+    }
+
+    /// The engine stops: what the pacer holds goes at once or is counted.
+    fn stop_pacing(&mut self, seq: &alsa::Seq, route: Route, news: &News) {
+        let (drops, cuts) = (&mut self.drops, &mut self.cuts);
+        self.pacer.stop(
+            |bytes| {
+                let mut ev = Event::new_ext(EventType::Sysex, bytes);
+                address(&mut ev, route, None);
+                seq.event_output_direct(&mut ev)
+                    .map(|_| ())
+                    .map_err(|e| write_error(e, false))
+            },
+            |o| tell(news, drops, cuts, o),
+        );
     }
 
     /// When the next look at the ring is due (`CLOCK_MONOTONIC` ns).
@@ -215,6 +276,54 @@ impl Output {
     /// How long the thread may sleep before looking at the ring again, ns.
     pub fn poll_ns(&self) -> u64 {
         self.due_ns.saturating_sub(monotonic_ns())
+    }
+}
+
+/// Writes one SysEx event to the queue at its time, if the output pool
+/// has room for it.
+fn write_chunk(
+    seq: &alsa::Seq,
+    route: Route,
+    clock: &QueueTime,
+    chunk: &Chunk<'_>,
+) -> Result<(), WriteError> {
+    let need = cells_for(chunk.bytes.len());
+    if output_free(route.fd, route.client).is_ok_and(|free| u64::from(free) < need) {
+        return Err(WriteError::NoRoom);
+    }
+    let Some(at) = clock.to_queue(chunk.time_ns) else {
+        return Err(WriteError::Failed(
+            "its time is before the sequencer's queue started".to_string(),
+        ));
+    };
+    let mut ev = Event::new_ext(EventType::Sysex, chunk.bytes);
+    address(&mut ev, route, Some(at));
+    match seq.event_output_direct(&mut ev) {
+        Ok(_) => Ok(()),
+        Err(e) if e.errno() == libc::EAGAIN => Err(WriteError::NoRoom),
+        Err(e) => Err(WriteError::Failed(write_error(e, true))),
+    }
+}
+
+/// Counts what became of a paced SysEx, and logs its losses.
+fn tell(news: &News, drops: &mut LogBudget, cuts: &mut LogBudget, outcome: Outcome) {
+    match outcome {
+        Outcome::Wrote { len } => {
+            News::tally(&news.counters.sent_messages, 1);
+            News::tally(&news.counters.sent_bytes, len as u64);
+        }
+        Outcome::Dropped { len, why } => {
+            news.count(&news.counters.output_dropped, 1);
+            drops.push(news, || {
+                format!("MIDI output dropped: a {len} byte SysEx: {why}")
+            });
+        }
+        Outcome::Cut { len, why } => {
+            news.count(&news.counters.output_sysex_cut, 1);
+            cuts.push(news, || {
+                format!("a {len} byte SysEx for the hardware was cut off part way: {why}")
+            });
+        }
     }
 }
 
