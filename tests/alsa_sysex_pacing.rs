@@ -178,3 +178,40 @@ fn a_dump_of_any_size_arrives_whole_at_the_wires_pace_with_notes_after_it() {
     );
     tx.engine.stop();
 }
+
+/// A receiver that goes away in the middle of a dump got part of it: that
+/// is counted as cut, and the receivers that stay get it whole.
+#[test]
+#[ignore = "needs a kernel sequencer: run with cargo xtask test"]
+fn a_receiver_gone_in_the_middle_of_a_dump_is_counted_and_the_others_get_it_whole() {
+    require_sequencer();
+    let mut tx = start(config());
+    let stays = Receiver::start("sysex-stays", &[tx.out_addr()]);
+    let leaves = Receiver::start("sysex-leaves", &[tx.out_addr()]);
+    // 1.3 s on the wire.
+    let patch = sysex(4 * 1024, 3);
+    let events = patch.len().div_ceil(256);
+    assert!(tx.send(monotonic_ns() + 50 * MS, &patch));
+    // A few events in, the second receiver's client closes.
+    assert!(leaves.wait_count(3, DELIVERY_TIMEOUT) >= 3);
+    let part = leaves.stop();
+    assert_eq!(stays.wait_count(events, Duration::from_secs(10)), events);
+    let got = on_the_wire(&stays.stop());
+    assert_eq!(got.sysex.len(), 1, "the receiver that stayed: {got:?}");
+    assert!(
+        got.sysex[0].0 == patch,
+        "the receiver that stayed got it whole"
+    );
+    assert!(
+        part.arrivals.len() < events,
+        "the dump was over before the receiver left: the test shows nothing"
+    );
+    let s = tx.engine.stats();
+    assert_eq!(
+        (s.output_sysex_cut, s.output_dropped),
+        (1, 0),
+        "one SysEx cut for a receiver: {s:?}"
+    );
+    assert_warned(&log_lines(&tx.news), "went away");
+    tx.engine.stop();
+}
