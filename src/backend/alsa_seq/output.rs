@@ -79,6 +79,11 @@ pub struct Output {
     scratch: Vec<u8>,
     /// The SysEx going out at the wire's pace, and those waiting for it.
     pacer: SysexPacer,
+    /// Receivers of the SysEx going out (subscribers of our port) at its
+    /// last event: fewer at the next means one got part of it.
+    readers: Option<i32>,
+    /// That SysEx was counted as cut for a receiver gone (once).
+    reader_gone: bool,
     drops: LogBudget,
     cuts: LogBudget,
     /// `CLOCK_MONOTONIC` of the next look due: a fixed grid
@@ -147,6 +152,8 @@ impl Output {
             encoder,
             scratch,
             pacer,
+            readers: None,
+            reader_gone: false,
             drops: LogBudget::new(10, "MIDI output dropped"),
             cuts: LogBudget::new(10, "MIDI output SysEx cut off"),
             due_ns: monotonic_ns() + LOOK_EVERY_NS,
@@ -246,11 +253,28 @@ impl Output {
     /// has room (see [`SysexPacer::feed`]).
     fn feed_sysex(&mut self, seq: &alsa::Seq, route: Route, clock: &QueueTime, news: &News) {
         let (drops, cuts) = (&mut self.drops, &mut self.cuts);
+        let (readers, reported) = (&mut self.readers, &mut self.reader_gone);
+        let mut gone = None;
         self.pacer.feed(
             monotonic_ns(),
-            |chunk| write_chunk(seq, route, clock, &chunk),
+            |chunk| {
+                let now = read_use(seq, route);
+                if chunk.first {
+                    *reported = false;
+                } else if !*reported && now.zip(*readers).is_some_and(|(n, r)| n < r) {
+                    *reported = true;
+                    gone = Some(chunk.sysex_len);
+                }
+                *readers = now;
+                write_chunk(seq, route, clock, &chunk)
+            },
             |o| tell(news, drops, cuts, o),
         );
+        if let Some(len) = gone {
+            // It goes on to the others: one cause, one count.
+            let why = "a receiver went away part way through it".to_string();
+            tell(news, drops, cuts, Outcome::Cut { len, why });
+        }
     }
 
     /// The engine stops: what the pacer holds goes at once or is counted.
@@ -303,6 +327,15 @@ fn write_chunk(
         Err(e) if e.errno() == libc::EAGAIN => Err(WriteError::NoRoom),
         Err(e) => Err(WriteError::Failed(write_error(e, true))),
     }
+}
+
+/// How many subscribers our output port has; `None` if the kernel does not say.
+fn read_use(seq: &alsa::Seq, route: Route) -> Option<i32> {
+    let addr = alsa::seq::Addr {
+        client: route.client,
+        port: route.port,
+    };
+    seq.get_any_port_info(addr).ok().map(|p| p.get_read_use())
 }
 
 /// Counts what became of a paced SysEx, and logs its losses.

@@ -116,6 +116,10 @@ pub struct Chunk<'a> {
     pub bytes: &'a [u8],
     /// When it is due, `CLOCK_MONOTONIC` ns.
     pub time_ns: u64,
+    /// Whether it is its SysEx's first event.
+    pub first: bool,
+    /// Its SysEx's length.
+    pub sysex_len: usize,
 }
 
 /// The SysEx waiting to go out, in order, and the one going out.
@@ -207,6 +211,8 @@ impl SysexPacer {
             let chunk = Chunk {
                 bytes: &self.chunk[..n],
                 time_ns,
+                first: self.written == 0,
+                sysex_len: p.len,
             };
             match write(chunk) {
                 Ok(()) => {
@@ -291,7 +297,7 @@ mod tests {
     }
 
     /// Feeds at every `step_ns` from `from_ns` to `to_ns`, writing with
-    /// `room`'s say; (look time, event time, bytes) of each write, and the
+    /// `room`'s say; (look time, event time, bytes, first) of each write, and the
     /// outcomes other than writes.
     #[allow(clippy::type_complexity)]
     fn run(
@@ -300,7 +306,7 @@ mod tests {
         to_ns: u64,
         step_ns: u64,
         mut room: impl FnMut(u64) -> bool,
-    ) -> (Vec<(u64, u64, Vec<u8>)>, Vec<Outcome>) {
+    ) -> (Vec<(u64, u64, Vec<u8>, bool)>, Vec<Outcome>) {
         let (mut wrote, mut other) = (Vec::new(), Vec::new());
         let mut now = from_ns;
         while now <= to_ns {
@@ -308,7 +314,7 @@ mod tests {
                 now,
                 |c| {
                     if room(now) {
-                        wrote.push((now, c.time_ns, c.bytes.to_vec()));
+                        wrote.push((now, c.time_ns, c.bytes.to_vec(), c.first));
                         Ok(())
                     } else {
                         Err(WriteError::NoRoom)
@@ -346,8 +352,9 @@ mod tests {
         let bytes: Vec<u8> = wrote.iter().flat_map(|w| w.2.clone()).collect();
         assert_eq!(bytes, big, "every byte, in order");
         assert_eq!(wrote.len(), big.len().div_ceil(CHUNK));
-        for (k, (look, time, b)) in wrote.iter().enumerate() {
+        for (k, (look, time, b, first)) in wrote.iter().enumerate() {
             assert_eq!(*time, chunk_time(t0, k), "event {k}'s time");
+            assert_eq!(*first, k == 0, "only event 0 is the first");
             assert!(b.len() == CHUNK || k == wrote.len() - 1);
             // Written ahead of its time, but not by more than the feed-ahead.
             assert!(*look <= *time && *time <= look + FEED_AHEAD_NS, "event {k}");
