@@ -215,3 +215,29 @@ fn a_receiver_gone_in_the_middle_of_a_dump_is_counted_and_the_others_get_it_whol
     assert_warned(&log_lines(&tx.news), "went away");
     tx.engine.stop();
 }
+
+/// A note-off that waits behind a dump still goes out when the engine stops
+/// in the middle of the dump (no note left hanging), after the cut SysEx.
+#[test]
+#[ignore = "needs a kernel sequencer: run with cargo xtask test"]
+fn a_note_off_waiting_behind_a_dump_goes_out_when_the_engine_stops() {
+    require_sequencer();
+    let mut tx = start(config());
+    let rx = Receiver::start("sysex-stop", &[tx.out_addr()]);
+    let patch = sysex(8 * 1024, 4);
+    let (note_on, note_off) = ([0x90, 62, 100], [0x80, 62, 0]);
+    let t0 = monotonic_ns() + 50 * MS;
+    assert!(tx.send(t0, &note_on));
+    assert!(tx.send(t0 + MS, &patch));
+    assert!(tx.send(t0 + 2 * MS, &note_off));
+    // A few events of the SysEx in, the engine stops.
+    assert!(rx.wait_count(4, DELIVERY_TIMEOUT) >= 4);
+    tx.engine.stop();
+    std::thread::sleep(Duration::from_millis(300));
+    let w = on_the_wire(&rx.stop());
+    let notes: Vec<&[u8]> = w.messages.iter().map(|(b, _)| b.as_slice()).collect();
+    assert_eq!(notes, [&note_on[..], &note_off[..]], "the notes: {w:?}");
+    assert!(w.sysex.is_empty(), "the SysEx was cut: {w:?}");
+    let s = tx.engine.stats();
+    assert_eq!((s.output_sysex_cut, s.output_dropped), (1, 0), "{s:?}");
+}
