@@ -36,7 +36,7 @@ use alsa::seq::{Event, EventType, MidiEvent as EventCodec};
 use super::client::cells_for;
 use super::queue_time::QueueTime;
 use super::raw::output_free;
-use super::sysex_pacer::{Chunk, Outcome, SysexPacer, WriteError};
+use super::sysex_pacer::{Chunk, Hold, Outcome, SysexPacer, WriteError};
 use crate::engine::news::LogBudget;
 use crate::engine::{stream, News, OUTPUT_POLL_NS};
 use crate::protocol::MidiMessage;
@@ -185,36 +185,31 @@ impl Output {
             }
             if !msg.event.is_realtime() {
                 // Not inside a SysEx on the wire (see `sysex_pacer`).
-                msg.time_ns = self.order.keep(msg.port, self.pacer.hold(msg.time_ns));
+                msg.time_ns = self
+                    .order
+                    .keep(msg.port, self.pacer.hold_until(msg.time_ns));
             }
-            let mut small = [0u8; 3];
-            let n = msg.event.write_bytes(&mut small);
-            let bytes = &small[..n];
+            let msg = match self.pacer.hold(msg) {
+                Hold::Now(msg) => msg,
+                Hold::Kept => continue,
+                Hold::Full(msg) => {
+                    let why = format!(
+                        "{:?} had to wait behind SysEx going out, and too many messages wait",
+                        msg.event
+                    );
+                    news.count(&news.counters.output_dropped, 1);
+                    self.drops
+                        .push(news, || format!("MIDI output dropped: {why}"));
+                    continue;
+                }
+            };
             let at = if self.at_once {
                 When::Now
             } else {
                 When::At(clock)
             };
-            match send(seq, &mut self.encoder, bytes, &msg, route, at, news) {
-                Ok(n) => {
-                    News::tally(&news.counters.sent_messages, n);
-                    News::tally(&news.counters.sent_bytes, bytes.len() as u64);
-                }
-                Err(Failure::Dropped(e)) => {
-                    news.count(&news.counters.output_dropped, 1);
-                    self.drops
-                        .push(news, || format!("MIDI output dropped: {e}"));
-                }
-                Err(Failure::Cut(e)) => {
-                    news.count(&news.counters.output_sysex_cut, 1);
-                    self.cuts.push(news, || {
-                        format!(
-                            "a {} byte SysEx for the hardware was cut off part way: {e}",
-                            bytes.len()
-                        )
-                    });
-                }
-            }
+            let (drops, cuts) = (&mut self.drops, &mut self.cuts);
+            send_one(seq, &mut self.encoder, &msg, route, at, news, drops, cuts);
         }
         if !self.at_once {
             self.feed_sysex(seq, route, clock, news);
@@ -252,7 +247,7 @@ impl Output {
     /// Writes the SysEx events due soon to the queue, as the output pool
     /// has room (see [`SysexPacer::feed`]).
     fn feed_sysex(&mut self, seq: &alsa::Seq, route: Route, clock: &QueueTime, news: &News) {
-        let (drops, cuts) = (&mut self.drops, &mut self.cuts);
+        let (drops, cuts, encoder) = (&mut self.drops, &mut self.cuts, &mut self.encoder);
         let (readers, reported) = (&mut self.readers, &mut self.reader_gone);
         let mut gone = None;
         self.pacer.feed(
@@ -268,7 +263,13 @@ impl Output {
                 *readers = now;
                 write_chunk(seq, route, clock, &chunk)
             },
-            |o| tell(news, drops, cuts, o),
+            |o| match o {
+                Outcome::Release(msg) => {
+                    let at = When::At(clock);
+                    send_one(seq, encoder, &msg, route, at, news, drops, cuts);
+                }
+                o => tell(news, drops, cuts, o),
+            },
         );
         if let Some(len) = gone {
             // It goes on to the others: one cause, one count.
@@ -279,7 +280,7 @@ impl Output {
 
     /// The engine stops: what the pacer holds goes at once or is counted.
     fn stop_pacing(&mut self, seq: &alsa::Seq, route: Route, news: &News) {
-        let (drops, cuts) = (&mut self.drops, &mut self.cuts);
+        let (drops, cuts, encoder) = (&mut self.drops, &mut self.cuts, &mut self.encoder);
         self.pacer.stop(
             |bytes| {
                 let mut ev = Event::new_ext(EventType::Sysex, bytes);
@@ -288,7 +289,12 @@ impl Output {
                     .map(|_| ())
                     .map_err(|e| write_error(e, false))
             },
-            |o| tell(news, drops, cuts, o),
+            |o| match o {
+                Outcome::Release(msg) => {
+                    send_one(seq, encoder, &msg, route, When::Now, news, drops, cuts);
+                }
+                o => tell(news, drops, cuts, o),
+            },
         );
     }
 
@@ -329,6 +335,42 @@ fn write_chunk(
     }
 }
 
+/// Sends one message that is not SysEx ([`send`]) and counts what became of it.
+#[allow(clippy::too_many_arguments)]
+fn send_one(
+    seq: &alsa::Seq,
+    encoder: &mut EventCodec,
+    msg: &MidiMessage,
+    route: Route,
+    at: When,
+    news: &News,
+    drops: &mut LogBudget,
+    cuts: &mut LogBudget,
+) {
+    let mut small = [0u8; 3];
+    let n = msg.event.write_bytes(&mut small);
+    let bytes = &small[..n];
+    match send(seq, encoder, bytes, msg, route, at, news) {
+        Ok(n) => {
+            News::tally(&news.counters.sent_messages, n);
+            News::tally(&news.counters.sent_bytes, bytes.len() as u64);
+        }
+        Err(Failure::Dropped(e)) => {
+            news.count(&news.counters.output_dropped, 1);
+            drops.push(news, || format!("MIDI output dropped: {e}"));
+        }
+        Err(Failure::Cut(e)) => {
+            news.count(&news.counters.output_sysex_cut, 1);
+            cuts.push(news, || {
+                format!(
+                    "a {} byte SysEx for the hardware was cut off part way: {e}",
+                    bytes.len()
+                )
+            });
+        }
+    }
+}
+
 /// How many subscribers our output port has; `None` if the kernel does not say.
 fn read_use(seq: &alsa::Seq, route: Route) -> Option<i32> {
     let addr = alsa::seq::Addr {
@@ -357,6 +399,8 @@ fn tell(news: &News, drops: &mut LogBudget, cuts: &mut LogBudget, outcome: Outco
                 format!("a {len} byte SysEx for the hardware was cut off part way: {why}")
             });
         }
+        // Sent by the caller.
+        Outcome::Release(_) => {}
     }
 }
 

@@ -12,10 +12,15 @@
 //! arrives whole.
 //!
 //! The host's other messages must not land inside a SysEx (a status byte
-//! ends it): every message but a realtime one is held back to
-//! [`SysexPacer::hold`], the time the last SysEx accepted is off the wire
-//! (after its last event's time, so the queue sends it after that event).
-//! Realtime messages (the clock) may interleave, as MIDI allows. Nothing
+//! ends it): every message but a realtime one waits ([`SysexPacer::hold`])
+//! until the SysEx before it are off the wire (after their last event's
+//! time, so the queue sends it after that event). While a SysEx is being
+//! written it waits here, not on the kernel queue: it is handed back
+//! ([`Outcome::Release`]) once that SysEx's last event is written, so it
+//! takes no pool room meanwhile, and goes out at once if the engine stops
+//! first. Realtime messages (the clock) may interleave, as MIDI allows,
+//! unless a message of their own stream waits (their stream's order is
+//! kept). Nothing
 //! is lost silently: a SysEx the buffer has no room for, an event the
 //! output pool has no room for [`GIVE_UP_NS`] after its time, a failed
 //! write, and what is still waiting when the engine stops are reported as
@@ -28,6 +33,9 @@
 //! wire (3125 bytes) waiting in the port's page.
 
 use std::collections::VecDeque;
+
+use crate::engine::stream;
+use crate::protocol::MidiMessage;
 
 /// Bytes a second on a MIDI DIN wire (31250 baud, 10 bits a byte).
 pub const WIRE_BYTES_PER_SEC: u64 = 3125;
@@ -52,6 +60,10 @@ pub const GIVE_UP_NS: u64 = 1_000_000_000;
 /// Most SysEx waiting at once (two bytes each at the least: a bound the
 /// byte buffer alone would not give).
 const MAX_PENDING: usize = 4096;
+
+/// Most messages waiting behind SysEx at once (a minute of clock at 300 BPM
+/// behind a held Song Position Pointer, or as many notes).
+const MAX_HELD: usize = 8192;
 
 /// How long `bytes` take on the wire, ns.
 pub const fn wire_ns(bytes: usize) -> u64 {
@@ -98,6 +110,20 @@ pub enum Outcome {
         /// Why.
         why: String,
     },
+    /// A message that waited behind SysEx may go out now, at its time (not
+    /// before the SysEx is off the wire).
+    Release(MidiMessage),
+}
+
+/// What to do with a message that is not SysEx ([`SysexPacer::hold`]).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Hold {
+    /// Send it now, at its (held back) time.
+    Now(MidiMessage),
+    /// It waits here, to be released.
+    Kept,
+    /// It would have to wait, and there is no room: drop it.
+    Full(MidiMessage),
 }
 
 /// Why an event could not be written.
@@ -133,6 +159,14 @@ pub struct SysexPacer {
     free_ns: u64,
     /// One event, copied out of `bytes` (which may wrap around).
     chunk: [u8; CHUNK],
+    /// Messages waiting, each with the count of SysEx it waits for.
+    held: VecDeque<(u64, MidiMessage)>,
+    /// Messages waiting, per output stream.
+    held_in: [usize; stream::COUNT],
+    /// SysEx accepted so far.
+    accepted: u64,
+    /// SysEx written whole or given up so far.
+    finished: u64,
 }
 
 impl SysexPacer {
@@ -145,6 +179,10 @@ impl SysexPacer {
             written: 0,
             free_ns: 0,
             chunk: [0; CHUNK],
+            held: VecDeque::with_capacity(MAX_HELD),
+            held_in: [0; stream::COUNT],
+            accepted: 0,
+            finished: 0,
         }
     }
 
@@ -155,13 +193,55 @@ impl SysexPacer {
 
     /// Whether nothing is waiting.
     pub fn is_idle(&self) -> bool {
-        self.pending.is_empty()
+        self.pending.is_empty() && self.held.is_empty()
     }
 
     /// The time a message (not realtime) due at `time_ns` may go out: not
     /// before the SysEx accepted so far are off the wire.
-    pub fn hold(&self, time_ns: u64) -> u64 {
+    pub fn hold_until(&self, time_ns: u64) -> u64 {
         time_ns.max(self.free_ns)
+    }
+
+    /// A message that is not SysEx, of output stream `msg.port`: one that is
+    /// not realtime goes no earlier than [`Self::hold_until`]; it waits here
+    /// while a SysEx is being written, and so does any message of a stream
+    /// that has one waiting (its stream's order is kept).
+    pub fn hold(&mut self, mut msg: MidiMessage) -> Hold {
+        let realtime = msg.event.is_realtime();
+        if !realtime {
+            msg.time_ns = self.hold_until(msg.time_ns);
+        }
+        let waits_in = self.held_in.get(usize::from(msg.port)).copied();
+        let waits = if realtime {
+            waits_in.unwrap_or(0) > 0
+        } else {
+            self.accepted > self.finished || !self.held.is_empty()
+        };
+        if !waits {
+            return Hold::Now(msg);
+        }
+        if self.held.len() == MAX_HELD {
+            return Hold::Full(msg);
+        }
+        if let Some(n) = self.held_in.get_mut(usize::from(msg.port)) {
+            *n += 1;
+        }
+        self.held.push_back((self.accepted, msg));
+        Hold::Kept
+    }
+
+    /// Hands back the messages that waited for the SysEx finished so far.
+    fn release(&mut self, report: &mut impl FnMut(Outcome)) {
+        while let Some(&(waits_for, msg)) = self.held.front() {
+            if waits_for > self.finished {
+                return;
+            }
+            self.held.pop_front();
+            if let Some(n) = self.held_in.get_mut(usize::from(msg.port)) {
+                *n -= 1;
+            }
+            report(Outcome::Release(msg));
+        }
     }
 
     /// Takes `payload` (`F0 … F7`), due at `time_ns`, read at `now_ns`: it
@@ -180,19 +260,21 @@ impl SysexPacer {
                 self.pending.len()
             ));
         }
-        let start_ns = self.hold(time_ns).max(now_ns);
+        let start_ns = self.hold_until(time_ns).max(now_ns);
         self.bytes.extend(payload);
         self.pending.push_back(Pending {
             start_ns,
             len: payload.len(),
         });
         self.free_ns = off_the_wire(start_ns, payload.len());
+        self.accepted += 1;
         Ok(start_ns)
     }
 
     /// Writes, with `write`, every event due by `now_ns` +
     /// [`FEED_AHEAD_NS`], in order, while it succeeds, and tells `report`
-    /// what became of each.
+    /// what became of each, and which waiting messages may go (right after
+    /// the last event of the SysEx they waited for).
     pub fn feed(
         &mut self,
         now_ns: u64,
@@ -222,23 +304,29 @@ impl SysexPacer {
                     if self.written == p.len {
                         self.pending.pop_front();
                         self.written = 0;
+                        self.finished += 1;
+                        self.release(&mut report);
                     }
                 }
                 Err(WriteError::NoRoom) if now_ns <= time_ns.saturating_add(GIVE_UP_NS) => return,
-                Err(WriteError::NoRoom) => report(
-                    self.give_up(
-                        "the sequencer's output pool had no room for it a second after its time"
-                            .to_string(),
-                    ),
-                ),
-                Err(WriteError::Failed(e)) => report(self.give_up(e)),
+                Err(WriteError::NoRoom) => {
+                    let why =
+                        "the sequencer's output pool had no room for it a second after its time";
+                    report(self.give_up(why.to_string()));
+                    self.release(&mut report);
+                }
+                Err(WriteError::Failed(e)) => {
+                    report(self.give_up(e));
+                    self.release(&mut report);
+                }
             }
         }
     }
 
     /// As the engine stops: a SysEx of one event that has not started is
     /// written with `write` (at once: it fits a port's buffer); every other
-    /// one is given up (it cannot go out at the wire's pace any more).
+    /// one is given up (it cannot go out at the wire's pace any more). The
+    /// messages waiting are released in their place among them.
     pub fn stop(
         &mut self,
         mut write: impl FnMut(&[u8]) -> Result<(), String>,
@@ -254,6 +342,7 @@ impl SysexPacer {
                     Ok(()) => {
                         self.bytes.drain(..n);
                         self.pending.pop_front();
+                        self.finished += 1;
                         report(Outcome::Wrote { len: n });
                     }
                     Err(e) => report(self.give_up(e)),
@@ -263,7 +352,9 @@ impl SysexPacer {
                     "the engine stopped before it could go out at the wire's pace".to_string(),
                 ));
             }
+            self.release(&mut report);
         }
+        self.release(&mut report);
         self.free_ns = 0;
     }
 
@@ -275,6 +366,7 @@ impl SysexPacer {
         self.bytes.drain(..p.len - self.written);
         let started = self.written > 0;
         self.written = 0;
+        self.finished += 1;
         if started {
             Outcome::Cut { len: p.len, why }
         } else {
@@ -375,8 +467,8 @@ mod tests {
         assert_eq!(p.accept(t0 + 1_000_000, 0, &b), Ok(off_the_wire(t0, 1000)));
         // A note due meanwhile is held until both are off the wire.
         let end = off_the_wire(off_the_wire(t0, 1000), 300);
-        assert_eq!(p.hold(t0 + 2_000_000), end);
-        assert_eq!(p.hold(end + 7), end + 7, "a later one keeps its time");
+        assert_eq!(p.hold_until(t0 + 2_000_000), end);
+        assert_eq!(p.hold_until(end + 7), end + 7, "a later one keeps its time");
         let (wrote, _) = run(&mut p, 0, 10 * S, 4_000_000, |_| true);
         let last_event = wrote.last().unwrap().1;
         assert!(
@@ -476,7 +568,7 @@ mod tests {
         let e = p.accept(S, 0, &sysex(300, 0)).unwrap_err();
         assert!(e.contains("800 bytes"), "{e}");
         // The note after it is held only behind what was accepted.
-        assert_eq!(p.hold(0), off_the_wire(S, 800));
+        assert_eq!(p.hold_until(0), off_the_wire(S, 800));
         p.accept(S, 0, &sysex(200, 0)).unwrap();
     }
 
@@ -501,6 +593,161 @@ mod tests {
         assert!(matches!(out[0], Outcome::Cut { len: 1000, .. }), "{out:?}");
         assert_eq!(out[1], Outcome::Wrote { len: 20 });
         assert!(p.is_idle());
-        assert_eq!(p.hold(3), 3, "nothing held after the stop");
+        assert_eq!(p.hold_until(3), 3, "nothing held after the stop");
+    }
+
+    fn msg(time_ns: u64, port: u16, event: crate::protocol::MidiEvent) -> MidiMessage {
+        MidiMessage {
+            time_ns,
+            port,
+            event,
+        }
+    }
+
+    /// Every write and release in order: `Err(time)` for an event written,
+    /// `Ok(message)` for a message released.
+    fn feed_log(p: &mut SysexPacer, from_ns: u64, to_ns: u64) -> Vec<Result<MidiMessage, u64>> {
+        let log = std::cell::RefCell::new(Vec::new());
+        let mut now = from_ns;
+        while now <= to_ns {
+            p.feed(
+                now,
+                |c| {
+                    log.borrow_mut().push(Err(c.time_ns));
+                    Ok(())
+                },
+                |o| {
+                    if let Outcome::Release(m) = o {
+                        log.borrow_mut().push(Ok(m));
+                    }
+                },
+            );
+            now += 4_000_000;
+        }
+        log.into_inner()
+    }
+
+    #[test]
+    fn messages_wait_behind_a_sysex_being_written_and_follow_its_last_event() {
+        use crate::protocol::MidiEvent as E;
+        let note = E::NoteOn {
+            channel: 0,
+            key: 60,
+            velocity: 9,
+        };
+        let (sx, next) = (sysex(600, 0), sysex(300, 1));
+        let mut p = SysexPacer::new(4096);
+        assert_eq!(p.accept(S, 0, &sx), Ok(S));
+        let end = off_the_wire(S, 600);
+        // A note of the host's stream waits, at the end of the SysEx.
+        assert_eq!(p.hold(msg(S + 1, stream::HOST, note)), Hold::Kept);
+        // The clock's realtime bytes do not; a Song Position does, and the
+        // clock after it then waits too (its stream's order).
+        assert_eq!(
+            p.hold(msg(S + 2, stream::CLOCK, E::TimingClock)),
+            Hold::Now(msg(S + 2, stream::CLOCK, E::TimingClock))
+        );
+        assert_eq!(
+            p.hold(msg(S + 3, stream::CLOCK, E::SongPosition(8))),
+            Hold::Kept
+        );
+        assert_eq!(
+            p.hold(msg(S + 4, stream::CLOCK, E::TimingClock)),
+            Hold::Kept
+        );
+        // Another SysEx, and a note behind it.
+        let second = p.accept(S + 5, 0, &next).unwrap();
+        assert_eq!(second, end);
+        assert_eq!(p.hold(msg(S + 6, stream::HOST, note)), Hold::Kept);
+        assert!(!p.is_idle());
+
+        let log = feed_log(&mut p, 0, 3 * S);
+        let first = |t| Err(t);
+        assert_eq!(
+            log,
+            [
+                first(S),
+                first(chunk_time(S, 1)),
+                first(chunk_time(S, 2)),
+                Ok(msg(end, stream::HOST, note)),
+                Ok(msg(end, stream::CLOCK, E::SongPosition(8))),
+                Ok(msg(S + 4, stream::CLOCK, E::TimingClock)),
+                first(end),
+                first(chunk_time(end, 1)),
+                Ok(msg(off_the_wire(end, 300), stream::HOST, note)),
+            ],
+            "each message right after the last event of the SysEx before it"
+        );
+        assert!(p.is_idle());
+        // Nothing being written: a message goes at once, still after the wire.
+        let after = off_the_wire(end, 300);
+        assert_eq!(
+            p.hold(msg(S, stream::HOST, note)),
+            Hold::Now(msg(after, stream::HOST, note))
+        );
+    }
+
+    #[test]
+    fn stopping_releases_the_waiting_messages_in_their_place() {
+        use crate::protocol::MidiEvent as E;
+        let off = E::NoteOff {
+            channel: 1,
+            key: 40,
+            velocity: 0,
+        };
+        let (long, short) = (sysex(1000, 0), sysex(20, 0));
+        let mut p = SysexPacer::new(4096);
+        p.accept(S, 0, &long).unwrap();
+        assert_eq!(p.hold(msg(S, stream::HOST, off)), Hold::Kept);
+        p.accept(S, 0, &short).unwrap();
+        assert_eq!(
+            p.hold(msg(S, stream::CLOCK, E::Stop)),
+            Hold::Now(msg(S, stream::CLOCK, E::Stop))
+        );
+        assert_eq!(p.hold(msg(S, stream::HOST, off)), Hold::Kept);
+        let log = std::cell::RefCell::new(Vec::new());
+        p.stop(
+            |b| {
+                log.borrow_mut().push(format!("sysex {}", b.len()));
+                Ok(())
+            },
+            |o| match o {
+                Outcome::Release(m) => log.borrow_mut().push(format!("{:?}", m.event)),
+                Outcome::Dropped { len, .. } => log.borrow_mut().push(format!("dropped {len}")),
+                o => log.borrow_mut().push(format!("{o:?}")),
+            },
+        );
+        let off = format!("{off:?}");
+        assert_eq!(
+            log.into_inner(),
+            [
+                "dropped 1000".to_string(),
+                off.clone(),
+                "sysex 20".to_string(),
+                "Wrote { len: 20 }".to_string(),
+                off
+            ]
+        );
+        assert!(p.is_idle());
+    }
+
+    #[test]
+    fn too_many_waiting_messages_are_refused() {
+        use crate::protocol::MidiEvent as E;
+        let mut p = SysexPacer::new(4096);
+        p.accept(S, 0, &sysex(1000, 0)).unwrap();
+        let cc = msg(
+            S,
+            stream::HOST,
+            E::ControlChange {
+                channel: 0,
+                controller: 1,
+                value: 2,
+            },
+        );
+        for _ in 0..MAX_HELD {
+            assert_eq!(p.hold(cc), Hold::Kept);
+        }
+        assert!(matches!(p.hold(cc), Hold::Full(_)));
     }
 }
