@@ -241,3 +241,35 @@ fn a_note_off_waiting_behind_a_dump_goes_out_when_the_engine_stops() {
     let s = tx.engine.stats();
     assert_eq!((s.output_sysex_cut, s.output_dropped), (1, 0), "{s:?}");
 }
+
+/// A raw MIDI device (virmidi here, as a USB or DIN port) takes events
+/// into one page of kernel buffer: a SysEx larger than that arrives whole
+/// only when it is handed over no faster than it is read.
+#[test]
+#[ignore = "needs a kernel sequencer: run with cargo xtask test"]
+fn a_sysex_larger_than_a_ports_buffer_reaches_a_raw_midi_device_whole() {
+    let dev = require_virmidi(1).remove(0);
+    let mut tx = start(config());
+    let capture = RawCapture::start(&dev);
+    aconnect_addr(tx.out_addr(), dev.seq_addr());
+    let patch = sysex(10 * 1024, 5);
+    let note = [0x90, 64, 90];
+    let t0 = monotonic_ns() + 50 * MS;
+    assert!(tx.send(t0, &patch));
+    assert!(tx.send(t0 + MS, &note));
+    let want: Vec<u8> = patch.iter().chain(&note).copied().collect();
+    let wire_s = want.len() as f64 / WIRE_BYTES_PER_SEC;
+    capture.wait_bytes(want.len(), Duration::from_secs_f64(wire_s + 10.0));
+    std::thread::sleep(Duration::from_millis(300));
+    let got = capture.stop();
+    let first_difference = got.iter().zip(&want).position(|(g, w)| g != w);
+    assert!(
+        got == want,
+        "{} of {} bytes arrived, the first difference at {first_difference:?}",
+        got.len(),
+        want.len()
+    );
+    let s = tx.engine.stats();
+    assert_eq!((s.output_dropped, s.output_sysex_cut), (0, 0), "{s:?}");
+    tx.engine.stop();
+}
