@@ -78,9 +78,11 @@ pub struct EngineCounters {
     /// Output messages dropped whole (kernel output pool full, encode or
     /// write error). A SysEx counts once, however many events it takes.
     pub output_dropped: AtomicU64,
-    /// Output SysEx cut off: it takes several events and a write failed after
-    /// part of it may have reached a receiver (which then discards the
-    /// unterminated SysEx at the next status byte). Not in `output_dropped`.
+    /// Output SysEx cut off: part of it may have reached a receiver (which
+    /// then discards the unterminated SysEx at the next status byte) and not
+    /// the rest: a write failed or found no room part way, the engine
+    /// stopped in the middle of it, or a receiver went away during it.
+    /// Not in `output_dropped`.
     pub output_sysex_cut: AtomicU64,
     /// Sources and destinations currently connected automatically.
     pub auto_connected: AtomicU64,

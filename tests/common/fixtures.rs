@@ -191,3 +191,12 @@ pub fn every_kind() -> Vec<(Vec<u8>, MidiEvent)> {
         ),
     ]
 }
+
+/// A SysEx of `len` bytes (at least 2), framing included, its data bytes
+/// counting up from `seed`.
+pub fn sysex(len: usize, seed: u8) -> Vec<u8> {
+    let mut sx = vec![0xF0];
+    sx.extend((0..len - 2).map(|i| ((i as u8).wrapping_add(seed)) % 0x80));
+    sx.push(0xF7);
+    sx
+}

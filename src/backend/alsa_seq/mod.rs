@@ -12,7 +12,8 @@
 //! - sends what the audio thread queued in the output ring, scheduled on the
 //!   queue at its time, looking at the ring at least every
 //!   [`crate::engine::OUTPUT_POLL_NS`]; a full kernel output pool or a
-//!   receiver that refuses is counted, never silent ([`output`]),
+//!   receiver that refuses is counted, never silent ([`output`]); SysEx at
+//!   the speed of a MIDI wire, the other messages after it ([`sysex_pacer`]),
 //! - runs the queue on the high-resolution timer (`snd-hrtimer`), asked for
 //!   explicitly, and says once, with the fix, when the kernel only has the
 //!   system tick ([`timer`]; [`raw`] makes the two requests the `alsa`
@@ -41,6 +42,7 @@ pub mod queue_time;
 pub mod raw;
 pub mod shared;
 pub mod sync;
+pub mod sysex_pacer;
 pub mod thread;
 pub mod timer;
 

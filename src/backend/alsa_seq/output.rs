@@ -18,24 +18,25 @@
 //! buffer), so each one is either in the kernel or counted: events
 //! scheduled on the queue wait in our client's kernel *output pool* until
 //! their time, and when it is full the kernel refuses the event (`EAGAIN`);
-//! that message is dropped and counted, nothing else is affected. A SysEx
-//! longer than one event is only started when the pool has room for all of
-//! it. An event sent at once is delivered while it is written, so a
-//! subscriber that refuses it (its own input pool full) fails the write
-//! although the others got it: a message sent at once and refused is counted
-//! as dropped, and a SysEx of several events that fails after its first
-//! event (or, sent at once, at any event) is counted as cut (one cause, one
-//! counter: not also as dropped). No `F7` is added to a cut SysEx: that
-//! would make the truncated message look complete; receivers discard it at
-//! the next status byte.
+//! that message is dropped and counted, nothing else is affected. SysEx
+//! goes out at the speed of a MIDI wire, event by event, and the other
+//! messages (but realtime ones) wait until it is off the wire
+//! ([`super::sysex_pacer`]); one that fails after its first event is
+//! counted as cut (one cause, one counter: not also as dropped). An event
+//! sent at once is delivered while it is written, so a subscriber that
+//! refuses it (its own input pool full) fails the write although the others
+//! got it: a message sent at once and refused is counted as dropped. No
+//! `F7` is added to a cut SysEx: that would make the truncated message look
+//! complete; receivers discard it at the next status byte.
 
 use std::os::fd::RawFd;
 
-use alsa::seq::{Event, MidiEvent as EventCodec};
+use alsa::seq::{Event, EventType, MidiEvent as EventCodec};
 
 use super::client::cells_for;
 use super::queue_time::QueueTime;
 use super::raw::output_free;
+use super::sysex_pacer::{Chunk, Hold, Outcome, SysexPacer, WriteError};
 use crate::engine::news::LogBudget;
 use crate::engine::{stream, News, OUTPUT_POLL_NS};
 use crate::protocol::MidiMessage;
@@ -76,6 +77,13 @@ pub struct Output {
     encoder: EventCodec,
     /// One SysEx payload; as large as the ring's SysEx storage, allocated once.
     scratch: Vec<u8>,
+    /// The SysEx going out at the wire's pace, and those waiting for it.
+    pacer: SysexPacer,
+    /// Receivers of the SysEx going out (subscribers of our port) at its
+    /// last event: fewer at the next means one got part of it.
+    readers: Option<i32>,
+    /// That SysEx was counted as cut for a receiver gone (once).
+    reader_gone: bool,
     drops: LogBudget,
     cuts: LogBudget,
     /// `CLOCK_MONOTONIC` of the next look due: a fixed grid
@@ -138,10 +146,14 @@ impl Output {
             .map_err(|e| format!("creating the MIDI encoder: {e}"))?;
         encoder.enable_running_status(false);
         let scratch = vec![0; ring.sysex_capacity()];
+        let pacer = SysexPacer::new(ring.sysex_capacity());
         Ok(Self {
             ring,
             encoder,
             scratch,
+            pacer,
+            readers: None,
+            reader_gone: false,
             drops: LogBudget::new(10, "MIDI output dropped"),
             cuts: LogBudget::new(10, "MIDI output SysEx cut off"),
             due_ns: monotonic_ns() + LOOK_EVERY_NS,
@@ -153,9 +165,12 @@ impl Output {
     /// The last look, as the engine stops: what the audio thread queued as
     /// it stopped (a clock Stop, note-offs for held notes) is sent at once,
     /// not scheduled, because the queue and every event still waiting on it
-    /// end with the client. Not counted as late: nothing was due yet.
+    /// end with the client. Not counted as late: nothing was due yet. A
+    /// SysEx longer than one event cannot go out at the wire's pace any
+    /// more: counted as cut or dropped ([`SysexPacer::stop`]).
     pub fn drain_at_once(&mut self, seq: &alsa::Seq, route: Route, clock: &QueueTime, news: &News) {
         self.at_once = true;
+        self.stop_pacing(seq, route, news);
         self.drain(seq, route, clock, news);
     }
 
@@ -164,47 +179,123 @@ impl Output {
         self.due_ns = next_due(self.due_ns, monotonic_ns());
         while let Some(mut msg) = self.ring.try_pop() {
             msg.time_ns = self.order.keep(msg.port, msg.time_ns);
-            let mut small = [0u8; 3];
-            let bytes: &[u8] = if msg.event.is_sysex() {
-                match self.ring.pop_sysex_payload(&mut self.scratch) {
-                    Some(n) => &self.scratch[..n],
-                    None => {
-                        // Cannot happen (the scratch holds the ring's whole
-                        // SysEx storage), but a loss is never silent.
-                        news.count(&news.counters.output_dropped, 1);
-                        continue;
-                    }
+            if msg.event.is_sysex() {
+                self.pace_sysex(msg, seq, route, news);
+                continue;
+            }
+            if !msg.event.is_realtime() {
+                // Not inside a SysEx on the wire (see `sysex_pacer`).
+                msg.time_ns = self
+                    .order
+                    .keep(msg.port, self.pacer.hold_until(msg.time_ns));
+            }
+            let msg = match self.pacer.hold(msg) {
+                Hold::Now(msg) => msg,
+                Hold::Kept => continue,
+                Hold::Full(msg) => {
+                    let why = format!(
+                        "{:?} had to wait behind SysEx going out, and too many messages wait",
+                        msg.event
+                    );
+                    news.count(&news.counters.output_dropped, 1);
+                    self.drops
+                        .push(news, || format!("MIDI output dropped: {why}"));
+                    continue;
                 }
-            } else {
-                let n = msg.event.write_bytes(&mut small);
-                &small[..n]
             };
             let at = if self.at_once {
                 When::Now
             } else {
                 When::At(clock)
             };
-            match send(seq, &mut self.encoder, bytes, &msg, route, at, news) {
-                Ok(n) => {
-                    News::tally(&news.counters.sent_messages, n);
-                    News::tally(&news.counters.sent_bytes, bytes.len() as u64);
-                }
-                Err(Failure::Dropped(e)) => {
-                    news.count(&news.counters.output_dropped, 1);
-                    self.drops
-                        .push(news, || format!("MIDI output dropped: {e}"));
-                }
-                Err(Failure::Cut(e)) => {
-                    news.count(&news.counters.output_sysex_cut, 1);
-                    self.cuts.push(news, || {
-                        format!(
-                            "a {} byte SysEx for the hardware was cut off part way: {e}",
-                            bytes.len()
-                        )
-                    });
-                }
-            }
+            let (drops, cuts) = (&mut self.drops, &mut self.cuts);
+            send_one(seq, &mut self.encoder, &msg, route, at, news, drops, cuts);
         }
+        if !self.at_once {
+            self.feed_sysex(seq, route, clock, news);
+        }
+    }
+
+    /// A SysEx off the ring, to the pacer: it goes out from its time, or
+    /// once the SysEx before it are off the wire.
+    fn pace_sysex(&mut self, msg: MidiMessage, seq: &alsa::Seq, route: Route, news: &News) {
+        let Some(n) = self.ring.pop_sysex_payload(&mut self.scratch) else {
+            // Cannot happen (the scratch holds the ring's whole SysEx
+            // storage), but a loss is never silent.
+            news.count(&news.counters.output_dropped, 1);
+            return;
+        };
+        let now = monotonic_ns();
+        if !self.at_once && msg.time_ns <= now {
+            news.count(&news.counters.output_late, 1);
+        }
+        match self.pacer.accept(msg.time_ns, now, &self.scratch[..n]) {
+            // Its stream goes on after its start.
+            Ok(start) => _ = self.order.keep(msg.port, start),
+            Err(e) => tell(
+                news,
+                &mut self.drops,
+                &mut self.cuts,
+                Outcome::Dropped { len: n, why: e },
+            ),
+        }
+        if self.at_once {
+            self.stop_pacing(seq, route, news);
+        }
+    }
+
+    /// Writes the SysEx events due soon to the queue, as the output pool
+    /// has room (see [`SysexPacer::feed`]).
+    fn feed_sysex(&mut self, seq: &alsa::Seq, route: Route, clock: &QueueTime, news: &News) {
+        let (drops, cuts, encoder) = (&mut self.drops, &mut self.cuts, &mut self.encoder);
+        let (readers, reported) = (&mut self.readers, &mut self.reader_gone);
+        let mut gone = None;
+        self.pacer.feed(
+            monotonic_ns(),
+            |chunk| {
+                let now = read_use(seq, route);
+                if chunk.first {
+                    *reported = false;
+                } else if !*reported && now.zip(*readers).is_some_and(|(n, r)| n < r) {
+                    *reported = true;
+                    gone = Some(chunk.sysex_len);
+                }
+                *readers = now;
+                write_chunk(seq, route, clock, &chunk)
+            },
+            |o| match o {
+                Outcome::Release(msg) => {
+                    let at = When::At(clock);
+                    send_one(seq, encoder, &msg, route, at, news, drops, cuts);
+                }
+                o => tell(news, drops, cuts, o),
+            },
+        );
+        if let Some(len) = gone {
+            // It goes on to the others: one cause, one count.
+            let why = "a receiver went away part way through it".to_string();
+            tell(news, drops, cuts, Outcome::Cut { len, why });
+        }
+    }
+
+    /// The engine stops: what the pacer holds goes at once or is counted.
+    fn stop_pacing(&mut self, seq: &alsa::Seq, route: Route, news: &News) {
+        let (drops, cuts, encoder) = (&mut self.drops, &mut self.cuts, &mut self.encoder);
+        self.pacer.stop(
+            |bytes| {
+                let mut ev = Event::new_ext(EventType::Sysex, bytes);
+                address(&mut ev, route, None);
+                seq.event_output_direct(&mut ev)
+                    .map(|_| ())
+                    .map_err(|e| write_error(e, false))
+            },
+            |o| match o {
+                Outcome::Release(msg) => {
+                    send_one(seq, encoder, &msg, route, When::Now, news, drops, cuts);
+                }
+                o => tell(news, drops, cuts, o),
+            },
+        );
     }
 
     /// When the next look at the ring is due (`CLOCK_MONOTONIC` ns).
@@ -215,6 +306,101 @@ impl Output {
     /// How long the thread may sleep before looking at the ring again, ns.
     pub fn poll_ns(&self) -> u64 {
         self.due_ns.saturating_sub(monotonic_ns())
+    }
+}
+
+/// Writes one SysEx event to the queue at its time, if the output pool
+/// has room for it.
+fn write_chunk(
+    seq: &alsa::Seq,
+    route: Route,
+    clock: &QueueTime,
+    chunk: &Chunk<'_>,
+) -> Result<(), WriteError> {
+    let need = cells_for(chunk.bytes.len());
+    if output_free(route.fd, route.client).is_ok_and(|free| u64::from(free) < need) {
+        return Err(WriteError::NoRoom);
+    }
+    let Some(at) = clock.to_queue(chunk.time_ns) else {
+        return Err(WriteError::Failed(
+            "its time is before the sequencer's queue started".to_string(),
+        ));
+    };
+    let mut ev = Event::new_ext(EventType::Sysex, chunk.bytes);
+    address(&mut ev, route, Some(at));
+    match seq.event_output_direct(&mut ev) {
+        Ok(_) => Ok(()),
+        Err(e) if e.errno() == libc::EAGAIN => Err(WriteError::NoRoom),
+        Err(e) => Err(WriteError::Failed(write_error(e, true))),
+    }
+}
+
+/// Sends one message that is not SysEx ([`send`]) and counts what became of it.
+#[allow(clippy::too_many_arguments)]
+fn send_one(
+    seq: &alsa::Seq,
+    encoder: &mut EventCodec,
+    msg: &MidiMessage,
+    route: Route,
+    at: When,
+    news: &News,
+    drops: &mut LogBudget,
+    cuts: &mut LogBudget,
+) {
+    let mut small = [0u8; 3];
+    let n = msg.event.write_bytes(&mut small);
+    let bytes = &small[..n];
+    match send(seq, encoder, bytes, msg, route, at, news) {
+        Ok(n) => {
+            News::tally(&news.counters.sent_messages, n);
+            News::tally(&news.counters.sent_bytes, bytes.len() as u64);
+        }
+        Err(Failure::Dropped(e)) => {
+            news.count(&news.counters.output_dropped, 1);
+            drops.push(news, || format!("MIDI output dropped: {e}"));
+        }
+        Err(Failure::Cut(e)) => {
+            news.count(&news.counters.output_sysex_cut, 1);
+            cuts.push(news, || {
+                format!(
+                    "a {} byte SysEx for the hardware was cut off part way: {e}",
+                    bytes.len()
+                )
+            });
+        }
+    }
+}
+
+/// How many subscribers our output port has; `None` if the kernel does not say.
+fn read_use(seq: &alsa::Seq, route: Route) -> Option<i32> {
+    let addr = alsa::seq::Addr {
+        client: route.client,
+        port: route.port,
+    };
+    seq.get_any_port_info(addr).ok().map(|p| p.get_read_use())
+}
+
+/// Counts what became of a paced SysEx, and logs its losses.
+fn tell(news: &News, drops: &mut LogBudget, cuts: &mut LogBudget, outcome: Outcome) {
+    match outcome {
+        Outcome::Wrote { len } => {
+            News::tally(&news.counters.sent_messages, 1);
+            News::tally(&news.counters.sent_bytes, len as u64);
+        }
+        Outcome::Dropped { len, why } => {
+            news.count(&news.counters.output_dropped, 1);
+            drops.push(news, || {
+                format!("MIDI output dropped: a {len} byte SysEx: {why}")
+            });
+        }
+        Outcome::Cut { len, why } => {
+            news.count(&news.counters.output_sysex_cut, 1);
+            cuts.push(news, || {
+                format!("a {len} byte SysEx for the hardware was cut off part way: {why}")
+            });
+        }
+        // Sent by the caller.
+        Outcome::Release(_) => {}
     }
 }
 
