@@ -123,13 +123,20 @@ impl State {
         out
     }
 
-    /// Parse `bytes` (version 1 or 2); every byte must belong to the state.
-    /// Parameters the table has but the bytes lack get their default; values
-    /// must be valid for their parameter.
+    /// Parse `bytes` (version 1 or 2, at most 256 KiB); every byte must
+    /// belong to the state. Parameters the table has but the bytes lack get
+    /// their default; unknown and read-only ids are skipped; a value out of
+    /// its parameter's range is clamped (not a number: the default).
     ///
     /// # Errors
     /// A message saying what is wrong with the bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, String> {
+        if bytes.len() > MAX_STATE {
+            return Err(format!(
+                "it is too large ({} bytes; a PhasorSync state is at most {MAX_STATE})",
+                bytes.len()
+            ));
+        }
         let rest = bytes
             .strip_prefix(MAGIC)
             .ok_or("it does not start with PhasorSync's marker")?;
@@ -139,7 +146,7 @@ impl State {
         match version {
             1 => {
                 let [latency] = r.take("the latency")?;
-                state.set_param(PARAMS[params::index::LATENCY].id, f64::from(latency))?;
+                state.set_param(PARAMS[params::index::LATENCY].id, f64::from(latency));
                 let len = r.u32("the patterns' length")? as usize;
                 state.patterns = utf8(r.bytes(len, "the patterns")?, "the patterns")?;
             }
@@ -147,7 +154,7 @@ impl State {
                 for _ in 0..r.u16("the parameter count")? {
                     let id = r.u32("a parameter id")?;
                     let value = f64::from_le_bytes(r.take("a parameter value")?);
-                    state.set_param(id, value)?;
+                    state.set_param(id, value);
                 }
                 for _ in 0..r.u16("the text count")? {
                     let key = r.u16("a text key")?;
@@ -172,17 +179,17 @@ impl State {
         Ok(state)
     }
 
-    /// Set the saved value of `id` if the table knows it (a newer state's
-    /// unknown parameter is skipped).
-    fn set_param(&mut self, id: u32, value: f64) -> Result<(), String> {
-        let Some((index, p)) = params::table::by_id(id) else {
-            return Ok(());
+    /// Set the saved value of `id`, made valid for its parameter (clamped;
+    /// not a number gives the default). An id this state does not hold is
+    /// skipped: a newer state's unknown parameter, or a read-only one
+    /// (a measurement, not a setting).
+    fn set_param(&mut self, id: u32, value: f64) {
+        let Some((_, p)) = params::table::by_id(id) else {
+            return;
         };
-        if p.clamp(value) != value {
-            return Err(format!("{} = {value} is not a valid value", p.name));
+        if let Some(saved) = self.params.iter_mut().find(|(i, _)| *i == id) {
+            saved.1 = p.clamp(value);
         }
-        self.params[index].1 = value;
-        Ok(())
     }
 }
 
