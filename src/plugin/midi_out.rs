@@ -336,6 +336,57 @@ pub(crate) mod tests {
         assert_in_order_through_the_engine(&sent);
     }
 
+    /// A large block of dense automation fills the output ring; what must
+    /// never be dropped still gets through: the host's note-off of a held
+    /// note, a clock Start and Stop, the releases of the notes left held.
+    #[test]
+    fn transport_and_releases_get_through_a_ring_full_of_host_events() {
+        let capacity = crate::ring::RingConfig::default().capacity;
+        let (producer, mut consumer) = crate::ring::midi_buffer(capacity);
+        let mut out = MidiOut::new(Some(producer));
+        let counters = AudioCounters::default();
+        let opts = OutputOptions {
+            to_hardware: true,
+            to_daw: true,
+            offset_ns: 0,
+        };
+        let mut timeline = Timeline::new(48_000.0, 8192);
+        let times = OutTimes::new(&timeline.begin_block(1_000_000_000, 8192, None), 1);
+        let mut events = EventBuffer::new();
+        events.push(&ClapMidi::new(0, 0, [0x90, 60, 100]));
+        events.push(&ClapMidi::new(0, 0, [0x90, 62, 100]));
+        for i in 0..2 * capacity as u32 {
+            events.push(&ClapMidi::new(i % 8000, 0, [0xB0, 1, (i % 128) as u8]));
+        }
+        events.push(&ClapMidi::new(8100, 0, [0x80, 60, 0]));
+        out.host_block(&InputEvents::from_buffer(&events), &times, &opts, &counters);
+        let t = times.at(8191.0, 0);
+        for transport in [MidiEvent::Start, MidiEvent::Stop] {
+            out.send(t, stream::CLOCK, transport, &[], &counters);
+        }
+        out.release_held_now(t, &counters);
+
+        let sent: Vec<_> = std::iter::from_fn(|| consumer.try_pop())
+            .map(|m| m.event)
+            .collect();
+        let dropped = AudioCounters::get(&counters.output_ring_full);
+        assert!(dropped > 0, "the ring never filled: the test shows nothing");
+        let off = |key| MidiEvent::NoteOff {
+            channel: 0,
+            key,
+            velocity: 0,
+        };
+        for must in [off(60), MidiEvent::Start, MidiEvent::Stop, off(62)] {
+            assert!(sent.contains(&must), "{must:?} was dropped");
+        }
+        // The automation, two note-ons and the note-off, Start and Stop, one release.
+        assert_eq!(
+            sent.len() as u64 + dropped,
+            2 * capacity as u64 + 6,
+            "every message is queued or counted"
+        );
+    }
+
     /// What the engine makes of `sent`: each stream kept in order.
     pub(crate) fn assert_in_order_through_the_engine(sent: &[MidiMessage]) {
         let mut order = crate::backend::alsa_seq::output::StreamOrder::default();
