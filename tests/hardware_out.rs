@@ -14,7 +14,7 @@ use clack_host::events::event_types::{
 };
 use clack_host::prelude::*;
 use clap_host::Recorded;
-use out_rig::{param, Rig, Sent, RATE};
+use out_rig::{clock_on, param, transport, Rig, Sent, RATE};
 use phasorsync::engine::OUTPUT_POLL_NS;
 use phasorsync::plugin::midi_out::RESERVED_SHARE;
 use phasorsync::plugin::params::index;
@@ -248,6 +248,38 @@ fn stopping_releases_held_notes_after_the_last_block() {
     // Never before the note it ends, however soon the host stops.
     assert!(sent[0].time_ns >= last, "{sent:?} vs {last}");
     // Released once: deactivating sends nothing more.
+    assert!(rig.finish().is_empty());
+}
+
+#[test]
+fn reset_releases_held_notes_and_stops_the_clock() {
+    let mut rig = Rig::new(FRAMES);
+    let mut input = EventBuffer::new();
+    input.push(&clock_on());
+    input.push(&clap_host::midi(100, [0x93, 50, 100]));
+    let b = rig.block(&input, Some(&transport(0, true, 0.0, 120.0)));
+    assert!(b.ring.iter().any(|s| s.event == MidiEvent::Start));
+    let last = b.ring.iter().map(|s| s.time_ns).max().unwrap();
+    // reset() means silence: the slave stops, the note ends.
+    let sent = rig.reset();
+    let mut got: Vec<_> = sent.iter().map(|s| s.event).collect();
+    got.sort_by_key(|e| format!("{e:?}"));
+    assert_eq!(
+        got,
+        [
+            MidiEvent::NoteOff {
+                channel: 3,
+                key: 50,
+                velocity: 0
+            },
+            MidiEvent::Stop
+        ]
+    );
+    assert!(
+        sent.iter().all(|s| s.time_ns >= last),
+        "{sent:?} overtakes what it ends ({last})"
+    );
+    // Released once: stopping and deactivating send nothing more.
     assert!(rig.finish().is_empty());
 }
 
