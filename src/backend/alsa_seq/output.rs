@@ -82,9 +82,6 @@ pub struct Output {
     /// [`LOOK_EVERY_NS`] apart, so a late wake-up is followed by a shorter
     /// sleep instead of pushing every later look back.
     due_ns: u64,
-    /// The engine is stopping: everything goes out at once (see
-    /// [`Output::drain_at_once`]).
-    at_once: bool,
     order: StreamOrder,
 }
 
@@ -107,15 +104,6 @@ impl StreamOrder {
             None => time_ns,
         }
     }
-}
-
-/// When a message goes out.
-#[derive(Clone, Copy)]
-enum When<'a> {
-    /// At once (the engine is stopping).
-    Now,
-    /// At its time, on the queue whose time this is.
-    At(&'a QueueTime),
 }
 
 /// Why a message was not sent whole.
@@ -145,18 +133,8 @@ impl Output {
             drops: LogBudget::new(10, "MIDI output dropped"),
             cuts: LogBudget::new(10, "MIDI output SysEx cut off"),
             due_ns: monotonic_ns() + LOOK_EVERY_NS,
-            at_once: false,
             order: StreamOrder::default(),
         })
-    }
-
-    /// The last look, as the engine stops: what the audio thread queued as
-    /// it stopped (a clock Stop, note-offs for held notes) is sent at once,
-    /// not scheduled, because the queue and every event still waiting on it
-    /// end with the client. Not counted as late: nothing was due yet.
-    pub fn drain_at_once(&mut self, seq: &alsa::Seq, route: Route, clock: &QueueTime, news: &News) {
-        self.at_once = true;
-        self.drain(seq, route, clock, news);
     }
 
     /// Send everything queued.
@@ -179,12 +157,7 @@ impl Output {
                 let n = msg.event.write_bytes(&mut small);
                 &small[..n]
             };
-            let at = if self.at_once {
-                When::Now
-            } else {
-                When::At(clock)
-            };
-            match send(seq, &mut self.encoder, bytes, &msg, route, at, news) {
+            match send(seq, &mut self.encoder, bytes, &msg, route, clock, news) {
                 Ok(n) => {
                     News::tally(&news.counters.sent_messages, n);
                     News::tally(&news.counters.sent_bytes, bytes.len() as u64);
@@ -256,31 +229,26 @@ fn write_error(e: alsa::Error, scheduled: bool) -> String {
 
 /// Encode `bytes` into events from our output port to its subscribers, on
 /// the queue at `msg.time_ns` (counted as late when that has passed) or,
-/// when the engine stops or the time is before the queue started, direct;
-/// each written to the kernel at once. Returns the number of events.
+/// when the time is before the queue started, direct; each written to the
+/// kernel at once. Returns the number of events.
 fn send(
     seq: &alsa::Seq,
     encoder: &mut EventCodec,
     bytes: &[u8],
     msg: &MidiMessage,
     route: Route,
-    when: When,
+    clock: &QueueTime,
     news: &News,
 ) -> Result<u64, Failure> {
     encoder.reset_encode();
-    let at = match when {
-        When::Now => None,
-        When::At(clock) => {
-            if msg.time_ns <= monotonic_ns() {
-                news.count(&news.counters.output_late, 1);
-            }
-            // A late message is scheduled too, at its own (past) time: the
-            // queue sends it at its next tick, in time order with what is
-            // waiting for that tick. Sent direct, it would overtake them
-            // (a note-off before its note-on, a clock after Stop).
-            clock.to_queue(msg.time_ns)
-        }
-    };
+    if msg.time_ns <= monotonic_ns() {
+        news.count(&news.counters.output_late, 1);
+    }
+    // A late message is scheduled too, at its own (past) time: the queue
+    // sends it at its next tick, in time order with what is waiting for
+    // that tick. Sent direct, it would overtake them (a note-off before its
+    // note-on, a clock after Stop).
+    let at = clock.to_queue(msg.time_ns);
     if at.is_some() && bytes.len() > ENCODE_CHUNK {
         // Start a SysEx only if all of it fits (we are the pool's only
         // writer, and the kernel only frees cells meanwhile).
