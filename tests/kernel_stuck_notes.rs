@@ -19,7 +19,7 @@ mod common;
 
 use clack_host::prelude::*;
 use common::{logged_output_addr, pace, require_sequencer, Received, Receiver};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const ID: &std::ffi::CStr = c"org.phasorsync.phasorsync";
 const FRAMES: u32 = 4096;
@@ -114,10 +114,17 @@ fn notes_ended_in_the_last_block_or_held_get_their_note_offs_when_the_host_deact
     // A host deactivates a few ms after its last block: by then the engine
     // has scheduled that block's note-off on the kernel queue, D ahead.
     std::thread::sleep(Duration::from_millis(10));
+    let t0 = Instant::now();
     plugin.deactivate(stopped);
+    let took = t0.elapsed();
     rx.wait_count(4, Duration::from_secs(2));
     let got = notes(&rx.stop());
-    println!("received: {got:02X?}");
+    println!(
+        "received: {got:02X?}; deactivate took {} ms",
+        took.as_millis()
+    );
+    // The engine waits for its queue with a bound (1 s), not forever.
+    assert!(took < Duration::from_secs(2), "deactivate took {took:?}");
     assert_eq!(
         got.iter().filter(|b| b[0] == 0x90).count(),
         2,

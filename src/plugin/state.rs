@@ -346,8 +346,10 @@ mod tests {
 
     #[test]
     fn a_state_over_the_limit_is_too_large() {
-        let mut big = State::default();
-        big.patterns = "x".repeat(MAX_STATE);
+        let big = State {
+            patterns: "x".repeat(MAX_STATE),
+            ..State::default()
+        };
         let why = State::decode(&big.encode()).unwrap_err();
         assert!(why.contains("too large"), "{why}");
     }
