@@ -132,3 +132,41 @@ fn what_is_queued_as_the_engine_stops_still_goes_out() {
     );
     rx.engine.stop();
 }
+
+/// What the engine already scheduled on the kernel queue when it is told to
+/// stop (the host's last block's note-off, `D` ahead) must still go out:
+/// the queue, and every event waiting on it, ends with the client.
+#[test]
+#[ignore = "needs a kernel sequencer: run with cargo xtask test"]
+fn what_is_scheduled_on_the_queue_as_the_engine_stops_still_goes_out() {
+    let mut tx = start(config());
+    let mut rx = start(config());
+    aconnect_addr(tx.out_addr(), rx.in_addr());
+    std::thread::sleep(Duration::from_millis(300));
+
+    let ahead = monotonic_ns() + 150_000_000;
+    assert!(tx.send(ahead, &[0x80, 61, 0]));
+    // Long enough for the engine's look at the ring (every few ms): the
+    // note-off is on the kernel queue, no longer in the ring.
+    std::thread::sleep(Duration::from_millis(30));
+    tx.engine.stop();
+
+    let got = collect(&mut rx.consumer, 1, Duration::from_secs(2));
+    let events: Vec<_> = got.iter().map(|g| g.msg.event).collect();
+    assert_eq!(
+        events,
+        [MidiEvent::NoteOff {
+            channel: 0,
+            key: 61,
+            velocity: 0
+        }],
+        "the note-off waiting on the queue as the engine stopped"
+    );
+    // At its time, not at once.
+    assert!(
+        got[0].msg.time_ns + 5_000_000 >= ahead,
+        "it left {} ms early",
+        (ahead - got[0].msg.time_ns) / 1_000_000
+    );
+    rx.engine.stop();
+}

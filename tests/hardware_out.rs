@@ -14,8 +14,9 @@ use clack_host::events::event_types::{
 };
 use clack_host::prelude::*;
 use clap_host::Recorded;
-use out_rig::{param, Rig, Sent, RATE};
+use out_rig::{clock_on, param, transport, Rig, Sent, RATE};
 use phasorsync::engine::OUTPUT_POLL_NS;
+use phasorsync::plugin::midi_out::RESERVED_SHARE;
 use phasorsync::plugin::params::index;
 use phasorsync::protocol::{MidiEvent, MidiMessage};
 use phasorsync::timeline::{monotonic_ns, DELIVERY_MARGIN_NS};
@@ -250,6 +251,38 @@ fn stopping_releases_held_notes_after_the_last_block() {
     assert!(rig.finish().is_empty());
 }
 
+#[test]
+fn reset_releases_held_notes_and_stops_the_clock() {
+    let mut rig = Rig::new(FRAMES);
+    let mut input = EventBuffer::new();
+    input.push(&clock_on());
+    input.push(&clap_host::midi(100, [0x93, 50, 100]));
+    let b = rig.block(&input, Some(&transport(0, true, 0.0, 120.0)));
+    assert!(b.ring.iter().any(|s| s.event == MidiEvent::Start));
+    let last = b.ring.iter().map(|s| s.time_ns).max().unwrap();
+    // reset() means silence: the slave stops, the note ends.
+    let sent = rig.reset();
+    let mut got: Vec<_> = sent.iter().map(|s| s.event).collect();
+    got.sort_by_key(|e| format!("{e:?}"));
+    assert_eq!(
+        got,
+        [
+            MidiEvent::NoteOff {
+                channel: 3,
+                key: 50,
+                velocity: 0
+            },
+            MidiEvent::Stop
+        ]
+    );
+    assert!(
+        sent.iter().all(|s| s.time_ns >= last),
+        "{sent:?} overtakes what it ends ({last})"
+    );
+    // Released once: stopping and deactivating send nothing more.
+    assert!(rig.finish().is_empty());
+}
+
 static SYSEX: [u8; 300] = {
     let mut s = [0x11u8; 300];
     s[0] = 0xF0;
@@ -336,12 +369,14 @@ fn a_full_output_ring_is_counted() {
         // Drive the block without draining the ring.
         rig.block_no_drain(&input, &mut output);
     }
+    // Host events leave the room kept for transport and releases.
+    let open = capacity - capacity / RESERVED_SHARE;
     let queued = rig.drain().len();
-    assert_eq!(queued, capacity);
+    assert_eq!(queued, open);
     let logs = rig.logs();
     let want = format!(
         "{} message(s) for the hardware dropped: the output ring was full",
-        500 - capacity
+        500 - open
     );
     assert!(logs.iter().any(|l| l.starts_with(&want)), "{logs:?}");
 }

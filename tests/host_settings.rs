@@ -156,3 +156,56 @@ fn corrupt_state_is_refused_with_a_log_line_and_changes_nothing() {
     assert_eq!(errors.len(), 4, "{errors:?}");
     assert!(errors[2].1.contains("version 200"), "{errors:?}");
 }
+
+/// A version-2 state of `(id, value)` pairs and no texts.
+fn state_with(params: &[(u32, f64)]) -> Vec<u8> {
+    let mut bytes = b"PHSY\x02".to_vec();
+    bytes.extend_from_slice(&(params.len() as u16).to_le_bytes());
+    for &(id, value) in params {
+        bytes.extend_from_slice(&id.to_le_bytes());
+        bytes.extend_from_slice(&value.to_le_bytes());
+    }
+    bytes.extend_from_slice(&0u16.to_le_bytes());
+    bytes
+}
+
+#[test]
+fn a_state_naming_read_only_parameters_or_out_of_range_values_loads() {
+    let entry = load_entry();
+    let mut plugin = instantiate(&entry, ID).unwrap();
+    let handle = plugin.plugin_handle();
+    let params = handle.get_extension::<PluginParams>().unwrap();
+    let read_only: Vec<u32> = (0..params.count(&handle))
+        .filter_map(|i| {
+            let mut buf = ParamInfoBuffer::new();
+            let info = params.get_info(&handle, i, &mut buf)?;
+            info.flags
+                .contains(ParamInfoFlags::IS_READONLY)
+                .then_some(info.id.get())
+        })
+        .collect();
+    assert!(!read_only.is_empty(), "no read-only parameter to name");
+    let mut named: Vec<(u32, f64)> = read_only.iter().map(|&id| (id, 1.0)).collect();
+    // Latency 7 blocks: beyond its range (0..=2), clamped.
+    named.push((LATENCY, 7.0));
+    assert!(
+        load(&mut plugin, &state_with(&named)),
+        "{:?}",
+        logs(&plugin)
+    );
+    let handle = plugin.plugin_handle();
+    let params = handle.get_extension::<PluginParams>().unwrap();
+    assert_eq!(params.get_value(&handle, ClapId::new(LATENCY)), Some(2.0));
+
+    // Over the size limit: refused, and the log says why.
+    let mut huge = b"PHSY\x02".to_vec();
+    huge.resize(1024 * 1024, 0);
+    assert!(!load(&mut plugin, &huge));
+    assert!(
+        logs(&plugin)
+            .iter()
+            .any(|(sev, m)| *sev == LogSeverity::Error && m.contains("too large")),
+        "{:?}",
+        logs(&plugin)
+    );
+}

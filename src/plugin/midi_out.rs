@@ -77,6 +77,29 @@ impl OutTimes {
     }
 }
 
+/// Whether `event` moves a clock slave's transport (Start, Continue, Stop,
+/// Song Position): never dropped for room.
+pub fn is_transport(event: &MidiEvent) -> bool {
+    matches!(
+        event,
+        MidiEvent::Start | MidiEvent::Continue | MidiEvent::Stop | MidiEvent::SongPosition(_)
+    )
+}
+
+/// Whether `event` ends notes (a note-off, a note-on of velocity 0, All
+/// Sound Off, All Notes Off): never dropped for room.
+pub fn is_release(event: &MidiEvent) -> bool {
+    matches!(
+        event,
+        MidiEvent::NoteOff { .. }
+            | MidiEvent::NoteOn { velocity: 0, .. }
+            | MidiEvent::ControlChange {
+                controller: 120 | 123,
+                ..
+            }
+    )
+}
+
 /// A parameter in ms as ns (the table keeps it within ±50 ms).
 pub fn ms_to_ns(ms: f64) -> i64 {
     (ms * 1e6).round() as i64
@@ -107,6 +130,13 @@ impl OutputOptions {
     }
 }
 
+/// Share of the output ring kept for what must never be dropped (see
+/// [`MidiOut::send_priority`]): a block of dense automation fills the rest
+/// and is counted as `output_ring_full`, a Stop or a release still fits.
+/// A quarter of the ring (64 of 256 slots): more than a block's transport
+/// messages and the releases of the notes commonly held.
+pub const RESERVED_SHARE: usize = 4;
+
 /// The audio thread's end of the output ring.
 pub struct MidiOut {
     /// `None` when the engine did not start.
@@ -124,12 +154,21 @@ pub struct MidiOut {
     /// The latest stamp queued: what is sent between blocks goes no
     /// earlier, so a release or a Stop never overtakes what it ends.
     last_stamp: u64,
+    /// Slots ordinary messages leave free (see [`RESERVED_SHARE`]).
+    reserved: usize,
+    /// Some releases did not fit: they are tried again at the next block.
+    release_pending: bool,
 }
 
 impl MidiOut {
     /// The audio thread's side of `producer`.
     pub fn new(producer: Option<MidiBufferProducer>) -> Self {
+        let reserved = producer
+            .as_ref()
+            .map_or(0, |p| p.capacity() / RESERVED_SHARE);
         Self {
+            reserved,
+            release_pending: false,
             producer,
             held: HeldNotes::default(),
             was_on: false,
@@ -143,7 +182,9 @@ impl MidiOut {
     /// `time_ns` (`CLOCK_MONOTONIC`); a SysEx's
     /// bytes are `sysex` (0xF0 … 0xF7). A full ring drops it and counts it;
     /// a SysEx larger than the ring's SysEx storage is counted as oversize.
-    /// Returns whether it was queued.
+    /// Transport messages and note-offs may use the ring's reserved room
+    /// (as [`Self::send_priority`]); anything else finds the ring full when
+    /// only that room is left. Returns whether it was queued.
     ///
     /// # Realtime Safety
     /// Wait-free, no allocation: a copy into preallocated, pre-touched storage.
@@ -155,10 +196,45 @@ impl MidiOut {
         sysex: &[u8],
         counters: &AudioCounters,
     ) -> bool {
+        let priority = is_transport(&event) || is_release(&event);
+        self.push(time_ns, stream, event, sysex, priority, counters)
+    }
+
+    /// As [`Self::send`], for a message that must not be dropped (a
+    /// transport message, a release): it may use the ring's last
+    /// [`RESERVED_SHARE`]th, which ordinary messages leave free. Only a
+    /// ring full to the last slot refuses it (counted).
+    ///
+    /// # Realtime Safety
+    /// As [`Self::send`].
+    pub fn send_priority(
+        &mut self,
+        time_ns: u64,
+        stream: u16,
+        event: MidiEvent,
+        sysex: &[u8],
+        counters: &AudioCounters,
+    ) -> bool {
+        self.push(time_ns, stream, event, sysex, true, counters)
+    }
+
+    fn push(
+        &mut self,
+        time_ns: u64,
+        stream: u16,
+        event: MidiEvent,
+        sysex: &[u8],
+        priority: bool,
+        counters: &AudioCounters,
+    ) -> bool {
         let Some(producer) = self.producer.as_mut() else {
             return false;
         };
-        let queued = if event.is_sysex() {
+        // The reader only frees slots meanwhile: the check cannot go stale
+        // the wrong way.
+        let queued = if !priority && producer.vacant_len() <= self.reserved {
+            false
+        } else if event.is_sysex() {
             if sysex.len() > producer.sysex_capacity() {
                 counters.loss(&counters.output_sysex_oversize);
                 return false;
@@ -195,7 +271,7 @@ impl MidiOut {
     ) {
         self.delay_ns = times.delay_ns();
         self.offset_ns = opts.offset_ns;
-        if self.was_on && !opts.to_hardware {
+        if (self.was_on && !opts.to_hardware) || self.release_pending {
             self.release_held(times.at(0.0, opts.offset_ns), counters);
         }
         self.was_on = opts.to_hardware;
@@ -250,8 +326,8 @@ impl MidiOut {
                 key,
                 velocity: 0,
             };
-            if !self.send(time_ns, stream::HOST, off, &[], counters) {
-                // Still held: try again at the next release.
+            if !self.send_priority(time_ns, stream::HOST, off, &[], counters) {
+                // Still held: try again at the next block or release.
                 self.held.track(&MidiEvent::NoteOn {
                     channel,
                     key,
@@ -259,6 +335,7 @@ impl MidiOut {
                 });
             }
         });
+        self.release_pending = !self.held.is_empty();
     }
 
     /// Between blocks (processing stops): note-offs for the held notes at
@@ -334,6 +411,57 @@ pub(crate) mod tests {
             "the timeline never moved back: the test shows nothing"
         );
         assert_in_order_through_the_engine(&sent);
+    }
+
+    /// A large block of dense automation fills the output ring; what must
+    /// never be dropped still gets through: the host's note-off of a held
+    /// note, a clock Start and Stop, the releases of the notes left held.
+    #[test]
+    fn transport_and_releases_get_through_a_ring_full_of_host_events() {
+        let capacity = crate::ring::RingConfig::default().capacity;
+        let (producer, mut consumer) = crate::ring::midi_buffer(capacity);
+        let mut out = MidiOut::new(Some(producer));
+        let counters = AudioCounters::default();
+        let opts = OutputOptions {
+            to_hardware: true,
+            to_daw: true,
+            offset_ns: 0,
+        };
+        let mut timeline = Timeline::new(48_000.0, 8192);
+        let times = OutTimes::new(&timeline.begin_block(1_000_000_000, 8192, None), 1);
+        let mut events = EventBuffer::new();
+        events.push(&ClapMidi::new(0, 0, [0x90, 60, 100]));
+        events.push(&ClapMidi::new(0, 0, [0x90, 62, 100]));
+        for i in 0..2 * capacity as u32 {
+            events.push(&ClapMidi::new(i % 8000, 0, [0xB0, 1, (i % 128) as u8]));
+        }
+        events.push(&ClapMidi::new(8100, 0, [0x80, 60, 0]));
+        out.host_block(&InputEvents::from_buffer(&events), &times, &opts, &counters);
+        let t = times.at(8191.0, 0);
+        for transport in [MidiEvent::Start, MidiEvent::Stop] {
+            out.send(t, stream::CLOCK, transport, &[], &counters);
+        }
+        out.release_held_now(t, &counters);
+
+        let sent: Vec<_> = std::iter::from_fn(|| consumer.try_pop())
+            .map(|m| m.event)
+            .collect();
+        let dropped = AudioCounters::get(&counters.output_ring_full);
+        assert!(dropped > 0, "the ring never filled: the test shows nothing");
+        let off = |key| MidiEvent::NoteOff {
+            channel: 0,
+            key,
+            velocity: 0,
+        };
+        for must in [off(60), MidiEvent::Start, MidiEvent::Stop, off(62)] {
+            assert!(sent.contains(&must), "{must:?} was dropped");
+        }
+        // The automation, two note-ons and the note-off, Start and Stop, one release.
+        assert_eq!(
+            sent.len() as u64 + dropped,
+            2 * capacity as u64 + 6,
+            "every message is queued or counted"
+        );
     }
 
     /// What the engine makes of `sent`: each stream kept in order.

@@ -168,6 +168,8 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
     }
 
     fn reset(&mut self) {
+        // CLAP's reset means silence: nothing may play on on the hardware.
+        self.silence_hardware();
         self.timeline.reset();
         self.midi_in.resume();
         self.phasor.reset();
@@ -188,8 +190,9 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
 const HOST_SYSEX_BYTES: usize = 64 * 1024;
 
 impl PhasorSyncAudioProcessor<'_> {
-    /// Processing stops: Stop to a running clock slave and note-offs for
-    /// the notes the host left held on the hardware, so nothing plays on.
+    /// Processing stops or the host resets: Stop to a running clock slave
+    /// and note-offs for the notes the host left held on the hardware, so
+    /// nothing plays on.
     ///
     /// # Realtime Safety
     /// One clock read and copies into the output ring.

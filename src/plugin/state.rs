@@ -123,13 +123,20 @@ impl State {
         out
     }
 
-    /// Parse `bytes` (version 1 or 2); every byte must belong to the state.
-    /// Parameters the table has but the bytes lack get their default; values
-    /// must be valid for their parameter.
+    /// Parse `bytes` (version 1 or 2, at most 256 KiB); every byte must
+    /// belong to the state. Parameters the table has but the bytes lack get
+    /// their default; unknown and read-only ids are skipped; a value out of
+    /// its parameter's range is clamped (not a number: the default).
     ///
     /// # Errors
     /// A message saying what is wrong with the bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, String> {
+        if bytes.len() > MAX_STATE {
+            return Err(format!(
+                "it is too large ({} bytes; a PhasorSync state is at most {MAX_STATE})",
+                bytes.len()
+            ));
+        }
         let rest = bytes
             .strip_prefix(MAGIC)
             .ok_or("it does not start with PhasorSync's marker")?;
@@ -139,7 +146,7 @@ impl State {
         match version {
             1 => {
                 let [latency] = r.take("the latency")?;
-                state.set_param(PARAMS[params::index::LATENCY].id, f64::from(latency))?;
+                state.set_param(PARAMS[params::index::LATENCY].id, f64::from(latency));
                 let len = r.u32("the patterns' length")? as usize;
                 state.patterns = utf8(r.bytes(len, "the patterns")?, "the patterns")?;
             }
@@ -147,7 +154,7 @@ impl State {
                 for _ in 0..r.u16("the parameter count")? {
                     let id = r.u32("a parameter id")?;
                     let value = f64::from_le_bytes(r.take("a parameter value")?);
-                    state.set_param(id, value)?;
+                    state.set_param(id, value);
                 }
                 for _ in 0..r.u16("the text count")? {
                     let key = r.u16("a text key")?;
@@ -172,17 +179,17 @@ impl State {
         Ok(state)
     }
 
-    /// Set the saved value of `id` if the table knows it (a newer state's
-    /// unknown parameter is skipped).
-    fn set_param(&mut self, id: u32, value: f64) -> Result<(), String> {
-        let Some((index, p)) = params::table::by_id(id) else {
-            return Ok(());
+    /// Set the saved value of `id`, made valid for its parameter (clamped;
+    /// not a number gives the default). An id this state does not hold is
+    /// skipped: a newer state's unknown parameter, or a read-only one
+    /// (a measurement, not a setting).
+    fn set_param(&mut self, id: u32, value: f64) {
+        let Some((_, p)) = params::table::by_id(id) else {
+            return;
         };
-        if p.clamp(value) != value {
-            return Err(format!("{} = {value} is not a valid value", p.name));
+        if let Some(saved) = self.params.iter_mut().find(|(i, _)| *i == id) {
+            saved.1 = p.clamp(value);
         }
-        self.params[index].1 = value;
-        Ok(())
     }
 }
 
@@ -289,6 +296,64 @@ mod tests {
         assert_eq!(State::decode(&bytes).unwrap(), State::default());
     }
 
+    /// A version-2 state of `(id, value)` pairs and no texts.
+    fn with_params(params: &[(u32, f64)]) -> Vec<u8> {
+        let mut bytes = b"PHSY\x02".to_vec();
+        bytes.extend_from_slice(&(params.len() as u16).to_le_bytes());
+        for &(id, value) in params {
+            bytes.extend_from_slice(&id.to_le_bytes());
+            bytes.extend_from_slice(&value.to_le_bytes());
+        }
+        bytes.extend_from_slice(&0u16.to_le_bytes());
+        bytes
+    }
+
+    #[test]
+    fn read_only_ids_are_skipped() {
+        // Measurements are not settings: a state naming them (a hand-made
+        // one, or one from a build that saved them) loads without them.
+        let read_only: Vec<_> = PARAMS
+            .iter()
+            .filter(|p| p.read_only)
+            .map(|p| (p.id, p.max))
+            .collect();
+        assert!(!read_only.is_empty(), "the table has no read-only row");
+        let latency = PARAMS[params::index::LATENCY].id;
+        let mut named = read_only.clone();
+        named.push((latency, 2.0));
+        let s = State::decode(&with_params(&named)).unwrap();
+        assert_eq!(s.param(latency), Some(2.0));
+        for (id, _) in read_only {
+            assert_eq!(s.param(id), None, "read-only id {id} was kept");
+        }
+    }
+
+    #[test]
+    fn out_of_range_values_are_clamped() {
+        let latency = &PARAMS[params::index::LATENCY];
+        let offset = &PARAMS[params::index::OUTPUT_OFFSET];
+        let s = State::decode(&with_params(&[
+            (latency.id, latency.max + 5.0),
+            (offset.id, offset.min - 1000.0),
+        ]))
+        .unwrap();
+        assert_eq!(s.param(latency.id), Some(latency.max));
+        assert_eq!(s.param(offset.id), Some(offset.min));
+        // Not a number: the default.
+        let s = State::decode(&with_params(&[(latency.id, f64::NAN)])).unwrap();
+        assert_eq!(s.param(latency.id), Some(latency.default));
+    }
+
+    #[test]
+    fn a_state_over_the_limit_is_too_large() {
+        let big = State {
+            patterns: "x".repeat(MAX_STATE),
+            ..State::default()
+        };
+        let why = State::decode(&big.encode()).unwrap_err();
+        assert!(why.contains("too large"), "{why}");
+    }
+
     #[test]
     fn refuses_what_is_not_a_state() {
         let good = sample().encode();
@@ -303,13 +368,6 @@ mod tests {
         assert!(State::decode(&bad_version)
             .unwrap_err()
             .contains("version 9"));
-        // The latency's value is the f64 after magic, version, count and id.
-        let mut bad_latency = good.clone();
-        bad_latency[11..19].copy_from_slice(&7.0f64.to_le_bytes());
-        assert!(State::decode(&bad_latency).is_err());
-        let mut nan = good.clone();
-        nan[11..19].copy_from_slice(&f64::NAN.to_le_bytes());
-        assert!(State::decode(&nan).is_err());
         let mut bad_utf8 = good;
         let n = bad_utf8.len();
         bad_utf8[n - 1] = 0xFF;

@@ -101,6 +101,15 @@ impl MidiBufferProducer {
         self.messages.is_full()
     }
 
+    /// Free message slots right now (the consumer may free more at any moment).
+    ///
+    /// # Realtime Safety
+    /// Wait-free, no allocation.
+    #[inline]
+    pub fn vacant_len(&self) -> usize {
+        self.messages.vacant_len()
+    }
+
     /// Free SysEx payload bytes right now.
     pub fn sysex_vacant_bytes(&self) -> usize {
         self.bytes.vacant_len()

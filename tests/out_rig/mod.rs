@@ -121,6 +121,12 @@ impl Rig {
         sent
     }
 
+    /// The host's `reset()` while processing; returns what that queued.
+    pub fn reset(&mut self) -> Vec<Sent> {
+        self.p.as_mut().expect("processing").reset();
+        self.drain()
+    }
+
     /// Stop processing and deactivate; returns what that queued.
     pub fn finish(mut self) -> Vec<Sent> {
         let p = self.p.take().expect("processing");

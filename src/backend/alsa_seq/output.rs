@@ -90,9 +90,6 @@ pub struct Output {
     /// [`LOOK_EVERY_NS`] apart, so a late wake-up is followed by a shorter
     /// sleep instead of pushing every later look back.
     due_ns: u64,
-    /// The engine is stopping: everything goes out at once (see
-    /// [`Output::drain_at_once`]).
-    at_once: bool,
     order: StreamOrder,
 }
 
@@ -115,15 +112,6 @@ impl StreamOrder {
             None => time_ns,
         }
     }
-}
-
-/// When a message goes out.
-#[derive(Clone, Copy)]
-enum When<'a> {
-    /// At once (the engine is stopping).
-    Now,
-    /// At its time, on the queue whose time this is.
-    At(&'a QueueTime),
 }
 
 /// Why a message was not sent whole.
@@ -157,21 +145,19 @@ impl Output {
             drops: LogBudget::new(10, "MIDI output dropped"),
             cuts: LogBudget::new(10, "MIDI output SysEx cut off"),
             due_ns: monotonic_ns() + LOOK_EVERY_NS,
-            at_once: false,
             order: StreamOrder::default(),
         })
     }
 
     /// The last look, as the engine stops: what the audio thread queued as
-    /// it stopped (a clock Stop, note-offs for held notes) is sent at once,
-    /// not scheduled, because the queue and every event still waiting on it
-    /// end with the client. Not counted as late: nothing was due yet. A
-    /// SysEx longer than one event cannot go out at the wire's pace any
-    /// more: counted as cut or dropped ([`SysexPacer::stop`]).
-    pub fn drain_at_once(&mut self, seq: &alsa::Seq, route: Route, clock: &QueueTime, news: &News) {
-        self.at_once = true;
-        self.stop_pacing(seq, route, news);
+    /// it stopped (a clock Stop, note-offs for held notes) is scheduled
+    /// like all output (the thread then lets the queue play out before the
+    /// client closes), and a SysEx still going out at the wire's pace is
+    /// ended: counted as cut or dropped, and what waited behind it is
+    /// scheduled after what is already queued ([`SysexPacer::stop`]).
+    pub fn drain_last(&mut self, seq: &alsa::Seq, route: Route, clock: &QueueTime, news: &News) {
         self.drain(seq, route, clock, news);
+        self.stop_pacing(seq, route, clock, news);
     }
 
     /// Send everything queued.
@@ -180,7 +166,7 @@ impl Output {
         while let Some(mut msg) = self.ring.try_pop() {
             msg.time_ns = self.order.keep(msg.port, msg.time_ns);
             if msg.event.is_sysex() {
-                self.pace_sysex(msg, seq, route, news);
+                self.pace_sysex(msg, news);
                 continue;
             }
             if !msg.event.is_realtime() {
@@ -203,22 +189,24 @@ impl Output {
                     continue;
                 }
             };
-            let at = if self.at_once {
-                When::Now
-            } else {
-                When::At(clock)
-            };
             let (drops, cuts) = (&mut self.drops, &mut self.cuts);
-            send_one(seq, &mut self.encoder, &msg, route, at, news, drops, cuts);
+            send_one(
+                seq,
+                &mut self.encoder,
+                &msg,
+                route,
+                clock,
+                news,
+                drops,
+                cuts,
+            );
         }
-        if !self.at_once {
-            self.feed_sysex(seq, route, clock, news);
-        }
+        self.feed_sysex(seq, route, clock, news);
     }
 
     /// A SysEx off the ring, to the pacer: it goes out from its time, or
     /// once the SysEx before it are off the wire.
-    fn pace_sysex(&mut self, msg: MidiMessage, seq: &alsa::Seq, route: Route, news: &News) {
+    fn pace_sysex(&mut self, msg: MidiMessage, news: &News) {
         let Some(n) = self.ring.pop_sysex_payload(&mut self.scratch) else {
             // Cannot happen (the scratch holds the ring's whole SysEx
             // storage), but a loss is never silent.
@@ -226,7 +214,7 @@ impl Output {
             return;
         };
         let now = monotonic_ns();
-        if !self.at_once && msg.time_ns <= now {
+        if msg.time_ns <= now {
             news.count(&news.counters.output_late, 1);
         }
         match self.pacer.accept(msg.time_ns, now, &self.scratch[..n]) {
@@ -238,9 +226,6 @@ impl Output {
                 &mut self.cuts,
                 Outcome::Dropped { len: n, why: e },
             ),
-        }
-        if self.at_once {
-            self.stop_pacing(seq, route, news);
         }
     }
 
@@ -265,8 +250,7 @@ impl Output {
             },
             |o| match o {
                 Outcome::Release(msg) => {
-                    let at = When::At(clock);
-                    send_one(seq, encoder, &msg, route, at, news, drops, cuts);
+                    send_one(seq, encoder, &msg, route, clock, news, drops, cuts);
                 }
                 o => tell(news, drops, cuts, o),
             },
@@ -279,7 +263,7 @@ impl Output {
     }
 
     /// The engine stops: what the pacer holds goes at once or is counted.
-    fn stop_pacing(&mut self, seq: &alsa::Seq, route: Route, news: &News) {
+    fn stop_pacing(&mut self, seq: &alsa::Seq, route: Route, clock: &QueueTime, news: &News) {
         let (drops, cuts, encoder) = (&mut self.drops, &mut self.cuts, &mut self.encoder);
         self.pacer.stop(
             |bytes| {
@@ -291,7 +275,7 @@ impl Output {
             },
             |o| match o {
                 Outcome::Release(msg) => {
-                    send_one(seq, encoder, &msg, route, When::Now, news, drops, cuts);
+                    send_one(seq, encoder, &msg, route, clock, news, drops, cuts);
                 }
                 o => tell(news, drops, cuts, o),
             },
@@ -342,7 +326,7 @@ fn send_one(
     encoder: &mut EventCodec,
     msg: &MidiMessage,
     route: Route,
-    at: When,
+    clock: &QueueTime,
     news: &News,
     drops: &mut LogBudget,
     cuts: &mut LogBudget,
@@ -350,7 +334,7 @@ fn send_one(
     let mut small = [0u8; 3];
     let n = msg.event.write_bytes(&mut small);
     let bytes = &small[..n];
-    match send(seq, encoder, bytes, msg, route, at, news) {
+    match send(seq, encoder, bytes, msg, route, clock, news) {
         Ok(n) => {
             News::tally(&news.counters.sent_messages, n);
             News::tally(&news.counters.sent_bytes, bytes.len() as u64);
@@ -450,23 +434,18 @@ fn send(
     bytes: &[u8],
     msg: &MidiMessage,
     route: Route,
-    when: When,
+    clock: &QueueTime,
     news: &News,
 ) -> Result<u64, Failure> {
     encoder.reset_encode();
-    let at = match when {
-        When::Now => None,
-        When::At(clock) => {
-            if msg.time_ns <= monotonic_ns() {
-                news.count(&news.counters.output_late, 1);
-            }
-            // A late message is scheduled too, at its own (past) time: the
-            // queue sends it at its next tick, in time order with what is
-            // waiting for that tick. Sent direct, it would overtake them
-            // (a note-off before its note-on, a clock after Stop).
-            clock.to_queue(msg.time_ns)
-        }
-    };
+    if msg.time_ns <= monotonic_ns() {
+        news.count(&news.counters.output_late, 1);
+    }
+    // A late message is scheduled too, at its own (past) time: the queue
+    // sends it at its next tick, in time order with what is waiting for
+    // that tick. Sent direct, it would overtake them (a note-off before
+    // its note-on, a clock after Stop).
+    let at = clock.to_queue(msg.time_ns);
     if at.is_some() && bytes.len() > ENCODE_CHUNK {
         // Start a SysEx only if all of it fits (we are the pool's only
         // writer, and the kernel only frees cells meanwhile).

@@ -90,6 +90,9 @@ pub struct Shared {
     /// A queue not on the high-resolution timer was logged already (once
     /// per engine).
     pub timer_warning_logged: AtomicBool,
+    /// How long the thread's last stop waited for its scheduled output to
+    /// play out, ns (part of stopping, not a slow stop).
+    pub played_out_ns: AtomicU64,
 }
 
 /// [`Shared::host_priority`]: no word from the host yet.
@@ -116,6 +119,7 @@ impl Shared {
             remembered_pending: AtomicBool::new(false),
             hotplug_failure_logged: AtomicBool::new(false),
             timer_warning_logged: AtomicBool::new(false),
+            played_out_ns: AtomicU64::new(0),
         })
     }
 

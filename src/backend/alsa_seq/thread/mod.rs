@@ -11,7 +11,9 @@
 //! otherwise make `poll` return at once forever, spinning at SCHED_FIFO.
 //! Whatever happens inside, no panic leaves the thread: [`run`] catches it,
 //! logs it, marks the engine [`ThreadState::Failed`], and the client closes
-//! as its handle drops. Held notes are released on every failed end.
+//! as its handle drops. Held notes are released on every failed end. On a
+//! clean stop the thread waits (bounded) for what is scheduled on its queue
+//! to play before the client closes (`send`).
 
 mod clock_check;
 mod input;
@@ -172,9 +174,11 @@ fn body(ctx: ThreadCtx) -> Result<(), String> {
         let now = m.input.now();
         m.sink.break_all_streams(now);
     } else {
-        // Stopping: the plugin's last words (a clock Stop, note-offs) go out
-        // before the client, and its queue, close.
-        m.flush_output_at_once();
+        // Stopping: the plugin's last words (a clock Stop, note-offs) are
+        // scheduled like all output, then what waits on the queue plays
+        // out before the client, and its queue, close.
+        m.flush_output_last();
+        m.play_out_queue();
     }
     result
 }
