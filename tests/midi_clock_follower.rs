@@ -551,3 +551,83 @@ fn a_repaired_gap_keeps_the_song_position() {
         );
     }
 }
+
+/// At 1000 BPM (2.5 ms a tick, the fastest tempo accepted) about half the
+/// first intervals come in under 2.5 ms through jitter: each is a tick, not
+/// a duplicate, or the second tick is dropped and the grid locks at 500 BPM.
+#[test]
+fn the_fastest_tempo_is_not_halved_by_jitter() {
+    let mut short = 0;
+    for seed in 0..40u64 {
+        let s = stream(200, seed, 0.1, DRIFTS[seed as usize % 2], |_| 1000.0);
+        short += usize::from(s.seen[1] - s.seen[0] < 2_500_000);
+        let (f, tr) = follow(&s, &[]);
+        assert_eq!(f.stats().extra_ticks, 0, "seed {seed}: {:?}", f.stats());
+        for j in 96..199 {
+            assert!(
+                locked(&tr, j),
+                "seed {seed} tick {j}: tempo err {} phase {} ms",
+                tr.tempo_err[j],
+                tr.phase_ms[j]
+            );
+        }
+    }
+    assert!(short > 5, "only {short} first intervals under 2.5 ms");
+}
+
+/// A follower fed no Start: a source that sends only clock.
+struct ClockOnly(Follower);
+
+impl clock_streams::ClockFollower for ClockOnly {
+    fn start(&mut self, _: u64) {}
+    fn tick(&mut self, t: u64) {
+        self.0.event(t, SRC, ClockIn::Clock);
+    }
+    fn tempo_bpm(&self) -> Option<f64> {
+        self.0.tempo_bpm()
+    }
+    fn beat_at(&self, t: u64) -> Option<f64> {
+        self.0.beat_at(t)
+    }
+}
+
+/// A source that sends only clock (many drum machines) is followed for
+/// tempo and phase from its ticks: its first tick is beat 0.
+#[test]
+fn clock_without_start_is_followed() {
+    let mut ticks = vec![];
+    for seed in 0..40u64 {
+        let s = stream(300, seed, 1.0, DRIFTS[seed as usize % 2], |_| 120.0);
+        let (f, tr) = clock_streams::follow_with(ClockOnly(Follower::new()), &s, &[]);
+        assert!(f.0.state(s.seen[298]).running, "seed {seed}");
+        ticks.push(lock_ticks(&tr, 0));
+    }
+    let (p50, max) = (percentile(&mut ticks, 0.5), *ticks.iter().max().unwrap());
+    println!("clock without Start: locked after median {p50} ticks, max {max}");
+    assert!(max <= 24, "not locked within a beat: {ticks:?}");
+}
+
+/// Clock that drops out for more than 3.5 periods while the transport runs
+/// and comes back without Continue is followed again, on the sender's grid:
+/// a short dropout (10 ticks) and one longer than any free-running (8
+/// beats). The sender kept playing, so its song position moved on.
+#[test]
+fn clock_coming_back_after_a_dropout_is_followed() {
+    for (gap, relock) in [(10usize, 0usize), (200, 24)] {
+        for seed in 0..20u64 {
+            let s = stream(800, seed, 1.0, DRIFTS[seed as usize % 2], |_| 120.0);
+            let drop: Vec<usize> = (300..300 + gap).collect();
+            let (f, tr) = follow(&s, &drop);
+            let back = 300 + gap;
+            assert!(f.state(s.seen[798]).running, "gap {gap} seed {seed}");
+            for j in back + relock..799 {
+                assert!(
+                    locked(&tr, j),
+                    "gap {gap} seed {seed} tick {j}: tempo err {} phase {} ms",
+                    tr.tempo_err[j],
+                    tr.phase_ms[j]
+                );
+            }
+        }
+    }
+}
