@@ -146,9 +146,12 @@ pub const SUSPECT_SIGMAS: f64 = 3.5;
 /// Tick periods without a tick after which the clock counts as stopped:
 /// three ticks missed, plus half a period of jitter margin.
 pub const TIMEOUT_PERIODS: f64 = 3.5;
-/// Shortest tick period accepted (1000 BPM); a shorter first interval is a
-/// duplicate.
+/// Shortest tick period accepted (1000 BPM).
 pub const MIN_PERIOD_NS: f64 = 2_500_000.0;
+/// A first interval shorter than this is a duplicate: half the shortest
+/// period, so a tick at 1000 BPM that jitter brings in early is still a tick
+/// (a duplicate comes at once).
+pub const DUPLICATE_NS: f64 = MIN_PERIOD_NS / 2.0;
 /// Longest tick period accepted (10 BPM); a longer interval before the period
 /// is known starts a new grid.
 pub const MAX_PERIOD_NS: f64 = 250_000_000.0;
@@ -520,7 +523,7 @@ impl Grid {
         let Some(p) = p else {
             // One tick: anything not absurdly short is the next (a prior
             // period from before a restart is for reporting, not indexing).
-            if dt < MIN_PERIOD_NS {
+            if dt < DUPLICATE_NS {
                 stats.extra_ticks += 1;
                 return Tick::Ignored;
             }
