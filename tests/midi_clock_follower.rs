@@ -171,7 +171,9 @@ fn free_runs_through_a_dropout_then_stops_or_on_stop() {
     for x in [3.6, 10.0, FREE_RUN_TICKS - 0.5] {
         let st = f.state(at(x));
         assert!(st.running && st.lock == Lock::FreeRunning, "{x}: {st:?}");
-        let beat = f.beat_at(truth(x) as u64).expect("a beat while free-running");
+        let beat = f
+            .beat_at(truth(x) as u64)
+            .expect("a beat while free-running");
         let err_ms = (beat - (99.0 + x) / 24.0) * 500.0;
         assert!(err_ms.abs() < 2.0, "{x} periods: {err_ms} ms");
         // The error it owns up to grows with the distance from the ticks.
@@ -742,7 +744,10 @@ fn relocks_within_a_beat_when_clock_comes_back() {
                 }
             }
             let ticks = relock.expect("locked again");
-            assert!(ticks <= 24, "gap {gap} seed {seed}: relocked after {ticks} ticks");
+            assert!(
+                ticks <= 24,
+                "gap {gap} seed {seed}: relocked after {ticks} ticks"
+            );
         }
     }
 }
@@ -765,7 +770,13 @@ fn reports_its_jitter_and_phase_error() {
         println!(
             "jitter {jitter} ms RMS: reported {rep:.3} ms; phase error owned up to {own:.3} ms, measured {had:.3} ms RMS"
         );
-        assert!((rep / jitter - 1.0).abs() < 0.15, "jitter {jitter}: reported {rep}");
-        assert!((own / had - 1.0).abs() < 0.3, "phase error {own} owned, {had} had");
+        assert!(
+            (rep / jitter - 1.0).abs() < 0.15,
+            "jitter {jitter}: reported {rep}"
+        );
+        assert!(
+            (own / had - 1.0).abs() < 0.3,
+            "phase error {own} owned, {had} had"
+        );
     }
 }
