@@ -780,3 +780,42 @@ fn reports_its_jitter_and_phase_error() {
         );
     }
 }
+
+/// Clock back within the free run but a quarter period off the old grid (a
+/// sender that restarted its clock): the grid restarts at the returning tick
+/// and is locked again, on the new grid, within a beat. (The returning tick
+/// takes the nearest index on the old grid: half a period off would be a
+/// coin toss between two.)
+#[test]
+fn a_clock_back_off_its_old_grid_relocks_on_the_new_one() {
+    let p = 60e9 / (24.0 * 120.0);
+    for seed in 0..20u64 {
+        let s = stream(500, seed, 1.0, 0.0, |_| 120.0);
+        let shift = 0.25 * p;
+        let back = 320;
+        let mut f = Follower::new();
+        f.event(s.seen[0] - 1_000_000, SRC, ClockIn::Start);
+        let mut relock = None;
+        for (j, &t) in s.seen.iter().enumerate().take(499) {
+            if (300..back).contains(&j) {
+                continue;
+            }
+            let t = if j >= back { t + shift as u64 } else { t };
+            f.event(t, SRC, ClockIn::Clock);
+            if j >= back && relock.is_none() && f.state(t).lock == Lock::Locked {
+                relock = Some(j + 1 - back);
+            }
+            if j >= back + 24 {
+                let beat = f.beat_at((s.truth[j + 1] + shift) as u64).unwrap();
+                let err_ms = (beat - (j + 1) as f64 / 24.0) * 500.0;
+                assert!(err_ms.abs() < 2.0, "seed {seed} tick {j}: {err_ms} ms");
+            }
+        }
+        let ticks = relock.expect("locked again");
+        assert!(ticks <= 24, "seed {seed}: relocked after {ticks} ticks");
+        // Restarted at the returning tick, or (when jitter put that one
+        // on the old line) at it after the next ticks made a "tempo step".
+        let st = f.stats();
+        assert_eq!(st.grid_restarts + st.tempo_steps, 1, "seed {seed}: {st:?}");
+    }
+}
