@@ -192,6 +192,18 @@ fn free_runs_through_a_dropout_then_stops_or_on_stop() {
     f.event(at(61.0), SRC, ClockIn::SongPosition(0));
     assert_eq!(f.stats().timeouts, 1);
 
+    // A clock that stops after Stop has not dropped out: no free run.
+    let mut f = Follower::new();
+    f.event(s.seen[0] - 1000, SRC, ClockIn::Start);
+    for &t in &s.seen {
+        f.event(t, SRC, ClockIn::Clock);
+    }
+    f.event(at(0.5), SRC, ClockIn::Stop);
+    let st = f.state(at(5.0));
+    assert!(!st.running && st.lock == Lock::Searching, "{st:?}");
+    f.event(at(6.0), SRC, ClockIn::SongPosition(0));
+    assert_eq!(f.stats().timeouts, 0);
+
     // Stop message: at once.
     let mut f = Follower::new();
     f.event(s.seen[0] - 1000, SRC, ClockIn::Start);

@@ -162,7 +162,7 @@ pub const WINDOW: usize = 128;
 pub const STEP_RUN: usize = 4;
 /// Residual, in standard deviations, beyond which a tick is held out.
 pub const SUSPECT_SIGMAS: f64 = 3.5;
-/// Tick periods without a tick after which the clock counts as stopped:
+/// Tick periods without a tick after which the clock has dropped out:
 /// three ticks missed, plus half a period of jitter margin.
 pub const TIMEOUT_PERIODS: f64 = 3.5;
 /// Ticks in the fit from which the follower counts as locked: one beat.
@@ -230,8 +230,9 @@ pub enum Lock {
     Searching,
     /// Ticks arriving, [`LOCK_TICKS`] or more of them in the fit.
     Locked,
-    /// Locked, then no tick for [`TIMEOUT_PERIODS`] periods: running on the
-    /// last line, for up to [`FREE_RUN_TICKS`] periods after the newest tick.
+    /// Locked and running, then no tick for [`TIMEOUT_PERIODS`] periods:
+    /// running on the last line, for up to [`FREE_RUN_TICKS`] periods after
+    /// the newest tick.
     FreeRunning,
 }
 
@@ -1174,7 +1175,8 @@ impl Follower {
             Lock::Searching
         } else if !g.timed_out(now_ns) {
             Lock::Locked
-        } else if !g.expired(now_ns) {
+        } else if !g.expired(now_ns) && matches!(self.transport, Transport::Running { .. }) {
+            // (A clock that stops after Stop has not dropped out.)
             Lock::FreeRunning
         } else {
             Lock::Searching
