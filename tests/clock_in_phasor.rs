@@ -8,7 +8,9 @@
 #![cfg(feature = "test-mock")]
 
 mod clap_host;
+mod clock_streams;
 
+use clack_extensions::log::LogSeverity;
 use clack_host::events::event_types::{ParamValueEvent, TransportEvent};
 use clack_host::events::spaces::CoreEventSpace;
 use clack_host::prelude::*;
@@ -163,7 +165,8 @@ fn follow_once() -> Option<Vec<u64>> {
     let ticks = 288u64;
     let mut queued = 0;
     let first = run.blocks * u64::from(FRAMES);
-    for _ in 0..((3.3 * RATE) as u32 / FRAMES) {
+    // Up to 0.6 s after the last tick: past the free run (48 periods).
+    for _ in 0..((3.7 * RATE) as u32 / FRAMES) {
         while queued < ticks {
             let t = t0 + 1_000_000 + (queued as f64 * period_ns) as u64;
             if t > monotonic_ns() + 100_000_000 {
@@ -232,8 +235,8 @@ fn follow_once() -> Option<Vec<u64>> {
     let precise = sorted[off.len() / 2] <= 2 && on_time * 10 >= off.len() * 6;
 
     // The read-only parameters followed: tempo, running, source, each
-    // published when it changed; once the ticks have stopped (3 periods),
-    // neither running nor a tempo.
+    // published when it changed; once the ticks have stopped and the
+    // free run is over, neither running nor a tempo.
     let shown = |i: usize, v: f64| {
         run.seen
             .params
@@ -285,12 +288,12 @@ fn follow_once() -> Option<Vec<u64>> {
     assert!(moved > 1000, "the phasor stood still: {moved}");
     plugin.deactivate(p.stop_processing());
 
-    // The follower's stop (a timeout) reached the log.
+    // The follower's dropout reached the log.
     assert!(clap_host::run_main_thread_callback(&mut plugin));
     let logs = clap_host::logs(&plugin);
     assert!(
         logs.iter()
-            .any(|(_, m)| m.contains("stop(s) of the external MIDI clock")),
+            .any(|(_, m)| m.contains("dropout(s) of the external MIDI clock")),
         "{logs:?}"
     );
     (!precise).then_some(off)
@@ -390,4 +393,109 @@ fn host_mode_and_any_buffers_the_host_gives() {
     // rises all through it.
     assert!(ch[0].windows(2).all(|w| w[1] > w[0]));
     plugin.deactivate(p.stop_processing());
+}
+
+/// A source that sends only clock (no Start), with 0.5 ms RMS of timestamp
+/// jitter: the phasor in Auto follows it, and the read-only parameters show
+/// the lock (locked, then free-running when the clock stops, then
+/// searching), the input's jitter and the phase error; each change of the
+/// lock state is a log line from the main thread.
+#[test]
+fn clock_without_start_drives_the_phasor_and_shows_the_lock() {
+    let (_entry, mut plugin) = load();
+    let mut p = clap_host::start(&mut plugin, FRAMES);
+    let mut producer = ManualEngine::take_io().expect("engine started").input;
+    let mut run = Run::new();
+    // Auto (the default) and a period of one beat; no host transport.
+    let mut setup = EventBuffer::new();
+    setup.push(&param(index::PHASOR_PERIOD, 2.0));
+    run.block(&mut p, &setup);
+    let none = EventBuffer::new();
+
+    // 120 BPM for 2 s (96 ticks, 4 beats), then nothing for 1.5 s: the
+    // free run lasts 48 periods (1 s).
+    let period_ns = 60e9 / 120.0 / 24.0;
+    let ticks = 96u64;
+    let t0 = monotonic_ns() + 50_000_000;
+    let mut rng = clock_streams::Rng::new(3);
+    let (mut queued, mut lines) = (0, 0);
+    let first = run.audio[0].len();
+    for _ in 0..((3.6 * RATE) as u32 / FRAMES) {
+        while queued < ticks {
+            let t = t0 as f64 + queued as f64 * period_ns + 0.5e6 * rng.gauss();
+            if t > (monotonic_ns() + 100_000_000) as f64 {
+                break;
+            }
+            send(&mut producer, t as u64, MidiEvent::TimingClock);
+            queued += 1;
+        }
+        run.block(&mut p, &none);
+        // The main thread reports as it goes, so each change is its own line.
+        if clap_host::run_main_thread_callback(&mut plugin) {
+            lines += 1;
+        }
+    }
+    plugin.deactivate(p.stop_processing());
+    assert_eq!(queued, ticks);
+
+    let values = |i: usize| -> Vec<f64> {
+        run.seen
+            .params
+            .iter()
+            .filter(|p| p.1 == PARAMS[i].id)
+            .map(|p| p.2)
+            .collect()
+    };
+    assert_eq!(
+        values(index::EXT_LOCK),
+        [1.0, 2.0, 0.0],
+        "{:?}",
+        run.seen.params
+    );
+    assert_eq!(values(index::EXT_RUNNING), [1.0, 0.0]);
+    assert_eq!(last(&run.seen, index::EXT_TEMPO), Some(0.0));
+    // The jitter shown while locked is the input's, the phase error a
+    // fraction of it (about a fifth at 24..96 ticks in the fit); both go
+    // to 0 when there is no clock.
+    let jitter = values(index::EXT_JITTER);
+    let locked = jitter[jitter.len().saturating_sub(2)];
+    assert!((0.35..=0.65).contains(&locked), "jitter shown {jitter:?}");
+    let phase = values(index::EXT_PHASE_ERROR);
+    let some_phase = phase.iter().any(|&x| x > 0.0 && x < locked);
+    assert!(some_phase, "phase error shown {phase:?}");
+    assert_eq!(jitter.last(), Some(&0.0));
+    assert_eq!(phase.last(), Some(&0.0));
+
+    // The phasor followed the clock without Start: it held at 0 before the
+    // clock, then wrapped about once a beat (4 beats of clock, 2 more of
+    // free run; give or take the first and last).
+    let l = &run.audio[0][first..];
+    assert!(l.iter().all(|v| (0.0..1.0).contains(v)));
+    // (A wrap falls from near 1 to near 0; a late host call that moves the
+    // timeline makes the phasor jump, a small step back.)
+    let drops: Vec<(usize, f32)> = (1..l.len())
+        .filter(|&s| l[s] < l[s - 1])
+        .map(|s| (s, l[s - 1] - l[s]))
+        .collect();
+    let wraps = drops.iter().filter(|d| d.1 > 0.5).count();
+    assert!((4..=7).contains(&wraps), "{wraps} wraps: {drops:?}");
+
+    let logs = clap_host::logs(&plugin);
+    let lock_lines: Vec<&(LogSeverity, String)> = logs
+        .iter()
+        .filter(|(_, m)| m.starts_with("external MIDI clock from 20:0: "))
+        .collect();
+    let states: Vec<&str> = lock_lines
+        .iter()
+        .map(|(_, m)| {
+            m["external MIDI clock from 20:0: ".len()..]
+                .split(' ')
+                .next()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(states, ["locked", "free-running", "searching"], "{logs:?}");
+    assert_eq!(lock_lines[1].0, LogSeverity::Warning);
+    assert!(lock_lines[0].1.contains("jitter 0."), "{lock_lines:?}");
+    assert!(lines >= 3, "{lines} main-thread reports");
 }

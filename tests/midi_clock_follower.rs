@@ -12,7 +12,7 @@ use alloc_counter::allocations_in;
 use clock_streams::{
     follow, lock_ticks, locked, mean, percentile, rms, std_dev, stream, Rng, DRIFTS, SRC, T0,
 };
-use phasorsync::midi_clock::follower::{ClockIn, Follower};
+use phasorsync::midi_clock::follower::{ClockIn, Follower, Lock, FREE_RUN_TICKS};
 use proptest::prelude::*;
 
 #[test]
@@ -154,7 +154,7 @@ fn a_missing_tick_does_not_move_the_phase() {
 }
 
 #[test]
-fn stops_after_three_missed_periods_or_on_stop() {
+fn free_runs_through_a_dropout_then_stops_or_on_stop() {
     let s = stream(100, 3, 1.0, 0.0, |_| 120.0);
     let mut f = Follower::new();
     f.event(s.seen[0] - 1000, SRC, ClockIn::Start);
@@ -164,17 +164,45 @@ fn stops_after_three_missed_periods_or_on_stop() {
     let last = *s.seen.last().unwrap();
     let p = 60e9 / (24.0 * 120.0);
     let at = |x: f64| last + (x * p) as u64;
+    let truth = |x: f64| s.truth[99] + x * p;
+    let st = f.state(at(3.0));
+    assert!(st.running && st.lock == Lock::Locked, "{st:?}");
+    // Three ticks missed: free-running on the line, the sender's grid.
+    for x in [3.6, 10.0, FREE_RUN_TICKS - 0.5] {
+        let st = f.state(at(x));
+        assert!(st.running && st.lock == Lock::FreeRunning, "{x}: {st:?}");
+        let beat = f
+            .beat_at(truth(x) as u64)
+            .expect("a beat while free-running");
+        let err_ms = (beat - (99.0 + x) / 24.0) * 500.0;
+        assert!(err_ms.abs() < 2.0, "{x} periods: {err_ms} ms");
+        // The error it owns up to grows with the distance from the ticks.
+        assert!(st.phase_error_ms.unwrap() > f.state(at(0.0)).phase_error_ms.unwrap());
+    }
+    // Past the free-run: stopped where it ended, searching.
+    let st = f.state(at(FREE_RUN_TICKS + 0.5));
+    assert!(!st.running && st.lock == Lock::Searching, "{st:?}");
     assert!(
-        f.state(at(3.0)).running,
-        "running until the third missed tick is due"
+        (st.song_pos_beats - (99.0 + FREE_RUN_TICKS) / 24.0).abs() < 0.1 / 24.0,
+        "{st:?}"
     );
-    let st = f.state(at(3.6));
-    assert!(!st.running, "stopped after three missed ticks");
-    assert_eq!(st.song_pos_beats, 100.0 / 24.0, "frozen at the next tick");
-    assert_eq!(f.beat_at(at(3.6)), None);
-    // The next event applies the timeout for good.
-    f.event(at(4.0), SRC, ClockIn::SongPosition(0));
+    assert_eq!(f.beat_at(at(FREE_RUN_TICKS + 0.5)), None);
+    // The next event counts the dropout, once.
+    f.event(at(60.0), SRC, ClockIn::SongPosition(0));
+    f.event(at(61.0), SRC, ClockIn::SongPosition(0));
     assert_eq!(f.stats().timeouts, 1);
+
+    // A clock that stops after Stop has not dropped out: no free run.
+    let mut f = Follower::new();
+    f.event(s.seen[0] - 1000, SRC, ClockIn::Start);
+    for &t in &s.seen {
+        f.event(t, SRC, ClockIn::Clock);
+    }
+    f.event(at(0.5), SRC, ClockIn::Stop);
+    let st = f.state(at(5.0));
+    assert!(!st.running && st.lock == Lock::Searching, "{st:?}");
+    f.event(at(6.0), SRC, ClockIn::SongPosition(0));
+    assert_eq!(f.stats().timeouts, 0);
 
     // Stop message: at once.
     let mut f = Follower::new();
@@ -290,13 +318,18 @@ fn garbage_is_survived() {
     assert!(f.stats().foreign > 100, "{:?}", f.stats());
     assert!((st.tempo_bpm.unwrap() - 120.0 * (1.0 - 200e-6)).abs() < 0.1);
     // A tick after an hour: a new grid that starts from the old period,
-    // not a tempo of 0.0007 BPM.
+    // not a tempo of 0.0007 BPM; the sender never stopped, so it runs on
+    // from where its grid puts the tick.
     let hour = s.seen[398] + 3_600_000_000_000;
     f.event(hour, SRC, ClockIn::Clock);
     let st = f.state(hour);
-    assert!(!st.running, "{st:?}");
+    assert!(st.running, "{st:?}");
     assert!((st.tempo_bpm.unwrap() - 120.0).abs() < 0.1, "{st:?}");
-    assert_eq!(st.song_pos_beats, 299.0 / 24.0);
+    let hour_beats = 3600.0 * 120.0 / 60.0;
+    assert!(
+        (st.song_pos_beats - 299.0 / 24.0 - hour_beats).abs() < 0.001 * hour_beats,
+        "{st:?}"
+    );
     f.event(hour + p as u64, SRC, ClockIn::Clock);
     assert!((f.tempo_bpm().unwrap() - 120.0).abs() < 1e-4);
     // After the first source has been silent a second, the other may lead.
@@ -549,5 +582,252 @@ fn a_repaired_gap_keeps_the_song_position() {
             tr.tempo_err[j],
             tr.phase_ms[j]
         );
+    }
+}
+
+/// At 1000 BPM (2.5 ms a tick, the fastest tempo accepted) about half the
+/// first intervals come in under 2.5 ms through jitter: each is a tick, not
+/// a duplicate, or the second tick is dropped and the grid locks at 500 BPM.
+#[test]
+fn the_fastest_tempo_is_not_halved_by_jitter() {
+    let mut short = 0;
+    for seed in 0..40u64 {
+        let s = stream(200, seed, 0.1, DRIFTS[seed as usize % 2], |_| 1000.0);
+        short += usize::from(s.seen[1] - s.seen[0] < 2_500_000);
+        let (f, tr) = follow(&s, &[]);
+        assert_eq!(f.stats().extra_ticks, 0, "seed {seed}: {:?}", f.stats());
+        for j in 96..199 {
+            assert!(
+                locked(&tr, j),
+                "seed {seed} tick {j}: tempo err {} phase {} ms",
+                tr.tempo_err[j],
+                tr.phase_ms[j]
+            );
+        }
+    }
+    assert!(short > 5, "only {short} first intervals under 2.5 ms");
+}
+
+/// A follower fed no Start: a source that sends only clock.
+struct ClockOnly(Follower);
+
+impl clock_streams::ClockFollower for ClockOnly {
+    fn start(&mut self, _: u64) {}
+    fn tick(&mut self, t: u64) {
+        self.0.event(t, SRC, ClockIn::Clock);
+    }
+    fn tempo_bpm(&self) -> Option<f64> {
+        self.0.tempo_bpm()
+    }
+    fn beat_at(&self, t: u64) -> Option<f64> {
+        self.0.beat_at(t)
+    }
+}
+
+/// A source that sends only clock (many drum machines) is followed for
+/// tempo and phase from its ticks: its first tick is beat 0.
+#[test]
+fn clock_without_start_is_followed() {
+    let mut ticks = vec![];
+    for seed in 0..40u64 {
+        let s = stream(300, seed, 1.0, DRIFTS[seed as usize % 2], |_| 120.0);
+        let (f, tr) = clock_streams::follow_with(ClockOnly(Follower::new()), &s, &[]);
+        assert!(f.0.state(s.seen[298]).running, "seed {seed}");
+        ticks.push(lock_ticks(&tr, 0));
+    }
+    let (p50, max) = (percentile(&mut ticks, 0.5), *ticks.iter().max().unwrap());
+    println!("clock without Start: locked after median {p50} ticks, max {max}");
+    assert!(max <= 24, "not locked within a beat: {ticks:?}");
+}
+
+/// Clock that drops out for more than 3.5 periods while the transport runs
+/// and comes back without Continue is followed again, on the sender's grid:
+/// a short dropout (10 ticks) and one longer than any free-running (8
+/// beats). The sender kept playing, so its song position moved on.
+#[test]
+fn clock_coming_back_after_a_dropout_is_followed() {
+    for (gap, relock) in [(10usize, 0usize), (200, 24)] {
+        for seed in 0..20u64 {
+            let s = stream(800, seed, 1.0, DRIFTS[seed as usize % 2], |_| 120.0);
+            let drop: Vec<usize> = (300..300 + gap).collect();
+            let (f, tr) = follow(&s, &drop);
+            let back = 300 + gap;
+            assert!(f.state(s.seen[798]).running, "gap {gap} seed {seed}");
+            for j in back + relock..799 {
+                assert!(
+                    locked(&tr, j),
+                    "gap {gap} seed {seed} tick {j}: tempo err {} phase {} ms",
+                    tr.tempo_err[j],
+                    tr.phase_ms[j]
+                );
+            }
+        }
+    }
+}
+
+/// What a sender does at a loop wrap or a locate while playing: Stop, Song
+/// Position Pointer, Continue, its clock running on all through. The
+/// follower stops on Stop, takes the position while stopped, keeps the tempo
+/// from the clocks without moving the song position, and resumes at that
+/// position on the first clock after Continue.
+#[test]
+fn stop_position_continue_with_clock_running_through() {
+    let p = 60e9 / (24.0 * 120.0);
+    for seed in 0..20u64 {
+        let s = stream(400, seed, 1.0, DRIFTS[seed as usize % 2], |_| 120.0);
+        let mut f = Follower::new();
+        f.event(s.seen[0] - 1_000_000, SRC, ClockIn::Start);
+        for &t in &s.seen[..200] {
+            f.event(t, SRC, ClockIn::Clock);
+        }
+        let stop = s.seen[199] + (p / 3.0) as u64;
+        f.event(stop, SRC, ClockIn::Stop);
+        assert!(!f.state(stop).running);
+        // Back to bar 3 (8 beats, 32 sixteenths), clocks between.
+        f.event(stop + 100_000, SRC, ClockIn::SongPosition(32));
+        for &t in &s.seen[200..203] {
+            f.event(t, SRC, ClockIn::Clock);
+            let st = f.state(t);
+            assert!(!st.running && st.song_pos_beats == 8.0, "{st:?}");
+            assert!((st.tempo_bpm.unwrap() - 120.0).abs() < 0.1, "{st:?}");
+        }
+        f.event(s.seen[202] + (p / 2.0) as u64, SRC, ClockIn::Continue);
+        for (j, &t) in s.seen.iter().enumerate().take(399).skip(203) {
+            f.event(t, SRC, ClockIn::Clock);
+            // Tick 203 is song position 8 beats; the next tick's true time
+            // is one tick on.
+            let want = 8.0 + (j + 1 - 203) as f64 / 24.0;
+            let got = f.beat_at(s.truth[j + 1] as u64).expect("running");
+            assert!(
+                (got - want).abs() < 1.0 / 24.0,
+                "seed {seed} tick {j}: {got} want {want}"
+            );
+            assert!(((got - want) * 500.0).abs() < 2.0, "seed {seed} tick {j}");
+        }
+        assert_eq!(f.state(s.seen[398]).lock, Lock::Locked);
+        assert_eq!(f.stats().grid_restarts, 0, "seed {seed}: {:?}", f.stats());
+    }
+}
+
+/// The lock state through a dropout: locked, free-running, and locked again
+/// within a beat of the clock's return, whether it comes back on its old
+/// grid (a short dropout) or later than any free-run; clock only, no Start.
+#[test]
+fn relocks_within_a_beat_when_clock_comes_back() {
+    for gap in [10usize, 30, 200] {
+        for seed in 0..20u64 {
+            let s = stream(600, seed, 1.0, DRIFTS[seed as usize % 2], |_| 120.0);
+            let mut f = Follower::new();
+            let mut states = vec![];
+            for (j, &t) in s.seen.iter().enumerate() {
+                if (300..300 + gap).contains(&j) {
+                    continue;
+                }
+                if j == 300 + gap {
+                    // Just before the clock comes back.
+                    states.push(f.state(t - 1000).lock);
+                }
+                f.event(t, SRC, ClockIn::Clock);
+                if j == 299 {
+                    states.push(f.state(t).lock);
+                    states.push(f.state(t + 5 * s.seen[1].abs_diff(s.seen[0])).lock);
+                }
+            }
+            let want_gap = if gap as f64 > FREE_RUN_TICKS {
+                Lock::Searching
+            } else {
+                Lock::FreeRunning
+            };
+            assert_eq!(
+                states,
+                [Lock::Locked, Lock::FreeRunning, want_gap],
+                "gap {gap} seed {seed}"
+            );
+            let back = 300 + gap;
+            let mut f2 = Follower::new();
+            let mut relock = None;
+            for (j, &t) in s.seen.iter().enumerate() {
+                if (300..back).contains(&j) {
+                    continue;
+                }
+                f2.event(t, SRC, ClockIn::Clock);
+                if j >= back && relock.is_none() && f2.state(t).lock == Lock::Locked {
+                    relock = Some(j + 1 - back);
+                }
+            }
+            let ticks = relock.expect("locked again");
+            assert!(
+                ticks <= 24,
+                "gap {gap} seed {seed}: relocked after {ticks} ticks"
+            );
+        }
+    }
+}
+
+/// The jitter the follower reports is the input's, and the phase error it
+/// owns up to is the one it has (against the sender's true grid).
+#[test]
+fn reports_its_jitter_and_phase_error() {
+    for jitter in [0.25, 1.0, 2.0] {
+        let (mut reported, mut phase, mut owned) = (vec![], vec![], vec![]);
+        for seed in 0..10u64 {
+            let s = stream(2000, seed, jitter, DRIFTS[seed as usize % 2], |_| 120.0);
+            let (f, tr) = follow(&s, &[]);
+            let st = f.state(s.truth[1999] as u64);
+            reported.push(st.jitter_ms.unwrap());
+            owned.push(st.phase_error_ms.unwrap());
+            phase.extend_from_slice(&tr.phase_ms[256..]);
+        }
+        let (rep, own, had) = (mean(&reported), mean(&owned), rms(&phase));
+        println!(
+            "jitter {jitter} ms RMS: reported {rep:.3} ms; phase error owned up to {own:.3} ms, measured {had:.3} ms RMS"
+        );
+        assert!(
+            (rep / jitter - 1.0).abs() < 0.15,
+            "jitter {jitter}: reported {rep}"
+        );
+        assert!(
+            (own / had - 1.0).abs() < 0.3,
+            "phase error {own} owned, {had} had"
+        );
+    }
+}
+
+/// Clock back within the free run but a quarter period off the old grid (a
+/// sender that restarted its clock): the grid restarts at the returning tick
+/// and is locked again, on the new grid, within a beat. (The returning tick
+/// takes the nearest index on the old grid: half a period off would be a
+/// coin toss between two.)
+#[test]
+fn a_clock_back_off_its_old_grid_relocks_on_the_new_one() {
+    let p = 60e9 / (24.0 * 120.0);
+    for seed in 0..20u64 {
+        let s = stream(500, seed, 1.0, 0.0, |_| 120.0);
+        let shift = 0.25 * p;
+        let back = 320;
+        let mut f = Follower::new();
+        f.event(s.seen[0] - 1_000_000, SRC, ClockIn::Start);
+        let mut relock = None;
+        for (j, &t) in s.seen.iter().enumerate().take(499) {
+            if (300..back).contains(&j) {
+                continue;
+            }
+            let t = if j >= back { t + shift as u64 } else { t };
+            f.event(t, SRC, ClockIn::Clock);
+            if j >= back && relock.is_none() && f.state(t).lock == Lock::Locked {
+                relock = Some(j + 1 - back);
+            }
+            if j >= back + 24 {
+                let beat = f.beat_at((s.truth[j + 1] + shift) as u64).unwrap();
+                let err_ms = (beat - (j + 1) as f64 / 24.0) * 500.0;
+                assert!(err_ms.abs() < 2.0, "seed {seed} tick {j}: {err_ms} ms");
+            }
+        }
+        let ticks = relock.expect("locked again");
+        assert!(ticks <= 24, "seed {seed}: relocked after {ticks} ticks");
+        // Restarted at the returning tick, or (when jitter put that one
+        // on the old line) at it after the next ticks made a "tempo step".
+        let st = f.stats();
+        assert_eq!(st.grid_restarts + st.tempo_steps, 1, "seed {seed}: {st:?}");
     }
 }

@@ -75,9 +75,20 @@
 //! periods are a halved tempo, not lost ticks: those ticks are renumbered as
 //! consecutive. Five anomalies (outliers, extras) within eight ticks
 //! mean the grid is lost (a doubled tempo, garbage): the grid restarts from
-//! the newest tick. A tick [`TIMEOUT_PERIODS`] periods or more after the
-//! previous one (or [`MAX_PERIOD_NS`] before a period is known) starts a new
-//! grid.
+//! the newest tick.
+//!
+//! **Dropouts.** No tick for [`TIMEOUT_PERIODS`] periods (or
+//! [`MAX_PERIOD_NS`] before a period is known) is a dropout, counted in
+//! [`FollowerStats::timeouts`]. A locked follower ([`LOCK_TICKS`] ticks in the
+//! fit) keeps running on its line ([`Lock::FreeRunning`]) until
+//! [`FREE_RUN_TICKS`] periods after the newest tick; then [`Follower::beat_at`]
+//! gives nothing and the song position holds where the free run ended. The
+//! sender is taken to have played on: the tick that ends a dropout is
+//! indexed where the line puts it, so the song position moves on with the
+//! ticks missed. Within the free run, a tick that sits on the line keeps the
+//! window (locked at once); otherwise the grid restarts at that tick with
+//! the old period as its first estimate (locked again after
+//! [`LOCK_TICKS`] ticks, a beat).
 //!
 //! **Ramps.** From 24 ticks on, the fit is a parabola instead of a line
 //! when its curvature is 5 standard errors from zero (a tempo ramp); the
@@ -90,8 +101,13 @@
 //! from it (the MIDI rule: the sender's position moves on the first clock).
 //! Song position advances by the index increment of each tick, so a missing
 //! tick still advances it. Stop freezes the position at the next tick's
-//! (the position a following Continue resumes at). No tick for
-//! [`TIMEOUT_PERIODS`] periods stops the transport the same way. If the clock
+//! (the position a following Continue resumes at); clock that goes on while
+//! stopped keeps the tempo and the lock but not the song position. A
+//! dropout does not stop the transport (see above): only Stop does. A source
+//! that has sent no Start, Continue or Stop (many drum machines send only
+//! clock) runs the transport with its clock: from its first tick, at song
+//! position 0 (or a Song Position Pointer's), and a clock starting again
+//! after the free run is a new start at 0. If the clock
 //! ran before Start, the grid is kept across Start (locked at once) unless
 //! the first tick after Start or Continue is off the grid (a sender that
 //! restarts its clock at Start): then the grid restarts at that tick with the
@@ -123,7 +139,10 @@
 //! - one dropped tick moves the phase by ≤ 0.095 ms; 2 % random loss: phase
 //!   0.17 ms RMS, every lost tick counted;
 //! - clock restarted 0.4 period off at Start: worst 3.6 ms, on the first
-//!   ticks after Start.
+//!   ticks after Start;
+//! - the jitter reported is the input's within 3 % (0.25, 1 and 2 ms RMS),
+//!   the phase error it reports within 6 % of the one it has; at 3 ms RMS
+//!   (14 % of a period at 120 BPM) the grid is lost in some streams.
 //!
 //! **Ramps are the weak spot:** 120 → 140 BPM over 16 beats puts about 15 %
 //! of the ticks from the ramp's start on outside (0.5 %, 2 ms), worst phase
@@ -143,12 +162,20 @@ pub const WINDOW: usize = 128;
 pub const STEP_RUN: usize = 4;
 /// Residual, in standard deviations, beyond which a tick is held out.
 pub const SUSPECT_SIGMAS: f64 = 3.5;
-/// Tick periods without a tick after which the clock counts as stopped:
+/// Tick periods without a tick after which the clock has dropped out:
 /// three ticks missed, plus half a period of jitter margin.
 pub const TIMEOUT_PERIODS: f64 = 3.5;
-/// Shortest tick period accepted (1000 BPM); a shorter first interval is a
-/// duplicate.
+/// Ticks in the fit from which the follower counts as locked: one beat.
+pub const LOCK_TICKS: usize = 24;
+/// Tick periods after the newest tick through which a locked follower keeps
+/// running on its line when the clock drops out (two beats).
+pub const FREE_RUN_TICKS: f64 = 48.0;
+/// Shortest tick period accepted (1000 BPM).
 pub const MIN_PERIOD_NS: f64 = 2_500_000.0;
+/// A first interval shorter than this is a duplicate: half the shortest
+/// period, so a tick at 1000 BPM that jitter brings in early is still a tick
+/// (a duplicate comes at once).
+pub const DUPLICATE_NS: f64 = MIN_PERIOD_NS / 2.0;
 /// Longest tick period accepted (10 BPM); a longer interval before the period
 /// is known starts a new grid.
 pub const MAX_PERIOD_NS: f64 = 250_000_000.0;
@@ -196,6 +223,19 @@ pub enum ClockIn {
     SongPosition(u16),
 }
 
+/// How sure the follower is of the clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lock {
+    /// No clock, or too few ticks since it (re)started to trust the line.
+    Searching,
+    /// Ticks arriving, [`LOCK_TICKS`] or more of them in the fit.
+    Locked,
+    /// Locked and running, then no tick for [`TIMEOUT_PERIODS`] periods:
+    /// running on the last line, for up to [`FREE_RUN_TICKS`] periods after
+    /// the newest tick.
+    FreeRunning,
+}
+
 /// What the follower knows at one instant.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FollowerState {
@@ -214,6 +254,16 @@ pub struct FollowerState {
     pub fit_ticks: usize,
     /// The source being followed, if any.
     pub source: Option<u16>,
+    /// How sure the follower is of the clock.
+    pub lock: Lock,
+    /// The input's timing jitter: RMS residual of the ticks about the fitted
+    /// line, ms; `None` below three ticks.
+    pub jitter_ms: Option<f64>,
+    /// The estimated RMS error of the beat position given now, ms of time
+    /// (the line's standard error here): small when locked on many ticks,
+    /// larger on few or jittered ones, growing while free-running; `None`
+    /// below three ticks.
+    pub phase_error_ms: Option<f64>,
 }
 
 /// What the follower has ignored or repaired, for the plugin to report.
@@ -237,7 +287,7 @@ pub struct FollowerStats {
     pub grid_restarts: u64,
     /// Song Position Pointers ignored because the transport was running.
     pub spp_while_running: u64,
-    /// Transport stops for lack of clock.
+    /// Dropouts: no tick for [`TIMEOUT_PERIODS`] periods while running.
     pub timeouts: u64,
 }
 
@@ -271,6 +321,11 @@ struct Grid {
     b: f64,
     /// RMS residual of the fit (0 below 3 ticks).
     sigma: f64,
+    /// Mean index of the fitted ticks relative to `ref_k`, and the sum of
+    /// their squared deviations from it: the line's uncertainty away from
+    /// the window's centre.
+    mx: f64,
+    sxx: f64,
     /// Period to use while the window holds one tick (after an off-grid Start).
     prior: Option<f64>,
     /// The newest indexed tick, fitted or held out.
@@ -305,6 +360,8 @@ impl Grid {
             a: 0.0,
             b: 0.0,
             sigma: 0.0,
+            mx: 0.0,
+            sxx: 0.0,
             prior: None,
             last_t: 0,
             last_k: 0,
@@ -352,6 +409,54 @@ impl Grid {
         let a = if self.len >= 2 { self.a } else { 0.0 };
         let dt = (i128::from(time) - i128::from(self.ref_t)) as f64;
         Some(self.ref_k as f64 + (dt - a) / p)
+    }
+
+    /// How long after the newest tick the line may be followed without
+    /// ticks: [`FREE_RUN_TICKS`] periods once locked, else not at all.
+    fn free_run_ns(&self) -> f64 {
+        match self.period() {
+            Some(p) if self.len >= LOCK_TICKS => p.min(MAX_PERIOD_NS) * FREE_RUN_TICKS,
+            _ => 0.0,
+        }
+    }
+
+    /// Whether the clock has been silent for the timeout at `time`.
+    fn timed_out(&self, time: u64) -> bool {
+        time > self.last_t && (time - self.last_t) as f64 > self.timeout_ns()
+    }
+
+    /// Whether the clock has been silent past the free-run at `time`.
+    fn expired(&self, time: u64) -> bool {
+        self.timed_out(time) && (time - self.last_t) as f64 > self.free_run_ns()
+    }
+
+    /// The index the next tick would take at `time` if the sender kept
+    /// playing: the one after the newest, or through a dropout the one after
+    /// the line's tick at `time` (at the free-run's end once it is over).
+    fn next_k(&self, time: u64) -> i64 {
+        let after = self.last_k.saturating_add(1);
+        if !self.timed_out(time) {
+            return after;
+        }
+        let end = time.min(self.last_t.saturating_add(self.free_run_ns() as u64));
+        match self.tick_at(end) {
+            Some(x) if x.is_finite() => after.max((x.floor() as i64).saturating_add(1)),
+            _ => after,
+        }
+    }
+
+    /// The line's standard error at `time` (ns): the residual spread
+    /// through the uncertainty of a least-squares line at that distance from
+    /// the window's centre (growing while free-running). `None` below three
+    /// ticks. A parabola's is larger; this is the line's.
+    fn phase_sigma(&self, time: u64) -> Option<f64> {
+        if self.len < 3 || self.sxx <= 0.0 {
+            return None;
+        }
+        let x = self.tick_at(time)? - self.ref_k as f64;
+        let d = x - self.mx;
+        let e = self.sigma * (1.0 / self.len as f64 + d * d / self.sxx).sqrt();
+        e.is_finite().then_some(e)
     }
 
     /// Forgets everything but tick `(t, k)`.
@@ -420,6 +525,8 @@ impl Grid {
             suy += u * (y - my);
         }
         let slope = suy / s2;
+        self.mx = mx;
+        self.sxx = s2;
         let (g, h) = (s3 / s2, s2 / n);
         let w = |u: f64| u * u - g * u - h;
         let (mut sww, mut swy) = (0.0, 0.0);
@@ -507,20 +614,13 @@ impl Grid {
         }
         let dt = (t - self.last_t) as f64;
         if dt > self.timeout_ns() {
-            // The clock paused: keep its last period as the first estimate.
-            stats.grid_restarts += 1;
-            let prior = self.period();
-            self.restart(t, self.last_k + 1, prior);
-            return Tick::Indexed {
-                k: self.last_k,
-                renumbered: None,
-            };
+            return self.after_dropout(t, dt, stats);
         }
         let p = if self.len >= 2 { self.period() } else { None };
         let Some(p) = p else {
             // One tick: anything not absurdly short is the next (a prior
             // period from before a restart is for reporting, not indexing).
-            if dt < MIN_PERIOD_NS {
+            if dt < DUPLICATE_NS {
                 stats.extra_ticks += 1;
                 return Tick::Ignored;
             }
@@ -634,6 +734,40 @@ impl Grid {
             let prior = self.period();
             self.restart(t, k, prior);
         }
+        Tick::Indexed {
+            k,
+            renumbered: None,
+        }
+    }
+
+    /// A tick `dt` after the newest, later than the timeout: the clock
+    /// dropped out. The sender is taken to have kept playing, so the tick is
+    /// indexed where the line puts it; within the free-run, if it sits on
+    /// the line, the window is kept (locked at once), else the grid restarts
+    /// there with the old period as its first estimate.
+    fn after_dropout(&mut self, t: u64, dt: f64, stats: &mut FollowerStats) -> Tick {
+        let (p, kept) = match self.period() {
+            Some(p) if p > 0.0 => (Some(p), dt <= self.free_run_ns()),
+            _ => (None, false),
+        };
+        // Capped, so that no index overflows (2^32 ticks: days at 1000 BPM).
+        let n = p.map_or(1, |p| ((dt / p).round() as i64).clamp(1, 1 << 32));
+        let k = self.last_k.saturating_add(n);
+        if let (Some(p), true) = (p, kept && self.len >= 2) {
+            let rel = (i128::from(t) - i128::from(self.ref_t)) as f64;
+            if (rel - self.predict_rel(k)).abs() <= self.threshold(p) {
+                stats.outliers += self.run_len as u64;
+                self.clear_runs();
+                self.note(false);
+                self.accept(t, k);
+                return Tick::Indexed {
+                    k,
+                    renumbered: None,
+                };
+            }
+        }
+        stats.grid_restarts += 1;
+        self.restart(t, k, p);
         Tick::Indexed {
             k,
             renumbered: None,
@@ -861,6 +995,11 @@ enum Transport {
 pub struct Follower {
     grid: Grid,
     transport: Transport,
+    /// The source has sent Start, Continue or Stop: it runs the transport.
+    /// Until then its clock alone runs it (a source that sends only clock).
+    transport_seen: bool,
+    /// The current dropout has been counted.
+    dropped: bool,
     source: Option<u16>,
     source_last_ns: u64,
     stats: FollowerStats,
@@ -878,6 +1017,8 @@ impl Follower {
         Follower {
             grid: Grid::new(),
             transport: Transport::Stopped { pos: 0 },
+            transport_seen: false,
+            dropped: false,
             source: None,
             source_last_ns: 0,
             stats: FollowerStats::default(),
@@ -892,6 +1033,9 @@ impl Follower {
             return;
         }
         self.expire(time_ns);
+        if !matches!(kind, ClockIn::Clock | ClockIn::SongPosition(_)) {
+            self.transport_seen = true;
+        }
         match kind {
             ClockIn::Clock => self.clock(time_ns),
             ClockIn::Start => {
@@ -908,7 +1052,7 @@ impl Follower {
             ClockIn::Stop => {
                 if let Transport::Armed { pos } = self.transport {
                     self.transport = Transport::Stopped { pos };
-                } else if let Some(pos) = self.next_tick_pos() {
+                } else if let Some(pos) = self.next_tick_pos(time_ns) {
                     self.transport = Transport::Stopped { pos };
                 }
             }
@@ -935,6 +1079,8 @@ impl Follower {
                 self.stats.source_changes += 1;
                 self.grid = Grid::new();
                 self.transport = Transport::Stopped { pos: 0 };
+                self.transport_seen = false;
+                self.dropped = false;
                 self.source = Some(source);
             }
             None => self.source = Some(source),
@@ -943,34 +1089,45 @@ impl Follower {
         true
     }
 
-    /// Stops a running transport whose clock has timed out by `time_ns`.
+    /// Counts a dropout of a running clock (once): the transport keeps
+    /// running, on the line while free-running; only Stop stops it.
     fn expire(&mut self, time_ns: u64) {
-        if matches!(self.transport, Transport::Running { .. }) && self.timed_out(time_ns) {
+        if matches!(self.transport, Transport::Running { .. })
+            && self.grid.timed_out(time_ns)
+            && !self.dropped
+        {
             self.stats.timeouts += 1;
-            if let Some(pos) = self.next_tick_pos() {
-                self.transport = Transport::Stopped { pos };
-            }
+            self.dropped = true;
         }
     }
 
-    fn timed_out(&self, time_ns: u64) -> bool {
-        time_ns > self.grid.last_t && (time_ns - self.grid.last_t) as f64 > self.grid.timeout_ns()
-    }
-
-    /// Song position (ticks) of the tick after the newest, while running.
-    fn next_tick_pos(&self) -> Option<i64> {
+    /// Song position (ticks) of the next tick at `time_ns`, while running.
+    fn next_tick_pos(&self, time_ns: u64) -> Option<i64> {
         match self.transport {
-            Transport::Running { k, pos } => Some(pos + self.grid.last_k - k + 1),
+            Transport::Running { k, pos } => {
+                Some(pos.saturating_add(self.grid.next_k(time_ns).saturating_sub(k)))
+            }
             _ => None,
         }
     }
 
     fn clock(&mut self, time_ns: u64) {
+        let silent = self.grid.len == 0 || self.grid.expired(time_ns);
         let Tick::Indexed { k, renumbered } = self.grid.tick(time_ns, &mut self.stats) else {
             return;
         };
+        self.dropped = false;
         match self.transport {
             Transport::Armed { pos } => self.transport = Transport::Running { k, pos },
+            // A source that sends only clock: its clock runs the transport,
+            // from its first tick (song position 0), and a clock starting
+            // again after silence is a new start.
+            Transport::Stopped { pos } if !self.transport_seen => {
+                self.transport = Transport::Running { k, pos }
+            }
+            Transport::Running { .. } if !self.transport_seen && silent => {
+                self.transport = Transport::Running { k, pos: 0 }
+            }
             Transport::Running { k: ak, pos } => {
                 if let Some(nk) = self.grid.moved_to(ak) {
                     self.transport = Transport::Running { k: nk, pos };
@@ -997,7 +1154,7 @@ impl Follower {
         let Transport::Running { k, pos } = self.transport else {
             return None;
         };
-        if self.timed_out(time_ns) {
+        if self.grid.expired(time_ns) {
             return None;
         }
         let tick = self.grid.tick_at(time_ns)?;
@@ -1011,13 +1168,37 @@ impl Follower {
             .map(|p| 60e9 / (p * TICKS_PER_BEAT as f64))
     }
 
+    /// How sure the follower is of the clock at `now_ns`.
+    pub fn lock(&self, now_ns: u64) -> Lock {
+        let g = &self.grid;
+        if g.len < LOCK_TICKS {
+            Lock::Searching
+        } else if !g.timed_out(now_ns) {
+            Lock::Locked
+        } else if !g.expired(now_ns) && matches!(self.transport, Transport::Running { .. }) {
+            // (A clock that stops after Stop has not dropped out.)
+            Lock::FreeRunning
+        } else {
+            Lock::Searching
+        }
+    }
+
     /// Everything known at `now_ns` (which should not be before the last event).
     pub fn state(&self, now_ns: u64) -> FollowerState {
         let running =
-            matches!(self.transport, Transport::Running { .. }) && !self.timed_out(now_ns);
+            matches!(self.transport, Transport::Running { .. }) && !self.grid.expired(now_ns);
         let song_ticks = match self.transport {
             Transport::Stopped { pos } | Transport::Armed { pos } => pos as f64,
-            Transport::Running { .. } if !running => self.next_tick_pos().unwrap_or(0) as f64,
+            // Past the free-run: where it ended (the phasor held there);
+            // never locked, at the next tick.
+            Transport::Running { k, pos } if !running => {
+                let g = &self.grid;
+                let end = g.last_t.saturating_add(g.free_run_ns() as u64);
+                match g.tick_at(end) {
+                    Some(x) if g.free_run_ns() > 0.0 => pos as f64 + x - k as f64,
+                    _ => self.next_tick_pos(now_ns).unwrap_or(0) as f64,
+                }
+            }
             Transport::Running { k, pos } => match self.grid.tick_at(now_ns) {
                 Some(tick) => pos as f64 + tick - k as f64,
                 None => (pos + self.grid.last_k - k) as f64,
@@ -1030,6 +1211,13 @@ impl Follower {
             song_pos_beats: song_ticks / TICKS_PER_BEAT as f64,
             fit_ticks: self.grid.len,
             source: self.source,
+            lock: self.lock(now_ns),
+            jitter_ms: (self.grid.len >= 3).then(|| self.grid.sigma / 1e6),
+            phase_error_ms: self
+                .grid
+                .phase_sigma(now_ns)
+                .filter(|_| !self.grid.expired(now_ns))
+                .map(|e| e / 1e6),
         }
     }
 

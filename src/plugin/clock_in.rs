@@ -7,16 +7,17 @@
 //! off.
 //!
 //! Once per block it publishes the read-only parameters (external tempo,
-//! running, source) and, when one changes, tells the host with a parameter
-//! value output event (CLAP allows these for read-only parameters), and it
-//! moves the follower's notes (a second source, timeouts, missing ticks)
-//! onto the counters the main thread reports.
+//! running, source, lock state, input jitter, phase error) and, when one
+//! changes, tells the host with a parameter value output event (CLAP allows
+//! these for read-only parameters), and it moves the follower's notes (a
+//! second source, dropouts, missing ticks, lock state changes) onto the
+//! counters the main thread reports.
 
 use super::counters::{AudioCounters, ClockInCounters};
 use super::host_out::HostOut;
 use super::params::{index, ParamValues, PARAMS};
 use crate::midi_clock::follower::{
-    ClockIn as Clock, Follower, FollowerStats, MAX_PERIOD_NS, TICKS_PER_BEAT, TIMEOUT_PERIODS,
+    ClockIn as Clock, Follower, FollowerStats, Lock, MAX_PERIOD_NS, TICKS_PER_BEAT, TIMEOUT_PERIODS,
 };
 use crate::protocol::{MidiEvent, MidiMessage};
 use clack_plugin::events::event_types::ParamValueEvent;
@@ -24,13 +25,25 @@ use clack_plugin::events::Pckn;
 use clack_plugin::prelude::ClapId;
 use std::sync::atomic::AtomicU64;
 
-/// The displayed tempo moves (to the nearest 0.1 BPM) only when the
-/// estimate is further than this from it: a little more than half a step,
-/// so an estimate wobbling around a step's edge does not flicker.
-pub const TEMPO_HYSTERESIS_BPM: f64 = 0.06;
+/// The displayed tempo moves in steps of this many BPM.
+pub const TEMPO_STEP_BPM: f64 = 0.1;
+/// The displayed jitter moves in steps of this many ms (it is an RMS over
+/// 128 ticks, so it wanders by a hundredth of itself per tick).
+pub const JITTER_STEP_MS: f64 = 0.1;
+/// The displayed phase error moves in steps of this many ms.
+pub const PHASE_ERROR_STEP_MS: f64 = 0.01;
 
 /// The read-only parameters, in the order published.
-const SHOWN: [usize; 3] = [index::EXT_TEMPO, index::EXT_RUNNING, index::EXT_SOURCE];
+const SHOWN: [usize; 6] = [
+    index::EXT_TEMPO,
+    index::EXT_RUNNING,
+    index::EXT_SOURCE,
+    index::EXT_LOCK,
+    index::EXT_JITTER,
+    index::EXT_PHASE_ERROR,
+];
+/// Where the lock state is in [`SHOWN`].
+const SHOWN_LOCK: usize = 3;
 
 /// A follower statistic, and the counter it is moved onto.
 type Moved = (
@@ -56,7 +69,7 @@ pub struct ClockIn {
     /// means no clock, and no tempo to show.
     last_tick_ns: Option<u64>,
     /// The values last published, as in [`SHOWN`].
-    shown: [f64; 3],
+    shown: [f64; SHOWN.len()],
     /// The follower's stats as last moved onto the counters.
     seen: FollowerStats,
 }
@@ -108,14 +121,18 @@ impl ClockIn {
         self.pass
     }
 
-    /// The tempo to show at `now_ns`: the estimate while ticks come in,
-    /// else none.
-    fn tempo_now(&self, now_ns: u64) -> Option<f64> {
-        let tempo = self.follower.tempo_bpm()?;
+    /// Whether there is a clock at `now_ns`: ticks coming in, or the
+    /// follower free-running through a dropout.
+    fn clock_now(&self, now_ns: u64, lock: Lock) -> bool {
+        let Some(tempo) = self.follower.tempo_bpm() else {
+            return false;
+        };
         let period = 60e9 / (tempo * TICKS_PER_BEAT as f64);
         let alive = (period.min(MAX_PERIOD_NS) * TIMEOUT_PERIODS) as u64;
-        let last = self.last_tick_ns?;
-        (now_ns.saturating_sub(last) <= alive).then_some(tempo)
+        let arriving = self
+            .last_tick_ns
+            .is_some_and(|last| now_ns.saturating_sub(last) <= alive);
+        arriving || lock == Lock::FreeRunning
     }
 
     /// End of block: publish the read-only parameters as of `now_ns` (the
@@ -126,18 +143,38 @@ impl ClockIn {
     /// Atomic stores and adds; events pushed to the host's queue.
     pub fn publish(&mut self, now_ns: u64, time: u32, params: &ParamValues, out: &mut HostOut) {
         let state = self.follower.state(now_ns);
+        // A measurement of the clock is shown while there is one.
+        let clock = self.clock_now(now_ns, state.lock);
+        let measured = |m: Option<f64>| m.filter(|_| clock);
         let values = [
-            shown_tempo(self.shown[0], self.tempo_now(now_ns)),
+            shown_tempo(self.shown[0], measured(self.follower.tempo_bpm())),
             f64::from(u8::from(state.running)),
             state.source.map_or(0.0, |s| 1.0 + f64::from(s)),
+            lock_value(state.lock),
+            shown_step(self.shown[4], measured(state.jitter_ms), JITTER_STEP_MS),
+            shown_step(
+                self.shown[5],
+                measured(state.phase_error_ms),
+                PHASE_ERROR_STEP_MS,
+            ),
         ];
-        for ((&i, shown), v) in SHOWN.iter().zip(self.shown.iter_mut()).zip(values) {
+        for (n, ((&i, shown), v)) in SHOWN
+            .iter()
+            .zip(self.shown.iter_mut())
+            .zip(values)
+            .enumerate()
+        {
             let v = PARAMS[i].clamp(v);
             if v.to_bits() == shown.to_bits() {
                 continue;
             }
             *shown = v;
             params.set(i, v);
+            if n == SHOWN_LOCK {
+                // For the main thread's log line (and its doorbell).
+                let counters = out.counters();
+                AudioCounters::losses_n(counters, &counters.clock_in.lock_changes, 1);
+            }
             let event = ParamValueEvent::new(time, ClapId::new(PARAMS[i].id), Pckn::match_all(), v);
             out.forward(event.as_ref());
         }
@@ -153,16 +190,35 @@ impl ClockIn {
     }
 }
 
-/// The tempo to display: `shown` while the estimate stays within
-/// [`TEMPO_HYSTERESIS_BPM`] of it, else the estimate to 0.1 BPM; 0 without one.
+/// The "External clock lock" parameter's value for `lock`.
+pub fn lock_value(lock: Lock) -> f64 {
+    match lock {
+        Lock::Searching => 0.0,
+        Lock::Locked => 1.0,
+        Lock::FreeRunning => 2.0,
+    }
+}
+
+/// The tempo to display: `shown` while the estimate stays within 0.06 BPM
+/// of it, else the estimate to [`TEMPO_STEP_BPM`]; 0 without one.
 pub fn shown_tempo(shown: f64, estimate: Option<f64>) -> f64 {
+    shown_step(shown, estimate, TEMPO_STEP_BPM)
+}
+
+/// A measurement to display in steps of `step` (1 over a whole number):
+/// `shown` while the estimate stays within 0.6 step of it (a little more
+/// than half a step, so an estimate wobbling around a step's edge does not
+/// flicker), else the estimate to the nearest step; 0 without a positive one.
+pub fn shown_step(shown: f64, estimate: Option<f64>, step: f64) -> f64 {
     match estimate {
         Some(e) if e.is_finite() && e > 0.0 => {
-            // (A nano-BPM of slack: 120.06 − 120.0 is a hair over 0.06 in binary.)
-            if shown > 0.0 && (e - shown).abs() <= TEMPO_HYSTERESIS_BPM + 1e-9 {
+            // (Slack of 1e-8 step: 120.06 − 120.0 is a hair over 0.06 in binary.)
+            if shown > 0.0 && (e - shown).abs() <= step * (0.6 + 1e-8) {
                 shown
             } else {
-                (e * 10.0).round() / 10.0
+                // Divided by the whole number, so 1200 steps of 0.1 is 120.0 exactly.
+                let per = (1.0 / step).round();
+                (e * per).round() / per
             }
         }
         _ => 0.0,
@@ -189,5 +245,29 @@ mod tests {
         assert_eq!(shown_tempo(120.1, Some(120.045)), 120.1);
         assert_eq!(shown_tempo(120.1, Some(120.03)), 120.0);
         assert_eq!(shown_tempo(120.0, Some(f64::NAN)), 0.0);
+    }
+
+    #[test]
+    fn a_measurement_moves_in_its_own_steps() {
+        let step = PHASE_ERROR_STEP_MS;
+        assert_eq!(shown_step(0.0, Some(0.184), step), 0.18);
+        assert_eq!(shown_step(0.18, Some(0.1855), step), 0.18);
+        assert_eq!(shown_step(0.18, Some(0.1865), step), 0.19);
+        assert_eq!(shown_step(0.18, None, step), 0.0);
+        assert_eq!(shown_step(0.0, Some(1.26), JITTER_STEP_MS), 1.3);
+    }
+
+    #[test]
+    fn lock_states_are_the_parameters_choices() {
+        let lock = &PARAMS[index::EXT_LOCK];
+        for (state, text) in [
+            (Lock::Searching, "searching"),
+            (Lock::Locked, "locked"),
+            (Lock::FreeRunning, "free-running"),
+        ] {
+            let mut s = String::new();
+            lock.format(lock_value(state), &mut s).unwrap();
+            assert_eq!(s, text);
+        }
     }
 }

@@ -98,8 +98,10 @@ pub struct ClockInCounters {
     pub foreign: AtomicU64,
     /// Times the followed source changed.
     pub source_changes: AtomicU64,
-    /// Times the external clock stopped for lack of ticks.
+    /// Dropouts of the external clock: no tick for 3.5 periods while running.
     pub timeouts: AtomicU64,
     /// Clock ticks that were missing from the stream.
     pub missing_ticks: AtomicU64,
+    /// Changes of the follower's lock state (searching, locked, free-running).
+    pub lock_changes: AtomicU64,
 }

@@ -37,6 +37,9 @@
 //! jumps to the target only when it starts following (Start, Continue after
 //! a Song Position Pointer: the clock starts running) or when the error
 //! exceeds one clock tick (1/24 beat). While the clock does not run it holds.
+//! The clock runs after Start or Continue, through a dropout while the
+//! follower free-runs, and from its first tick for a source that sends only
+//! clock (no Start): the follower decides, the phasor reads its beat.
 //!
 //! **Auto** follows the external clock while it runs (the follower has a
 //! beat for the chunk's first sample), else the host.

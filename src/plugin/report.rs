@@ -3,10 +3,12 @@
 //! over the instance's life and the last reported snapshot is never reset,
 //! so each loss is reported exactly once, whatever the activations.
 
+use super::clock_in::lock_value;
 use super::counters::{AudioCounters, ClockInCounters};
 use super::params::{index, PARAMS};
 use super::PhasorSyncMainThread;
 use crate::engine::EngineStats;
+use crate::midi_clock::follower::Lock;
 use clack_extensions::log::LogSeverity;
 use std::sync::atomic::AtomicU64;
 
@@ -16,6 +18,7 @@ pub struct Snapshot {
     audio: [u64; AUDIO_LOSSES.len()],
     engine: EngineStats,
     clock_in: [u64; CLOCK_IN.len()],
+    lock_changes: u64,
 }
 
 /// A loss the audio thread counts: what the user reads, and its counter.
@@ -130,7 +133,7 @@ const CLOCK_IN: [ClockNote; 4] = [
     ),
     (
         LogSeverity::Info,
-        "stop(s) of the external MIDI clock: no tick for 3 tick periods",
+        "dropout(s) of the external MIDI clock: no tick for 3 tick periods",
         |c| &c.timeouts,
     ),
     (
@@ -145,7 +148,35 @@ fn snapshot(audio: &AudioCounters, engine: EngineStats) -> Snapshot {
         audio: AUDIO_LOSSES.map(|(_, c)| AudioCounters::get(c(audio))),
         engine,
         clock_in: CLOCK_IN.map(|(_, _, c)| AudioCounters::get(c(&audio.clock_in))),
+        lock_changes: AudioCounters::get(&audio.clock_in.lock_changes),
     }
+}
+
+/// The line for a change of the follower's lock state (`changes` since the
+/// last report): the state now, with the input's jitter and the phase error,
+/// as the read-only parameters show them. A dropout is a warning.
+fn lock_line(changes: u64, source: &str, read: impl Fn(usize) -> f64) -> (LogSeverity, String) {
+    let text = |i: usize| {
+        let mut s = String::new();
+        let _ = PARAMS[i].format(read(i), &mut s);
+        s
+    };
+    let lock = read(index::EXT_LOCK);
+    let severity = if lock == lock_value(Lock::FreeRunning) {
+        LogSeverity::Warning
+    } else {
+        LogSeverity::Info
+    };
+    let mut line = format!(
+        "external MIDI clock from {source}: {} (jitter {} RMS, phase error {})",
+        text(index::EXT_LOCK),
+        text(index::EXT_JITTER),
+        text(index::EXT_PHASE_ERROR)
+    );
+    if changes > 1 {
+        line.push_str(&format!(", {changes} changes since the last report"));
+    }
+    (severity, line)
 }
 
 /// The clock follower's lines since `old`, with `{source}` filled in.
@@ -195,6 +226,12 @@ impl PhasorSyncMainThread<'_> {
         let followed = self.shared.settings.params.get(index::EXT_SOURCE);
         let _ = PARAMS[index::EXT_SOURCE].format(followed, &mut source);
         for (severity, line) in clock_in_changes(&before, &now, &source) {
+            self.shared.log(severity, &line);
+        }
+        let changes = now.lock_changes - before.lock_changes;
+        if changes > 0 {
+            let params = &self.shared.settings.params;
+            let (severity, line) = lock_line(changes, &source, |i| params.get(i));
             self.shared.log(severity, &line);
         }
     }

@@ -77,6 +77,12 @@ pub mod index {
     pub const EXT_RUNNING: usize = 11;
     /// Read-only: which source is followed.
     pub const EXT_SOURCE: usize = 12;
+    /// Read-only: the follower's lock state (searching, locked, free-running).
+    pub const EXT_LOCK: usize = 13;
+    /// Read-only: the external clock's timing jitter (ms RMS, 0 = none).
+    pub const EXT_JITTER: usize = 14;
+    /// Read-only: the follower's estimated phase error (ms, 0 = none).
+    pub const EXT_PHASE_ERROR: usize = 15;
 }
 
 /// What each latency choice means, as shown to the user.
@@ -103,6 +109,28 @@ const PHASOR_SOURCE_TEXT: &[&str] = &[
     "Host transport",
     "External MIDI clock",
 ];
+
+/// The follower's lock states, in the order of
+/// [`crate::midi_clock::follower::Lock`].
+pub const LOCK_TEXT: &[&str] = &["searching", "locked", "free-running"];
+
+/// A read-only measurement in ms, 0 (none) to 100.
+const fn measured_ms(id: u32, name: &'static str) -> Param {
+    Param {
+        id,
+        name,
+        module: "Clock in",
+        min: 0.0,
+        max: 100.0,
+        default: 0.0,
+        automatable: false,
+        read_only: true,
+        kind: Kind::Number {
+            unit: "ms",
+            decimals: 2,
+        },
+    }
+}
 
 /// A toggle row (not read-only).
 const fn toggle(id: u32, name: &'static str, module: &'static str, default: f64) -> Param {
@@ -219,6 +247,19 @@ pub const PARAMS: &[Param] = &[
         read_only: true,
         kind: Kind::Source,
     },
+    Param {
+        id: 14,
+        name: "External clock lock",
+        module: "Clock in",
+        min: 0.0,
+        max: 2.0,
+        default: 0.0,
+        automatable: false,
+        read_only: true,
+        kind: Kind::Choice(LOCK_TEXT),
+    },
+    measured_ms(15, "External clock jitter (RMS)"),
+    measured_ms(16, "External clock phase error"),
 ];
 
 /// The row with CLAP id `id`, and its index.
