@@ -262,6 +262,55 @@ mod tests {
         crate::plugin::midi_out::tests::assert_in_order_through_the_engine(&sent);
     }
 
+    /// When the timeline moves a block's times earlier than the last
+    /// block's (20 ms of late calls, then punctual ones), ticks already on
+    /// the queue stay where they are, and the ticks after them must not
+    /// pile up behind them: no interval between two Timing Clocks that
+    /// leave the queue may be shorter than half a tick.
+    #[test]
+    fn the_clock_has_no_bursts_when_the_timeline_moves_back() {
+        const FRAMES: u32 = 256;
+        let (producer, mut consumer) = crate::ring::midi_buffer(8192);
+        let mut out = MidiOut::new(Some(producer));
+        let mut clock = ClockOut::new(RATE);
+        let params = ParamValues::default();
+        params.set(index::CLOCK_OUT, 1.0);
+        let counters = AudioCounters::default();
+        let mut timeline = Timeline::new(RATE, FRAMES);
+        let mut queue = crate::plugin::midi_out::tests::QueueModel::default();
+        let tempo = 300.0;
+        let mut now = 0;
+        for k in 0..200u32 {
+            let s0 = k * FRAMES;
+            let late = if k < 100 { 20_000_000 } else { 0 };
+            now = 1_000_000_000 + (f64::from(s0 + FRAMES) * 1e9 / RATE) as u64 + late;
+            queue.run_until(now);
+            let block = timeline.begin_block(now, FRAMES, None);
+            let times = OutTimes::new(&block, 1);
+            let first = playing(0, f64::from(s0) * tempo / 60.0 / RATE, tempo);
+            clock.block(
+                Some(&first),
+                &InputEvents::empty(),
+                FRAMES,
+                &times,
+                &params,
+                &mut out,
+                &counters,
+            );
+            queue.take_all(&mut consumer);
+        }
+        queue.run_until(now);
+        let ticks = queue.clock_times();
+        let tick_ns = 60e9 / tempo / 24.0;
+        // 200 blocks of 256 at 300 bpm: 107 ticks, all delivered by the last call.
+        assert!(ticks.len() >= 100, "{} ticks", ticks.len());
+        let shortest = ticks.windows(2).map(|w| w[1] - w[0]).min().unwrap();
+        assert!(
+            shortest as f64 >= tick_ns / 2.0 - 1_000.0,
+            "two ticks {shortest} ns apart (a tick is {tick_ns:.0} ns)"
+        );
+    }
+
     proptest::proptest! {
         /// Tick N is scheduled at the time of its song sample
         /// (N/24 beat), on a paced timeline, whatever the block size and

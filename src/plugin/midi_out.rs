@@ -336,6 +336,56 @@ pub(crate) mod tests {
         assert_in_order_through_the_engine(&sent);
     }
 
+    /// The sequencer queue as the engine feeds it, for tests: each stream
+    /// kept in order ([`StreamOrder`]), retractions of the clock honoured,
+    /// and events delivered in time order once their time has come.
+    ///
+    /// [`StreamOrder`]: crate::backend::alsa_seq::output::StreamOrder
+    #[derive(Default)]
+    pub(crate) struct QueueModel {
+        order: crate::backend::alsa_seq::output::StreamOrder,
+        queued: Vec<MidiMessage>,
+        /// What left, in order, at its time.
+        pub(crate) delivered: Vec<MidiMessage>,
+    }
+
+    impl QueueModel {
+        /// The engine takes `m` from the ring.
+        pub(crate) fn take(&mut self, mut m: MidiMessage) {
+            if m.port == stream::RETRACT_CLOCK {
+                self.order.restart(stream::CLOCK, m.time_ns);
+                self.queued
+                    .retain(|q| q.port != stream::CLOCK || q.time_ns < m.time_ns);
+                return;
+            }
+            m.time_ns = self.order.keep(m.port, m.time_ns);
+            self.queued.push(m);
+        }
+
+        /// Everything in `ring` to the queue.
+        pub(crate) fn take_all(&mut self, ring: &mut crate::ring::MidiBufferConsumer) {
+            while let Some(m) = ring.try_pop() {
+                self.take(m);
+            }
+        }
+
+        /// Time passes to `now_ns`: what is due leaves.
+        pub(crate) fn run_until(&mut self, now_ns: u64) {
+            self.queued.sort_by_key(|m| m.time_ns);
+            let due = self.queued.partition_point(|m| m.time_ns <= now_ns);
+            self.delivered.extend(self.queued.drain(..due));
+        }
+
+        /// The stamps of the Timing Clocks delivered.
+        pub(crate) fn clock_times(&self) -> Vec<u64> {
+            self.delivered
+                .iter()
+                .filter(|m| m.event == MidiEvent::TimingClock)
+                .map(|m| m.time_ns)
+                .collect()
+        }
+    }
+
     /// What the engine makes of `sent`: each stream kept in order.
     pub(crate) fn assert_in_order_through_the_engine(sent: &[MidiMessage]) {
         let mut order = crate::backend::alsa_seq::output::StreamOrder::default();

@@ -107,6 +107,14 @@ impl StreamOrder {
             None => time_ns,
         }
     }
+
+    /// `stream`'s order starts again from `time_ns` (its messages from
+    /// there on were taken back): later ones are held back to it at most.
+    pub fn restart(&mut self, stream: u16, time_ns: u64) {
+        if let Some(last) = self.last.get_mut(usize::from(stream)) {
+            *last = (*last).min(time_ns);
+        }
+    }
 }
 
 /// When a message goes out.
