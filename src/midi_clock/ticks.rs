@@ -230,6 +230,18 @@ pub struct BlockOutput {
     pub dropped: u32,
 }
 
+/// What the next block is predicted to be (see [`TickScheduler::predicted`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Ahead {
+    /// Playing on, with this transport at its first sample.
+    Playing(Transport),
+    /// Stopped (the clock runs on only with
+    /// [`ClockOptions::clock_while_stopped`]).
+    Stopped,
+    /// Playing, but nothing to predict with (no valid tempo or position).
+    Unknown,
+}
+
 /// A message waiting for its tick.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Pending {
@@ -352,6 +364,11 @@ pub struct TickScheduler {
     host_playing: bool,
     /// Predicted song position at the next block's start (valid grid only).
     expected: Option<f64>,
+    /// The tempo and ramp at the end of the last playing block, and its loop:
+    /// with `expected`, what [`Self::predicted`] gives.
+    end_tempo: f64,
+    end_inc: f64,
+    end_loop: Option<(f64, f64)>,
     /// Next tick index on the song grid.
     next_tick: i64,
     pending: Pending,
@@ -376,6 +393,9 @@ impl TickScheduler {
             held: false,
             host_playing: false,
             expected: None,
+            end_tempo: 0.0,
+            end_inc: 0.0,
+            end_loop: None,
             next_tick: 0,
             pending: Pending::None,
             armed: None,
@@ -404,6 +424,38 @@ impl TickScheduler {
     /// Events dropped for lack of room since creation.
     pub fn dropped_total(&self) -> u64 {
         self.dropped_total
+    }
+
+    /// The transport the next block has if the host goes on as the last
+    /// block said: playing from the predicted position, at the tempo the
+    /// ramp reached, on the same ramp and loop (a position at the loop's
+    /// end is the loop's start, as a host wraps it); or stopped.
+    ///
+    /// # Realtime Safety
+    /// Arithmetic only.
+    pub fn predicted(&self) -> Ahead {
+        if !self.host_playing {
+            return Ahead::Stopped;
+        }
+        let Some(mut pos) = self.expected else {
+            return Ahead::Unknown;
+        };
+        if let Some((ls, le)) = self.end_loop {
+            if ((pos - le) * PPQN).abs() <= JUMP_TOLERANCE_TICKS {
+                pos = ls + (pos - le).max(0.0);
+            }
+        }
+        let tempo = self.end_tempo.min(MAX_TEMPO_BPM);
+        if !(tempo.is_finite() && tempo > 0.0) {
+            return Ahead::Unknown;
+        }
+        Ahead::Playing(Transport {
+            playing: true,
+            song_pos_beats: pos,
+            tempo_bpm: tempo,
+            tempo_inc: self.end_inc,
+            loop_beats: self.end_loop,
+        })
     }
 
     /// Schedules the clock for one block of `frames` samples whose first
@@ -569,6 +621,9 @@ impl TickScheduler {
             }
         }
         self.expected = Some(seg.beat_at(frames));
+        self.end_tempo = seg.tempo_at(frames);
+        self.end_inc = seg.k;
+        self.end_loop = lp;
     }
 
     /// SPP now (at `at`), Continue on the first 16th boundary at least one

@@ -71,6 +71,20 @@ impl OutTimes {
             .saturating_add_signed(offset_ns)
     }
 
+    /// The block's reference call time (see
+    /// [`BlockMap::call_time_ns`]): what has a stamp before it has been
+    /// delivered.
+    pub fn call_time_ns(&self) -> u64 {
+        self.block.call_time_ns()
+    }
+
+    /// Whether the block's times come from the raw call time (after the
+    /// timeline's reset, or a host whose calls are not paced) rather than
+    /// its filtered line: then they say nothing about later blocks.
+    pub fn is_raw(&self) -> bool {
+        self.block.is_raw()
+    }
+
     /// `D`, in ns: what is added to a sample's time.
     pub fn delay_ns(&self) -> u64 {
         (self.delay_frames * 1e9 / self.block.rate_hz()).round() as u64 + OUTPUT_POLL_NS
@@ -121,9 +135,9 @@ pub struct MidiOut {
     /// blocks (stop).
     delay_ns: u64,
     offset_ns: i64,
-    /// The latest stamp queued: what is sent between blocks goes no
-    /// earlier, so a release or a Stop never overtakes what it ends.
-    last_stamp: u64,
+    /// The latest stamp queued, per stream: what is sent between blocks
+    /// goes no earlier, so a release or a Stop never overtakes what it ends.
+    last_stamp: [u64; stream::COUNT],
 }
 
 impl MidiOut {
@@ -135,7 +149,7 @@ impl MidiOut {
             was_on: false,
             delay_ns: OUTPUT_POLL_NS,
             offset_ns: 0,
-            last_stamp: 0,
+            last_stamp: [0; stream::COUNT],
         }
     }
 
@@ -173,7 +187,9 @@ impl MidiOut {
         };
         if queued {
             AudioCounters::traffic(&counters.to_hardware, 1);
-            self.last_stamp = self.last_stamp.max(time_ns);
+            if let Some(last) = self.last_stamp.get_mut(usize::from(stream)) {
+                *last = (*last).max(time_ns);
+            }
         } else {
             counters.loss(&counters.output_ring_full);
         }
@@ -267,18 +283,48 @@ impl MidiOut {
     /// # Realtime Safety
     /// As [`Self::release_held`].
     pub fn release_held_now(&mut self, now_ns: u64, counters: &AudioCounters) {
-        let t = self.stamp_after_now(now_ns, self.offset_ns);
+        let t = self.stamp_after_now(now_ns, self.offset_ns, stream::HOST);
         self.release_held(t, counters);
     }
 
-    /// For a message sent between blocks: `now_ns` plus the last block's
-    /// `D` (the earliest time a message pushed now is sure to reach the
-    /// engine in time) plus `offset_ns`, and not before anything queued.
-    pub fn stamp_after_now(&self, now_ns: u64, offset_ns: i64) -> u64 {
+    /// For a message of `stream` sent between blocks: `now_ns` plus the
+    /// last block's `D` (the earliest time a message pushed now is sure to
+    /// reach the engine in time) plus `offset_ns`, and not before anything
+    /// of that stream queued.
+    pub fn stamp_after_now(&self, now_ns: u64, offset_ns: i64, stream: u16) -> u64 {
+        let last = self
+            .last_stamp
+            .get(usize::from(stream))
+            .copied()
+            .unwrap_or(0);
         now_ns
             .wrapping_add(self.delay_ns)
             .saturating_add_signed(offset_ns)
-            .max(self.last_stamp)
+            .max(last)
+    }
+
+    /// Takes back the clock's messages from `from_ns` on
+    /// ([`stream::RETRACT_CLOCK`]); its last stamp is then `kept_ns`, the
+    /// latest of those that stay. Returns whether the request was queued
+    /// (a full ring is counted as a loss).
+    ///
+    /// # Realtime Safety
+    /// As [`Self::send`].
+    pub fn retract_clock(&mut self, from_ns: u64, kept_ns: u64, counters: &AudioCounters) -> bool {
+        let Some(producer) = self.producer.as_mut() else {
+            return false;
+        };
+        let queued = producer.try_send(MidiMessage {
+            time_ns: from_ns,
+            port: stream::RETRACT_CLOCK,
+            event: MidiEvent::Stop,
+        });
+        if queued {
+            self.last_stamp[usize::from(stream::CLOCK)] = kept_ns;
+        } else {
+            counters.loss(&counters.output_ring_full);
+        }
+        queued
     }
 }
 
@@ -360,13 +406,6 @@ pub(crate) mod tests {
             }
             m.time_ns = self.order.keep(m.port, m.time_ns);
             self.queued.push(m);
-        }
-
-        /// Everything in `ring` to the queue.
-        pub(crate) fn take_all(&mut self, ring: &mut crate::ring::MidiBufferConsumer) {
-            while let Some(m) = ring.try_pop() {
-                self.take(m);
-            }
         }
 
         /// Time passes to `now_ns`: what is due leaves.

@@ -39,6 +39,7 @@ pub mod error;
 pub mod output;
 pub mod queue_time;
 pub mod raw;
+pub mod retract;
 pub mod shared;
 pub mod sync;
 pub mod thread;

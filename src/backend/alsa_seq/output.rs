@@ -36,6 +36,7 @@ use alsa::seq::{Event, MidiEvent as EventCodec};
 use super::client::cells_for;
 use super::queue_time::QueueTime;
 use super::raw::output_free;
+use super::retract::{remove_clock, tag_for, ClockSchedule};
 use crate::engine::news::LogBudget;
 use crate::engine::{stream, News, OUTPUT_POLL_NS};
 use crate::protocol::MidiMessage;
@@ -86,6 +87,9 @@ pub struct Output {
     /// [`Output::drain_at_once`]).
     at_once: bool,
     order: StreamOrder,
+    /// Where the clock's events went on the queue, for retractions.
+    clock_sent: ClockSchedule,
+    retract_errors: LogBudget,
 }
 
 /// Keeps each output stream in order (see [`crate::engine::stream`]): a
@@ -155,6 +159,8 @@ impl Output {
             due_ns: monotonic_ns() + LOOK_EVERY_NS,
             at_once: false,
             order: StreamOrder::default(),
+            clock_sent: ClockSchedule::default(),
+            retract_errors: LogBudget::new(10, "MIDI clock retraction failed"),
         })
     }
 
@@ -171,6 +177,10 @@ impl Output {
     pub fn drain(&mut self, seq: &alsa::Seq, route: Route, clock: &QueueTime, news: &News) {
         self.due_ns = next_due(self.due_ns, monotonic_ns());
         while let Some(mut msg) = self.ring.try_pop() {
+            if msg.port == stream::RETRACT_CLOCK {
+                self.retract_clock(seq, route, msg.time_ns, news);
+                continue;
+            }
             msg.time_ns = self.order.keep(msg.port, msg.time_ns);
             let mut small = [0u8; 3];
             let bytes: &[u8] = if msg.event.is_sysex() {
@@ -194,6 +204,13 @@ impl Output {
             };
             match send(seq, &mut self.encoder, bytes, &msg, route, at, news) {
                 Ok(n) => {
+                    if let (stream::CLOCK, When::At(clock)) = (msg.port, at) {
+                        // The same conversion `send` made (the queue's
+                        // offset only changes between looks).
+                        if let Some(q) = clock.to_queue(msg.time_ns) {
+                            self.clock_sent.note(msg.time_ns, q);
+                        }
+                    }
                     News::tally(&news.counters.sent_messages, n);
                     News::tally(&news.counters.sent_bytes, bytes.len() as u64);
                 }
@@ -212,6 +229,22 @@ impl Output {
                     });
                 }
             }
+        }
+    }
+
+    /// Takes back the clock's events from `from_ns` on (see
+    /// [`crate::backend::alsa_seq::retract`]); a failure is counted as
+    /// dropped output (the events it should have replaced may stay) and
+    /// logged.
+    fn retract_clock(&mut self, seq: &alsa::Seq, route: Route, from_ns: u64, news: &News) {
+        self.order.restart(stream::CLOCK, from_ns);
+        let Some(at) = self.clock_sent.take_from(from_ns) else {
+            return;
+        };
+        if let Err(e) = remove_clock(seq, route.queue, at) {
+            news.count(&news.counters.output_dropped, 1);
+            self.retract_errors
+                .push(news, || format!("MIDI clock retraction failed: {e}"));
         }
     }
 
@@ -323,6 +356,7 @@ fn send(
         pos += used;
         if let Some(mut ev) = ev {
             address(&mut ev, route, at);
+            ev.set_tag(tag_for(msg.port));
             if let Err(e) = seq.event_output_direct(&mut ev) {
                 return Err(failed(n, write_error(e, at.is_some())));
             }
