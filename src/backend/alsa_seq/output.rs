@@ -47,6 +47,14 @@ use crate::timeline::monotonic_ns;
 /// as the kernel's own rawmidi→sequencer encoder does.
 const ENCODE_CHUNK: usize = 256;
 
+/// The longest an engine that stops waits for what it scheduled: the
+/// output delay plus the largest offsets (±50 ms each for notes and clock)
+/// with room to spare.
+pub const FINAL_WAIT_NS: u64 = 250_000_000;
+
+/// After the last message's time, for the queue's timer to deliver it.
+const FINAL_MARGIN_NS: u64 = 5_000_000;
+
 /// Allowance for waking up late: `poll` returns after its timeout plus the
 /// timer slack (50 µs for a normal thread) and the scheduler's delay.
 const WAKE_MARGIN_NS: u64 = 250_000;
@@ -83,9 +91,9 @@ pub struct Output {
     /// [`LOOK_EVERY_NS`] apart, so a late wake-up is followed by a shorter
     /// sleep instead of pushing every later look back.
     due_ns: u64,
-    /// The engine is stopping: everything goes out at once (see
-    /// [`Output::drain_at_once`]).
-    at_once: bool,
+    /// The latest time a message was scheduled for: the engine, stopping,
+    /// waits for it (see [`Output::drain_at_once`]).
+    last_due_ns: u64,
     order: StreamOrder,
     /// Where the clock's events went on the queue, for retractions.
     clock_sent: ClockSchedule,
@@ -124,8 +132,6 @@ impl StreamOrder {
 /// When a message goes out.
 #[derive(Clone, Copy)]
 enum When<'a> {
-    /// At once (the engine is stopping).
-    Now,
     /// At its time, on the queue whose time this is.
     At(&'a QueueTime),
 }
@@ -157,7 +163,7 @@ impl Output {
             drops: LogBudget::new(10, "MIDI output dropped"),
             cuts: LogBudget::new(10, "MIDI output SysEx cut off"),
             due_ns: monotonic_ns() + LOOK_EVERY_NS,
-            at_once: false,
+            last_due_ns: 0,
             order: StreamOrder::default(),
             clock_sent: ClockSchedule::default(),
             retract_errors: LogBudget::new(10, "MIDI clock retraction failed"),
@@ -165,12 +171,21 @@ impl Output {
     }
 
     /// The last look, as the engine stops: what the audio thread queued as
-    /// it stopped (a clock Stop, note-offs for held notes) is sent at once,
-    /// not scheduled, because the queue and every event still waiting on it
-    /// end with the client. Not counted as late: nothing was due yet.
+    /// it stopped (a clock Stop, note-offs for held notes, the last notes
+    /// and ticks) is scheduled like everything else, and the thread waits
+    /// until the last of it is due (at most [`FINAL_WAIT_NS`]), because the
+    /// queue and every event still waiting on it end with the client. Sent
+    /// at once instead, a note not yet due would be cut to a blip and the
+    /// clock scheduled ahead would go out as a burst before its Stop.
     pub fn drain_at_once(&mut self, seq: &alsa::Seq, route: Route, clock: &QueueTime, news: &News) {
-        self.at_once = true;
         self.drain(seq, route, clock, news);
+        let now = monotonic_ns();
+        let until = self.last_due_ns.min(now + FINAL_WAIT_NS);
+        if until > now {
+            std::thread::sleep(std::time::Duration::from_nanos(
+                until - now + FINAL_MARGIN_NS,
+            ));
+        }
     }
 
     /// Send everything queued.
@@ -197,11 +212,8 @@ impl Output {
                 let n = msg.event.write_bytes(&mut small);
                 &small[..n]
             };
-            let at = if self.at_once {
-                When::Now
-            } else {
-                When::At(clock)
-            };
+            let at = When::At(clock);
+            self.last_due_ns = self.last_due_ns.max(msg.time_ns);
             match send(seq, &mut self.encoder, bytes, &msg, route, at, news) {
                 Ok(n) => {
                     if let (stream::CLOCK, When::At(clock)) = (msg.port, at) {
@@ -297,7 +309,7 @@ fn write_error(e: alsa::Error, scheduled: bool) -> String {
 
 /// Encode `bytes` into events from our output port to its subscribers, on
 /// the queue at `msg.time_ns` (counted as late when that has passed) or,
-/// when the engine stops or the time is before the queue started, direct;
+/// when the time is before the queue started, direct;
 /// each written to the kernel at once. Returns the number of events.
 fn send(
     seq: &alsa::Seq,
@@ -310,7 +322,6 @@ fn send(
 ) -> Result<u64, Failure> {
     encoder.reset_encode();
     let at = match when {
-        When::Now => None,
         When::At(clock) => {
             if msg.time_ns <= monotonic_ns() {
                 news.count(&news.counters.output_late, 1);
