@@ -26,6 +26,10 @@ use crate::midi_clock::ticks::ClockKind;
 /// of the timeline's rate estimate over the lookahead.
 pub const STAMP_TOLERANCE_NS: u64 = 100_000;
 
+/// How far a block's stamps may have moved from the last block's move for
+/// the two to be one move of the timeline (see `ClockOut`).
+pub const SHIFT_AGREEMENT_NS: u64 = STAMP_TOLERANCE_NS;
+
 /// Positions closer than this (samples) are the same position: far below
 /// any spacing of two clock messages, far above the float error of a tick
 /// worked out from two different transports (~1e-5 samples seen).
@@ -58,6 +62,16 @@ pub enum Verdict {
         kept_ns: u64,
         /// The first event to send.
         from: usize,
+    },
+    /// The same messages, but stamps moved beyond the tolerance: the
+    /// timeline moved. A departure if it lasts (see `ClockOut`).
+    Moved {
+        /// As for [`Verdict::Depart`].
+        kept_ns: u64,
+        /// As for [`Verdict::Depart`].
+        from: usize,
+        /// How far the first stamp beyond the tolerance moved, ns.
+        shift_ns: i64,
     },
 }
 
@@ -114,11 +128,13 @@ impl SentClock {
     }
 
     /// Lays `events` (this block's and its lookahead's, in order, none
-    /// before the block) against what was scheduled.
+    /// before the block, none from sample `horizon` on) against what was
+    /// scheduled before `horizon` (what lies beyond, `events` does not
+    /// speak of).
     ///
     /// # Realtime Safety
     /// No allocation.
-    pub fn verdict(&self, events: &[Planned]) -> Verdict {
+    pub fn verdict(&self, events: &[Planned], horizon: f64) -> Verdict {
         // Events already delivered are not looked at again. A tick worked
         // out from two transports can land either side of a boundary by a
         // rounding error: within `SAMPLE_EPS` it is the same tick.
@@ -128,15 +144,34 @@ impl SentClock {
         let same = |a: &Planned, b: &Planned| {
             a.kind == b.kind && a.stamp.abs_diff(b.stamp) <= STAMP_TOLERANCE_NS
         };
+        let judged = self
+            .open
+            .iter()
+            .take_while(|e| e.at < horizon - SAMPLE_EPS)
+            .count();
         let matched = fresh
             .iter()
             .zip(&self.open)
             .take_while(|(a, b)| same(a, b))
-            .count();
-        if matched == self.open.len() {
+            .count()
+            .min(judged);
+        if matched == judged {
             // All that was scheduled holds; anything the block adds to the
             // scheduled stretch (a prediction that had less) follows it.
             Verdict::Extend(first + matched)
+        } else if fresh.len() >= judged
+            && fresh
+                .iter()
+                .zip(&self.open)
+                .take(judged)
+                .all(|(a, b)| a.kind == b.kind)
+        {
+            let shift_ns = fresh[matched].stamp as i64 - self.open[matched].stamp as i64;
+            Verdict::Moved {
+                kept_ns: self.settled_ns,
+                from: first,
+                shift_ns,
+            }
         } else {
             Verdict::Depart {
                 kept_ns: self.settled_ns,
@@ -148,6 +183,7 @@ impl SentClock {
     /// After a departure: nothing scheduled is open any more.
     pub fn taken_back(&mut self) {
         self.open.clear();
+        self.until = f64::NEG_INFINITY;
     }
 
     /// `e` was scheduled; `false` (not recorded) when the record is full.
@@ -162,9 +198,10 @@ impl SentClock {
         true
     }
 
-    /// Everything before sample `at` has been scheduled.
+    /// Everything before sample `at` has been scheduled (what was
+    /// scheduled further ahead stays so).
     pub fn scheduled_until(&mut self, at: f64) {
-        self.until = at;
+        self.until = self.until.max(at);
     }
 
     /// The latest sample of what is confirmed or delivered (−∞ before any).
@@ -216,36 +253,43 @@ mod tests {
             clock(20.0, 3000),
             clock(30.0, 4000),
         ];
-        assert_eq!(s.verdict(&same), Verdict::Extend(2));
+        assert_eq!(s.verdict(&same, 1e9), Verdict::Extend(2));
         // A stamp moved by more than the tolerance: everything open goes.
         let moved = [clock(10.0, 2000 + 200_000), clock(20.0, 3000)];
         assert_eq!(
-            s.verdict(&moved),
-            Verdict::Depart {
+            s.verdict(&moved, 1e9),
+            Verdict::Moved {
                 kept_ns: 1000,
-                from: 0
+                from: 0,
+                shift_ns: 200_000
             }
         );
+        // Fewer messages than scheduled: a departure.
+        assert!(matches!(
+            s.verdict(&moved[..1], 1e9),
+            Verdict::Depart { .. }
+        ));
         // A Stop where a Clock was predicted.
         let stop = [Planned {
             kind: ClockKind::Stop,
             ..clock(5.0, 1500)
         }];
-        assert!(matches!(s.verdict(&stop), Verdict::Depart { .. }));
+        assert!(matches!(s.verdict(&stop, 1e9), Verdict::Depart { .. }));
         // Called after the event at 10 was due: it is never sent again.
         s.settle(2500);
-        assert_eq!(s.verdict(&same), Verdict::Extend(2));
+        assert_eq!(s.verdict(&same, 1e9), Verdict::Extend(2));
         assert_eq!(
-            s.verdict(&moved),
+            s.verdict(&moved, 1e9),
             Verdict::Extend(2),
             "only a delivered one moved"
         );
         let later = [clock(10.0, 2000), clock(20.0, 3000 + 200_000)];
         assert_eq!(
-            s.verdict(&later),
-            Verdict::Depart {
+            s.verdict(&later, 1e9),
+            Verdict::Moved {
                 kept_ns: 2000,
-                from: 1
+                from: 1,
+                shift_ns: 200_000
             }
         );
     }

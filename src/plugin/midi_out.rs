@@ -71,13 +71,6 @@ impl OutTimes {
             .saturating_add_signed(offset_ns)
     }
 
-    /// The block's reference call time (see
-    /// [`BlockMap::call_time_ns`]): what has a stamp before it has been
-    /// delivered.
-    pub fn call_time_ns(&self) -> u64 {
-        self.block.call_time_ns()
-    }
-
     /// Whether the block's times come from the raw call time (after the
     /// timeline's reset, or a host whose calls are not paced) rather than
     /// its filtered line: then they say nothing about later blocks.
@@ -393,6 +386,8 @@ pub(crate) mod tests {
         queued: Vec<MidiMessage>,
         /// What left, in order, at its time.
         pub(crate) delivered: Vec<MidiMessage>,
+        /// How far time has passed.
+        now_ns: u64,
     }
 
     impl QueueModel {
@@ -404,12 +399,14 @@ pub(crate) mod tests {
                     .retain(|q| q.port != stream::CLOCK || q.time_ns < m.time_ns);
                 return;
             }
-            m.time_ns = self.order.keep(m.port, m.time_ns);
+            // A message whose time has passed leaves at once.
+            m.time_ns = self.order.keep(m.port, m.time_ns).max(self.now_ns);
             self.queued.push(m);
         }
 
         /// Time passes to `now_ns`: what is due leaves.
         pub(crate) fn run_until(&mut self, now_ns: u64) {
+            self.now_ns = self.now_ns.max(now_ns);
             self.queued.sort_by_key(|m| m.time_ns);
             let due = self.queued.partition_point(|m| m.time_ns <= now_ns);
             self.delivered.extend(self.queued.drain(..due));
