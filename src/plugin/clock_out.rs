@@ -19,7 +19,10 @@
 //! ([`super::clock_sent`]); when the host departs from the prediction (a
 //! tempo change, a stop, a locate or loop, a new offset, a timeline that
 //! moved), everything not yet confirmed is taken back from the queue
-//! ([`MidiOut::retract_clock`]) and scheduled again.
+//! ([`MidiOut::retract_clock`]) and scheduled again. Stamps that moved
+//! while the messages are the same count only when two blocks in a row
+//! agree on the move and the block's times are not raw: a late call resets
+//! the timeline for a few blocks, and the clock must not follow that.
 //!
 //! The clock offset parameter is added in ns to the stamp, not given to the
 //! scheduler as `offset_samples`: it is a time (the slave's own delay), so
@@ -270,7 +273,8 @@ impl ClockOut {
         };
         let from = match verdict {
             Verdict::Extend(from) => from,
-            Verdict::Moved { shift_ns, .. } if !lasts(shift_ns) => return,
+            // Held: what was scheduled stays; only what lies beyond it goes.
+            Verdict::Moved { shift_ns, .. } if !lasts(shift_ns) => self.sent.scheduled(&self.plan),
             Verdict::Depart { kept_ns, from } | Verdict::Moved { kept_ns, from, .. } => {
                 if self.sent.is_open() {
                     out.retract_clock(kept_ns.saturating_add(1), kept_ns, counters);

@@ -180,6 +180,11 @@ impl SentClock {
         }
     }
 
+    /// How many of `events` (in order) lie before what was scheduled ends.
+    pub fn scheduled(&self, events: &[Planned]) -> usize {
+        events.partition_point(|e| e.at < self.until + SAMPLE_EPS)
+    }
+
     /// After a departure: nothing scheduled is open any more.
     pub fn taken_back(&mut self) {
         self.open.clear();
