@@ -301,6 +301,7 @@ fn hardware_and_clock_out_never_allocate() {
     // prediction (the tempo changes back at each block start), so what was
     // scheduled ahead is taken back (from the tail) and sent again.
     let mut clock: Vec<(u64, MidiEvent)> = Vec::new();
+    let mut clock_order = 0u64;
     // The first blocks are the warm-up (first run of each path, see above).
     for block in 0..OUT_BLOCKS + 4 {
         let first = clap_host::transport(0, true, beat_of(block), 120.0);
@@ -357,13 +358,19 @@ fn hardware_and_clock_out_never_allocate() {
             if m.event.is_sysex() {
                 io.output.pop_sysex_payload(&mut scratch).expect("payload");
             }
+            // The engine keeps the clock stream in order (so what it takes
+            // back is the tail) and restarts the order at a retraction.
             match m.port {
                 stream::RETRACT_CLOCK => {
                     while clock.last().is_some_and(|c| c.0 >= m.time_ns) {
                         clock.pop();
                     }
+                    clock_order = clock_order.min(m.time_ns);
                 }
-                stream::CLOCK => clock.push((m.time_ns, m.event)),
+                stream::CLOCK => {
+                    clock_order = clock_order.max(m.time_ns);
+                    clock.push((clock_order, m.event));
+                }
                 _ => to_hardware += 1,
             }
         }
