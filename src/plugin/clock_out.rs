@@ -78,6 +78,8 @@ pub struct ClockOut {
     shift_ns: Option<i64>,
     /// The end of this block's plan (its end, plus the lookahead if any).
     horizon: f64,
+    /// The latest stamp sent that stays on the queue.
+    order_ns: u64,
 }
 
 impl ClockOut {
@@ -104,6 +106,7 @@ impl ClockOut {
             plan: Vec::with_capacity(CAPACITY),
             shift_ns: None,
             horizon: 0.0,
+            order_ns: 0,
         }
     }
 
@@ -278,12 +281,19 @@ impl ClockOut {
             Verdict::Depart { kept_ns, from } | Verdict::Moved { kept_ns, from, .. } => {
                 if self.sent.is_open() {
                     out.retract_clock(kept_ns.saturating_add(1), kept_ns, counters);
+                    self.order_ns = kept_ns;
                 }
                 self.sent.taken_back();
                 from
             }
         };
-        for e in &self.plan[from..] {
+        for e in &mut self.plan[from..] {
+            // In order, as the engine would hold it (a raw block's times can
+            // go back): so the stamps recorded are the ones on the queue, and
+            // a retraction from just after the last confirmed one takes
+            // back exactly what is open.
+            e.stamp = e.stamp.max(self.order_ns);
+            self.order_ns = e.stamp;
             // A message the ring refused (counted there) is not recorded: the
             // next block finds it missing and schedules it again if it is
             // still ahead.
@@ -320,12 +330,14 @@ impl ClockOut {
         if self.sent.is_open() {
             let kept = self.sent.settled_ns();
             out.retract_clock(kept.saturating_add(1), kept, counters);
+            self.order_ns = kept;
         }
         self.sent.clear(self.at);
         let offset_ns = ms_to_ns(params.get(index::CLOCK_OFFSET));
         let t = out.stamp_after_now(now_ns, offset_ns, stream::CLOCK);
         for e in &buf[..r.written] {
             out.send(t, stream::CLOCK, midi(e.kind), &[], counters);
+            self.order_ns = self.order_ns.max(t);
         }
         self.count_drops(counters);
     }
