@@ -144,9 +144,12 @@ fn what_is_queued_as_the_engine_stops_leaves_at_its_time() {
     aconnect_addr(tx.out_addr(), rx.in_addr());
     std::thread::sleep(Duration::from_millis(300));
 
-    // 200 ms ahead, so that stopping (tens of ms in the VM) does not
-    // outlast it; then the engine is stopped at once.
-    let ahead = monotonic_ns() + 200_000_000;
+    // 100 ms ahead, so that stopping (tens of ms in the VM) does not
+    // outlast it, and all of it within the 250 ms a stopping engine waits
+    // for (`FINAL_WAIT_NS`); then the engine is stopped at once. (Were it
+    // closed before the note-off is due, the receiver would release the
+    // note itself when the sender goes: a note-off, but no Stop.)
+    let ahead = monotonic_ns() + 100_000_000;
     assert!(tx.send(ahead, &[0x90, 60, 100]));
     for k in 0..3 {
         assert!(tx.send(ahead + k * 20_000_000, &[0xF8, 0, 0][..1]));
