@@ -17,7 +17,11 @@
 //! - **PhasorSync**: the bundled plugin in a paced test host
 //!   (`tests/common/paced.rs`), blocks of 64, 256 and 1024 frames, clock out on;
 //! - **naive**: every message due in a block sent at once when the block
-//!   is called (the same tick scheduler, not scheduled on a queue).
+//!   is called (the same tick scheduler, not scheduled on a queue);
+//! - **PhasorSync with hiccups**: blocks of 256 and 1024 frames, one call
+//!   every 2 s one, two or three periods late, the host then catching up
+//!   back to back (`tests/common/paced.rs`, `Hiccups`): the clock is
+//!   scheduled 150 ms ahead, so no tick should wait for a late call.
 //!
 //! Figures: |inter-tick interval − 20 833.3 µs| p50/p99/max and cumulative
 //! drift (the trend of lateness over the run, a least-squares line, see
@@ -34,13 +38,16 @@ mod common;
 
 use common::{
     aplaymidi_floor, logged_output_addr, received_stream, stream_on_time, ClockFigures, Cue,
-    DirectSender, HostMidi, OnTime, Pacing, Received, Receiver, Song, Timed, RATE,
+    DirectSender, Hiccups, HostMidi, OnTime, Pacing, Received, Receiver, Song, Timed, RATE,
 };
 use phasorsync::plugin::params::{index, PARAMS};
 use std::time::Duration;
 
 const ID: &std::ffi::CStr = c"org.phasorsync.phasorsync";
 const BLOCK_SIZES: [u32; 3] = [64, 256, 1024];
+/// Block sizes run with host hiccups, and the hiccups' sizes in periods.
+const HICCUP_BLOCK_SIZES: [u32; 2] = [256, 1024];
+const HICCUP_PERIODS: [u32; 3] = [1, 2, 3];
 /// Every cue falls on a block boundary of every block size.
 const GRID: u64 = 1024;
 
@@ -147,15 +154,23 @@ fn pacing_conditions(p: &Pacing) -> String {
     let mut w = p.wake_us();
     w.sort_by(f64::total_cmp);
     format!(
-        "call delay p50 {:.0} us, p99 {:.0} us, max {:.0} us; {} xruns",
+        "call delay p50 {:.0} us, p99 {:.0} us, max {:.0} us; {} xruns; {} blocks in hiccups",
         w[w.len() / 2],
         w[(w.len() - 1) * 99 / 100],
         w[w.len() - 1],
-        p.xruns()
+        p.xruns(),
+        p.hiccup_blocks.len()
     )
 }
 
-fn run_plugin(frames: u32, song: &Song, blocks: u64, notes: &[HostMidi], want: &[Timed]) -> Row {
+fn run_plugin(
+    frames: u32,
+    song: &Song,
+    blocks: u64,
+    notes: &[HostMidi],
+    want: &[Timed],
+    hiccups: Option<Hiccups>,
+) -> Row {
     let entry = clap_host::load_entry();
     let mut plugin = clap_host::instantiate(&entry, ID).expect("instantiate");
     let processor = clap_host::activate(&mut plugin, frames);
@@ -164,7 +179,7 @@ fn run_plugin(frames: u32, song: &Song, blocks: u64, notes: &[HostMidi], want: &
         .unwrap_or_else(|| panic!("the plugin did not log its sequencer address: {logs:?}"));
     let rx = Receiver::start_with_schedule("bench-clock-rx", &[out]);
     let params = [(PARAMS[index::CLOCK_OUT].id, 1.0)];
-    let (pacing, processor) = common::run_plugin(
+    let (pacing, processor) = common::run_plugin_with(
         processor,
         |p, f, i, o, t| clap_host::process_block_with(p, f, i, o, t, &mut []),
         frames,
@@ -172,6 +187,7 @@ fn run_plugin(frames: u32, song: &Song, blocks: u64, notes: &[HostMidi], want: &
         song,
         notes,
         &params,
+        hiccups,
     );
     std::thread::sleep(Duration::from_millis(300));
     let r = rx.stop();
@@ -192,7 +208,10 @@ fn run_plugin(frames: u32, song: &Song, blocks: u64, notes: &[HostMidi], want: &
         .collect();
     Row {
         source: "PhasorSync".into(),
-        block: frames.to_string(),
+        block: match hiccups {
+            Some(h) => format!("{frames} h{}", h.periods),
+            None => frames.to_string(),
+        },
         clock,
         notes: row_notes.clone(),
         conditions: format!(
@@ -401,7 +420,25 @@ fn main() {
             total / u64::from(frames),
             &notes,
             &want,
+            None,
         ));
+    }
+    for frames in HICCUP_BLOCK_SIZES {
+        for periods in HICCUP_PERIODS {
+            let s = song(pre, play, frames);
+            let hiccups = Hiccups {
+                every_blocks: (2.0 * RATE) as u64 / u64::from(frames),
+                periods,
+            };
+            rows.push(run_plugin(
+                frames,
+                &s,
+                total / u64::from(frames),
+                &notes,
+                &want,
+                Some(hiccups),
+            ));
+        }
     }
     for frames in BLOCK_SIZES {
         let s = song(pre, play, frames);
@@ -416,7 +453,7 @@ fn main() {
 
     println!();
     println!(
-        "{:<20} | {:>5} | {:>37} | {:>40}",
+        "{:<20} | {:>7} | {:>37} | {:>40}",
         "source",
         "block",
         "clock |inter-tick error| us: p50 p99 max, drift",
@@ -438,7 +475,7 @@ fn main() {
             None => "wrong stream".into(),
         };
         println!(
-            "{:<20} | {:>5} | {clock:>37} | {notes:>40}",
+            "{:<20} | {:>7} | {clock:>37} | {notes:>40}",
             row.source, row.block
         );
     }
@@ -455,7 +492,7 @@ fn main() {
     for row in rows.iter().filter(|r| r.source == "PhasorSync") {
         match (&row.clock, &row.notes) {
             (Ok(c), Some(n)) => println!(
-                "PhasorSync {:>4} / floor: clock p99 {:.2}x, notes p99 {:.2}x; drift {:+.1} us \
+                "PhasorSync {:>7} / floor: clock p99 {:.2}x, notes p99 {:.2}x; drift {:+.1} us \
                  over {} ticks (goal: <= 1.2x, zero drift)",
                 row.block,
                 c.p99_us / floor_clock.p99_us,
@@ -466,7 +503,7 @@ fn main() {
             _ => {
                 wrong = true;
                 println!(
-                    "PhasorSync {:>4}: the stream was wrong (see above)",
+                    "PhasorSync {:>7}: the stream was wrong (see above)",
                     row.block
                 );
             }

@@ -27,13 +27,17 @@
 
 mod clap_host;
 mod common;
+mod strict_slave;
 
 use common::{
     aplaymidi_floor, logged_output_addr, received_stream, require_sequencer, stream_on_time, Cue,
-    DirectSender, HostMidi, OnTime, Pacing, Received, Receiver, Song, Timed,
+    DirectSender, Hiccups, HostMidi, OnTime, Pacing, Received, Receiver, Song, Timed,
 };
+use phasorsync::midi_clock::follower::{ClockIn, Follower};
+use phasorsync::midi_clock::ticks::ClockKind;
 use phasorsync::plugin::params::{index, PARAMS};
 use std::time::Duration;
+use strict_slave::StrictSlave;
 
 const ID: &std::ffi::CStr = c"org.phasorsync.phasorsync";
 /// 512 frames (10.7 ms): an emulated VM on a loaded machine keeps that
@@ -203,13 +207,23 @@ fn plugin_output(
 /// The plugin with clock out on plays the script; what the receiver got and
 /// the pacing.
 fn play_plugin(song: &Song, notes: &[HostMidi], blocks: u64) -> (Received, Pacing, Vec<String>) {
+    play_plugin_with(song, notes, blocks, None)
+}
+
+/// [`play_plugin`] on a host with `hiccups`.
+fn play_plugin_with(
+    song: &Song,
+    notes: &[HostMidi],
+    blocks: u64,
+    hiccups: Option<Hiccups>,
+) -> (Received, Pacing, Vec<String>) {
     let entry = clap_host::load_entry();
     let mut plugin = clap_host::instantiate(&entry, ID).expect("instantiate");
     let processor = clap_host::activate(&mut plugin, FRAMES);
     let out = plugin_output(&plugin);
     let rx = Receiver::start("clock-out-rx", &[out]);
     let params = [(PARAMS[index::CLOCK_OUT].id, 1.0)];
-    let (pacing, processor) = common::run_plugin(
+    let (pacing, processor) = common::run_plugin_with(
         processor,
         |p, f, i, o, t| clap_host::process_block_with(p, f, i, o, t, &mut []),
         FRAMES,
@@ -217,6 +231,7 @@ fn play_plugin(song: &Song, notes: &[HostMidi], blocks: u64) -> (Received, Pacin
         song,
         notes,
         &params,
+        hiccups,
     );
     // The last messages were scheduled a few ms ahead.
     std::thread::sleep(Duration::from_millis(300));
@@ -360,4 +375,101 @@ fn notes_and_clock_leave_on_their_samples_through_play_stop_locate_play() {
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// PhasorSync's clock out through the real kernel into two slaves: a strict
+/// MIDI 1.0 slave (`tests/strict_slave`) and PhasorSync's own follower, fed
+/// what the receiver got. The host plays from the song start, locates to
+/// beat 8.5 while playing, and stops, with a hiccup every 2 s (a call two
+/// periods late, then the host catching up). Both must play the host's
+/// ticks in order (0, 1, … up to the locate, then from the SPP's 16th on),
+/// the strict slave must never drop out nor be sent an SPP while running,
+/// no two clocks may be as far apart as its dropout window, and the
+/// follower must end at the host's tempo.
+#[test]
+#[ignore = "needs a kernel sequencer: run with cargo xtask test"]
+fn slaves_follow_the_clock_through_a_locate_while_playing_and_hiccups() {
+    require_sequencer();
+    const PLAY: u64 = 288;
+    const LOCATE_AT: u64 = 400;
+    const STOP_AT: u64 = 550;
+    let song = Song {
+        tempo: 120.0,
+        cues: vec![
+            (PLAY, Cue::Play),
+            (LOCATE_AT, Cue::Locate(LOCATE_TO)),
+            (STOP_AT, Cue::Stop),
+        ],
+    };
+    let hiccups = Hiccups {
+        every_blocks: 2 * 48_000 / u64::from(FRAMES),
+        periods: 2,
+    };
+    let (r, pacing, logs) = play_plugin_with(&song, &[], 600, Some(hiccups));
+    println!(
+        "{} xruns, {} blocks in hiccups; plugin log: {logs:?}",
+        pacing.xruns(),
+        pacing.hiccup_blocks.len()
+    );
+    let tick_ns = 60e9 / 120.0 / 24.0;
+    let mut strict = StrictSlave::new(3.0 * tick_ns);
+    let mut follower = Follower::new();
+    let mut played = Vec::new();
+    let mut clocks = Vec::new();
+    for (t, b) in received_stream(&r) {
+        let kind = match b[0] {
+            0xF8 => ClockKind::Clock,
+            0xFA => ClockKind::Start,
+            0xFB => ClockKind::Continue,
+            0xFC => ClockKind::Stop,
+            0xF2 => ClockKind::SongPosition(u16::from(b[1]) | u16::from(b[2]) << 7),
+            _ => continue,
+        };
+        let k = match kind {
+            ClockKind::Clock => ClockIn::Clock,
+            ClockKind::Start => ClockIn::Start,
+            ClockKind::Continue => ClockIn::Continue,
+            ClockKind::Stop => ClockIn::Stop,
+            ClockKind::SongPosition(p) => ClockIn::SongPosition(p),
+        };
+        follower.event(t, 0, k);
+        if let Some(tick) = strict.event(t as f64, kind) {
+            played.push(tick);
+            let st = follower.state(t);
+            if st.running {
+                let at = st.song_pos_beats * 24.0;
+                assert!(
+                    (at - tick as f64).abs() <= 1.0,
+                    "the follower is at tick {at:.2} where the strict slave plays {tick}"
+                );
+            }
+        }
+        if kind == ClockKind::Clock {
+            clocks.push(t);
+        }
+    }
+    // Ticks 0 to 57 (57 344 samples of play, a tick every 1 000), then the
+    // locate to tick 204: held until the 16th at tick 210, then on to the
+    // stop, 76 800 samples later (tick 280).
+    let before: Vec<i64> = (0..=57).collect();
+    assert_eq!(played[..before.len()], before[..], "{played:?}");
+    let after = &played[before.len()..];
+    assert_eq!(after.first(), Some(&210), "{played:?}");
+    assert!(
+        after.windows(2).all(|w| w[1] == w[0] + 1),
+        "ticks skipped or repeated: {after:?}"
+    );
+    let last = *after.last().unwrap();
+    println!("the strict slave played to tick {last} (the host stopped at 280)");
+    assert!((280..=282).contains(&last), "{played:?}");
+    assert_eq!(strict.dropouts, 0);
+    assert_eq!(strict.spp_ignored, 0);
+    let gap = clocks.windows(2).map(|w| w[1] - w[0]).max().unwrap() as f64;
+    println!("longest interval between two clocks: {:.1} ms", gap / 1e6);
+    assert!(gap < 3.0 * tick_ns, "{:.1} ms without a clock", gap / 1e6);
+    let tempo = follower.tempo_bpm().expect("a tempo");
+    assert!(
+        (tempo - 120.0).abs() < 1.2,
+        "the follower ends at {tempo:.2} bpm"
+    );
 }

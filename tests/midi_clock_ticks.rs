@@ -1,9 +1,13 @@
 //! The transport-to-tick scheduler against synthetic host transports.
 
+use phasorsync::midi_clock::follower::{ClockIn, Follower};
 use phasorsync::midi_clock::ticks::{
     ClockEvent, ClockKind, ClockOptions, TickScheduler, Transport,
 };
 use proptest::prelude::*;
+use strict_slave::StrictSlave;
+
+mod strict_slave;
 
 const SR: f64 = 48_000.0;
 /// Samples per beat at 120 bpm and 48 kHz; a tick is 1000 samples.
@@ -205,7 +209,7 @@ fn looping_host(ls: f64, le: f64, block: u32, n: u32) -> Vec<(Option<Transport>,
 }
 
 #[test]
-fn loop_sends_spp_ahead_and_continues_on_the_loop_start() {
+fn loop_sends_stop_and_spp_ahead_and_continues_on_the_loop_start() {
     for block in [512u32, 1000, 777] {
         let mut s = sched(ClockOptions::default());
         let ev = run(&mut s, &looping_host(0.0, 4.0, block, 250_000 / block));
@@ -213,8 +217,10 @@ fn loop_sends_spp_ahead_and_continues_on_the_loop_start() {
             .iter()
             .position(|e| matches!(e.1, ClockKind::SongPosition(_)))
             .expect("an SPP");
-        // Right after the last Clock of the loop (tick 95), at its time.
-        assert_eq!(ev[spp - 1], (95_000.0, ClockKind::Clock), "block {block}");
+        // Right after the last Clock of the loop (tick 95), at its time:
+        // Stop, then the SPP (a slave takes it only while stopped).
+        assert_eq!(ev[spp - 2], (95_000.0, ClockKind::Clock), "block {block}");
+        assert_eq!(ev[spp - 1], (95_000.0, ClockKind::Stop), "block {block}");
         assert_eq!(ev[spp], (95_000.0, ClockKind::SongPosition(0)));
         assert_eq!(ev[spp + 1].1, ClockKind::Continue);
         assert_near(ev[spp + 1].0, 96_000.0, 1e-6);
@@ -233,7 +239,7 @@ fn loop_sends_spp_ahead_and_continues_on_the_loop_start() {
 }
 
 #[test]
-fn locate_while_playing_is_a_stopless_relocate() {
+fn locate_while_playing_stops_relocates_and_keeps_the_clock() {
     let mut s = sched(ClockOptions::default());
     let mut blocks = steady(0.0, 120.0, 512, 10);
     // Block 10 jumps to beat 10.5 (tick 252): Continue at tick 258.
@@ -241,13 +247,17 @@ fn locate_while_playing_is_a_stopless_relocate() {
     let ev = run(&mut s, &blocks);
     let at = 5120.0;
     let i = ev.iter().position(|e| e.0 >= at).unwrap();
-    assert_eq!(ev[i], (at, ClockKind::SongPosition(43)));
-    assert_eq!(ev[i + 1].1, ClockKind::Continue);
-    assert_near(ev[i + 1].0, at + 0.25 * SPB_120, 1e-6);
-    assert_eq!(ev[i + 2].1, ClockKind::Clock);
-    assert!(!ev.iter().any(|e| e.1 == ClockKind::Stop));
-    // No Clock between the SPP and Continue.
-    assert!(ev[i + 1].0 - ev[i - 1].0 > 6000.0);
+    assert_eq!(ev[i], (at, ClockKind::Stop));
+    assert_eq!(ev[i + 1], (at, ClockKind::SongPosition(43)));
+    let cont = ev.iter().position(|e| e.1 == ClockKind::Continue).unwrap();
+    assert_near(ev[cont].0, at + 0.25 * SPB_120, 1e-6);
+    assert_eq!(ev[cont + 1], (ev[cont].0, ClockKind::Clock));
+    assert_eq!(ev.iter().filter(|e| e.1 == ClockKind::Stop).count(), 1);
+    // The clock goes on between the SPP and Continue: ticks 252..257 on
+    // the new grid, one tick apart.
+    let held: Vec<_> = ev[i + 2..cont].iter().map(|e| e.1).collect();
+    assert_eq!(held, [ClockKind::Clock; 6]);
+    assert!(clocks(&ev).windows(2).all(|w| w[1] - w[0] <= 1000.0 + 1e-6));
 }
 
 #[test]
@@ -358,7 +368,8 @@ fn bad_tempo_position_and_loop_never_panic_and_clock_resumes() {
             assert!(r.written <= buf.len());
             assert!(buf[..r.written].iter().all(|e| e.at.is_finite()));
         }
-        // Back to a valid transport at beat 8: SPP + Continue, then ticks.
+        // Back to a valid transport at beat 8: SPP + Continue, the clock
+        // going on from the first tick (the slave was stopped and held).
         let ev = run(&mut s, &steady(8.0, 120.0, 512, 20));
         let spp = ev
             .iter()
@@ -366,7 +377,7 @@ fn bad_tempo_position_and_loop_never_panic_and_clock_resumes() {
         let cont = ev.iter().position(|e| e.1 == ClockKind::Continue);
         assert!(spp.is_some() && cont > spp, "{b:?}: {ev:?}");
         assert_near(ev[cont.unwrap()].0, 6000.0, 1e-6);
-        assert_eq!(clocks(&ev).len(), (20 * 512 - 6000) / 1000 + 1, "{b:?}");
+        assert_eq!(clocks(&ev).len(), 20 * 512 / 1000 + 1, "{b:?}");
     }
 }
 
@@ -602,4 +613,128 @@ fn huge_tempo_inc_then_stop_does_not_overflow() {
     s.process(None, 0, &mut buf);
     let r = s.process(None, 48_000, &mut buf);
     assert!(buf[..r.written].iter().all(|e| e.at.is_finite()));
+}
+
+/// Samples per tick at 120 bpm.
+const TICK_120: f64 = SPB_120 / 24.0;
+
+/// What two slaves make of the clock `ev` (120 bpm): a strict MIDI 1.0
+/// slave (drops out after 3 ticks without a Clock) and PhasorSync's own
+/// follower. Every Clock either plays must be the host's tick at its sample
+/// (`host_tick`; the follower within one tick), no Clock may be two ticks or
+/// more after the one before (a loop whose ends are off the tick grid has
+/// one longer interval at the wrap, as the host's song has), and both must
+/// be playing for most of the song and at its end.
+fn assert_slaves_follow(ev: &[(f64, ClockKind)], host_tick: impl Fn(f64) -> i64) {
+    let mut strict = StrictSlave::new(3.0 * TICK_120);
+    let mut follower = Follower::new();
+    let ns = |s: f64| 1_000_000_000 + (s * 1e9 / SR).round() as u64;
+    let (mut clocks, mut strict_played, mut follower_played) = (0, 0, 0);
+    for &(at, kind) in ev {
+        let want = host_tick(at);
+        if let Some(got) = strict.event(at, kind) {
+            assert_eq!(
+                got, want,
+                "the strict slave plays tick {got} at sample {at}, the host is at {want}"
+            );
+            strict_played += 1;
+        }
+        let k = match kind {
+            ClockKind::Clock => ClockIn::Clock,
+            ClockKind::Start => ClockIn::Start,
+            ClockKind::Continue => ClockIn::Continue,
+            ClockKind::Stop => ClockIn::Stop,
+            ClockKind::SongPosition(p) => ClockIn::SongPosition(p),
+        };
+        follower.event(ns(at), 0, k);
+        if kind == ClockKind::Clock {
+            clocks += 1;
+            let st = follower.state(ns(at));
+            if st.running {
+                let got = st.song_pos_beats * 24.0;
+                assert!(
+                    (got - want as f64).abs() <= 1.0,
+                    "the follower is at tick {got} at sample {at}, the host at {want}"
+                );
+                follower_played += 1;
+            }
+        }
+    }
+    let c = clocks_of(ev);
+    for w in c.windows(2) {
+        assert!(
+            w[1] - w[0] < 2.0 * TICK_120,
+            "no Clock from sample {} to {}: a slave drops out",
+            w[0],
+            w[1]
+        );
+    }
+    assert_eq!(strict.dropouts, 0);
+    assert!(strict.running(), "the strict slave stopped");
+    assert!(
+        follower.state(ns(c[c.len() - 1])).running,
+        "the follower stopped"
+    );
+    assert!(
+        strict_played * 10 >= clocks * 9,
+        "{strict_played} of {clocks} clocks played"
+    );
+    assert!(
+        follower_played * 10 >= clocks * 9,
+        "{follower_played} of {clocks} clocks followed"
+    );
+}
+
+fn clocks_of(ev: &[(f64, ClockKind)]) -> Vec<f64> {
+    clocks(ev)
+}
+
+/// The tick of a looping host at sample `s` (its clocks are on exact ticks).
+fn looped_tick(ls: f64, le: f64) -> impl Fn(f64) -> i64 {
+    move |s| {
+        let mut pos = s / SPB_120;
+        while pos >= le - 1e-12 {
+            pos -= le - ls;
+        }
+        (pos * 24.0).round() as i64
+    }
+}
+
+#[test]
+fn slaves_follow_a_loop_through_every_wrap() {
+    for (ls, le) in [(4.0, 8.0), (1.3, 3.7)] {
+        for block in [512u32, 1000, 777] {
+            let mut s = sched(ClockOptions::default());
+            // Six wraps and a bit.
+            let samples = ((le + 6.5 * (le - ls)) * SPB_120) as u32;
+            let ev = run(&mut s, &looping_host(ls, le, block, samples / block));
+            let wraps = ev
+                .iter()
+                .filter(|e| matches!(e.1, ClockKind::SongPosition(_)))
+                .count();
+            assert!(wraps >= 6, "{wraps} relocations for six wraps");
+            assert_slaves_follow(&ev, looped_tick(ls, le));
+        }
+    }
+}
+
+#[test]
+fn slaves_follow_a_locate_while_playing() {
+    for block in [512u32, 1000, 64] {
+        let mut s = sched(ClockOptions::default());
+        let n = 10 * 512 / block as usize;
+        let jump = (n as u32 * block) as f64;
+        let mut blocks = steady(0.0, 120.0, block, n);
+        // The host jumps to beat 10.5 (tick 252) and plays on.
+        blocks.extend(steady(10.5, 120.0, block, 100_000 / block as usize));
+        let ev = run(&mut s, &blocks);
+        assert!(ev.iter().any(|e| matches!(e.1, ClockKind::SongPosition(_))));
+        assert_slaves_follow(&ev, |at| {
+            if at < jump {
+                (at / TICK_120).round() as i64
+            } else {
+                252 + ((at - jump) / TICK_120).round() as i64
+            }
+        });
+    }
 }

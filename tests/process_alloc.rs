@@ -21,7 +21,7 @@ mod clap_host;
 use alloc_counter::allocations_in;
 use clack_host::prelude::*;
 use clack_plugin::entry::SinglePluginEntry;
-use phasorsync::engine::{EngineError, ManualEngine, MidiEngine, MockMidiEngine};
+use phasorsync::engine::{stream, EngineError, ManualEngine, MidiEngine, MockMidiEngine};
 use phasorsync::plugin::params::{index, PARAMS};
 use phasorsync::plugin::{EngineFactory, ManualEngineFactory, PhasorSyncPlugin};
 use phasorsync::protocol::{MidiEvent, MidiMessage};
@@ -297,6 +297,11 @@ fn hardware_and_clock_out_never_allocate() {
     let mut transports = Vec::new();
     let mut scratch = vec![0u8; io.output.sysex_capacity()];
     let (mut allocations, mut faults, mut to_hardware) = (0, 0, 0u64);
+    // The clock as the queue would hold it: every block departs from the
+    // prediction (the tempo changes back at each block start), so what was
+    // scheduled ahead is taken back (from the tail) and sent again.
+    let mut clock: Vec<(u64, MidiEvent)> = Vec::new();
+    let mut clock_order = 0u64;
     // The first blocks are the warm-up (first run of each path, see above).
     for block in 0..OUT_BLOCKS + 4 {
         let first = clap_host::transport(0, true, beat_of(block), 120.0);
@@ -353,7 +358,21 @@ fn hardware_and_clock_out_never_allocate() {
             if m.event.is_sysex() {
                 io.output.pop_sysex_payload(&mut scratch).expect("payload");
             }
-            to_hardware += 1;
+            // The engine keeps the clock stream in order (so what it takes
+            // back is the tail) and restarts the order at a retraction.
+            match m.port {
+                stream::RETRACT_CLOCK => {
+                    while clock.last().is_some_and(|c| c.0 >= m.time_ns) {
+                        clock.pop();
+                    }
+                    clock_order = clock_order.min(m.time_ns);
+                }
+                stream::CLOCK => {
+                    clock_order = clock_order.max(m.time_ns);
+                    clock.push((clock_order, m.event));
+                }
+                _ => to_hardware += 1,
+            }
         }
     }
     // Processing stops mid-note, with the slave running.
@@ -382,7 +401,9 @@ fn hardware_and_clock_out_never_allocate() {
     let stop_allocations = allocations_in(|| stopped = Some(processor.stop_processing()));
     let mut tail = Vec::new();
     while let Some(m) = io.output.try_pop() {
-        tail.push(m.event);
+        if m.port != stream::RETRACT_CLOCK {
+            tail.push(m.event);
+        }
     }
     plugin.deactivate(stopped.unwrap());
 
@@ -397,13 +418,20 @@ fn hardware_and_clock_out_never_allocate() {
         ]),
         "{tail:?}"
     );
-    // Per block: 2 notes, a CC, a SysEx, and the block's 24 ticks a beat
-    // (0.288: 128 samples at 120 bpm, then 128 at 150); Start is one more.
-    let per_block = to_hardware as f64 / f64::from(OUT_BLOCKS + 4);
-    let want = 4.0 + 24.0 * beat_of(1);
+    // Per block: 2 notes, a CC, a SysEx.
+    assert_eq!(to_hardware, 4 * u64::from(OUT_BLOCKS + 4));
+    // And the song's 24 ticks a beat (0.288 a block: 128 samples at 120
+    // bpm, then 128 at 150), tick 0 included, after Start, each once, and
+    // the lookahead beyond the last block (150 ms at its 150 bpm: 9 ticks).
+    assert_eq!(clock[0].1, MidiEvent::Start);
+    let ticks = clock[1..]
+        .iter()
+        .filter(|c| c.1 == MidiEvent::TimingClock)
+        .count() as f64;
+    let song = 24.0 * beat_of(OUT_BLOCKS + 4);
     assert!(
-        (per_block - want).abs() < 0.001,
-        "{per_block} messages a block to the hardware, not {want}"
+        (song..=song + 1.0 + 9.0).contains(&ticks),
+        "{ticks} ticks for {song:.1} in the song"
     );
     assert_eq!(
         allocations, 0,

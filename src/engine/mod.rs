@@ -44,6 +44,14 @@ pub mod stream {
     pub const CLOCK: u16 = 1;
     /// How many streams there are.
     pub const COUNT: usize = 2;
+    /// Not a stream: a control message. The engine takes back every message
+    /// of the [`CLOCK`] stream it scheduled at or after the message's
+    /// `time_ns` and has not delivered yet, and the clock stream's order
+    /// starts again from that time (so what is sent next in its place is
+    /// not held back behind what was taken back). The message's event is
+    /// ignored. The clock is scheduled ahead of the host, on a prediction;
+    /// this is how it is corrected when the host departs from it.
+    pub const RETRACT_CLOCK: u16 = 0xFFFF;
 }
 
 /// The seam's promise for output: while it runs, an engine takes what is in

@@ -59,29 +59,35 @@
 //! - **Start** (playback starts within half a tick of beat 0, or before it
 //!   in a count-in): `Start` then the `Clock` of tick 0, both at tick 0's time
 //!   and in that order. A slave starts playing on the first clock after Start.
-//! - **Start elsewhere, locate, jump while playing**: Song Position Pointer
-//!   then Continue. The SPP goes out at once (at the jump's sample); Continue
-//!   goes out at the first 16th-note boundary (tick `C`, a multiple of 6) at
-//!   least one tick after the jump position, immediately followed by that
-//!   boundary's `Clock`. The SPP carries `C / 6` sixteenths, so the slave
-//!   lands on exactly the beat the host is at. The one tick of room gives the
-//!   slave time to locate before Continue (a 3-byte SPP alone takes ~1 ms on
-//!   the wire). No Stop is sent for a jump while playing (a "Stop-less
-//!   relocate"): between the SPP and Continue no Clock is sent, so a slave
-//!   that takes SPP while running waits on the boundary instead of counting
-//!   ahead. A slave that was stopped gets those clocks only with
+//! - **Start elsewhere**: Song Position Pointer then Continue. The SPP goes
+//!   out at once (at the start's sample); Continue goes out at the first
+//!   16th-note boundary (tick `C`, a multiple of 6) at least one tick after
+//!   the position, immediately followed by that boundary's `Clock`. The SPP
+//!   carries `C / 6` sixteenths, so the slave lands on exactly the beat the
+//!   host is at. The one tick of room gives the slave time to locate before
+//!   Continue (a 3-byte SPP alone takes ~1 ms on the wire). A stopped slave
+//!   gets the clocks before Continue only with
 //!   [`ClockOptions::clock_while_stopped`].
+//! - **Locate, jump while playing**: Stop, then SPP and Continue as above.
+//!   The MIDI 1.0 rule is that a slave takes SPP only while stopped (and
+//!   PhasorSync's own follower ignores SPP and Continue while running), so
+//!   the slave is stopped first. The clock goes on between Stop and Continue
+//!   (a *hold*): a slave counts no position while stopped, and a gap of up to
+//!   seven ticks would be longer than a slave's dropout window.
 //! - **Loops.** With a loop `(start, end)` of at least one tick, the
 //!   scheduler follows the wrap inside the block (no tick is sent past the
-//!   loop end) and sends the SPP *ahead*: right after the last Clock before
-//!   the loop end, it sends the SPP for the first 16th boundary at least one
-//!   tick (counted from that Clock) into the loop. For a loop starting on a
-//!   16th note whose end is on a tick, that is the loop start itself, and
-//!   Continue goes out exactly on the loop start. If the host then does not
-//!   wrap, the next block is a jump and gets its own SPP.
+//!   loop end) and relocates *ahead*: right after the last Clock before the
+//!   loop end, it sends Stop and the SPP for the first 16th boundary at
+//!   least one tick (counted from that Clock) into the loop. For a loop
+//!   starting on a 16th note whose end is on a tick, that is the loop start
+//!   itself, and Continue goes out exactly on the loop start; otherwise the
+//!   clock goes on in a hold until the boundary. If the host then does not
+//!   wrap, the next block is a jump and gets its own SPP (the slave is
+//!   already stopped).
 //! - **Stop**: `Stop` at the first sample of the first block that is not
 //!   playing (or has no transport), i.e. at the host's stop point: all ticks
-//!   before it went out in earlier blocks. Sent only if the slave was running.
+//!   before it went out in earlier blocks. Sent only if the slave was running
+//!   (in a hold it is stopped already).
 //! - **Clock while stopped**: when not playing, clocks run on at the last
 //!   valid tempo (no Start, no position), continuing the phase the song had
 //!   when it stopped. When playback starts the song's grid takes over, so one
@@ -91,8 +97,9 @@
 //!
 //! No transport (`None`) is "stopped at an unknown position". A tempo that is
 //! zero, negative or not finite, or a position that is not finite or beyond
-//! ±[`MAX_ABS_BEATS`], gives no ticks for that block; the next valid block
-//! re-locates (SPP + Continue). A non-finite `tempo_inc` counts as 0; tempo
+//! ±[`MAX_ABS_BEATS`], gives no ticks for that block (a running slave is
+//! stopped, as for a locate); the next valid block re-locates (SPP +
+//! Continue, the clock going on in between). A non-finite `tempo_inc` counts as 0; tempo
 //! is clamped to [`MAX_TEMPO_BPM`], and `tempo_inc` so that a block's ramp
 //! spans at most that much. A loop shorter than one tick, or not
 //! finite, is ignored. A jump of any size is a relocate. SPP is 14 bits: a
@@ -223,6 +230,18 @@ pub struct BlockOutput {
     pub dropped: u32,
 }
 
+/// What the next block is predicted to be (see [`TickScheduler::predicted`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Ahead {
+    /// Playing on, with this transport at its first sample.
+    Playing(Transport),
+    /// Stopped (the clock runs on only with
+    /// [`ClockOptions::clock_while_stopped`]).
+    Stopped,
+    /// Playing, but nothing to predict with (no valid tempo or position).
+    Unknown,
+}
+
 /// A message waiting for its tick.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Pending {
@@ -338,10 +357,18 @@ pub struct TickScheduler {
     opts: ClockOptions,
     /// The slave was sent Start/Continue and no Stop since.
     running: bool,
+    /// A hold: the slave was stopped for a relocation while the host plays,
+    /// so the clock goes on until Continue.
+    held: bool,
     /// The host was playing in the previous block.
     host_playing: bool,
     /// Predicted song position at the next block's start (valid grid only).
     expected: Option<f64>,
+    /// The tempo and ramp at the end of the last playing block, and its loop:
+    /// with `expected`, what [`Self::predicted`] gives.
+    end_tempo: f64,
+    end_inc: f64,
+    end_loop: Option<(f64, f64)>,
     /// Next tick index on the song grid.
     next_tick: i64,
     pending: Pending,
@@ -363,8 +390,12 @@ impl TickScheduler {
             spm: 60.0 * sample_rate,
             opts,
             running: false,
+            held: false,
             host_playing: false,
             expected: None,
+            end_tempo: 0.0,
+            end_inc: 0.0,
+            end_loop: None,
             next_tick: 0,
             pending: Pending::None,
             armed: None,
@@ -393,6 +424,38 @@ impl TickScheduler {
     /// Events dropped for lack of room since creation.
     pub fn dropped_total(&self) -> u64 {
         self.dropped_total
+    }
+
+    /// The transport the next block has if the host goes on as the last
+    /// block said: playing from the predicted position, at the tempo the
+    /// ramp reached, on the same ramp and loop (a position at the loop's
+    /// end is the loop's start, as a host wraps it); or stopped.
+    ///
+    /// # Realtime Safety
+    /// Arithmetic only.
+    pub fn predicted(&self) -> Ahead {
+        if !self.host_playing {
+            return Ahead::Stopped;
+        }
+        let Some(mut pos) = self.expected else {
+            return Ahead::Unknown;
+        };
+        if let Some((ls, le)) = self.end_loop {
+            if ((pos - le) * PPQN).abs() <= JUMP_TOLERANCE_TICKS {
+                pos = ls + (pos - le).max(0.0);
+            }
+        }
+        let tempo = self.end_tempo.min(MAX_TEMPO_BPM);
+        if !(tempo.is_finite() && tempo > 0.0) {
+            return Ahead::Unknown;
+        }
+        Ahead::Playing(Transport {
+            playing: true,
+            song_pos_beats: pos,
+            tempo_bpm: tempo,
+            tempo_inc: self.end_inc,
+            loop_beats: self.end_loop,
+        })
     }
 
     /// Schedules the clock for one block of `frames` samples whose first
@@ -455,7 +518,10 @@ impl TickScheduler {
                         }
                         _ => {
                             // Playing, but nothing to place ticks with: none
-                            // this block, and the next valid one re-locates.
+                            // this block, so a running slave is stopped (it
+                            // would drop out), and the next valid block
+                            // re-locates.
+                            self.hold(0.0, &mut out);
                             self.host_playing = true;
                             self.expected = None;
                         }
@@ -489,6 +555,7 @@ impl TickScheduler {
             out.push(0.0, ClockKind::Stop);
         }
         self.running = false;
+        self.held = false;
         self.pending = Pending::None;
         self.armed = None;
     }
@@ -506,7 +573,7 @@ impl TickScheduler {
         // An armed SPP is for one loop: if the loop changed, it is void.
         if self.armed.is_some_and(|(_, l)| Some(l) != lp) {
             self.armed = None;
-            if continuous && self.running {
+            if continuous && (self.running || self.held) {
                 // The slave may have taken the SPP: tell it where we are.
                 self.relocate(b0, 0.0, out);
             }
@@ -554,16 +621,30 @@ impl TickScheduler {
             }
         }
         self.expected = Some(seg.beat_at(frames));
+        self.end_tempo = seg.tempo_at(frames);
+        self.end_inc = seg.k;
+        self.end_loop = lp;
     }
 
     /// SPP now (at `at`), Continue on the first 16th boundary at least one
-    /// tick after `beat`.
+    /// tick after `beat`; a running slave is stopped first and held.
     fn relocate(&mut self, beat: f64, at: f64, out: &mut Out<'_>) {
         let c = boundary_at_or_after(beat * PPQN + 1.0);
+        self.hold(at, out);
         out.push(at, spp(c));
         self.pending = Pending::Continue(c);
         self.armed = None;
         self.next_tick = first_tick_from(beat);
+    }
+
+    /// A running slave is stopped at `at` and held (the clock goes on) until
+    /// the next Continue; one already held stays so.
+    fn hold(&mut self, at: f64, out: &mut Out<'_>) {
+        if self.running {
+            out.push(at, ClockKind::Stop);
+            self.running = false;
+            self.held = true;
+        }
     }
 
     /// The song wraps to loop start `ls` at sample `at`.
@@ -597,16 +678,16 @@ impl TickScheduler {
                     out.push(s, ClockKind::Continue);
                     self.pending = Pending::None;
                     self.running = true;
+                    self.held = false;
                 }
-                // A running slave must not count ahead of its SPP.
-                Pending::Continue(_) => send = !self.running && self.opts.clock_while_stopped,
+                Pending::Continue(_) => send = self.held || self.opts.clock_while_stopped,
                 Pending::None => {}
             }
             if send {
                 out.push(s, ClockKind::Clock);
             }
             self.next_tick = n.saturating_add(1);
-            // The last Clock before the loop end: send the SPP ahead.
+            // The last Clock before the loop end: relocate ahead.
             if let Some((ls, le)) = lp {
                 let le_t = le * PPQN;
                 let n_f = n as f64;
@@ -618,6 +699,7 @@ impl TickScheduler {
                     let lead = le_t - n_f;
                     let ls_t = ls * PPQN;
                     let c = boundary_at_or_after((ls_t + 1.0 - lead).max(ls_t));
+                    self.hold(s, out);
                     out.push(s, spp(c));
                     self.armed = Some((c, (ls, le)));
                 }

@@ -79,6 +79,17 @@ fn ring_config() -> RingConfig {
     RingConfig::default()
 }
 
+/// The output ring holds more: the clock is scheduled 150 ms ahead, and a
+/// departure from the prediction sends all of it again (120 ticks at the
+/// clock's highest tempo), several blocks of it between two of the
+/// engine's looks (4 ms) with small blocks.
+fn output_ring_config() -> RingConfig {
+    RingConfig {
+        capacity: 1024,
+        ..RingConfig::default()
+    }
+}
+
 impl PhasorSyncMainThread<'_> {
     fn options(&self) -> EngineOptions {
         EngineOptions {
@@ -98,7 +109,11 @@ impl PhasorSyncMainThread<'_> {
                 match (slot.create)() {
                     Ok(mut engine) => {
                         engine.set_options(&self.options());
-                        *handle = Some(EngineHandle::new(engine, ring_config(), ring_config()));
+                        *handle = Some(EngineHandle::new(
+                            engine,
+                            ring_config(),
+                            output_ring_config(),
+                        ));
                     }
                     Err(e) => {
                         drop(handle);

@@ -71,6 +71,13 @@ impl OutTimes {
             .saturating_add_signed(offset_ns)
     }
 
+    /// Whether the block's times come from the raw call time (after the
+    /// timeline's reset, or a host whose calls are not paced) rather than
+    /// its filtered line: then they say nothing about later blocks.
+    pub fn is_raw(&self) -> bool {
+        self.block.is_raw()
+    }
+
     /// `D`, in ns: what is added to a sample's time.
     pub fn delay_ns(&self) -> u64 {
         (self.delay_frames * 1e9 / self.block.rate_hz()).round() as u64 + OUTPUT_POLL_NS
@@ -151,9 +158,9 @@ pub struct MidiOut {
     /// blocks (stop).
     delay_ns: u64,
     offset_ns: i64,
-    /// The latest stamp queued: what is sent between blocks goes no
-    /// earlier, so a release or a Stop never overtakes what it ends.
-    last_stamp: u64,
+    /// The latest stamp queued, per stream: what is sent between blocks
+    /// goes no earlier, so a release or a Stop never overtakes what it ends.
+    last_stamp: [u64; stream::COUNT],
     /// Slots ordinary messages leave free (see [`RESERVED_SHARE`]).
     reserved: usize,
     /// Some releases did not fit: they are tried again at the next block.
@@ -174,7 +181,7 @@ impl MidiOut {
             was_on: false,
             delay_ns: OUTPUT_POLL_NS,
             offset_ns: 0,
-            last_stamp: 0,
+            last_stamp: [0; stream::COUNT],
         }
     }
 
@@ -249,7 +256,9 @@ impl MidiOut {
         };
         if queued {
             AudioCounters::traffic(&counters.to_hardware, 1);
-            self.last_stamp = self.last_stamp.max(time_ns);
+            if let Some(last) = self.last_stamp.get_mut(usize::from(stream)) {
+                *last = (*last).max(time_ns);
+            }
         } else {
             counters.loss(&counters.output_ring_full);
         }
@@ -344,18 +353,48 @@ impl MidiOut {
     /// # Realtime Safety
     /// As [`Self::release_held`].
     pub fn release_held_now(&mut self, now_ns: u64, counters: &AudioCounters) {
-        let t = self.stamp_after_now(now_ns, self.offset_ns);
+        let t = self.stamp_after_now(now_ns, self.offset_ns, stream::HOST);
         self.release_held(t, counters);
     }
 
-    /// For a message sent between blocks: `now_ns` plus the last block's
-    /// `D` (the earliest time a message pushed now is sure to reach the
-    /// engine in time) plus `offset_ns`, and not before anything queued.
-    pub fn stamp_after_now(&self, now_ns: u64, offset_ns: i64) -> u64 {
+    /// For a message of `stream` sent between blocks: `now_ns` plus the
+    /// last block's `D` (the earliest time a message pushed now is sure to
+    /// reach the engine in time) plus `offset_ns`, and not before anything
+    /// of that stream queued.
+    pub fn stamp_after_now(&self, now_ns: u64, offset_ns: i64, stream: u16) -> u64 {
+        let last = self
+            .last_stamp
+            .get(usize::from(stream))
+            .copied()
+            .unwrap_or(0);
         now_ns
             .wrapping_add(self.delay_ns)
             .saturating_add_signed(offset_ns)
-            .max(self.last_stamp)
+            .max(last)
+    }
+
+    /// Takes back the clock's messages from `from_ns` on
+    /// ([`stream::RETRACT_CLOCK`]); its last stamp is then `kept_ns`, the
+    /// latest of those that stay. Returns whether the request was queued
+    /// (a full ring is counted as a loss).
+    ///
+    /// # Realtime Safety
+    /// As [`Self::send`].
+    pub fn retract_clock(&mut self, from_ns: u64, kept_ns: u64, counters: &AudioCounters) -> bool {
+        let Some(producer) = self.producer.as_mut() else {
+            return false;
+        };
+        let queued = producer.try_send(MidiMessage {
+            time_ns: from_ns,
+            port: stream::RETRACT_CLOCK,
+            event: MidiEvent::Stop,
+        });
+        if queued {
+            self.last_stamp[usize::from(stream::CLOCK)] = kept_ns;
+        } else {
+            counters.loss(&counters.output_ring_full);
+        }
+        queued
     }
 }
 
@@ -462,6 +501,53 @@ pub(crate) mod tests {
             2 * capacity as u64 + 6,
             "every message is queued or counted"
         );
+    }
+
+    /// The sequencer queue as the engine feeds it, for tests: each stream
+    /// kept in order ([`StreamOrder`]), retractions of the clock honoured,
+    /// and events delivered in time order once their time has come.
+    ///
+    /// [`StreamOrder`]: crate::backend::alsa_seq::output::StreamOrder
+    #[derive(Default)]
+    pub(crate) struct QueueModel {
+        order: crate::backend::alsa_seq::output::StreamOrder,
+        queued: Vec<MidiMessage>,
+        /// What left, in order, at its time.
+        pub(crate) delivered: Vec<MidiMessage>,
+        /// How far time has passed.
+        now_ns: u64,
+    }
+
+    impl QueueModel {
+        /// The engine takes `m` from the ring.
+        pub(crate) fn take(&mut self, mut m: MidiMessage) {
+            if m.port == stream::RETRACT_CLOCK {
+                self.order.restart(stream::CLOCK, m.time_ns);
+                self.queued
+                    .retain(|q| q.port != stream::CLOCK || q.time_ns < m.time_ns);
+                return;
+            }
+            // A message whose time has passed leaves at once.
+            m.time_ns = self.order.keep(m.port, m.time_ns).max(self.now_ns);
+            self.queued.push(m);
+        }
+
+        /// Time passes to `now_ns`: what is due leaves.
+        pub(crate) fn run_until(&mut self, now_ns: u64) {
+            self.now_ns = self.now_ns.max(now_ns);
+            self.queued.sort_by_key(|m| m.time_ns);
+            let due = self.queued.partition_point(|m| m.time_ns <= now_ns);
+            self.delivered.extend(self.queued.drain(..due));
+        }
+
+        /// The stamps of the Timing Clocks delivered.
+        pub(crate) fn clock_times(&self) -> Vec<u64> {
+            self.delivered
+                .iter()
+                .filter(|m| m.event == MidiEvent::TimingClock)
+                .map(|m| m.time_ns)
+                .collect()
+        }
     }
 
     /// What the engine makes of `sent`: each stream kept in order.

@@ -12,6 +12,7 @@ mod arena;
 mod audio_ports;
 mod clock_in;
 mod clock_out;
+mod clock_sent;
 mod counters;
 mod descriptor;
 mod emit;

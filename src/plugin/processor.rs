@@ -136,6 +136,7 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
         self.midi_out
             .host_block(events.input, &times, &out_opts, counters);
         self.clock_out.block(
+            now,
             process.transport,
             events.input,
             frames,

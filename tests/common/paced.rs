@@ -53,6 +53,9 @@ pub struct Pacing {
     pub calls: Vec<u64>,
     /// Blocks called more than a period late: the schedule restarted there.
     pub xrun_blocks: Vec<u64>,
+    /// Blocks of a host hiccup (see [`Hiccups`]): called late on purpose,
+    /// then back to back, on the schedule; not xruns.
+    pub hiccup_blocks: Vec<u64>,
 }
 
 impl Pacing {
@@ -122,17 +125,48 @@ pub fn xrun_shadow_ns(frames: u32) -> f64 {
 /// periods it missed and carries on from now, so the schedule restarts at
 /// that call (the samples go on without a gap: the host's song continues),
 /// instead of calling the missed blocks back to back.
-pub fn pace(frames: u32, blocks: u64, mut block: impl FnMut(u64, u64)) -> Pacing {
+pub fn pace(frames: u32, blocks: u64, block: impl FnMut(u64, u64)) -> Pacing {
+    pace_with(frames, blocks, None, block)
+}
+
+/// A host that stutters: every `every_blocks` blocks, one call comes
+/// `periods` periods late, and the host then calls the blocks it owes back
+/// to back until it is on schedule again (the card's buffer covers the
+/// delay: no sample is lost, the schedule holds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hiccups {
+    /// Blocks from one hiccup to the next.
+    pub every_blocks: u64,
+    /// How late the hiccup's call comes, in periods.
+    pub periods: u32,
+}
+
+/// [`pace`], with the host's `hiccups` if any.
+pub fn pace_with(
+    frames: u32,
+    blocks: u64,
+    hiccups: Option<Hiccups>,
+    mut block: impl FnMut(u64, u64),
+) -> Pacing {
     let period_ns = f64::from(frames) * 1e9 / RATE;
     let (mut base, mut k0) = (monotonic_ns() + 20_000_000, 0u64);
     let mut due = Vec::with_capacity(blocks as usize);
     let mut calls = Vec::with_capacity(blocks as usize);
     let mut xrun_blocks = Vec::new();
+    let mut hiccup_blocks = Vec::new();
+    let mut owed = 0u32;
     for k in 0..blocks {
         let mut d = base + ((k - k0) as f64 * period_ns) as u64;
+        if let Some(h) = hiccups.filter(|h| k > 0 && k % h.every_blocks == 0) {
+            sleep_until(d + (f64::from(h.periods) * period_ns) as u64);
+            owed = h.periods + 1;
+        }
         sleep_until(d);
         let now = monotonic_ns();
-        if (now - d) as f64 > period_ns {
+        if owed > 0 {
+            owed -= 1;
+            hiccup_blocks.push(k);
+        } else if (now - d) as f64 > period_ns {
             (base, k0, d) = (now, k, now);
             xrun_blocks.push(k);
         }
@@ -145,6 +179,7 @@ pub fn pace(frames: u32, blocks: u64, mut block: impl FnMut(u64, u64)) -> Pacing
         due,
         calls,
         xrun_blocks,
+        hiccup_blocks,
     }
 }
 
@@ -289,6 +324,24 @@ pub fn run_plugin<H: HostHandlers>(
 where
     StoppedPluginAudioProcessor<H>: Send,
 {
+    run_plugin_with(processor, process, frames, blocks, song, midi, params, None)
+}
+
+/// [`run_plugin`] on a host with `hiccups`.
+#[allow(clippy::too_many_arguments)]
+pub fn run_plugin_with<H: HostHandlers>(
+    processor: StoppedPluginAudioProcessor<H>,
+    process: impl ProcessBlock<H>,
+    frames: u32,
+    blocks: u64,
+    song: &Song,
+    midi: &[HostMidi],
+    params: &[(u32, f64)],
+    hiccups: Option<Hiccups>,
+) -> (Pacing, StoppedPluginAudioProcessor<H>)
+where
+    StoppedPluginAudioProcessor<H>: Send,
+{
     assert!(
         midi.windows(2).all(|w| w[0].sample <= w[1].sample),
         "host events in sample order"
@@ -300,7 +353,7 @@ where
             let mut input = EventBuffer::with_capacity(256);
             let mut output = EventBuffer::with_capacity(1024);
             let mut next = 0;
-            let pacing = pace(frames, blocks, |k, _| {
+            let pacing = pace_with(frames, blocks, hiccups, |k, _| {
                 input.clear();
                 output.clear();
                 if k == 0 {

@@ -23,6 +23,9 @@ pub struct Sent {
     pub time_ns: u64,
     /// What.
     pub event: MidiEvent,
+    /// Its output stream (`phasorsync::engine::stream`), or a retraction of
+    /// the clock (`stream::RETRACT_CLOCK`, whose event means nothing).
+    pub port: u16,
     /// A SysEx's bytes (empty otherwise).
     pub sysex: Vec<u8>,
 }
@@ -107,6 +110,7 @@ impl Rig {
             out.push(Sent {
                 time_ns: m.time_ns,
                 event: m.event,
+                port: m.port,
                 sysex,
             });
         }

@@ -40,6 +40,7 @@ pub mod error;
 pub mod output;
 pub mod queue_time;
 pub mod raw;
+pub mod retract;
 pub mod shared;
 pub mod sync;
 pub mod sysex_pacer;

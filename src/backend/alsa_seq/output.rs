@@ -36,6 +36,7 @@ use alsa::seq::{Event, EventType, MidiEvent as EventCodec};
 use super::client::cells_for;
 use super::queue_time::QueueTime;
 use super::raw::output_free;
+use super::retract::{remove_clock, tag_for, ClockSchedule};
 use super::sysex_pacer::{Chunk, Hold, Outcome, SysexPacer, WriteError};
 use crate::engine::news::LogBudget;
 use crate::engine::{stream, News, OUTPUT_POLL_NS};
@@ -91,6 +92,9 @@ pub struct Output {
     /// sleep instead of pushing every later look back.
     due_ns: u64,
     order: StreamOrder,
+    /// Where the clock's events went on the queue, for retractions.
+    clock_sent: ClockSchedule,
+    retract_errors: LogBudget,
 }
 
 /// Keeps each output stream in order (see [`crate::engine::stream`]): a
@@ -110,6 +114,14 @@ impl StreamOrder {
                 *last
             }
             None => time_ns,
+        }
+    }
+
+    /// `stream`'s order starts again from `time_ns` (its messages from
+    /// there on were taken back): later ones are held back to it at most.
+    pub fn restart(&mut self, stream: u16, time_ns: u64) {
+        if let Some(last) = self.last.get_mut(usize::from(stream)) {
+            *last = (*last).min(time_ns);
         }
     }
 }
@@ -146,6 +158,8 @@ impl Output {
             cuts: LogBudget::new(10, "MIDI output SysEx cut off"),
             due_ns: monotonic_ns() + LOOK_EVERY_NS,
             order: StreamOrder::default(),
+            clock_sent: ClockSchedule::default(),
+            retract_errors: LogBudget::new(10, "MIDI clock retraction failed"),
         })
     }
 
@@ -164,6 +178,10 @@ impl Output {
     pub fn drain(&mut self, seq: &alsa::Seq, route: Route, clock: &QueueTime, news: &News) {
         self.due_ns = next_due(self.due_ns, monotonic_ns());
         while let Some(mut msg) = self.ring.try_pop() {
+            if msg.port == stream::RETRACT_CLOCK {
+                self.retract_clock(seq, route, msg.time_ns, news);
+                continue;
+            }
             msg.time_ns = self.order.keep(msg.port, msg.time_ns);
             if msg.event.is_sysex() {
                 self.pace_sysex(msg, news);
@@ -190,7 +208,7 @@ impl Output {
                 }
             };
             let (drops, cuts) = (&mut self.drops, &mut self.cuts);
-            send_one(
+            let sent = send_one(
                 seq,
                 &mut self.encoder,
                 &msg,
@@ -200,6 +218,7 @@ impl Output {
                 drops,
                 cuts,
             );
+            note_clock(&mut self.clock_sent, sent, &msg, clock);
         }
         self.feed_sysex(seq, route, clock, news);
     }
@@ -233,6 +252,7 @@ impl Output {
     /// has room (see [`SysexPacer::feed`]).
     fn feed_sysex(&mut self, seq: &alsa::Seq, route: Route, clock: &QueueTime, news: &News) {
         let (drops, cuts, encoder) = (&mut self.drops, &mut self.cuts, &mut self.encoder);
+        let clock_sent = &mut self.clock_sent;
         let (readers, reported) = (&mut self.readers, &mut self.reader_gone);
         let mut gone = None;
         self.pacer.feed(
@@ -250,7 +270,8 @@ impl Output {
             },
             |o| match o {
                 Outcome::Release(msg) => {
-                    send_one(seq, encoder, &msg, route, clock, news, drops, cuts);
+                    let sent = send_one(seq, encoder, &msg, route, clock, news, drops, cuts);
+                    note_clock(clock_sent, sent, &msg, clock);
                 }
                 o => tell(news, drops, cuts, o),
             },
@@ -265,6 +286,7 @@ impl Output {
     /// The engine stops: what the pacer holds goes at once or is counted.
     fn stop_pacing(&mut self, seq: &alsa::Seq, route: Route, clock: &QueueTime, news: &News) {
         let (drops, cuts, encoder) = (&mut self.drops, &mut self.cuts, &mut self.encoder);
+        let clock_sent = &mut self.clock_sent;
         self.pacer.stop(
             |bytes| {
                 let mut ev = Event::new_ext(EventType::Sysex, bytes);
@@ -275,11 +297,28 @@ impl Output {
             },
             |o| match o {
                 Outcome::Release(msg) => {
-                    send_one(seq, encoder, &msg, route, clock, news, drops, cuts);
+                    let sent = send_one(seq, encoder, &msg, route, clock, news, drops, cuts);
+                    note_clock(clock_sent, sent, &msg, clock);
                 }
                 o => tell(news, drops, cuts, o),
             },
         );
+    }
+
+    /// Takes back the clock's events from `from_ns` on (see
+    /// [`crate::backend::alsa_seq::retract`]); a failure is counted as
+    /// dropped output (the events it should have replaced may stay) and
+    /// logged.
+    fn retract_clock(&mut self, seq: &alsa::Seq, route: Route, from_ns: u64, news: &News) {
+        self.order.restart(stream::CLOCK, from_ns);
+        let Some(at) = self.clock_sent.take_from(from_ns) else {
+            return;
+        };
+        if let Err(e) = remove_clock(seq, route.queue, at) {
+            news.count(&news.counters.output_dropped, 1);
+            self.retract_errors
+                .push(news, || format!("MIDI clock retraction failed: {e}"));
+        }
     }
 
     /// When the next look at the ring is due (`CLOCK_MONOTONIC` ns).
@@ -330,7 +369,7 @@ fn send_one(
     news: &News,
     drops: &mut LogBudget,
     cuts: &mut LogBudget,
-) {
+) -> bool {
     let mut small = [0u8; 3];
     let n = msg.event.write_bytes(&mut small);
     let bytes = &small[..n];
@@ -338,6 +377,7 @@ fn send_one(
         Ok(n) => {
             News::tally(&news.counters.sent_messages, n);
             News::tally(&news.counters.sent_bytes, bytes.len() as u64);
+            return true;
         }
         Err(Failure::Dropped(e)) => {
             news.count(&news.counters.output_dropped, 1);
@@ -351,6 +391,18 @@ fn send_one(
                     bytes.len()
                 )
             });
+        }
+    }
+    false
+}
+
+/// A clock message `sent` on the queue is remembered at its queue time, so
+/// a retraction can take it back (the same conversion `send` made: the
+/// queue's offset only changes between looks).
+fn note_clock(clock_sent: &mut ClockSchedule, sent: bool, msg: &MidiMessage, clock: &QueueTime) {
+    if sent && msg.port == stream::CLOCK {
+        if let Some(q) = clock.to_queue(msg.time_ns) {
+            clock_sent.note(msg.time_ns, q);
         }
     }
 }
@@ -480,6 +532,7 @@ fn send(
         pos += used;
         if let Some(mut ev) = ev {
             address(&mut ev, route, at);
+            ev.set_tag(tag_for(msg.port));
             if let Err(e) = seq.event_output_direct(&mut ev) {
                 return Err(failed(n, write_error(e, at.is_some())));
             }

@@ -1,0 +1,301 @@
+//! What MIDI clock out has scheduled ahead of the host and not yet
+//! confirmed, to tell whether the host still does what was predicted.
+//!
+//! Each block, the clock is worked out for the block itself (from the host's
+//! transport) and for a lookahead beyond it (from the transport the
+//! scheduler predicts). Both lists of events, each on its song sample and
+//! with its stamp, are laid against this record: over the stretch already
+//! scheduled, the same messages with stamps within [`STAMP_TOLERANCE_NS`]
+//! mean the prediction held, and only what lies beyond it is new. Anything
+//! else (a tempo change, a stop, a locate or loop the prediction did not
+//! have, a new offset or latency, a timeline that moved) is a departure:
+//! everything not yet confirmed is taken back and scheduled afresh.
+//!
+//! An event is confirmed once the block it falls in has worked it out from
+//! the host's own transport (counted, not placed by its sample: a tick
+//! worked out from two transports can land either side of a block boundary
+//! by a rounding error), or delivered once its stamp is before a block's
+//! call time (it may have left; it is never sent twice).
+
+use std::collections::VecDeque;
+
+use crate::midi_clock::ticks::ClockKind;
+
+/// How far a stamp may move and still be the event already scheduled:
+/// 0.1 ms, a tenth of the kernel's own p99 jitter, and far above the drift
+/// of the timeline's rate estimate over the lookahead.
+pub const STAMP_TOLERANCE_NS: u64 = 100_000;
+
+/// How far a block's stamps may have moved from the last block's move for
+/// the two to be one move of the timeline (see `ClockOut`).
+pub const SHIFT_AGREEMENT_NS: u64 = STAMP_TOLERANCE_NS;
+
+/// Positions closer than this (samples) are the same position: far below
+/// any spacing of two clock messages, far above the float error of a tick
+/// worked out from two different transports (~1e-5 samples seen).
+const SAMPLE_EPS: f64 = 0.01;
+
+/// Events one block can have in play (its own and the lookahead's): at the
+/// scheduler's highest tempo (2000 bpm, 800 ticks a second) over seconds.
+pub const CAPACITY: usize = 4096;
+
+/// A clock message on its song sample, with its stamp.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Planned {
+    /// Samples since the clock began (fractional).
+    pub at: f64,
+    /// `CLOCK_MONOTONIC` time it leaves at.
+    pub stamp: u64,
+    /// The message.
+    pub kind: ClockKind,
+}
+
+/// How a block's events relate to what was scheduled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The prediction held: send the events from this index on.
+    Extend(usize),
+    /// A departure: take back everything after the confirmed stamp, then
+    /// send the events from this index on.
+    Depart {
+        /// The latest stamp that stays (confirmed or delivered).
+        kept_ns: u64,
+        /// The first event to send.
+        from: usize,
+    },
+    /// The same messages, but stamps moved beyond the tolerance: the
+    /// timeline moved. A departure if it lasts (see `ClockOut`).
+    Moved {
+        /// As for [`Verdict::Depart`].
+        kept_ns: u64,
+        /// As for [`Verdict::Depart`].
+        from: usize,
+        /// How far the first stamp beyond the tolerance moved, ns.
+        shift_ns: i64,
+    },
+}
+
+/// The record. See the module docs.
+#[derive(Debug)]
+pub struct SentClock {
+    /// Scheduled and not yet confirmed, in order.
+    open: VecDeque<Planned>,
+    /// Events at or before this sample are confirmed or delivered.
+    settled_at: f64,
+    /// The latest stamp among them.
+    settled_ns: u64,
+    /// Everything before this sample has been scheduled.
+    until: f64,
+}
+
+impl Default for SentClock {
+    fn default() -> Self {
+        Self {
+            open: VecDeque::with_capacity(CAPACITY),
+            settled_at: f64::NEG_INFINITY,
+            settled_ns: 0,
+            until: f64::NEG_INFINITY,
+        }
+    }
+}
+
+impl SentClock {
+    /// A block is called at `call_ns`: what is stamped before it may have
+    /// been delivered.
+    ///
+    /// # Realtime Safety
+    /// No allocation.
+    pub fn settle(&mut self, call_ns: u64) {
+        while self.open.front().is_some_and(|e| e.stamp < call_ns) {
+            self.confirm(1);
+        }
+    }
+
+    /// The first `n` open events are confirmed (the block's own).
+    pub fn confirm(&mut self, n: usize) {
+        for _ in 0..n {
+            let Some(e) = self.open.pop_front() else {
+                return;
+            };
+            self.settled_at = self.settled_at.max(e.at);
+            self.settled_ns = self.settled_ns.max(e.stamp);
+        }
+    }
+
+    /// How many of `events` (in order) were delivered already.
+    pub fn delivered(&self, events: &[Planned]) -> usize {
+        events.partition_point(|e| e.at <= self.settled_at + SAMPLE_EPS)
+    }
+
+    /// Lays `events` (this block's and its lookahead's, in order, none
+    /// before the block, none from sample `horizon` on) against what was
+    /// scheduled before `horizon` (what lies beyond, `events` does not
+    /// speak of).
+    ///
+    /// # Realtime Safety
+    /// No allocation.
+    pub fn verdict(&self, events: &[Planned], horizon: f64) -> Verdict {
+        // Events already delivered are not looked at again. A tick worked
+        // out from two transports can land either side of a boundary by a
+        // rounding error: within `SAMPLE_EPS` it is the same tick.
+        let first = self.delivered(events);
+        let overlap = events[first..].partition_point(|e| e.at < self.until + SAMPLE_EPS);
+        let fresh = &events[first..first + overlap];
+        let same = |a: &Planned, b: &Planned| {
+            a.kind == b.kind && a.stamp.abs_diff(b.stamp) <= STAMP_TOLERANCE_NS
+        };
+        let judged = self
+            .open
+            .iter()
+            .take_while(|e| e.at < horizon - SAMPLE_EPS)
+            .count();
+        let matched = fresh
+            .iter()
+            .zip(&self.open)
+            .take_while(|(a, b)| same(a, b))
+            .count()
+            .min(judged);
+        if matched == judged {
+            // All that was scheduled holds; anything the block adds to the
+            // scheduled stretch (a prediction that had less) follows it.
+            Verdict::Extend(first + matched)
+        } else if fresh.len() >= judged
+            && fresh
+                .iter()
+                .zip(&self.open)
+                .take(judged)
+                .all(|(a, b)| a.kind == b.kind)
+        {
+            let shift_ns = fresh[matched].stamp as i64 - self.open[matched].stamp as i64;
+            Verdict::Moved {
+                kept_ns: self.settled_ns,
+                from: first,
+                shift_ns,
+            }
+        } else {
+            Verdict::Depart {
+                kept_ns: self.settled_ns,
+                from: first,
+            }
+        }
+    }
+
+    /// How many of `events` (in order) lie before what was scheduled ends.
+    pub fn scheduled(&self, events: &[Planned]) -> usize {
+        events.partition_point(|e| e.at < self.until + SAMPLE_EPS)
+    }
+
+    /// After a departure: nothing scheduled is open any more.
+    pub fn taken_back(&mut self) {
+        self.open.clear();
+        self.until = f64::NEG_INFINITY;
+    }
+
+    /// `e` was scheduled; `false` (not recorded) when the record is full.
+    ///
+    /// # Realtime Safety
+    /// No allocation: the record never grows past its capacity.
+    pub fn push(&mut self, e: Planned) -> bool {
+        if self.open.len() == self.open.capacity() {
+            return false;
+        }
+        self.open.push_back(e);
+        true
+    }
+
+    /// Everything before sample `at` has been scheduled (what was
+    /// scheduled further ahead stays so).
+    pub fn scheduled_until(&mut self, at: f64) {
+        self.until = self.until.max(at);
+    }
+
+    /// The latest sample of what is confirmed or delivered (−∞ before any).
+    pub fn settled_at(&self) -> f64 {
+        self.settled_at
+    }
+
+    /// The latest stamp of what is confirmed or delivered.
+    pub fn settled_ns(&self) -> u64 {
+        self.settled_ns
+    }
+
+    /// Whether anything scheduled is still open.
+    pub fn is_open(&self) -> bool {
+        !self.open.is_empty()
+    }
+
+    /// Forgets the open events (they were taken back) and the lookahead.
+    pub fn clear(&mut self, at: f64) {
+        self.open.clear();
+        self.until = at;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clock(at: f64, stamp: u64) -> Planned {
+        Planned {
+            at,
+            stamp,
+            kind: ClockKind::Clock,
+        }
+    }
+
+    #[test]
+    fn a_held_prediction_extends_and_a_departure_takes_back() {
+        let mut s = SentClock::default();
+        for e in [clock(0.0, 1000), clock(10.0, 2000), clock(20.0, 3000)] {
+            assert!(s.push(e));
+        }
+        s.scheduled_until(25.0);
+        // The block's own event (at 0) is confirmed.
+        s.confirm(1);
+        assert_eq!(s.settled_ns(), 1000);
+        let same = [
+            clock(10.0, 2000 + 50_000),
+            clock(20.0, 3000),
+            clock(30.0, 4000),
+        ];
+        assert_eq!(s.verdict(&same, 1e9), Verdict::Extend(2));
+        // A stamp moved by more than the tolerance: everything open goes.
+        let moved = [clock(10.0, 2000 + 200_000), clock(20.0, 3000)];
+        assert_eq!(
+            s.verdict(&moved, 1e9),
+            Verdict::Moved {
+                kept_ns: 1000,
+                from: 0,
+                shift_ns: 200_000
+            }
+        );
+        // Fewer messages than scheduled: a departure.
+        assert!(matches!(
+            s.verdict(&moved[..1], 1e9),
+            Verdict::Depart { .. }
+        ));
+        // A Stop where a Clock was predicted.
+        let stop = [Planned {
+            kind: ClockKind::Stop,
+            ..clock(5.0, 1500)
+        }];
+        assert!(matches!(s.verdict(&stop, 1e9), Verdict::Depart { .. }));
+        // Called after the event at 10 was due: it is never sent again.
+        s.settle(2500);
+        assert_eq!(s.verdict(&same, 1e9), Verdict::Extend(2));
+        assert_eq!(
+            s.verdict(&moved, 1e9),
+            Verdict::Extend(2),
+            "only a delivered one moved"
+        );
+        let later = [clock(10.0, 2000), clock(20.0, 3000 + 200_000)];
+        assert_eq!(
+            s.verdict(&later, 1e9),
+            Verdict::Moved {
+                kept_ns: 2000,
+                from: 1,
+                shift_ns: 200_000
+            }
+        );
+    }
+}
