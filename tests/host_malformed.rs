@@ -107,7 +107,7 @@ fn blocks_pass_through(transport: Option<&TransportEvent>) {
 }
 
 #[test]
-fn a_zeroed_transport_header_is_taken_as_no_transport() {
+fn a_block_under_a_wholly_zeroed_transport_passes_events_through() {
     let transport = zeroed_transport();
     blocks_pass_through(Some(&transport));
 }
