@@ -2,20 +2,25 @@
 //! sanitises what a host passes to `process()`.
 //!
 //! Why: some hosts fill `clap_process.transport` with an event whose header is
-//! not a transport header. Qtractor 0.9.31 leaves it zeroed (space 0, type 0,
-//! size 0), and clack-plugin 0.2 panics on that in `Process::from_raw`, before
-//! any plugin code runs, so every block failed. CLAP says the transport
-//! pointer may be null ("no transport"); a transport whose header does not say
-//! "core transport event, at least this big" is taken as exactly that.
+//! not a transport header. Qtractor 0.9.31 fills every field but leaves the
+//! header zeroed (space 0, type 0, size 0), and clack-plugin 0.2 panics on
+//! that in `Process::from_raw`, before any plugin code runs. Such a transport
+//! is still the host's: the shim hands clack a copy with a core transport
+//! header, when its fields are sane; anything else that is not a whole core
+//! transport is dropped (CLAP's null, "no transport"). See
+//! `transport_header.rs` for the verdicts and `shim_notes.rs` for how each
+//! kind is logged once.
 //!
 //! How: our `clap_entry` hands out our own plugin factory, which forwards to
-//! clack's and, on each plugin it creates, swaps the `process` pointer for
-//! [`process`]. Everything else (init, extensions, the descriptor) is clack's.
+//! clack's and, on each plugin it creates, swaps `process` for [`process`]
+//! (and `on_main_thread` and `destroy`, to report and to forget the
+//! instance). Everything else (init, extensions, the descriptor) is clack's.
 
+use super::shim_notes;
+use super::transport_header::{judge, Note, Verdict};
 use super::PhasorSync;
 use clack_plugin::entry::SinglePluginEntry;
 use clap_sys::entry::clap_plugin_entry;
-use clap_sys::events::{clap_event_transport, CLAP_CORE_EVENT_SPACE_ID, CLAP_EVENT_TRANSPORT};
 use clap_sys::factory::plugin_factory::{clap_plugin_factory, CLAP_PLUGIN_FACTORY_ID};
 use clap_sys::host::clap_host;
 use clap_sys::plugin::{clap_plugin, clap_plugin_descriptor};
@@ -47,10 +52,17 @@ static FACTORY: clap_plugin_factory = clap_plugin_factory {
 type ProcessFn =
     unsafe extern "C" fn(*const clap_plugin, *const clap_process) -> clap_process_status;
 
+/// The signature of a plugin's `destroy` and `on_main_thread`.
+type PluginFn = unsafe extern "C" fn(*const clap_plugin);
+
 /// clack's `process`, saved from the first plugin created. Every plugin comes
 /// from the same `SinglePluginEntry<PhasorSync>`, so it is the same function
-/// for all of them.
+/// for all of them (and so for the two below).
 static CLACK_PROCESS: OnceLock<ProcessFn> = OnceLock::new();
+/// clack's `destroy`.
+static CLACK_DESTROY: OnceLock<PluginFn> = OnceLock::new();
+/// clack's `on_main_thread`.
+static CLACK_ON_MAIN_THREAD: OnceLock<PluginFn> = OnceLock::new();
 
 /// clack's plugin factory, or `None` when its entry has none (failed init).
 fn clack_factory() -> Option<&'static clap_plugin_factory> {
@@ -121,7 +133,7 @@ unsafe extern "C" fn plugin_descriptor(
 }
 
 /// `clap_plugin_factory.create_plugin`: clack creates the plugin, we put
-/// [`process`] in front of its `process`.
+/// [`process`], [`on_main_thread`] and [`destroy`] in front of its own.
 unsafe extern "C" fn create_plugin(
     _factory: *const clap_plugin_factory,
     host: *const clap_host,
@@ -143,40 +155,47 @@ unsafe extern "C" fn create_plugin(
     // instance (a pointer from `Box::as_mut`, so writable); the host has not
     // seen it yet, so nothing reads it while we change it.
     if let Some(plugin) = unsafe { plugin.as_mut() } {
-        if let Some(clack_process) = plugin.process {
+        if let (Some(clack_process), Some(clack_destroy), Some(clack_on_main_thread)) =
+            (plugin.process, plugin.destroy, plugin.on_main_thread)
+        {
             CLACK_PROCESS.get_or_init(|| clack_process);
+            CLACK_DESTROY.get_or_init(|| clack_destroy);
+            CLACK_ON_MAIN_THREAD.get_or_init(|| clack_on_main_thread);
             plugin.process = Some(process);
+            plugin.destroy = Some(destroy);
+            plugin.on_main_thread = Some(on_main_thread);
+            shim_notes::register(plugin, host);
         }
     }
     plugin
 }
 
-/// Whether `transport` may be given to clack: null (no transport), or an
-/// event whose header says it is a whole core transport event.
-///
-/// # Safety
-/// `transport` is null or points to at least a readable `clap_event_header`,
-/// as CLAP requires of a host.
-unsafe fn transport_is_usable(transport: *const clap_event_transport) -> bool {
-    // SAFETY: null or a readable header (the caller's contract); only the
-    // header is read here.
-    let Some(header) = (unsafe {
-        transport
-            .cast::<clap_sys::events::clap_event_header>()
-            .as_ref()
-    }) else {
-        return true;
-    };
-    header.space_id == CLAP_CORE_EVENT_SPACE_ID
-        && header.type_ == CLAP_EVENT_TRANSPORT
-        && header.size as usize >= size_of::<clap_event_transport>()
+/// `clap_plugin.destroy`: forget the instance's notes, then clack's.
+unsafe extern "C" fn destroy(plugin: *const clap_plugin) {
+    shim_notes::release(plugin);
+    if let Some(clack_destroy) = CLACK_DESTROY.get() {
+        // SAFETY: clack's destroy for this plugin, called as the host called ours.
+        unsafe { clack_destroy(plugin) };
+    }
+}
+
+/// `clap_plugin.on_main_thread`: clack's (the plugin's reports), then the
+/// shim's own notes.
+unsafe extern "C" fn on_main_thread(plugin: *const clap_plugin) {
+    if let Some(clack_on_main_thread) = CLACK_ON_MAIN_THREAD.get() {
+        // SAFETY: clack's function for this plugin, on the main thread as ours.
+        unsafe { clack_on_main_thread(plugin) };
+    }
+    shim_notes::report(plugin);
 }
 
 /// `clap_plugin.process`: clack's, on a copy of the host's `clap_process`
-/// whose transport is null when the host's is malformed.
+/// whose transport is repaired or null when the host's is malformed (see
+/// [`judge`]).
 ///
-/// Realtime-safe: one stack copy, no allocation, no lock (the saved pointer
-/// is read with one atomic load).
+/// Realtime-safe: stack copies, no allocation, no lock (the saved pointer is
+/// read with one atomic load); a note to report costs a few atomic loads and
+/// once per kind the host's `request_callback` (see [`shim_notes::count`]).
 unsafe extern "C" fn process(
     plugin: *const clap_plugin,
     process: *const clap_process,
@@ -189,12 +208,24 @@ unsafe extern "C" fn process(
         return CLAP_PROCESS_ERROR;
     };
     let mut sane = *host_process;
-    // SAFETY: the host's transport pointer is null or points to an event.
-    if !unsafe { transport_is_usable(sane.transport) } {
-        sane.transport = std::ptr::null();
+    // SAFETY: the host's transport pointer is null or points to an event
+    // (and, under a zeroed header, to the whole transport it filled).
+    let verdict = unsafe { judge(sane.transport) };
+    let repaired;
+    match verdict {
+        Verdict::AsIs => {}
+        Verdict::Repaired(transport) => {
+            repaired = transport;
+            sane.transport = &repaired;
+            shim_notes::count(plugin, Note::Repaired);
+        }
+        Verdict::Dropped(note) => {
+            sane.transport = std::ptr::null();
+            shim_notes::count(plugin, note);
+        }
     }
     // SAFETY: clack's process for this plugin; `sane` is the host's struct,
     // with the same buffers and queues, valid for this call, and a transport
-    // that is null or well-formed.
+    // that is null or well-formed (`repaired` lives until the call returns).
     unsafe { clack_process(plugin, &sane) }
 }

@@ -29,9 +29,11 @@ pub mod phasor;
 pub mod processor;
 mod report;
 pub(crate) mod settings;
+mod shim_notes;
 mod state;
 mod thru;
 pub mod transport;
+mod transport_header;
 
 use clack_extensions::audio_ports::PluginAudioPorts;
 use clack_extensions::log::HostLog;

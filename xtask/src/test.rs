@@ -207,7 +207,7 @@ fn kernel_tests(cargo: &str, root: &Path, opts: &Options) -> Result<String> {
 /// `Ok` when the kernel tests can run on this machine's own kernel: a
 /// read-write `/dev/snd/seq` with the Midi Through and virmidi clients
 /// (loaded here when running as root); otherwise why not.
-fn native_sequencer() -> std::result::Result<(), String> {
+pub(crate) fn native_sequencer() -> std::result::Result<(), String> {
     let open = || {
         fs::OpenOptions::new()
             .read(true)
@@ -312,7 +312,7 @@ fn in_vm(
 }
 
 /// Single-quote for sh.
-fn shell_quote(s: &str) -> String {
+pub(crate) fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 

@@ -9,11 +9,24 @@
 //!
 //! Prints one line per test that did not pass and a closing tally; fails on
 //! any failed, crashed or warning test, and when the validator is missing.
+//!
+//! Where this machine has no kernel sequencer (CI runners, containers), the
+//! plugin meets only its "no sequencer" path here, so the validator runs a
+//! second time in the kernel-test VM (`vm/`, its own boot: the validator is
+//! one command, and CI runs it after `cargo xtask test`), where every
+//! instance opens a live client and queue. That run checks it is so: it
+//! watches `/proc/asound/seq` while the validator runs and fails unless a
+//! PhasorSync client and a queue it owns showed up.
 
 use anyhow::{bail, Context, Result};
+use std::fmt::Write as _;
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{sysdeps, vm};
 
 /// The validator's executable name.
 const VALIDATOR: &str = "clap-validator";
@@ -24,22 +37,68 @@ const SHARED_VALIDATOR: &str = "../shared/tools/clap-validator";
 /// How a user gets it.
 const INSTALL: &str = "cargo install --git https://github.com/free-audio/clap-validator";
 
+/// The hidden first argument of the run inside the VM:
+/// `validate --in-vm VALIDATOR BUNDLE [-- ARGS]`.
+const IN_VM: &str = "--in-vm";
+
+/// The sequencer client name the plugin opens (see `src/backend/alsa_seq`).
+const CLIENT_NAME: &str = "PhasorSync";
+
 /// Run the validator; see the module docs.
 ///
 /// # Errors
 /// When the validator is missing or cannot run, or any test failed, crashed
-/// or warned.
+/// or warned (here or in the VM).
 pub fn run(args: &[String]) -> Result<()> {
     let (ours, extra) = crate::split_at_dashes(args);
+    if let [flag, validator, bundle] = ours {
+        if flag == IN_VM {
+            return validate(Path::new(validator), Path::new(bundle), extra, true);
+        }
+    }
     if !ours.is_empty() {
         bail!("usage: cargo xtask validate [-- CLAP-VALIDATOR-ARGS]");
     }
+    let started = Instant::now();
     let root = crate::workspace_root();
     // Before the (long) build: a missing validator is known at once.
     let validator = find_validator(&root)?;
     crate::prepare_bundle()?;
     let bundle = root.join("target/bundled/PhasorSync.clap");
-    let version = Command::new(&validator)
+    let here = crate::test::native_sequencer();
+    let mut stages = vec![(
+        match &here {
+            Ok(()) => "validator on this machine (live sequencer)".to_string(),
+            Err(why) => format!("validator on this machine (no sequencer: {why})"),
+        },
+        validate(&validator, &bundle, extra, here.is_ok()),
+    )];
+    if here.is_err() {
+        println!("\n     Running the validator again in a qemu VM (a live sequencer)");
+        stages.push((
+            "validator in the qemu VM (live sequencer)".to_string(),
+            in_vm(&validator, &bundle, extra),
+        ));
+    }
+    println!();
+    let mut failed = Vec::new();
+    for (name, result) in &stages {
+        match result {
+            Ok(()) => println!("validate result: ok. {name}"),
+            Err(e) => {
+                println!("validate result: FAILED. {name}: {e:#}");
+                failed.push(name.as_str());
+            }
+        }
+    }
+    crate::verdict("validate", started, &failed)
+}
+
+/// One validator run on `bundle`, its tally printed. With `live`, also
+/// watch the kernel sequencer meanwhile and fail unless a PhasorSync client
+/// and a queue it owns appeared.
+fn validate(validator: &Path, bundle: &Path, extra: &[String], live: bool) -> Result<()> {
+    let version = Command::new(validator)
         .arg("--version")
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
@@ -49,26 +108,45 @@ pub fn run(args: &[String]) -> Result<()> {
         validator.display(),
         bundle.display()
     );
-    let mut cmd = Command::new(&validator);
+    let mut cmd = Command::new(validator);
     if std::env::var_os("CLAP_VALIDATOR_VERBOSITY").is_none() {
         // Its own progress lines (one per test) would bury the summary; the
         // plugin's log messages are warnings or errors and still show.
         cmd.args(["--verbosity", "warn"]);
     }
-    let out = cmd
+    let mut child = cmd
         .args(["validate", "--json"])
         .args(extra)
-        .arg(&bundle)
+        .arg(bundle)
+        .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .output()
+        .spawn()
         .with_context(|| format!("running {}", validator.display()))?;
+    let mut stdout = child.stdout.take().context("the validator's stdout")?;
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        stdout.read_to_end(&mut out).map(|_| out)
+    });
+    let mut seen = Seen::default();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if live {
+            seen.look();
+        }
+        std::thread::sleep(Duration::from_millis(if live { 20 } else { 100 }));
+    };
+    let out = reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("the validator's reader panicked"))?
+        .context("reading the validator's output")?;
     // It exits non-zero when a test fails; the JSON says which.
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).with_context(|| {
+    let report: serde_json::Value = serde_json::from_slice(&out).with_context(|| {
         format!(
-            "{} printed no JSON report ({}); its output:\n{}",
+            "{} printed no JSON report ({status}); its output:\n{}",
             validator.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stdout)
+            String::from_utf8_lossy(&out)
         )
     })?;
     let tally = Tally::of(&report)?;
@@ -76,6 +154,9 @@ pub fn run(args: &[String]) -> Result<()> {
         println!("{line}");
     }
     println!("{}", tally.summary());
+    if live {
+        println!("validator: {}", seen.summary());
+    }
     if tally.bad() > 0 {
         bail!(
             "the CLAP validator reports {} failed, {} crashed and {} warning tests",
@@ -87,7 +168,133 @@ pub fn run(args: &[String]) -> Result<()> {
     if tally.passed == 0 {
         bail!("the CLAP validator ran no test that passed; see its output above");
     }
+    if live && !seen.live() {
+        bail!(
+            "the validator passed, but no {CLIENT_NAME} sequencer client with a queue of its \
+             own was seen while it ran ({}): the live path went untested",
+            seen.summary()
+        );
+    }
     Ok(())
+}
+
+/// The validator in one boot of the kernel-test VM: this very program runs
+/// there with [`IN_VM`], on the bundle and validator of this machine.
+fn in_vm(validator: &Path, bundle: &Path, extra: &[String]) -> Result<()> {
+    sysdeps::ensure(sysdeps::VM)?;
+    let kernel = vm::ensure_kernel()?;
+    let job = vm::JobDir::create()?;
+    let me = std::env::current_exe().context("the path of cargo xtask's own binary")?;
+    let mut args = vec![
+        me.to_string_lossy().into_owned(),
+        "validate".into(),
+        IN_VM.into(),
+        validator.to_string_lossy().into_owned(),
+        bundle.to_string_lossy().into_owned(),
+        "--".into(),
+    ];
+    args.extend(extra.iter().cloned());
+    let mut script = String::from("# generated by cargo xtask validate\n");
+    for name in ["CI", "NO_COLOR", "CLAP_VALIDATOR_VERBOSITY"] {
+        if let Ok(value) = std::env::var(name) {
+            writeln!(script, "export {name}={}", crate::test::shell_quote(&value))?;
+        }
+    }
+    let quoted: Vec<String> = args.iter().map(|a| crate::test::shell_quote(a)).collect();
+    writeln!(script, "exec {}", quoted.join(" "))?;
+    let script_path = job.path.join("job.sh");
+    fs::write(&script_path, script)?;
+    let run = vm::run_script(&kernel, &script_path, &job, vm::TEST_CPUS)?;
+    println!(
+        "validator: in the VM ({}; {})",
+        kernel.package,
+        run.timing()
+    );
+    if run.status != 0 {
+        bail!("exit status {} in the VM; see the output above", run.status);
+    }
+    Ok(())
+}
+
+/// What the kernel sequencer showed of the plugin while the validator ran.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Distinct PhasorSync client ids seen.
+    clients: Vec<u32>,
+    /// Distinct (queue, owner) pairs owned by a PhasorSync client.
+    queues: Vec<(u32, u32)>,
+    /// Times `/proc/asound/seq` was read.
+    looks: u64,
+}
+
+impl Seen {
+    /// Read the sequencer's client and queue lists once.
+    fn look(&mut self) {
+        let read = |f: &str| fs::read_to_string(Path::new("/proc/asound/seq").join(f));
+        if let (Ok(clients), Ok(queues)) = (read("clients"), read("queues")) {
+            self.note(&clients, &queues);
+        }
+    }
+
+    /// Add what one reading of `clients` and `queues` shows.
+    fn note(&mut self, clients: &str, queues: &str) {
+        self.looks += 1;
+        let ours = plugin_clients(clients);
+        for &c in &ours {
+            if !self.clients.contains(&c) {
+                self.clients.push(c);
+            }
+        }
+        for q in queue_owners(queues) {
+            if ours.contains(&q.1) && !self.queues.contains(&q) {
+                self.queues.push(q);
+            }
+        }
+    }
+
+    /// Whether the plugin's live path ran: a client, and a queue it owned.
+    fn live(&self) -> bool {
+        !self.clients.is_empty() && !self.queues.is_empty()
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "{} {CLIENT_NAME} sequencer client(s) and {} queue(s) they owned seen in {} looks",
+            self.clients.len(),
+            self.queues.len(),
+            self.looks
+        )
+    }
+}
+
+/// Ids of the PhasorSync clients in `/proc/asound/seq/clients`
+/// (`Client 128 : "PhasorSync" [User Legacy]`).
+fn plugin_clients(text: &str) -> Vec<u32> {
+    text.lines()
+        .filter_map(|l| {
+            let (id, name) = l.strip_prefix("Client")?.split_once(':')?;
+            let name = name.trim().strip_prefix('"')?.split('"').next()?;
+            (name == CLIENT_NAME).then(|| id.trim().parse().ok())?
+        })
+        .collect()
+}
+
+/// `(queue, owner client)` of each queue in `/proc/asound/seq/queues`
+/// (`queue 0: [...]` then `owned by client    : 128`).
+fn queue_owners(text: &str) -> Vec<(u32, u32)> {
+    let mut queue = None;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("queue ") {
+            queue = rest.split(':').next().and_then(|q| q.trim().parse().ok());
+        } else if let Some(rest) = line.strip_prefix("owned by client") {
+            let owner = rest.trim_start().strip_prefix(':').map(str::trim);
+            if let (Some(q), Some(Ok(owner))) = (queue, owner.map(str::parse)) {
+                out.push((q, owner));
+            }
+        }
+    }
+    out
 }
 
 /// The validator's path, or an error saying how to get it.
@@ -265,6 +472,31 @@ mod tests {
         assert!(Tally::of(&serde_json::json!({})).is_err());
         let odd = serde_json::json!({"results": [{"test": {}, "status": {"code": "odd"}}]});
         assert!(Tally::of(&odd).is_err());
+    }
+
+    #[test]
+    fn the_plugins_clients_and_their_queues_are_told_apart() {
+        let clients = "Client info\n  cur  clients : 3\n\nClient   0 : \"System\" [Kernel]\n\
+                       Client 128 : \"PhasorSync\" [User Legacy]\n  Port   0 : \"in\"\n\
+                       Client 129 : \"PhasorSync-other\" [User Legacy]\n";
+        assert_eq!(plugin_clients(clients), [128]);
+        let queues =
+            "queue 0: [Queue-0]\nowned by client    : 129\nlock status        : Locked\n\n\
+                      queue 1: [PhasorSync]\nowned by client    : 128\n";
+        assert_eq!(queue_owners(queues), [(0, 129), (1, 128)]);
+        let mut seen = Seen::default();
+        seen.note(clients, "");
+        assert!(
+            !seen.live(),
+            "a client without a queue is not the live path"
+        );
+        seen.note(clients, queues);
+        seen.note(clients, queues);
+        assert!(seen.live());
+        assert_eq!(
+            (seen.clients.len(), seen.queues.len(), seen.looks),
+            (1, 1, 3)
+        );
     }
 
     #[test]
