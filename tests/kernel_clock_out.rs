@@ -33,7 +33,7 @@ use common::{
     aplaymidi_floor, logged_output_addr, received_stream, require_sequencer, stream_on_time, Cue,
     DirectSender, Hiccups, HostMidi, OnTime, Pacing, Received, Receiver, Song, Timed,
 };
-use phasorsync::midi_clock::follower::{ClockIn, Follower};
+use phasorsync::midi_clock::follower::Follower;
 use phasorsync::midi_clock::ticks::ClockKind;
 use phasorsync::plugin::params::{index, PARAMS};
 use std::time::Duration;
@@ -425,13 +425,7 @@ fn slaves_follow_the_clock_through_a_locate_while_playing_and_hiccups() {
             0xF2 => ClockKind::SongPosition(u16::from(b[1]) | u16::from(b[2]) << 7),
             _ => continue,
         };
-        let k = match kind {
-            ClockKind::Clock => ClockIn::Clock,
-            ClockKind::Start => ClockIn::Start,
-            ClockKind::Continue => ClockIn::Continue,
-            ClockKind::Stop => ClockIn::Stop,
-            ClockKind::SongPosition(p) => ClockIn::SongPosition(p),
-        };
+        let k = strict_slave::as_clock_in(kind);
         follower.event(t, 0, k);
         if let Some(tick) = strict.event(t as f64, kind) {
             played.push(tick);

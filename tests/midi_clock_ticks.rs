@@ -1,6 +1,6 @@
 //! The transport-to-tick scheduler against synthetic host transports.
 
-use phasorsync::midi_clock::follower::{ClockIn, Follower};
+use phasorsync::midi_clock::follower::Follower;
 use phasorsync::midi_clock::ticks::{
     ClockEvent, ClockKind, ClockOptions, TickScheduler, Transport,
 };
@@ -639,13 +639,7 @@ fn assert_slaves_follow(ev: &[(f64, ClockKind)], host_tick: impl Fn(f64) -> i64)
             );
             strict_played += 1;
         }
-        let k = match kind {
-            ClockKind::Clock => ClockIn::Clock,
-            ClockKind::Start => ClockIn::Start,
-            ClockKind::Continue => ClockIn::Continue,
-            ClockKind::Stop => ClockIn::Stop,
-            ClockKind::SongPosition(p) => ClockIn::SongPosition(p),
-        };
+        let k = strict_slave::as_clock_in(kind);
         follower.event(ns(at), 0, k);
         if kind == ClockKind::Clock {
             clocks += 1;
