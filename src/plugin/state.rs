@@ -296,16 +296,14 @@ mod tests {
         assert_eq!(State::decode(&bytes).unwrap(), State::default());
     }
 
-    /// A version-2 state of `(id, value)` pairs and no texts.
+    /// A version-2 state of `(id, value)` pairs (written as any state is,
+    /// whatever the ids), with empty texts.
     fn with_params(params: &[(u32, f64)]) -> Vec<u8> {
-        let mut bytes = b"PHSY\x02".to_vec();
-        bytes.extend_from_slice(&(params.len() as u16).to_le_bytes());
-        for &(id, value) in params {
-            bytes.extend_from_slice(&id.to_le_bytes());
-            bytes.extend_from_slice(&value.to_le_bytes());
+        State {
+            params: params.to_vec(),
+            ..State::default()
         }
-        bytes.extend_from_slice(&0u16.to_le_bytes());
-        bytes
+        .encode()
     }
 
     #[test]
