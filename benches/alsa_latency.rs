@@ -3,7 +3,7 @@
 //!
 //! Not a criterion benchmark: what is measured is a distribution of delays of
 //! a live event stream through the kernel, not the speed of a function.
-//! Needs `/dev/snd/seq` (run it in the project's VM: see the README); it exits
+//! Needs `/dev/snd/seq` (run it in the project's VM: see docs/testing.md); it exits
 //! with an error otherwise.
 //!
 //! A sender client (in this process) sends `N` control changes, ~1.5 ms apart

@@ -353,7 +353,7 @@ fn main() {
             r.tempo_bias
         );
     }
-    // What the README claims: PhasorSync has the steadiest tempo, locks
+    // What docs/benchmarks/host-side.md claims: PhasorSync has the steadiest tempo, locks
     // and re-locks first, and its phase is at least as close to the grid as
     // the best baseline's (the DLL's loop is about as good at steady state;
     // 10 % margin). Fails (and with it `cargo xtask bench`) if not.

@@ -6,7 +6,7 @@
 //! of the same events seen by a second client ("probe") subscribed to the same
 //! sender, and with the file's own schedule.
 //!
-//! Figures (printed; quoted in the README): |placement error| in samples
+//! Figures (printed; quoted in docs/benchmarks/placement.md): |placement error| in samples
 //! against the kernel timestamp, p50/p99/max, for PhasorSync and for the same
 //! stream snapped to the start of the block in which it was first available
 //! (what a timestamp-less buffer does), for blocks of 64, 256 and 1024 frames;

@@ -41,7 +41,7 @@ use strict_slave::StrictSlave;
 
 const ID: &std::ffi::CStr = c"org.phasorsync.phasorsync";
 /// 512 frames (10.7 ms): an emulated VM on a loaded machine keeps that
-/// period far more often than 64 or 256 (see the README's figures).
+/// period far more often than 64 or 256 (see docs/benchmarks/clock-out.md).
 const FRAMES: u32 = 512;
 /// 3 s stopped first: the plugin's timeline settles (about 1 s at 512).
 const PLAY1: u64 = 288;

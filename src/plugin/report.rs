@@ -133,7 +133,7 @@ const CLOCK_IN: [ClockNote; 4] = [
     ),
     (
         LogSeverity::Info,
-        "dropout(s) of the external MIDI clock: no tick for 3 tick periods",
+        "dropout(s) of the external MIDI clock: no tick for 3.5 tick periods",
         |c| &c.timeouts,
     ),
     (

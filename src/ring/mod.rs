@@ -32,7 +32,7 @@
 //! # Why `ringbuf`, and why not its per-item API
 //! Picked by `benches/ring.rs` (push 64 then drain; median thread CPU time per
 //! message; one run on a shared 2-core AMD EPYC VM, load average 4–7 from other
-//! builds; full table in the README):
+//! builds; full table in docs/benchmarks/host-side.md):
 //!
 //! | queue (payload)                      | ns/msg | vs fastest |
 //! |--------------------------------------|-------:|-----------:|

@@ -1,4 +1,4 @@
-//! `cargo xtask bench`: every figure the README quotes, in one run.
+//! `cargo xtask bench`: every figure docs/benchmarks.md quotes, in one run.
 //!
 //! 1. the criterion benchmarks on this machine: the plugin scan, parser
 //!    throughput, the ring against `bbx_midi`/`rtrb`/`ringbuf`/`heapless`,
