@@ -24,7 +24,7 @@ pub struct PortRow {
     pub connect_in: bool,
     /// The patterns would connect `MIDI out` to it.
     pub connect_out: bool,
-    /// A PhasorSync client itself, or the system client: never connected.
+    /// The system client: never connected.
     pub own: bool,
 }
 
@@ -33,8 +33,9 @@ fn rows(seq: &Seq, patterns: &Patterns) -> Vec<PortRow> {
     let mut out = Vec::new();
     for c in ClientIter::new(seq) {
         let cname = c.get_name().unwrap_or("?").to_string();
-        // The system client and PhasorSync's own are never auto-connected.
-        let own = c.get_client() == 0 || cname.starts_with("PhasorSync");
+        // The system client is never auto-connected (a plugin's own client
+        // neither, but this listing's handle is not one).
+        let own = c.get_client() == 0;
         for p in PortIter::new(seq, c.get_client()) {
             let caps = p.get_capability();
             if caps.contains(PortCap::NO_EXPORT) {
