@@ -223,6 +223,21 @@ pub enum ClockIn {
     SongPosition(u16),
 }
 
+impl ClockIn {
+    /// The clock or transport message a parsed MIDI event is, if any.
+    pub fn from_event(event: &crate::protocol::MidiEvent) -> Option<Self> {
+        use crate::protocol::MidiEvent;
+        Some(match *event {
+            MidiEvent::TimingClock => Self::Clock,
+            MidiEvent::Start => Self::Start,
+            MidiEvent::Continue => Self::Continue,
+            MidiEvent::Stop => Self::Stop,
+            MidiEvent::SongPosition(p) => Self::SongPosition(p),
+            _ => return None,
+        })
+    }
+}
+
 /// How sure the follower is of the clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lock {

@@ -19,7 +19,7 @@ use super::params::{index, ParamValues, PARAMS};
 use crate::midi_clock::follower::{
     ClockIn as Clock, Follower, FollowerStats, Lock, MAX_PERIOD_NS, TICKS_PER_BEAT, TIMEOUT_PERIODS,
 };
-use crate::protocol::{MidiEvent, MidiMessage};
+use crate::protocol::MidiMessage;
 use clack_plugin::events::event_types::ParamValueEvent;
 use clack_plugin::events::Pckn;
 use clack_plugin::prelude::ClapId;
@@ -106,13 +106,8 @@ impl ClockIn {
     /// # Realtime Safety
     /// The follower's arithmetic (a fit over at most 128 ticks per Clock).
     pub fn take(&mut self, msg: &MidiMessage) -> bool {
-        let kind = match msg.event {
-            MidiEvent::TimingClock => Clock::Clock,
-            MidiEvent::Start => Clock::Start,
-            MidiEvent::Continue => Clock::Continue,
-            MidiEvent::Stop => Clock::Stop,
-            MidiEvent::SongPosition(p) => Clock::SongPosition(p),
-            _ => return true,
+        let Some(kind) = Clock::from_event(&msg.event) else {
+            return true;
         };
         self.follower.event(msg.time_ns, msg.port, kind);
         if kind == Clock::Clock && self.follower.state(msg.time_ns).source == Some(msg.port) {

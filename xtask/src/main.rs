@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         Some("vm") => vm::cli(&args[1..]),
         _ => nice_plug_xtask::main_with_args("cargo xtask", args).map_err(|e| {
             e.context(
-                "PhasorSync adds:\n  cargo xtask install [--release]   bundle, then copy PhasorSync.clap to ~/.clap\n  cargo xtask test                  run every test (host tests and real-kernel ALSA tests)\n  cargo xtask validate              bundle, then run free-audio's clap-validator on it\n  cargo xtask miri                  the ring's tests under Miri (nightly toolchain)\n  cargo xtask bench                 every benchmark figure (criterion here; kernel latency and placement in the VM)\n  cargo xtask vm /abs/script.sh     run a script as root in the kernel-test VM (real ALSA sequencer)",
+                "PhasorSync adds:\n  cargo xtask install [--release]   bundle, then copy PhasorSync.clap to ~/.clap and the phasorsync command to ~/.local/bin\n  cargo xtask test                  run every test (host tests and real-kernel ALSA tests)\n  cargo xtask validate              bundle, then run free-audio's clap-validator on it\n  cargo xtask miri                  the ring's tests under Miri (nightly toolchain)\n  cargo xtask bench                 every benchmark figure (criterion here; kernel latency and placement in the VM)\n  cargo xtask vm /abs/script.sh     run a script as root in the kernel-test VM (real ALSA sequencer)",
             )
         }),
     };
@@ -106,18 +106,68 @@ pub fn prepare_bundle() -> anyhow::Result<(String, PathBuf)> {
 }
 
 /// `cargo xtask install [--release]`: bundle, then copy the `.clap` into
-/// `~/.clap`, where Bitwig and REAPER look for CLAP plugins on Linux.
+/// `~/.clap`, where Bitwig and REAPER look for CLAP plugins on Linux; and
+/// build the `phasorsync` command in the same profile and copy it into
+/// `~/.local/bin`.
 fn install(extra: &[String]) -> anyhow::Result<()> {
     sysdeps::ensure(sysdeps::BUILD)?;
     let mut args = vec!["bundle".to_string(), "phasorsync".to_string()];
     args.extend(extra.iter().cloned());
     nice_plug_xtask::main_with_args("cargo xtask", args)?;
-    let home = std::env::var_os("HOME").ok_or_else(|| anyhow::anyhow!("HOME is not set"))?;
-    let dest_dir = PathBuf::from(home).join(".clap");
+    let home =
+        PathBuf::from(std::env::var_os("HOME").ok_or_else(|| anyhow::anyhow!("HOME is not set"))?);
+    let dest_dir = home.join(".clap");
     std::fs::create_dir_all(&dest_dir)?;
     let src = workspace_root().join("target/bundled/PhasorSync.clap");
     let dest = dest_dir.join("PhasorSync.clap");
     std::fs::copy(&src, &dest)?;
     println!("installed {} -> {}", src.display(), dest.display());
+    install_command(&home, extra)
+}
+
+/// Builds the `phasorsync` command (same profile as the bundle: `--release`
+/// when given) and copies it to `~/.local/bin/phasorsync`.
+fn install_command(home: &std::path::Path, extra: &[String]) -> anyhow::Result<()> {
+    let release = extra.iter().any(|a| a == "--release");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = std::process::Command::new(&cargo);
+    cmd.current_dir(workspace_root()).args([
+        "build",
+        "-p",
+        "phasorsync-cli",
+        "--bin",
+        "phasorsync",
+    ]);
+    if release {
+        cmd.arg("--release");
+    }
+    if !cmd.status()?.success() {
+        anyhow::bail!("building the phasorsync command failed");
+    }
+    let profile = if release { "release" } else { "debug" };
+    let src = workspace_root()
+        .join("target")
+        .join(profile)
+        .join("phasorsync");
+    let dest_dir = home.join(".local/bin");
+    std::fs::create_dir_all(&dest_dir)?;
+    let dest = dest_dir.join("phasorsync");
+    // Copied beside, then renamed: a running `phasorsync` keeps its file.
+    let tmp = dest_dir.join(".phasorsync.new");
+    std::fs::copy(&src, &tmp)?;
+    std::fs::rename(&tmp, &dest)?;
+    println!(
+        "installed {} -> {} (the `phasorsync` command: `phasorsync ports`, `phasorsync monitor`)",
+        src.display(),
+        dest.display()
+    );
+    let on_path =
+        std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d == dest_dir));
+    if !on_path {
+        println!(
+            "note: {} is not on PATH; add it (e.g. in ~/.profile) to run `phasorsync`",
+            dest_dir.display()
+        );
+    }
     Ok(())
 }

@@ -68,6 +68,24 @@ fn seq_err(what: &str, e: alsa::Error) -> SeqError {
     SeqError::ClientCreation(format!("{what}: {e}"))
 }
 
+/// A bare non-blocking sequencer handle (no name, ports or queue), for
+/// tools that only look, such as listing the ports.
+///
+/// # Errors
+/// [`SeqError::NoSequencer`] if `/dev/snd/seq` is missing,
+/// [`SeqError::PermissionDenied`] if it may not be opened,
+/// [`SeqError::ClientCreation`] for anything else.
+pub fn open_seq() -> Result<Seq, SeqError> {
+    if !Path::new(SEQ_DEVICE).exists() {
+        return Err(SeqError::NoSequencer);
+    }
+    Seq::open(None, None, true).map_err(|e| match e.errno() {
+        libc::EACCES | libc::EPERM => SeqError::PermissionDenied,
+        libc::ENOENT | libc::ENODEV | libc::ENXIO => SeqError::NoSequencer,
+        _ => seq_err("opening the sequencer (snd_seq_open)", e),
+    })
+}
+
 /// Opens the sequencer, names the client (`base`, `base-2`, …), creates the
 /// ports, asks for the queue to run on the high-resolution timer at
 /// `timer_hz` ticks a second, starts the queue and anchors the clock. A failed subscription to
@@ -79,14 +97,7 @@ fn seq_err(what: &str, e: alsa::Error) -> SeqError {
 /// [`SeqError::PermissionDenied`] if it may not be opened,
 /// [`SeqError::ClientCreation`] for anything else, with the step that failed.
 pub fn open(base: &str, timer_hz: u32) -> Result<SeqClient, SeqError> {
-    if !Path::new(SEQ_DEVICE).exists() {
-        return Err(SeqError::NoSequencer);
-    }
-    let seq = Seq::open(None, None, true).map_err(|e| match e.errno() {
-        libc::EACCES | libc::EPERM => SeqError::PermissionDenied,
-        libc::ENOENT | libc::ENODEV | libc::ENXIO => SeqError::NoSequencer,
-        _ => seq_err("opening the sequencer (snd_seq_open)", e),
-    })?;
+    let seq = open_seq()?;
     let client = seq
         .client_id()
         .map_err(|e| seq_err("reading our client id", e))?;

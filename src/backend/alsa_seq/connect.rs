@@ -266,6 +266,17 @@ fn glob(pat: &[u8], s: &[u8]) -> bool {
     pat[p..].iter().all(|&c| c == b'*')
 }
 
+/// Can a port with these capabilities be connected on `side`: a source
+/// readable by subscription for our `MIDI in`, a destination writable by
+/// subscription for our `MIDI out`, never a `NO_EXPORT` port.
+pub fn connectable(side: Side, caps: PortCap) -> bool {
+    let needs = match side {
+        Side::In => PortCap::READ | PortCap::SUBS_READ,
+        Side::Out => PortCap::WRITE | PortCap::SUBS_WRITE,
+    };
+    caps.contains(needs) && !caps.contains(PortCap::NO_EXPORT)
+}
+
 /// `$XDG_CONFIG_HOME/phasorsync/connect`, else `$HOME/.config/phasorsync/connect`.
 pub fn config_file_path() -> Option<PathBuf> {
     let base = match std::env::var_os("XDG_CONFIG_HOME") {
@@ -512,13 +523,13 @@ impl AutoConnector {
         let Some((cname, pname)) = names(seq, addr) else {
             return;
         };
-        if caps.contains(PortCap::READ | PortCap::SUBS_READ)
+        if connectable(Side::In, caps)
             && !self.sources.contains(&addr)
             && self.wanted(Side::In, &cname, &pname)
         {
             self.connect(seq, Side::In, addr, &cname, &pname, ch);
         }
-        if caps.contains(PortCap::WRITE | PortCap::SUBS_WRITE)
+        if connectable(Side::Out, caps)
             && !self.dests.contains(&addr)
             && self.wanted(Side::Out, &cname, &pname)
         {
