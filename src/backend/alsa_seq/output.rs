@@ -285,6 +285,11 @@ impl Output {
 
     /// The engine stops: what the pacer holds goes at once or is counted.
     fn stop_pacing(&mut self, seq: &alsa::Seq, route: Route, clock: &QueueTime, news: &News) {
+        // What waited behind a SysEx was stamped after its end on the wire;
+        // that SysEx is cut now, so it goes once the events already written
+        // are out (still after them and whatever its stream queued before),
+        // not seconds later, after the queue is gone.
+        let free_at = self.pacer.cut_point().unwrap_or(0).max(monotonic_ns());
         let (drops, cuts, encoder) = (&mut self.drops, &mut self.cuts, &mut self.encoder);
         let clock_sent = &mut self.clock_sent;
         self.pacer.stop(
@@ -296,7 +301,8 @@ impl Output {
                     .map_err(|e| write_error(e, false))
             },
             |o| match o {
-                Outcome::Release(msg) => {
+                Outcome::Release(mut msg) => {
+                    msg.time_ns = msg.time_ns.min(free_at);
                     let sent = send_one(seq, encoder, &msg, route, clock, news, drops, cuts);
                     note_clock(clock_sent, sent, &msg, clock);
                 }

@@ -323,6 +323,18 @@ impl SysexPacer {
         }
     }
 
+    /// When the wire is free if the SysEx going out is cut where it stands
+    /// (after its events already written): its start plus their wire time.
+    /// `None` when no SysEx waits.
+    pub fn cut_point(&self) -> Option<u64> {
+        let first = self.pending.front()?;
+        Some(
+            first
+                .start_ns
+                .saturating_add(self.written as u64 * WIRE_NS_PER_BYTE),
+        )
+    }
+
     /// As the engine stops: a SysEx of one event that has not started is
     /// written with `write` (at once: it fits a port's buffer); every other
     /// one is given up (it cannot go out at the wire's pace any more). The
