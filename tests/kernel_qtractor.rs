@@ -669,7 +669,21 @@ fn qtractor_rolling_gives_start_clock_at_the_session_tempo_and_stop() {
     let tick_rate = 1e9 / trend(&points);
     let jack_rate = (frames_b - frames_a) as f64 / ((us_b - us_a) as f64 / 1e6);
     let want = CLOCK_TEMPO / 60.0 * PPQN * jack_rate / 48_000.0;
-    let bpm = tick_rate * 60.0 / PPQN * 48_000.0 / jack_rate;
+    let slope_bpm = tick_rate * 60.0 / PPQN * 48_000.0 / jack_rate;
+    // The tempo in song time: the ticks sent between JACK's two readings
+    // against the beats its frames advanced. The tick count at each reading
+    // is read off a line fitted to the ticks within a second of it (single
+    // ticks arrive tens of ms off under emulation; a stall in the middle of
+    // the roll, which moves every later tick's time but no count, does not
+    // tilt it as it tilts one line over the whole roll).
+    let all_ticks: Vec<u64> = got
+        .iter()
+        .filter(|&&(_, s)| s == TICK)
+        .map(|&(t, _)| t)
+        .collect();
+    let ticks_sent = tick_index_at(&all_ticks, jack_b) - tick_index_at(&all_ticks, jack_a);
+    let song_beats = (frames_b - frames_a) as f64 / 48_000.0 * CLOCK_TEMPO / 60.0;
+    let bpm = CLOCK_TEMPO * ticks_sent / PPQN / song_beats;
     let period = 1e9 / tick_rate;
     let worst = ticks
         .windows(2)
@@ -677,7 +691,8 @@ fn qtractor_rolling_gives_start_clock_at_the_session_tempo_and_stop() {
         .fold(0.0, f64::max);
     println!(
         "qtractor clock out: {} ticks over {span:.2} s, {tick_rate:.3}/s against {want:.3}/s \
-         (JACK at {jack_rate:.0} frames/s): {bpm:.3} BPM of song time (session {CLOCK_TEMPO}), \
+         (JACK at {jack_rate:.0} frames/s): {bpm:.3} BPM of song time (session {CLOCK_TEMPO}; \
+         {slope_bpm:.3} from one line over the roll), \
          worst interval error {:.2} ms, Stop {:?} ms after the stop command; JACK's clock \
          {:.3} s between its readings, ours {:.3}..{:.3} s; receiver queue/monotonic {scale:.6} \
          ({:?})",
@@ -736,13 +751,34 @@ fn qtractor_rolling_gives_start_clock_at_the_session_tempo_and_stop() {
         "clock after the Stop: {summary}"
     );
 
-    // The clock over the roll at the session's tempo, in song time: its
-    // rate against the rate JACK's frames advanced over the same seconds.
+    // The clock over the roll at the session's tempo, in song time: the
+    // ticks sent against the beats JACK's frames advanced meanwhile.
     assert!(
         (bpm / CLOCK_TEMPO - 1.0).abs() < 0.002,
         "clock at {bpm:.3} BPM of song time, the session's tempo is {CLOCK_TEMPO} \
          (0.2 % allowed): {summary}"
     );
+}
+
+/// The fractional index, among `ticks` (arrival times, in order), of a
+/// tick at `t`: a line fitted to the ticks within a second of `t`.
+fn tick_index_at(ticks: &[u64], t: u64) -> f64 {
+    let near: Vec<(f64, f64)> = ticks
+        .iter()
+        .enumerate()
+        .filter(|&(_, &x)| x.abs_diff(t) <= 1_000_000_000)
+        .map(|(i, &x)| (x as f64 - t as f64, i as f64))
+        .collect();
+    assert!(
+        near.len() > 8,
+        "too few ticks near {t} ns to read the count"
+    );
+    let n = near.len() as f64;
+    let (mx, my) = near
+        .iter()
+        .fold((0.0, 0.0), |(a, b), p| (a + p.0 / n, b + p.1 / n));
+    // Relative to `t`, so the value at `t` is the intercept.
+    my - trend(&near) * mx
 }
 
 #[test]
