@@ -863,3 +863,58 @@ fn split_period_small_blocks_no_reset_at_start() {
     println!("split 32..=1024, 100 runs of 1 s: {resets} resets");
     assert_eq!(resets, 0);
 }
+
+/// A host called on time for 2 s at 512 frames, then one call `late`
+/// periods late followed by the blocks it owes: back to back when `hiccup`
+/// (the card's buffer covered it: the card's clock stays), else one period
+/// apart from the late call on (an xrun: the card's clock moved by the
+/// stall). Returns the stats and the largest error, ns, of the time the map
+/// gives a block's first frame from the late call on (the card plays it a
+/// period after the call is due, the default latency's reference).
+fn late_call(late: u32, hiccup: bool) -> (TimelineStats, f64) {
+    const P: u32 = 512;
+    let period_ns = f64::from(P) * 1e9 / 48_000.0;
+    let late_ns = f64::from(late) * period_ns;
+    let mut tl = Timeline::new(48_000.0, P);
+    let t0 = 1e9;
+    let at_k = 190;
+    let mut shift = 0.0;
+    let mut worst: f64 = 0.0;
+    for k in 0..400u32 {
+        if !hiccup && k == at_k {
+            shift = late_ns;
+        }
+        // When the card wants block k (the end of its period), ns.
+        let due = t0 + f64::from(k + 1) * period_ns + shift;
+        let call = if hiccup && k == at_k {
+            due + late_ns
+        } else if hiccup && k > at_k && k <= at_k + late {
+            // The owed blocks, 10 µs apart right after the late call.
+            t0 + f64::from(at_k + 1) * period_ns + late_ns + f64::from(k - at_k) * 1e4
+        } else {
+            due
+        };
+        let map = tl.begin_block(call as u64, P, None);
+        if k >= at_k {
+            worst = worst.max((map.time_of(0, 0) as f64 - due).abs());
+        }
+    }
+    (tl.stats(), worst)
+}
+
+#[test]
+fn a_host_hiccup_of_up_to_three_periods_keeps_the_timeline() {
+    for late in 1..=3 {
+        let (s, worst) = late_call(late, true);
+        println!("hiccup of {late} period(s): worst error {worst:.0} ns; {s:?}");
+        assert_eq!(s.discontinuities(), 0, "hiccup of {late}: {s:?}");
+        assert!(
+            worst < 100e3,
+            "hiccup of {late}: a block start {worst:.0} ns off"
+        );
+    }
+    // An xrun of as much is still a stall: the card's clock moved.
+    let (s, _) = late_call(3, false);
+    assert_eq!(s.resets_stall, 1, "xrun of 3 periods: {s:?}");
+    assert_eq!(s.discontinuities(), 1, "xrun of 3 periods: {s:?}");
+}

@@ -30,6 +30,10 @@ const PERIOD_SETTLE_BLOCKS: u64 = 16;
 /// Calls the mean call delay averages over (a running mean up to this many
 /// calls, then an exponential one with this time constant).
 const DELAY_AVG_CALLS: u32 = 64;
+/// A call at most this many periods after the line may be a host hiccup
+/// (caught up by calls back to back, the line unmoved): the stall it may
+/// also be is decided on the next call. Later calls are stalls at once.
+const HICCUP_PERIODS: f64 = 4.0;
 
 /// Time the sequencer thread may take to put a stamped event into the ring,
 /// added to one period in [`TimelineStats::default_latency_frames`]: 200 µs
@@ -155,6 +159,10 @@ pub struct Timeline {
     /// Mean call delay after the line (ns) and the calls it averages.
     delay_mean: f64,
     delay_calls: u32,
+    /// The delay after the line (ns) of a call late enough for a stall but
+    /// not past [`HICCUP_PERIODS`]: a stall or a hiccup, told apart by the
+    /// calls that follow (see [`Timeline::discontinuity`]).
+    late_pending: Option<f64>,
     /// Time of the last stall/early reset, for the unpaced test.
     last_disc_ns: Option<u64>,
     unpaced: bool,
@@ -192,6 +200,7 @@ impl Timeline {
             shift_level: 0.0,
             delay_mean: 0.0,
             delay_calls: 0,
+            late_pending: None,
             last_disc_ns: None,
             unpaced: false,
             stats: TimelineStats::default(),
@@ -235,6 +244,7 @@ impl Timeline {
         self.period = 0;
         self.small_run = 0;
         self.high_run = 0;
+        self.late_pending = None;
         self.stats.blocks_since_reset = 0;
     }
 
@@ -370,7 +380,20 @@ impl Timeline {
             span = span.max(self.max_frames);
         }
         let tolerance = line.ns_per_frame * f64::from(span);
+        // A call up to HICCUP_PERIODS late is a stall (the card's clock
+        // moved on: the line shifts) or a hiccup (the host catches up with
+        // calls back to back, the card's buffer covered it: the line
+        // stays). The next calls tell: each catching up by over half a
+        // period keeps the line, one back on it ends the hiccup, anything
+        // else is the stall, a block late.
+        let pending = self.late_pending.take();
         if err > 2.0 * tolerance {
+            let catching_up = pending.is_some_and(|prev| err < prev - tolerance / 2.0);
+            let first = pending.is_none() && err <= HICCUP_PERIODS * tolerance;
+            if catching_up || first {
+                self.late_pending = Some(err);
+                return None;
+            }
             return Some(ResetCause::Stall);
         } else if err < -tolerance {
             return Some(ResetCause::Early);

@@ -103,7 +103,10 @@
 //! The map starts over on [`Timeline::reset`] (activation) and by itself on a
 //! discontinuity, each counted by cause in [`TimelineStats`]: a `steady_time`
 //! that does not continue from the previous block; a call more than two
-//! periods after the line (host stall, xrun) or more than one before it (host
+//! periods after the line (host stall, xrun; up to four periods late, decided
+//! on the next call: one that catches up by over half a period, back to
+//! back, is a hiccup the card's buffer covered, and the line stays) or more
+//! than one before it (host
 //! running ahead, a sample counter that skipped), where a period is the
 //! measured one, not the host's declared max block (hosts declare 4096 and
 //! send 64 to 256, and a 20 ms xrun would go unseen): only in the first 16

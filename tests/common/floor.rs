@@ -42,8 +42,18 @@ pub fn aplaymidi_floor(want: &[Timed]) -> (Received, Result<(OnTime, OnTime), St
 /// The plugin's `MIDI out` address, from its log line
 /// `ALSA sequencer client N "NAME": MIDI in N:P, MIDI out N:P`.
 pub fn logged_output_addr<'a>(lines: impl IntoIterator<Item = &'a str>) -> Option<Addr> {
+    logged_addr(lines, "MIDI out ")
+}
+
+/// The plugin's `MIDI in` address, from the same log line.
+pub fn logged_input_addr<'a>(lines: impl IntoIterator<Item = &'a str>) -> Option<Addr> {
+    logged_addr(lines, "MIDI in ")
+}
+
+/// The address after `label` in the plugin's address log line.
+fn logged_addr<'a>(lines: impl IntoIterator<Item = &'a str>, label: &str) -> Option<Addr> {
     lines.into_iter().find_map(|line| {
-        let rest = line.split("MIDI out ").nth(1)?;
+        let rest = line.split(label).nth(1)?;
         let (c, p) = rest.split([',', ' ']).next()?.trim().split_once(':')?;
         Some(Addr {
             client: c.parse().ok()?,

@@ -146,6 +146,23 @@ pub fn pace_with(
     frames: u32,
     blocks: u64,
     hiccups: Option<Hiccups>,
+    block: impl FnMut(u64, u64),
+) -> Pacing {
+    let late = |k: u64| {
+        hiccups
+            .filter(|h| k > 0 && k % h.every_blocks == 0)
+            .map_or(0, |h| h.periods)
+    };
+    pace_hiccups(frames, blocks, late, block)
+}
+
+/// [`pace`] on a host whose call for block `k` comes `late(k)` periods
+/// late (0: on time), then catches up back to back as with [`Hiccups`]:
+/// hiccups of any pattern of lengths.
+pub fn pace_hiccups(
+    frames: u32,
+    blocks: u64,
+    late: impl Fn(u64) -> u32,
     mut block: impl FnMut(u64, u64),
 ) -> Pacing {
     let period_ns = f64::from(frames) * 1e9 / RATE;
@@ -157,9 +174,10 @@ pub fn pace_with(
     let mut owed = 0u32;
     for k in 0..blocks {
         let mut d = base + ((k - k0) as f64 * period_ns) as u64;
-        if let Some(h) = hiccups.filter(|h| k > 0 && k % h.every_blocks == 0) {
-            sleep_until(d + (f64::from(h.periods) * period_ns) as u64);
-            owed = h.periods + 1;
+        let periods = late(k);
+        if periods > 0 {
+            sleep_until(d + (f64::from(periods) * period_ns) as u64);
+            owed = periods + 1;
         }
         sleep_until(d);
         let now = monotonic_ns();
