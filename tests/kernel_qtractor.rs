@@ -694,12 +694,13 @@ fn qtractor_rolling_gives_start_clock_at_the_session_tempo_and_stop() {
         "qtractor clock out: {} ticks over {span:.2} s, {tick_rate:.3}/s against {want:.3}/s \
          (JACK at {jack_rate:.0} frames/s): {bpm:.3} BPM of song time (session {CLOCK_TEMPO}; \
          {slope_bpm:.3} from one line over the roll), \
-         worst interval error {:.2} ms, Stop {:?} ms after the stop command; JACK's clock \
+         worst interval error {:.2} ms, the last Stop {:?} ms after the stop command; JACK's clock \
          {:.3} s between its readings, ours {:.3}..{:.3} s; receiver queue/monotonic {scale:.6} \
          ({:?})",
         ticks.len(),
         worst / 1e6,
         got.iter()
+            .rev()
             .find(|&&(_, s)| s == STOP)
             .map(|&(t, _)| (t as i64 - stop_ns as i64) / 1_000_000),
         (us_b - us_a) as f64 / 1e6,
