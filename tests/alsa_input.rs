@@ -103,14 +103,18 @@ fn aplaymidi_schedule_is_followed_by_the_timestamps() {
     let errs: Vec<i64> = errs_raw.iter().map(|o| (o - base) / 1000).collect();
     let worst = errs.iter().map(|e| e.abs() * 1000).max().unwrap_or(0);
     eprintln!("aplaymidi schedule: deviations (us) {errs:?}");
-    // Kernel timestamps follow the sender's queue. Under emulation on a
-    // loaded host its timer interrupt is now and then milliseconds late
-    // (that delivery is late, and stamped so, truthfully): most events must
-    // be within 1 ms, none beyond 20 ms.
-    let within = errs.iter().filter(|e| e.abs() < 1000).count();
+    // Kernel timestamps follow the sender's queue. Under emulation its timer
+    // interrupt is now and then milliseconds late (that delivery is late,
+    // and stamped so, truthfully), and a late stretch moves every event in
+    // it: seen in a CI run on a quiet machine, the first four events 1.3 ms
+    // late together, the rest on time. So most intervals between events
+    // must be their schedule's within 1 ms (one late stretch spoils two),
+    // and no event may be beyond 20 ms.
+    let interval_errs: Vec<i64> = errs.windows(2).map(|w| w[1] - w[0]).collect();
+    let within = interval_errs.iter().filter(|e| e.abs() < 1000).count();
     assert!(
-        within * 10 >= errs.len() * 7 && worst < 20_000_000,
-        "deviations from the schedule (us): {errs:?}"
+        within * 10 >= interval_errs.len() * 7 && worst < 20_000_000,
+        "deviations from the schedule (us): {errs:?}, of the intervals: {interval_errs:?}"
     );
     eprintln!("aplaymidi schedule: worst deviation {} us", worst / 1000);
     assert_eq!(
