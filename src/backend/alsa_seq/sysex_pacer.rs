@@ -157,6 +157,12 @@ pub struct SysexPacer {
     written: usize,
     /// When the last SysEx accepted is off the wire.
     free_ns: u64,
+    /// When the last message (not realtime) handed on is off the wire: a
+    /// SysEx accepted later starts no earlier. Not at the same time: the
+    /// two may be written to the queue at different looks, each converted
+    /// to queue time on its own, and the queue's offset moves between
+    /// looks, so a tie could put the message inside the SysEx.
+    after_messages_ns: u64,
     /// One event, copied out of `bytes` (which may wrap around).
     chunk: [u8; CHUNK],
     /// Messages waiting, each with the count of SysEx it waits for.
@@ -178,6 +184,7 @@ impl SysexPacer {
             pending: VecDeque::with_capacity(MAX_PENDING.min(capacity / 2 + 1)),
             written: 0,
             free_ns: 0,
+            after_messages_ns: 0,
             chunk: [0; CHUNK],
             held: VecDeque::with_capacity(MAX_HELD),
             held_in: [0; stream::COUNT],
@@ -210,6 +217,9 @@ impl SysexPacer {
         let realtime = msg.event.is_realtime();
         if !realtime {
             msg.time_ns = self.hold_until(msg.time_ns);
+            // A channel message is three bytes at the most.
+            let end = msg.time_ns.saturating_add(3 * WIRE_NS_PER_BYTE);
+            self.after_messages_ns = self.after_messages_ns.max(end);
         }
         let waits_in = self.held_in.get(usize::from(msg.port)).copied();
         let waits = if realtime {
@@ -260,7 +270,10 @@ impl SysexPacer {
                 self.pending.len()
             ));
         }
-        let start_ns = self.hold_until(time_ns).max(now_ns);
+        let start_ns = self
+            .hold_until(time_ns)
+            .max(self.after_messages_ns)
+            .max(now_ns);
         self.bytes.extend(payload);
         self.pending.push_back(Pending {
             start_ns,
@@ -702,9 +715,10 @@ mod tests {
             p.hold(msg(S + 4, stream::CLOCK, E::TimingClock)),
             Hold::Kept
         );
-        // Another SysEx, and a note behind it.
+        // Another SysEx, after the note and the Song Position held at the
+        // end of the first are off the wire, and a note behind it.
         let second = p.accept(S + 5, 0, &next).unwrap();
-        assert_eq!(second, end);
+        assert_eq!(second, end + 3 * WIRE_NS_PER_BYTE);
         assert_eq!(p.hold(msg(S + 6, stream::HOST, note)), Hold::Kept);
         assert!(!p.is_idle());
 
@@ -719,15 +733,15 @@ mod tests {
                 Ok(msg(end, stream::HOST, note)),
                 Ok(msg(end, stream::CLOCK, E::SongPosition(8))),
                 Ok(msg(S + 4, stream::CLOCK, E::TimingClock)),
-                first(end),
-                first(chunk_time(end, 1)),
-                Ok(msg(off_the_wire(end, 300), stream::HOST, note)),
+                first(second),
+                first(chunk_time(second, 1)),
+                Ok(msg(off_the_wire(second, 300), stream::HOST, note)),
             ],
             "each message right after the last event of the SysEx before it"
         );
         assert!(p.is_idle());
         // Nothing being written: a message goes at once, still after the wire.
-        let after = off_the_wire(end, 300);
+        let after = off_the_wire(second, 300);
         assert_eq!(
             p.hold(msg(S, stream::HOST, note)),
             Hold::Now(msg(after, stream::HOST, note))
