@@ -381,6 +381,62 @@ mod tests {
         crate::plugin::transport::tests::transport(time, beats, tempo, flags)
     }
 
+    /// The clock out on a test host: its output ring, timeline and counters,
+    /// clock out on.
+    struct Rig {
+        out: MidiOut,
+        consumer: crate::ring::MidiBufferConsumer,
+        clock: ClockOut,
+        params: ParamValues,
+        counters: AudioCounters,
+        timeline: Timeline,
+    }
+
+    impl Rig {
+        fn new(frames: u32) -> Self {
+            let (producer, consumer) = crate::ring::midi_buffer(8192);
+            let params = ParamValues::default();
+            params.set(index::CLOCK_OUT, 1.0);
+            Self {
+                out: MidiOut::new(Some(producer)),
+                consumer,
+                clock: ClockOut::new(RATE),
+                params,
+                counters: AudioCounters::default(),
+                timeline: Timeline::new(RATE, frames),
+            }
+        }
+
+        /// One block of `frames` called at `now` (`steady`: the host's
+        /// sample count), playing from `beats` at `tempo`, with the host's
+        /// `events`; returns what it put in the ring.
+        #[allow(clippy::too_many_arguments)]
+        fn block(
+            &mut self,
+            now: u64,
+            frames: u32,
+            steady: Option<u64>,
+            beats: f64,
+            tempo: f64,
+            events: &InputEvents,
+        ) -> Vec<crate::protocol::MidiMessage> {
+            let block = self.timeline.begin_block(now, frames, steady);
+            let times = OutTimes::new(&block, 1);
+            let first = playing(0, beats, tempo);
+            self.clock.block(
+                now,
+                Some(&first),
+                events,
+                frames,
+                &times,
+                &self.params,
+                &mut self.out,
+                &self.counters,
+            );
+            std::iter::from_fn(|| self.consumer.try_pop()).collect()
+        }
+    }
+
     /// A song at `tempo` from beat 0, `samples` long, in blocks of
     /// `frames` called exactly on time (a fake paced sound card), with the
     /// host also sending its transport at the block offsets in `cuts`.
@@ -388,38 +444,22 @@ mod tests {
     /// lookahead beyond the last block included (never taken back: the
     /// song is steady).
     fn run(frames: u32, cuts: &[u32], tempo: f64, samples: u32) -> Vec<(MidiEvent, u64)> {
-        let (producer, mut consumer) = crate::ring::midi_buffer(8192);
-        let mut out = MidiOut::new(Some(producer));
-        let mut clock = ClockOut::new(RATE);
-        let params = ParamValues::default();
-        params.set(index::CLOCK_OUT, 1.0);
-        let counters = AudioCounters::default();
-        let mut timeline = Timeline::new(RATE, frames);
+        let mut rig = Rig::new(frames);
         let beat_at = |s: u32| f64::from(s) * tempo / 60.0 / RATE;
+        let mut ring = Vec::new();
         for k in 0..samples.div_ceil(frames) {
             let s0 = k * frames;
             let now = 1_000_000_000 + (f64::from(s0 + frames) * 1e9 / RATE).round() as u64;
-            let block = timeline.begin_block(now, frames, Some(u64::from(s0)));
-            let times = OutTimes::new(&block, 1);
             let mut events = EventBuffer::new();
             for &c in cuts.iter().filter(|&&c| c < frames) {
                 events.push(&playing(c, beat_at(s0 + c), tempo));
             }
             events.sort();
-            let first = playing(0, beat_at(s0), tempo);
-            clock.block(
-                now,
-                Some(&first),
-                &InputEvents::from_buffer(&events),
-                frames,
-                &times,
-                &params,
-                &mut out,
-                &counters,
-            );
+            let steady = Some(u64::from(s0));
+            let input = InputEvents::from_buffer(&events);
+            ring.extend(rig.block(now, frames, steady, beat_at(s0), tempo, &input));
         }
-        assert_eq!(AudioCounters::get(&counters.output_ring_full), 0);
-        let ring: Vec<_> = std::iter::from_fn(|| consumer.try_pop()).collect();
+        assert_eq!(AudioCounters::get(&rig.counters.output_ring_full), 0);
         assert!(
             ring.iter().all(|m| m.port == stream::CLOCK),
             "a steady song was taken back"
@@ -433,13 +473,7 @@ mod tests {
     /// queue it fed, run to the last call.
     fn timeline_moves_back() -> (Vec<crate::protocol::MidiMessage>, QueueModel) {
         const FRAMES: u32 = 256;
-        let (producer, mut consumer) = crate::ring::midi_buffer(8192);
-        let mut out = MidiOut::new(Some(producer));
-        let mut clock = ClockOut::new(RATE);
-        let params = ParamValues::default();
-        params.set(index::CLOCK_OUT, 1.0);
-        let counters = AudioCounters::default();
-        let mut timeline = Timeline::new(RATE, FRAMES);
+        let mut rig = Rig::new(FRAMES);
         let mut queue = QueueModel::default();
         let mut ring = Vec::new();
         let tempo = 300.0;
@@ -449,26 +483,14 @@ mod tests {
             let late = if k < 100 { 20_000_000 } else { 0 };
             now = 1_000_000_000 + (f64::from(s0 + FRAMES) * 1e9 / RATE) as u64 + late;
             queue.run_until(now);
-            let block = timeline.begin_block(now, FRAMES, None);
-            let times = OutTimes::new(&block, 1);
-            let first = playing(0, f64::from(s0) * tempo / 60.0 / RATE, tempo);
-            clock.block(
-                now,
-                Some(&first),
-                &InputEvents::empty(),
-                FRAMES,
-                &times,
-                &params,
-                &mut out,
-                &counters,
-            );
-            while let Some(m) = consumer.try_pop() {
+            let beats = f64::from(s0) * tempo / 60.0 / RATE;
+            for m in rig.block(now, FRAMES, None, beats, tempo, &InputEvents::empty()) {
                 ring.push(m);
                 queue.take(m);
             }
         }
         queue.run_until(now);
-        assert_eq!(AudioCounters::get(&counters.output_ring_full), 0);
+        assert_eq!(AudioCounters::get(&rig.counters.output_ring_full), 0);
         (ring, queue)
     }
 
@@ -532,13 +554,7 @@ mod tests {
         const FRAMES: u32 = 1024;
         const EVERY: u32 = 2 * 48_000 / FRAMES;
         let period_ns = f64::from(FRAMES) * 1e9 / RATE;
-        let (producer, mut consumer) = crate::ring::midi_buffer(8192);
-        let mut out = MidiOut::new(Some(producer));
-        let mut clock = ClockOut::new(RATE);
-        let params = ParamValues::default();
-        params.set(index::CLOCK_OUT, 1.0);
-        let counters = AudioCounters::default();
-        let mut timeline = Timeline::new(RATE, FRAMES);
+        let mut rig = Rig::new(FRAMES);
         let mut queue = QueueModel::default();
         let tempo = 120.0;
         let t0 = 1_000_000_000u64;
@@ -556,20 +572,9 @@ mod tests {
                 now += u64::from(k - (late_until - periods)) * 20_000;
             }
             queue.run_until(now);
-            let block = timeline.begin_block(now, FRAMES, Some(u64::from(k * FRAMES)));
-            let times = OutTimes::new(&block, 1);
-            let first = playing(0, f64::from(k * FRAMES) * tempo / 60.0 / RATE, tempo);
-            clock.block(
-                now,
-                Some(&first),
-                &InputEvents::empty(),
-                FRAMES,
-                &times,
-                &params,
-                &mut out,
-                &counters,
-            );
-            while let Some(m) = consumer.try_pop() {
+            let steady = Some(u64::from(k * FRAMES));
+            let beats = f64::from(k * FRAMES) * tempo / 60.0 / RATE;
+            for m in rig.block(now, FRAMES, steady, beats, tempo, &InputEvents::empty()) {
                 queue.take(m);
             }
             k += 1;
