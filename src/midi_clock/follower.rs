@@ -649,33 +649,7 @@ impl Grid {
         let thr = self.threshold(p);
         let rel = (i128::from(t) - i128::from(self.ref_t)) as f64;
         let resid = |m: i64| rel - self.predict_rel(self.last_k + m);
-        // Fewest missing ticks that fit the line: while the period comes from
-        // a few jittered ticks, an interval of 1.6 periods is far likelier a
-        // late tick after a short first interval than a lost one (and a
-        // phantom gap bends the line towards a wrong tempo, gap after gap).
-        let rounded = (dt / p).round() as i64;
-        let n = match (1..rounded).find(|&m| resid(m).abs() <= thr) {
-            Some(m) => m,
-            // None fits: an outlier, to be held out at the index the line
-            // (not the previous tick, itself jittered) puts it nearest. A
-            // late tick after an early one is 1.5 intervals, not a gap; a
-            // gap taken there would put the ticks after it a period early.
-            // Not during a run of held-out ticks: the line is stale then.
-            None if rounded > 1 && self.run_len == 0 => (1..=rounded)
-                .min_by(|&x, &y| resid(x).abs().total_cmp(&resid(y).abs()))
-                .unwrap_or(rounded),
-            // Under half a period, but one period fits: early on, after a
-            // long first interval, a tick, not a duplicate. While the period
-            // comes from one or two intervals (±14 % at 240 BPM and 1 ms of
-            // jitter), anything over a quarter of it is: a duplicate would
-            // come at once, and a tick dropped here cannot be re-read later.
-            None if rounded <= 0
-                && (resid(1).abs() <= thr || (self.len <= 3 && dt >= 0.25 * p)) =>
-            {
-                1
-            }
-            None => rounded,
-        };
+        let n = self.ticks_on(dt, p, thr, &resid);
         if n <= 0 {
             stats.extra_ticks += 1;
             self.note(true);
@@ -717,23 +691,7 @@ impl Grid {
             self.gaps[self.gap_len] = (t, k);
             self.gap_len += 1;
             if self.gap_len == GAP_RUN {
-                // Halved tempo: those were single ticks, not gaps.
-                let (bt, bk) = self.gap_base;
-                let gaps = self.gaps;
-                let lost = k - (bk + GAP_RUN as i64);
-                stats.missing_ticks = stats.missing_ticks.saturating_sub(lost as u64);
-                stats.tempo_steps += 1;
-                self.restart(bt, bk, None);
-                for (i, &(gt, _)) in gaps.iter().enumerate() {
-                    self.push(gt, bk + 1 + i as i64);
-                }
-                self.last_t = t;
-                self.last_k = bk + GAP_RUN as i64;
-                self.fit();
-                return Tick::Indexed {
-                    k: self.last_k,
-                    renumbered: Some((bk, gaps.map(|(_, gk)| gk))),
-                };
+                return self.halved_tempo(t, k, stats);
             }
         } else {
             self.gap_len = 0;
@@ -752,6 +710,61 @@ impl Grid {
         Tick::Indexed {
             k,
             renumbered: None,
+        }
+    }
+
+    /// How many ticks on from the newest a tick `dt` later is (0 or less: a
+    /// duplicate), given the period `p`, the suspicion threshold `thr` and
+    /// `resid(m)`, its distance from the line's tick `m` on.
+    fn ticks_on(&self, dt: f64, p: f64, thr: f64, resid: &impl Fn(i64) -> f64) -> i64 {
+        // Fewest missing ticks that fit the line: while the period comes from
+        // a few jittered ticks, an interval of 1.6 periods is far likelier a
+        // late tick after a short first interval than a lost one (and a
+        // phantom gap bends the line towards a wrong tempo, gap after gap).
+        let rounded = (dt / p).round() as i64;
+        match (1..rounded).find(|&m| resid(m).abs() <= thr) {
+            Some(m) => m,
+            // None fits: an outlier, to be held out at the index the line
+            // (not the previous tick, itself jittered) puts it nearest. A
+            // late tick after an early one is 1.5 intervals, not a gap; a
+            // gap taken there would put the ticks after it a period early.
+            // Not during a run of held-out ticks: the line is stale then.
+            None if rounded > 1 && self.run_len == 0 => (1..=rounded)
+                .min_by(|&x, &y| resid(x).abs().total_cmp(&resid(y).abs()))
+                .unwrap_or(rounded),
+            // Under half a period, but one period fits: early on, after a
+            // long first interval, a tick, not a duplicate. While the period
+            // comes from one or two intervals (±14 % at 240 BPM and 1 ms of
+            // jitter), anything over a quarter of it is: a duplicate would
+            // come at once, and a tick dropped here cannot be re-read later.
+            None if rounded <= 0
+                && (resid(1).abs() <= thr || (self.len <= 3 && dt >= 0.25 * p)) =>
+            {
+                1
+            }
+            None => rounded,
+        }
+    }
+
+    /// The last [`GAP_RUN`] good ticks, the newest `t` at index `k`, each
+    /// came after a gap: the tempo halved, and those were single ticks, not
+    /// gaps. They are read again one apart from the tick before the first.
+    fn halved_tempo(&mut self, t: u64, k: i64, stats: &mut FollowerStats) -> Tick {
+        let (bt, bk) = self.gap_base;
+        let gaps = self.gaps;
+        let lost = k - (bk + GAP_RUN as i64);
+        stats.missing_ticks = stats.missing_ticks.saturating_sub(lost as u64);
+        stats.tempo_steps += 1;
+        self.restart(bt, bk, None);
+        for (i, &(gt, _)) in gaps.iter().enumerate() {
+            self.push(gt, bk + 1 + i as i64);
+        }
+        self.last_t = t;
+        self.last_k = bk + GAP_RUN as i64;
+        self.fit();
+        Tick::Indexed {
+            k: self.last_k,
+            renumbered: Some((bk, gaps.map(|(_, gk)| gk))),
         }
     }
 
