@@ -300,7 +300,15 @@ fn pick_name(base: &str, taken: &[String]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_input_pool, pick_name, InputPool};
+    use super::{cells_for, parse_input_pool, pick_name, InputPool};
+
+    #[test]
+    fn an_event_takes_one_cell_plus_its_datas() {
+        // A 256-byte SysEx event: 1 + 10 cells; 232 bytes: 1 + 9; 3: 1 + 1.
+        assert_eq!(cells_for(256), 11);
+        assert_eq!(cells_for(232), 10);
+        assert_eq!(cells_for(3), 2);
+    }
 
     #[test]
     fn input_pool_from_procfs_text() {

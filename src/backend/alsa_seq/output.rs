@@ -459,14 +459,6 @@ fn next_due(due: u64, now: u64) -> u64 {
     }
 }
 
-/// Kernel pool cells a `len`-byte SysEx takes once cut into events of
-/// 256 bytes, as the encoder cuts it (each event one cell plus its data's cells).
-pub fn sysex_cells(len: usize) -> u64 {
-    let full = len / ENCODE_CHUNK;
-    let rest = len % ENCODE_CHUNK;
-    full as u64 * cells_for(ENCODE_CHUNK) + if rest > 0 { cells_for(rest) } else { 0 }
-}
-
 /// What a failed write means. `EAGAIN`: no room, in our output pool for an
 /// event `scheduled` on the queue, in a receiver's input pool for one sent
 /// at once (delivered while written).
@@ -504,23 +496,11 @@ fn send(
     // that tick. Sent direct, it would overtake them (a note-off before
     // its note-on, a clock after Stop).
     let at = clock.to_queue(msg.time_ns);
-    if at.is_some() && bytes.len() > ENCODE_CHUNK {
-        // Start a SysEx only if all of it fits (we are the pool's only
-        // writer, and the kernel only frees cells meanwhile).
-        let need = sysex_cells(bytes.len());
-        let free = output_free(route.fd, route.client).map_or(u64::MAX, u64::from);
-        if free < need {
-            return Err(Failure::Dropped(format!(
-                "the sequencer's output pool is full (a {} byte SysEx needs {need} cells, \
-                 {free} free)",
-                bytes.len()
-            )));
-        }
-    }
-    // Whether a failure at event `n` may leave part of the message delivered.
-    let partial = |n: u64| n > 0 || (at.is_none() && bytes.len() > ENCODE_CHUNK);
+    // SysEx goes out through the pacer (`write_chunk`), not here: a
+    // failure after the first event is the only one that leaves part of a
+    // message delivered.
     let failed = |n: u64, e: String| {
-        if partial(n) {
+        if n > 0 {
             Failure::Cut(e)
         } else {
             Failure::Dropped(e)
@@ -585,14 +565,5 @@ mod tests {
         assert_eq!(next_due(10 * b, 10 * b + 7), 11 * b, "a late one too");
         assert_eq!(next_due(10 * b, 12 * b), 13 * b, "a beat behind: afresh");
         assert!(next_due(10 * b, 10 * b + 7) - (10 * b + 7) <= b);
-    }
-
-    #[test]
-    fn sysex_cells_follow_the_chunks() {
-        // 1000 bytes: 3 chunks of 256 (1 + 10 cells each) and one of 232 (1 + 9).
-        assert_eq!(sysex_cells(1000), 3 * 11 + 10);
-        assert_eq!(sysex_cells(256), 11);
-        assert_eq!(sysex_cells(512), 22);
-        assert_eq!(sysex_cells(3), 2);
     }
 }
