@@ -1,30 +1,15 @@
-//! The host's transport, as plain numbers, stretch by stretch.
+//! The host's transport as CLAP gives it, read into the transport model
+//! ([`crate::midi_clock::transport`]) and cut into [`Stretch`]es.
 //!
 //! CLAP gives the transport at a block's first sample (`clap_process.transport`)
 //! and, in hosts that change tempo or position inside a block, as transport
-//! events at later samples. Everything that follows the song (MIDI clock out,
-//! the phasor) walks the block in [`Stretch`]es: the samples from one
-//! transport to the next, each with the transport in force at its first
-//! sample. Within a stretch the tempo ramps linearly by `tempo_inc`.
+//! events at later samples.
 
 use crate::midi_clock::ticks::Transport;
+use crate::midi_clock::transport::{HostTransport, Stretch};
 use clack_plugin::events::event_types::{TransportEvent, TransportFlags};
 use clack_plugin::events::spaces::CoreEventSpace;
 use clack_plugin::prelude::InputEvents;
-
-/// What the host says about the song at one sample.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct HostTransport {
-    /// Play state, position, tempo, ramp and loop, as the clock needs them.
-    /// A host without a tempo gives `tempo_bpm = NaN`, which every user
-    /// treats as "no valid tempo".
-    pub song: Transport,
-    /// Where the current bar started, in beats.
-    pub bar_start_beats: f64,
-    /// Beats (quarter notes) per bar: 4 when the host gives no valid time
-    /// signature.
-    pub beats_per_bar: f64,
-}
 
 /// Reads `ev`; `None` when the host gives no song position in beats (there
 /// is then no song to follow).
@@ -65,25 +50,6 @@ pub fn read(ev: &TransportEvent) -> Option<HostTransport> {
         bar_start_beats: ev.bar_start.to_float(),
         beats_per_bar,
     })
-}
-
-/// Samples `start..end` of a block, all under one transport.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Stretch {
-    /// First sample (block-relative).
-    pub start: u32,
-    /// One past the last sample.
-    pub end: u32,
-    /// The transport at `start`; `None` when the host gave none (or none
-    /// with a song position).
-    pub transport: Option<HostTransport>,
-}
-
-impl Stretch {
-    /// Its length in samples.
-    pub fn frames(&self) -> u32 {
-        self.end - self.start
-    }
 }
 
 /// Cuts a block of `frames` samples at the host's transport events.

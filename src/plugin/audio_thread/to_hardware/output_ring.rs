@@ -25,10 +25,10 @@
 //! eats into `D`, and a message the engine gets too late is sent at once
 //! and counted by it.
 
-use super::counters::AudioCounters;
-use super::host_midi::{for_hardware, ForHardware};
-use super::params::{index, ParamValues};
+use super::clap_to_midi::{for_hardware, ForHardware};
 use crate::engine::{stream, OUTPUT_POLL_NS};
+use crate::plugin::audio_thread::counters::AudioCounters;
+use crate::plugin::params::{index, ParamValues};
 use crate::protocol::{HeldNotes, MidiEvent, MidiMessage};
 use crate::ring::MidiBufferProducer;
 use crate::timeline::BlockMap;
@@ -117,7 +117,7 @@ pub fn ms_to_ns(ms: f64) -> i64 {
 pub struct OutputOptions {
     /// "Host events to hardware".
     pub to_hardware: bool,
-    /// "Host events to the DAW" (gates `thru.rs`).
+    /// "Host events to the DAW" (gates `to_host/thru.rs`).
     pub to_daw: bool,
     /// "Output offset", in ns.
     pub offset_ns: i64,

@@ -1,5 +1,5 @@
 //! MIDI clock out, on the audio thread: the host's transport, stretch by
-//! stretch ([`super::transport::stretches`]), through the pure
+//! stretch ([`crate::plugin::audio_thread::transport_events::stretches`]), through the pure
 //! [`TickScheduler`]; each clock message is stamped with the time of its
 //! fractional sample through the block's timeline
 //! ([`OutTimes::at`], the same `D` as the host's notes) and pushed to the
@@ -36,12 +36,13 @@
 //! (Start at the song start, else SPP + Continue).
 
 use super::clock_sent::{Planned, SentClock, Verdict, CAPACITY, SHIFT_AGREEMENT_NS};
-use super::counters::AudioCounters;
-use super::midi_out::{ms_to_ns, MidiOut, OutTimes};
-use super::params::{index, ParamValues};
-use super::transport::{stretches, Stretch};
+use super::output_ring::{ms_to_ns, MidiOut, OutTimes};
 use crate::engine::{stream, OUTPUT_POLL_NS};
 use crate::midi_clock::ticks::{Ahead, ClockEvent, ClockKind, ClockOptions, TickScheduler};
+use crate::midi_clock::transport::Stretch;
+use crate::plugin::audio_thread::counters::AudioCounters;
+use crate::plugin::audio_thread::transport_events::stretches;
+use crate::plugin::params::{index, ParamValues};
 use crate::protocol::MidiEvent;
 use clack_plugin::events::event_types::TransportEvent;
 use clack_plugin::prelude::InputEvents;
@@ -367,7 +368,7 @@ fn midi(kind: ClockKind) -> MidiEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugin::midi_out::tests::QueueModel;
+    use crate::plugin::audio_thread::to_hardware::output_ring::tests::QueueModel;
     use crate::timeline::Timeline;
     use clack_plugin::events::event_types::TransportFlags;
     use clack_plugin::events::io::EventBuffer;
@@ -378,7 +379,7 @@ mod tests {
         let flags = TransportFlags::HAS_TEMPO
             | TransportFlags::HAS_BEATS_TIMELINE
             | TransportFlags::IS_PLAYING;
-        crate::plugin::transport::tests::transport(time, beats, tempo, flags)
+        crate::plugin::audio_thread::transport_events::tests::transport(time, beats, tempo, flags)
     }
 
     /// The clock out on a test host: its output ring, timeline and counters,

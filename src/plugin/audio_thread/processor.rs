@@ -1,27 +1,31 @@
 //! The audio-thread half of the plugin. It owns the block's timeline: one
 //! [`crate::timeline::BlockMap`] per `process()` call, handed to every part that needs to turn
 //! a time into a sample or back: hardware input and the clock follower
-//! (`midi_in.rs`, `clock_in.rs`), the phasor (`phasor.rs`), and the host's
-//! events and MIDI clock to the hardware (`midi_out.rs`, `clock_out.rs`).
+//! (`to_host/hardware_midi.rs`, `to_host/clock_in.rs`), the phasor
+//! ([`crate::midi_clock::phasor`]), and the host's events and MIDI clock to
+//! the hardware (`to_hardware/output_ring.rs`, `to_hardware/clock_out.rs`).
 
 use super::arena::Arena;
-use super::audio_ports::MainOut;
-use super::clock_in::ClockIn;
-use super::clock_out::ClockOut;
-use super::host_out::HostOut;
-use super::midi_in::MidiIn;
-use super::midi_out::{MidiOut, OutTimes, OutputOptions};
-use super::phasor::{Phasor, Setup};
-use super::{thru, transport, PhasorSyncMainThread, PhasorSyncShared};
+use super::to_hardware::clock_out::ClockOut;
+use super::to_hardware::output_ring::{MidiOut, OutTimes, OutputOptions};
+use super::to_host::clock_in::ClockIn;
+use super::to_host::hardware_midi::MidiIn;
+use super::to_host::host_queue::HostOut;
+use super::to_host::thru;
+use super::transport_events;
 use crate::engine::rt::{self, PriorityLink};
 use crate::engine::News;
+use crate::midi_clock::phasor::{Phasor, Setup};
+use crate::plugin::params::{index, ParamValues};
+use crate::plugin::surface::audio_ports::MainOut;
+use crate::plugin::{PhasorSyncMainThread, PhasorSyncShared};
 use crate::timeline::{monotonic_ns, Timeline};
 use clack_plugin::prelude::*;
 use std::sync::Arc;
 
 /// Lives on the audio thread between `activate` and `deactivate`.
 pub struct PhasorSyncAudioProcessor<'a> {
-    pub(super) shared: &'a PhasorSyncShared<'a>,
+    pub(in crate::plugin) shared: &'a PhasorSyncShared<'a>,
     timeline: Timeline,
     midi_in: MidiIn,
     /// Host → hardware.
@@ -102,10 +106,10 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
         self.midi_in
             .begin_block(&block, latency, &mut out, &mut self.clock_in);
         let mut main_out = MainOut::new(&mut audio);
-        let stretches = transport::stretches(process.transport, events.input, frames);
+        let stretches = transport_events::stretches(process.transport, events.input, frames);
         let mut phasor = self
             .phasor
-            .block(Setup::read(params), stretches, (block, latency));
+            .block(phasor_setup(params), stretches, (block, latency));
 
         // Hardware and host events, merged in time order.
         let mut host = events.input.iter().peekable();
@@ -130,7 +134,7 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
         }
 
         // To the hardware: the host's events, then the clock, each at its
-        // sample's time plus the output delay (see midi_out.rs).
+        // sample's time plus the output delay (see to_hardware/output_ring.rs).
         let times = OutTimes::new(&block, latency_blocks);
         let counters = &shared.counters;
         self.midi_out
@@ -187,7 +191,18 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
     }
 }
 
-/// Arena room for the host's own SysEx in one block (copied, see `host_out.rs`).
+/// The phasor's parameters, read once per block.
+///
+/// # Realtime Safety
+/// Two atomic loads.
+fn phasor_setup(params: &ParamValues) -> Setup {
+    Setup::from_params(
+        params.get(index::PHASOR_PERIOD),
+        params.get(index::PHASOR_SOURCE),
+    )
+}
+
+/// Arena room for the host's own SysEx in one block (copied, see `to_host/host_queue.rs`).
 const HOST_SYSEX_BYTES: usize = 64 * 1024;
 
 impl PhasorSyncAudioProcessor<'_> {
