@@ -507,10 +507,10 @@ pub(crate) mod tests {
     /// kept in order ([`StreamOrder`]), retractions of the clock honoured,
     /// and events delivered in time order once their time has come.
     ///
-    /// [`StreamOrder`]: crate::backend::alsa_seq::output::StreamOrder
+    /// [`StreamOrder`]: stream::StreamOrder
     #[derive(Default)]
     pub(crate) struct QueueModel {
-        order: crate::backend::alsa_seq::output::StreamOrder,
+        order: stream::StreamOrder,
         queued: Vec<MidiMessage>,
         /// What left, in order, at its time.
         pub(crate) delivered: Vec<MidiMessage>,
@@ -552,7 +552,7 @@ pub(crate) mod tests {
 
     /// What the engine makes of `sent`: each stream kept in order.
     pub(crate) fn assert_in_order_through_the_engine(sent: &[MidiMessage]) {
-        let mut order = crate::backend::alsa_seq::output::StreamOrder::default();
+        let mut order = stream::StreamOrder::default();
         let mut last = [0u64; stream::COUNT];
         for (n, m) in sent.iter().enumerate() {
             let t = order.keep(m.port, m.time_ns);
