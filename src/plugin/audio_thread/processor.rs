@@ -12,7 +12,7 @@ use super::to_host::clock_in::ClockIn;
 use super::to_host::hardware_midi::MidiIn;
 use super::to_host::host_queue::HostOut;
 use super::to_host::thru;
-use super::transport_events;
+use super::transport_events::BlockStretches;
 use crate::engine::rt::{self, PriorityLink};
 use crate::engine::News;
 use crate::midi_clock::phasor::{Phasor, Setup};
@@ -36,6 +36,9 @@ pub struct PhasorSyncAudioProcessor<'a> {
     /// Hardware MIDI clock in, and the phasor that may follow it.
     clock_in: ClockIn,
     phasor: Phasor,
+    /// The block cut at the host's transport events, for the phasor and the
+    /// clock out.
+    stretches: BlockStretches,
     /// News from below the seam; `None` without an engine.
     news: Option<Arc<News>>,
     /// Tells the MIDI thread this thread's priority; `None` without an engine.
@@ -76,6 +79,7 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
             arena: Arena::new(arena_len),
             clock_in: ClockIn::new(&shared.settings.params),
             phasor: Phasor::new(audio_config.sample_rate),
+            stretches: BlockStretches::new(audio_config.max_frames_count),
             news,
             priority,
             seen: (0, shared.counters.losses()),
@@ -106,10 +110,12 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
         self.midi_in
             .begin_block(&block, latency, &mut out, &mut self.clock_in);
         let mut main_out = MainOut::new(&mut audio);
-        let stretches = transport_events::stretches(process.transport, events.input, frames);
-        let mut phasor = self
-            .phasor
-            .block(phasor_setup(params), stretches, (block, latency));
+        let stretches = self.stretches.cut(process.transport, events.input, frames);
+        let mut phasor = self.phasor.block(
+            phasor_setup(params),
+            stretches.iter().copied(),
+            (block, latency),
+        );
 
         // Hardware and host events, merged in time order.
         let mut host = events.input.iter().peekable();
@@ -141,8 +147,7 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
             .host_block(events.input, &times, &out_opts, counters);
         self.clock_out.block(
             now,
-            process.transport,
-            events.input,
+            self.stretches.get(),
             frames,
             &times,
             params,

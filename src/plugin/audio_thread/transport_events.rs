@@ -99,6 +99,60 @@ pub fn stretches<'a>(
     })
 }
 
+/// One block's [`Stretch`]es, cut once per block and read by everything that
+/// follows the song (the phasor, then MIDI clock out).
+#[derive(Debug)]
+pub struct BlockStretches {
+    list: Vec<Stretch>,
+}
+
+impl BlockStretches {
+    /// Room for the stretches of a block of up to `max_frames` samples (one
+    /// per sample at most: stretches are never empty), allocated and touched
+    /// now (on the main thread), so cutting a block takes no page fault.
+    pub fn new(max_frames: u32) -> Self {
+        let none = Stretch {
+            start: 0,
+            end: 0,
+            transport: None,
+        };
+        let mut list = vec![none; max_frames.max(1) as usize];
+        list.clear();
+        Self { list }
+    }
+
+    /// Cuts this block (see [`stretches`]) and returns its stretches.
+    ///
+    /// A block longer than the `max_frames` promised at activation (a host
+    /// breaking CLAP's promise) may have more stretches than there is room
+    /// for: its later transport events are then ignored, the last stretch
+    /// running to the block's end, as for the events [`stretches`] ignores.
+    ///
+    /// # Realtime Safety
+    /// No allocation: within the room made by [`Self::new`].
+    pub fn cut(
+        &mut self,
+        first: Option<&TransportEvent>,
+        events: &InputEvents,
+        frames: u32,
+    ) -> &[Stretch] {
+        self.list.clear();
+        for stretch in stretches(first, events, frames) {
+            if self.list.len() < self.list.capacity() {
+                self.list.push(stretch);
+            } else if let Some(last) = self.list.last_mut() {
+                last.end = stretch.end;
+            }
+        }
+        &self.list
+    }
+
+    /// The stretches of the block last cut.
+    pub fn get(&self) -> &[Stretch] {
+        &self.list
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -208,5 +262,32 @@ pub(crate) mod tests {
             }]
         );
         assert_eq!(stretches(Some(&first), &events, 0).count(), 0);
+    }
+
+    #[test]
+    fn block_stretches_are_the_cut_and_cover_a_block_past_their_room() {
+        let first = transport(0, 0.0, 120.0, FULL);
+        let mut buffer = EventBuffer::new();
+        for (at, tempo) in [(10, 121.0), (20, 122.0), (30, 123.0)] {
+            buffer.push(&transport(at, 1.0, tempo, FULL));
+        }
+        let events = InputEvents::from_buffer(&buffer);
+        let cut: Vec<_> = stretches(Some(&first), &events, 64).collect();
+        let mut block = BlockStretches::new(64);
+        assert_eq!(block.cut(Some(&first), &events, 64), cut.as_slice());
+        assert_eq!(block.get(), cut.as_slice());
+
+        // Room for two stretches, a block of four: the later cuts are
+        // ignored and the block is still covered.
+        let mut small = BlockStretches::new(2);
+        let room = small.list.capacity();
+        assert!(room < cut.len(), "the block fits: the test shows nothing");
+        let got = small.cut(Some(&first), &events, 64);
+        assert_eq!(got.len(), room);
+        assert_eq!(&got[..room - 1], &cut[..room - 1]);
+        assert_eq!(
+            (got[room - 1].start, got[room - 1].end),
+            (cut[room - 1].start, 64)
+        );
     }
 }
