@@ -11,9 +11,9 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use phasorsync::midi_clock::follower::{ClockIn, Follower};
+use phasorsync::midi_clock::phasor::{Period, Phasor, SampleClock, Setup, Source};
 use phasorsync::midi_clock::ticks::Transport;
-use phasorsync::plugin::phasor::{Period, Phasor, SampleClock, Setup, Source};
-use phasorsync::plugin::transport::{HostTransport, Stretch};
+use phasorsync::midi_clock::transport::{HostTransport, Stretch};
 use std::hint::black_box;
 
 const FRAMES: u32 = 256;

@@ -1,5 +1,5 @@
 //! MIDI clock out (issue 10, part 2), above the engine seam: synthetic CLAP
-//! transports, through `transport.rs`'s stretches and the tick scheduler,
+//! transports, through the plugin's transport stretches and the tick scheduler,
 //! to the output ring.
 //!
 //! The test host paces its calls by real time, as a sound card would (the
@@ -23,7 +23,7 @@ use clack_host::prelude::*;
 use clack_host::utils::BeatTime;
 use out_rig::{clock_on, is_marker, param, positions, push_markers, transport, Rig, RATE};
 use phasorsync::engine::stream;
-use phasorsync::plugin::midi_out::RESERVED_SHARE;
+use phasorsync::plugin::audio_thread::to_hardware::output_ring::RESERVED_SHARE;
 use phasorsync::plugin::params::index;
 use phasorsync::protocol::MidiEvent;
 use phasorsync::timeline::monotonic_ns;

@@ -16,7 +16,7 @@ use clack_host::prelude::*;
 use clap_host::Recorded;
 use out_rig::{clock_on, param, transport, Rig, Sent, RATE};
 use phasorsync::engine::OUTPUT_POLL_NS;
-use phasorsync::plugin::midi_out::RESERVED_SHARE;
+use phasorsync::plugin::audio_thread::to_hardware::output_ring::RESERVED_SHARE;
 use phasorsync::plugin::params::index;
 use phasorsync::protocol::{MidiEvent, MidiMessage};
 use phasorsync::timeline::{monotonic_ns, DELIVERY_MARGIN_NS};

@@ -1,15 +1,15 @@
-//! The phasor (src/plugin/phasor.rs), as a pure part: host mode against an
+//! The phasor (src/midi_clock/phasor.rs), as a pure part: host mode against an
 //! independent model of the host's song position over random block sizes,
 //! sample rates, tempo steps and ramps (value at each block start, every
 //! sample, and the sample of every wrap); external mode's slew limit and
 //! jumps; range and finiteness under garbage.
 
 use phasorsync::midi_clock::follower::{ClockIn, Follower};
-use phasorsync::midi_clock::ticks::Transport;
-use phasorsync::plugin::phasor::{
+use phasorsync::midi_clock::phasor::{
     BeatSource, Period, Phasor, SampleClock, Setup, Source, MAX_SLEW, PERIODS, TICK_BEATS,
 };
-use phasorsync::plugin::transport::{HostTransport, Stretch};
+use phasorsync::midi_clock::ticks::Transport;
+use phasorsync::midi_clock::transport::{HostTransport, Stretch};
 use proptest::prelude::*;
 
 /// A sound card at exactly `rate` Hz whose block starts at `base_ns`.

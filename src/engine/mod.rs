@@ -52,6 +52,36 @@ pub mod stream {
     /// ignored. The clock is scheduled ahead of the host, on a prediction;
     /// this is how it is corrected when the host departs from it.
     pub const RETRACT_CLOCK: u16 = 0xFFFF;
+
+    /// Keeps each output stream in order, the promise above: a message's
+    /// time, held back to its stream's previous one if earlier. An engine
+    /// applies it to what it takes from the output ring.
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct StreamOrder {
+        last: [u64; COUNT],
+    }
+
+    impl StreamOrder {
+        /// `time_ns` for a message of `stream`, not before that stream's
+        /// previous message (unknown streams are left as they are).
+        pub fn keep(&mut self, stream: u16, time_ns: u64) -> u64 {
+            match self.last.get_mut(usize::from(stream)) {
+                Some(last) => {
+                    *last = (*last).max(time_ns);
+                    *last
+                }
+                None => time_ns,
+            }
+        }
+
+        /// `stream`'s order starts again from `time_ns` (its messages from
+        /// there on were taken back): later ones are held back to it at most.
+        pub fn restart(&mut self, stream: u16, time_ns: u64) {
+            if let Some(last) = self.last.get_mut(usize::from(stream)) {
+                *last = (*last).min(time_ns);
+            }
+        }
+    }
 }
 
 /// The seam's promise for output: while it runs, an engine takes what is in

@@ -8,9 +8,17 @@
 //!   Clock, Start, Stop, Continue and Song Position Pointer messages become
 //!   tempo, beat position and transport state.
 //!
-//! The plugin runs both on the audio thread: `plugin/clock_out.rs` drives
-//! [`ticks`], `plugin/clock_in.rs` feeds [`follower`] (and `plugin/phasor.rs`
-//! reads it).
+//! - [`transport`]: the host's transport as plain numbers, cut into
+//!   stretches of a block; what [`ticks`] and [`phasor`] follow.
+//! - [`phasor`]: the audio-rate ramp that follows the host's transport or
+//!   the [`follower`].
+//!
+//! The plugin runs them on the audio thread: its clock out
+//! (`plugin/audio_thread/to_hardware/clock_out.rs`) drives [`ticks`], its
+//! clock in (`plugin/audio_thread/to_host/clock_in.rs`) feeds [`follower`],
+//! and the processor renders the [`phasor`].
 
 pub mod follower;
+pub mod phasor;
 pub mod ticks;
+pub mod transport;

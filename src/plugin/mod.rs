@@ -2,38 +2,23 @@
 //! and `process()`.
 //!
 //! Everything CLAP-specific lives under this module; the rest of the crate
-//! knows nothing of CLAP. The audio thread's work is split by direction:
-//! [`processor`] owns the block's timeline and hands it to `midi_in.rs`
-//! (hardware → host), `thru.rs` (host → host) and `midi_out.rs`
-//! (host → output ring → hardware); `clock_in.rs` follows the hardware's
-//! MIDI clock and [`phasor`] writes the main audio output (`audio_ports.rs`).
+//! knows nothing of CLAP. Its rooms, by thread and destination:
+//! - `surface`: what the host calls through the C ABI and the CLAP
+//!   extensions (entry, descriptor, audio and note ports);
+//! - [`params`]: the parameter table and values, read by every thread;
+//! - `main_thread`: the MIDI engine's slot, settings, saved state, reports
+//!   and log;
+//! - [`audio_thread`]: `process()`, with one room per destination: to the
+//!   host (hardware MIDI in, clock in, thru, the host's event queue) and to
+//!   the hardware (the host's MIDI and the clock, into the output ring).
+//!
+//! The pure maths the audio thread runs (the phasor, the transport model,
+//! the MIDI clock) lives in [`crate::midi_clock`].
 
-mod arena;
-mod audio_ports;
-mod clock_in;
-mod clock_out;
-mod clock_sent;
-mod counters;
-mod descriptor;
-mod emit;
-mod engine;
-mod entry;
-mod host_midi;
-mod host_out;
-mod log;
-mod midi_in;
-pub mod midi_out;
-mod note_ports;
+pub mod audio_thread;
+mod main_thread;
 pub mod params;
-pub mod phasor;
-pub mod processor;
-mod report;
-pub(crate) mod settings;
-mod shim_notes;
-mod state;
-mod thru;
-pub mod transport;
-mod transport_header;
+mod surface;
 
 use clack_extensions::audio_ports::PluginAudioPorts;
 use clack_extensions::log::HostLog;
@@ -43,14 +28,14 @@ use clack_extensions::state::PluginState;
 use clack_plugin::prelude::*;
 use std::marker::PhantomData;
 
-pub use counters::AudioCounters;
-pub use descriptor::{descriptor, PLUGIN_ID};
+pub use audio_thread::counters::AudioCounters;
+pub use audio_thread::processor::PhasorSyncAudioProcessor;
 #[cfg(feature = "test-mock")]
-pub use engine::ManualEngineFactory;
-pub use engine::{AlsaEngineFactory, EngineFactory};
-pub use processor::PhasorSyncAudioProcessor;
-pub use settings::Settings;
-pub use state::State;
+pub use main_thread::engine_slot::ManualEngineFactory;
+pub use main_thread::engine_slot::{AlsaEngineFactory, EngineFactory};
+pub use main_thread::settings::Settings;
+pub use main_thread::state::State;
+pub use surface::descriptor::{descriptor, PLUGIN_ID};
 
 /// CLAP id of the MIDI input latency parameter (see [`params::PARAMS`]).
 pub const LATENCY_PARAM: ClapId = ClapId::new(params::PARAMS[params::index::LATENCY].id);
@@ -103,7 +88,7 @@ impl<F: EngineFactory> DefaultPluginFactory for PhasorSyncPlugin<F> {
             shared,
             host,
             reported: Default::default(),
-            engine: engine::EngineSlot::new(F::create),
+            engine: main_thread::engine_slot::EngineSlot::new(F::create),
         })
     }
 }
@@ -124,8 +109,8 @@ impl<'a> PluginShared<'a> for PhasorSyncShared<'a> {}
 pub struct PhasorSyncMainThread<'a> {
     shared: &'a PhasorSyncShared<'a>,
     host: HostMainThreadHandle<'a>,
-    reported: std::cell::Cell<report::Snapshot>,
-    engine: engine::EngineSlot,
+    reported: std::cell::Cell<main_thread::report::Snapshot>,
+    engine: main_thread::engine_slot::EngineSlot,
 }
 
 impl<'a> PluginMainThread<'a, PhasorSyncShared<'a>> for PhasorSyncMainThread<'a> {

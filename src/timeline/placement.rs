@@ -107,7 +107,7 @@ impl BlockMap {
     /// this block can tell). Output scheduling uses its fractional form,
     /// [`time_at`](Self::time_at), with no latency: a message the host put
     /// at sample `offset` leaves at `time_at(offset, 0)` plus a constant
-    /// delay (`src/plugin/midi_out.rs`), so its timing against other
+    /// delay (`src/plugin/audio_thread/to_hardware/output_ring.rs`), so its timing against other
     /// messages matches their samples.
     ///
     /// # Realtime Safety

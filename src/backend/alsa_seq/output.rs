@@ -39,7 +39,8 @@ use super::raw::output_free;
 use super::retract::{remove_clock, tag_for, ClockSchedule};
 use super::sysex_pacer::{Chunk, Hold, Outcome, SysexPacer, WriteError};
 use crate::engine::news::LogBudget;
-use crate::engine::{stream, News, OUTPUT_POLL_NS};
+use crate::engine::stream::{self, StreamOrder};
+use crate::engine::{News, OUTPUT_POLL_NS};
 use crate::protocol::MidiMessage;
 use crate::ring::MidiBufferConsumer;
 use crate::timeline::monotonic_ns;
@@ -95,35 +96,6 @@ pub struct Output {
     /// Where the clock's events went on the queue, for retractions.
     clock_sent: ClockSchedule,
     retract_errors: LogBudget,
-}
-
-/// Keeps each output stream in order (see [`crate::engine::stream`]): a
-/// message's time, held back to its stream's previous one if earlier.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct StreamOrder {
-    last: [u64; stream::COUNT],
-}
-
-impl StreamOrder {
-    /// `time_ns` for a message of `stream`, not before that stream's
-    /// previous message (unknown streams are left as they are).
-    pub fn keep(&mut self, stream: u16, time_ns: u64) -> u64 {
-        match self.last.get_mut(usize::from(stream)) {
-            Some(last) => {
-                *last = (*last).max(time_ns);
-                *last
-            }
-            None => time_ns,
-        }
-    }
-
-    /// `stream`'s order starts again from `time_ns` (its messages from
-    /// there on were taken back): later ones are held back to it at most.
-    pub fn restart(&mut self, stream: u16, time_ns: u64) {
-        if let Some(last) = self.last.get_mut(usize::from(stream)) {
-            *last = (*last).min(time_ns);
-        }
-    }
 }
 
 /// Why a message was not sent whole.

@@ -13,12 +13,12 @@
 //! second source, dropouts, missing ticks, lock state changes) onto the
 //! counters the main thread reports.
 
-use super::counters::{AudioCounters, ClockInCounters};
-use super::host_out::HostOut;
-use super::params::{index, ParamValues, PARAMS};
+use super::host_queue::HostOut;
 use crate::midi_clock::follower::{
     ClockIn as Clock, Follower, FollowerStats, Lock, MAX_PERIOD_NS, TICKS_PER_BEAT, TIMEOUT_PERIODS,
 };
+use crate::plugin::audio_thread::counters::{AudioCounters, ClockInCounters};
+use crate::plugin::params::{index, ParamValues, PARAMS};
 use crate::protocol::MidiMessage;
 use clack_plugin::events::event_types::ParamValueEvent;
 use clack_plugin::events::Pckn;

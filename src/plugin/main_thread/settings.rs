@@ -1,8 +1,8 @@
-//! What the user sets: the parameters (see [`super::params`]) and the
+//! What the user sets: the parameters (see [`crate::plugin::params`]) and the
 //! auto-connect patterns (saved with the project). Shared by the main thread
 //! and the audio thread.
 
-use super::params::{index, ParamValues};
+use crate::plugin::params::{index, ParamValues};
 use std::sync::Mutex;
 
 /// The user's settings. The audio thread only reads parameter values (atomics).

@@ -1,5 +1,5 @@
 //! MIDI clock out, on the audio thread: the host's transport, stretch by
-//! stretch ([`super::transport::stretches`]), through the pure
+//! stretch ([`crate::plugin::audio_thread::transport_events::stretches`]), through the pure
 //! [`TickScheduler`]; each clock message is stamped with the time of its
 //! fractional sample through the block's timeline
 //! ([`OutTimes::at`], the same `D` as the host's notes) and pushed to the
@@ -36,15 +36,13 @@
 //! (Start at the song start, else SPP + Continue).
 
 use super::clock_sent::{Planned, SentClock, Verdict, CAPACITY, SHIFT_AGREEMENT_NS};
-use super::counters::AudioCounters;
-use super::midi_out::{ms_to_ns, MidiOut, OutTimes};
-use super::params::{index, ParamValues};
-use super::transport::{stretches, Stretch};
+use super::output_ring::{ms_to_ns, MidiOut, OutTimes};
 use crate::engine::{stream, OUTPUT_POLL_NS};
 use crate::midi_clock::ticks::{Ahead, ClockEvent, ClockKind, ClockOptions, TickScheduler};
+use crate::midi_clock::transport::Stretch;
+use crate::plugin::audio_thread::counters::AudioCounters;
+use crate::plugin::params::{index, ParamValues};
 use crate::protocol::MidiEvent;
-use clack_plugin::events::event_types::TransportEvent;
-use clack_plugin::prelude::InputEvents;
 
 /// Clock messages one stretch can produce before the rest are dropped and
 /// counted: 1024 ticks is over a second at the scheduler's maximum tempo
@@ -111,9 +109,10 @@ impl ClockOut {
     }
 
     /// The clock for one block of `frames` samples, called at `now_ns`:
-    /// `first` is the block's transport (`None`: the host gave none),
-    /// `events` the host's events (its transport events cut the block into
-    /// stretches).
+    /// `stretches` is the block cut at the host's transport events (see
+    /// [`BlockStretches`]).
+    ///
+    /// [`BlockStretches`]: crate::plugin::audio_thread::transport_events::BlockStretches
     ///
     /// # Realtime Safety
     /// No allocation: a fixed stack buffer and preallocated lists, bounded
@@ -122,8 +121,7 @@ impl ClockOut {
     pub fn block(
         &mut self,
         now_ns: u64,
-        first: Option<&TransportEvent>,
-        events: &InputEvents,
+        stretches: &[Stretch],
         frames: u32,
         times: &OutTimes,
         params: &ParamValues,
@@ -141,8 +139,8 @@ impl ClockOut {
         let offset_ns = ms_to_ns(params.get(index::CLOCK_OFFSET));
         self.plan.clear();
         let mut lost = 0u64;
-        for stretch in stretches(first, events, frames) {
-            lost += self.stretch(&stretch, times, offset_ns);
+        for stretch in stretches {
+            lost += self.stretch(stretch, times, offset_ns);
         }
         let own = self.plan.len();
         // Raw times (the timeline just reset, or a host whose calls are not
@@ -367,10 +365,12 @@ fn midi(kind: ClockKind) -> MidiEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugin::midi_out::tests::QueueModel;
+    use crate::plugin::audio_thread::to_hardware::output_ring::tests::QueueModel;
+    use crate::plugin::audio_thread::transport_events::stretches;
     use crate::timeline::Timeline;
-    use clack_plugin::events::event_types::TransportFlags;
+    use clack_plugin::events::event_types::{TransportEvent, TransportFlags};
     use clack_plugin::events::io::EventBuffer;
+    use clack_plugin::prelude::InputEvents;
 
     const RATE: f64 = 48_000.0;
 
@@ -378,7 +378,7 @@ mod tests {
         let flags = TransportFlags::HAS_TEMPO
             | TransportFlags::HAS_BEATS_TIMELINE
             | TransportFlags::IS_PLAYING;
-        crate::plugin::transport::tests::transport(time, beats, tempo, flags)
+        crate::plugin::audio_thread::transport_events::tests::transport(time, beats, tempo, flags)
     }
 
     /// The clock out on a test host: its output ring, timeline and counters,
@@ -423,10 +423,10 @@ mod tests {
             let block = self.timeline.begin_block(now, frames, steady);
             let times = OutTimes::new(&block, 1);
             let first = playing(0, beats, tempo);
+            let cut: Vec<_> = stretches(Some(&first), events, frames).collect();
             self.clock.block(
                 now,
-                Some(&first),
-                events,
+                &cut,
                 frames,
                 &times,
                 &self.params,

@@ -2,12 +2,12 @@
 //! activation and stopped at deactivation, on the main thread. A failure to
 //! start is logged once and leaves the plugin passing host events through.
 
-use super::PhasorSyncMainThread;
 use crate::backend::alsa_seq::{AlsaConfig, AlsaEngine};
 use crate::engine::rt::PriorityLink;
 use crate::engine::{
     EngineEnds, EngineError, EngineHandle, EngineOptions, LogLevel, MidiEngine, News,
 };
+use crate::plugin::PhasorSyncMainThread;
 use crate::ring::RingConfig;
 use clack_extensions::log::LogSeverity;
 use std::cell::RefCell;
@@ -46,7 +46,7 @@ type Create = fn() -> Result<Box<dyn MidiEngine>, EngineError>;
 
 /// The main thread's engine, behind `RefCell` because CLAP's activate and
 /// `on_main_thread` only lend the main thread shared access.
-pub(super) struct EngineSlot {
+pub(in crate::plugin) struct EngineSlot {
     create: Create,
     handle: RefCell<Option<EngineHandle<Box<dyn MidiEngine>>>>,
     /// The last start error, so the same failure is logged once, not at
@@ -55,7 +55,7 @@ pub(super) struct EngineSlot {
 }
 
 impl EngineSlot {
-    pub(super) fn new(create: Create) -> Self {
+    pub(in crate::plugin) fn new(create: Create) -> Self {
         Self {
             create,
             handle: RefCell::new(None),
@@ -65,7 +65,7 @@ impl EngineSlot {
 }
 
 /// What a started engine gives the audio thread.
-pub(super) struct Started {
+pub(in crate::plugin) struct Started {
     /// The audio thread's ends of the rings.
     pub ends: EngineEnds,
     /// News from below the seam (the doorbell).
@@ -101,7 +101,7 @@ impl PhasorSyncMainThread<'_> {
     /// Start the engine and return the audio thread's ends of its rings,
     /// its news and its priority link, or `None` (logged) when there is no
     /// engine.
-    pub(super) fn start_engine(&self) -> Option<Started> {
+    pub(in crate::plugin) fn start_engine(&self) -> Option<Started> {
         let slot = &self.engine;
         let result = {
             let mut handle = slot.handle.borrow_mut();
@@ -144,7 +144,7 @@ impl PhasorSyncMainThread<'_> {
 
     /// Stop the engine (the thread ends and the client closes), then report.
     /// The patchbay connections it remembered are kept in the settings.
-    pub(super) fn stop_engine(&self) {
+    pub(in crate::plugin) fn stop_engine(&self) {
         if let Some(handle) = self.engine.handle.borrow_mut().as_mut() {
             handle.stop();
             self.shared
@@ -155,7 +155,7 @@ impl PhasorSyncMainThread<'_> {
     }
 
     /// The patchbay connections to save: the engine's, if there is one.
-    pub(super) fn remembered(&self) -> String {
+    pub(in crate::plugin) fn remembered(&self) -> String {
         match self.engine.handle.borrow().as_ref() {
             Some(handle) => handle.engine().remembered(),
             None => self.shared.settings.remembered(),
@@ -163,7 +163,7 @@ impl PhasorSyncMainThread<'_> {
     }
 
     /// Give the engine the options now in the settings (after a state load).
-    pub(super) fn apply_patterns(&self) {
+    pub(in crate::plugin) fn apply_patterns(&self) {
         let options = self.options();
         if let Some(handle) = self.engine.handle.borrow_mut().as_mut() {
             handle.engine_mut().set_options(&options);
@@ -185,7 +185,7 @@ impl PhasorSyncMainThread<'_> {
     }
 
     /// The engine's news channel, if there is an engine.
-    pub(super) fn news(&self) -> Option<Arc<News>> {
+    pub(in crate::plugin) fn news(&self) -> Option<Arc<News>> {
         self.engine
             .handle
             .borrow()
@@ -194,7 +194,7 @@ impl PhasorSyncMainThread<'_> {
     }
 
     /// Move the engine's log lines to the host's log.
-    pub(super) fn forward_engine_log(&self) {
+    pub(in crate::plugin) fn forward_engine_log(&self) {
         let Some(news) = self.news() else {
             return;
         };

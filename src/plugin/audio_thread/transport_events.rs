@@ -1,30 +1,15 @@
-//! The host's transport, as plain numbers, stretch by stretch.
+//! The host's transport as CLAP gives it, read into the transport model
+//! ([`crate::midi_clock::transport`]) and cut into [`Stretch`]es.
 //!
 //! CLAP gives the transport at a block's first sample (`clap_process.transport`)
 //! and, in hosts that change tempo or position inside a block, as transport
-//! events at later samples. Everything that follows the song (MIDI clock out,
-//! the phasor) walks the block in [`Stretch`]es: the samples from one
-//! transport to the next, each with the transport in force at its first
-//! sample. Within a stretch the tempo ramps linearly by `tempo_inc`.
+//! events at later samples.
 
 use crate::midi_clock::ticks::Transport;
+use crate::midi_clock::transport::{HostTransport, Stretch};
 use clack_plugin::events::event_types::{TransportEvent, TransportFlags};
 use clack_plugin::events::spaces::CoreEventSpace;
 use clack_plugin::prelude::InputEvents;
-
-/// What the host says about the song at one sample.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct HostTransport {
-    /// Play state, position, tempo, ramp and loop, as the clock needs them.
-    /// A host without a tempo gives `tempo_bpm = NaN`, which every user
-    /// treats as "no valid tempo".
-    pub song: Transport,
-    /// Where the current bar started, in beats.
-    pub bar_start_beats: f64,
-    /// Beats (quarter notes) per bar: 4 when the host gives no valid time
-    /// signature.
-    pub beats_per_bar: f64,
-}
 
 /// Reads `ev`; `None` when the host gives no song position in beats (there
 /// is then no song to follow).
@@ -65,25 +50,6 @@ pub fn read(ev: &TransportEvent) -> Option<HostTransport> {
         bar_start_beats: ev.bar_start.to_float(),
         beats_per_bar,
     })
-}
-
-/// Samples `start..end` of a block, all under one transport.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Stretch {
-    /// First sample (block-relative).
-    pub start: u32,
-    /// One past the last sample.
-    pub end: u32,
-    /// The transport at `start`; `None` when the host gave none (or none
-    /// with a song position).
-    pub transport: Option<HostTransport>,
-}
-
-impl Stretch {
-    /// Its length in samples.
-    pub fn frames(&self) -> u32 {
-        self.end - self.start
-    }
 }
 
 /// Cuts a block of `frames` samples at the host's transport events.
@@ -131,6 +97,60 @@ pub fn stretches<'a>(
         start = end;
         Some(stretch)
     })
+}
+
+/// One block's [`Stretch`]es, cut once per block and read by everything that
+/// follows the song (the phasor, then MIDI clock out).
+#[derive(Debug)]
+pub struct BlockStretches {
+    list: Vec<Stretch>,
+}
+
+impl BlockStretches {
+    /// Room for the stretches of a block of up to `max_frames` samples (one
+    /// per sample at most: stretches are never empty), allocated and touched
+    /// now (on the main thread), so cutting a block takes no page fault.
+    pub fn new(max_frames: u32) -> Self {
+        let none = Stretch {
+            start: 0,
+            end: 0,
+            transport: None,
+        };
+        let mut list = vec![none; max_frames.max(1) as usize];
+        list.clear();
+        Self { list }
+    }
+
+    /// Cuts this block (see [`stretches`]) and returns its stretches.
+    ///
+    /// A block longer than the `max_frames` promised at activation (a host
+    /// breaking CLAP's promise) may have more stretches than there is room
+    /// for: its later transport events are then ignored, the last stretch
+    /// running to the block's end, as for the events [`stretches`] ignores.
+    ///
+    /// # Realtime Safety
+    /// No allocation: within the room made by [`Self::new`].
+    pub fn cut(
+        &mut self,
+        first: Option<&TransportEvent>,
+        events: &InputEvents,
+        frames: u32,
+    ) -> &[Stretch] {
+        self.list.clear();
+        for stretch in stretches(first, events, frames) {
+            if self.list.len() < self.list.capacity() {
+                self.list.push(stretch);
+            } else if let Some(last) = self.list.last_mut() {
+                last.end = stretch.end;
+            }
+        }
+        &self.list
+    }
+
+    /// The stretches of the block last cut.
+    pub fn get(&self) -> &[Stretch] {
+        &self.list
+    }
 }
 
 #[cfg(test)]
@@ -242,5 +262,32 @@ pub(crate) mod tests {
             }]
         );
         assert_eq!(stretches(Some(&first), &events, 0).count(), 0);
+    }
+
+    #[test]
+    fn block_stretches_are_the_cut_and_cover_a_block_past_their_room() {
+        let first = transport(0, 0.0, 120.0, FULL);
+        let mut buffer = EventBuffer::new();
+        for (at, tempo) in [(10, 121.0), (20, 122.0), (30, 123.0)] {
+            buffer.push(&transport(at, 1.0, tempo, FULL));
+        }
+        let events = InputEvents::from_buffer(&buffer);
+        let cut: Vec<_> = stretches(Some(&first), &events, 64).collect();
+        let mut block = BlockStretches::new(64);
+        assert_eq!(block.cut(Some(&first), &events, 64), cut.as_slice());
+        assert_eq!(block.get(), cut.as_slice());
+
+        // Room for two stretches, a block of four: the later cuts are
+        // ignored and the block is still covered.
+        let mut small = BlockStretches::new(2);
+        let room = small.list.capacity();
+        assert!(room < cut.len(), "the block fits: the test shows nothing");
+        let got = small.cut(Some(&first), &events, 64);
+        assert_eq!(got.len(), room);
+        assert_eq!(&got[..room - 1], &cut[..room - 1]);
+        assert_eq!(
+            (got[room - 1].start, got[room - 1].end),
+            (cut[room - 1].start, 64)
+        );
     }
 }

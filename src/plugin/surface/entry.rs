@@ -18,7 +18,7 @@
 
 use super::shim_notes;
 use super::transport_header::{judge, Note, Verdict};
-use super::PhasorSync;
+use crate::plugin::PhasorSync;
 use clack_plugin::entry::SinglePluginEntry;
 use clap_sys::entry::clap_plugin_entry;
 use clap_sys::factory::plugin_factory::{clap_plugin_factory, CLAP_PLUGIN_FACTORY_ID};

@@ -3,7 +3,7 @@
 //! are inputs to this plugin, never echoed; MIDI 2.0 events are dropped and
 //! counted, because the note output does not declare that dialect.
 
-use super::host_out::HostOut;
+use super::host_queue::HostOut;
 use clack_plugin::events::spaces::CoreEventSpace;
 use clack_plugin::events::UnknownEvent;
 

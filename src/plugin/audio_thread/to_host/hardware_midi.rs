@@ -3,7 +3,7 @@
 //! host. The processor merges it with the host's own events in time order.
 
 use super::clock_in::ClockIn;
-use super::host_out::HostOut;
+use super::host_queue::HostOut;
 use crate::protocol::{HeldNotes, MidiEvent};
 use crate::ring::{MidiBufferConsumer, RingStats};
 use crate::timeline::{BlockMap, Placement};

@@ -13,8 +13,8 @@
 //! pass no buffers, e.g. while it only wants events). The phasor is written
 //! into the first channel and copied into the others at the end.
 
-use super::phasor::{Output, Ramp};
-use super::PhasorSyncMainThread;
+use crate::midi_clock::phasor::{Output, Ramp};
+use crate::plugin::PhasorSyncMainThread;
 use clack_extensions::audio_ports::{
     AudioPortFlags, AudioPortInfo, AudioPortInfoWriter, AudioPortType, PluginAudioPortsImpl,
 };

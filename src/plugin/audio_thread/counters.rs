@@ -36,7 +36,7 @@ pub struct AudioCounters {
     pub output_unmappable: AtomicU64,
     /// MIDI clock messages that did not fit in one block's clock buffer.
     pub clock_dropped: AtomicU64,
-    /// What the MIDI clock follower ignored or noticed (`clock_in.rs`).
+    /// What the MIDI clock follower ignored or noticed (`to_host/clock_in.rs`).
     pub clock_in: ClockInCounters,
     /// Bumped with every loss: the audio thread compares it once per block
     /// and asks for a main-thread report when it moved.

@@ -13,8 +13,8 @@
 //! Version 1 (still read): `b"PHSY"`, `1u8`, latency in blocks `u8`, pattern
 //! length `u32` LE, the patterns as UTF-8.
 
-use super::params::{self, PARAMS};
-use super::PhasorSyncMainThread;
+use crate::plugin::params::{self, PARAMS};
+use crate::plugin::PhasorSyncMainThread;
 use clack_extensions::log::LogSeverity;
 use clack_extensions::params::{HostParams, ParamRescanFlags};
 use clack_extensions::state::PluginStateImpl;

@@ -1,6 +1,6 @@
 //! The host's events as MIDI 1.0 for the hardware: CLAP notes (note on,
 //! off, choke) and CLAP MIDI events become [`MidiEvent`]s, a CLAP SysEx
-//! event its bytes. Pure: `midi_out.rs` stamps and queues what comes out.
+//! event its bytes. Pure: `output_ring.rs` stamps and queues what comes out.
 
 use crate::protocol::MidiEvent;
 use clack_plugin::events::spaces::CoreEventSpace;

@@ -1,7 +1,7 @@
 //! One note input and one note output, each accepting both the CLAP and the
 //! MIDI dialect (REAPER only sends SysEx to plugins that accept MIDI).
 
-use super::PhasorSyncMainThread;
+use crate::plugin::PhasorSyncMainThread;
 use clack_extensions::note_ports::{
     NoteDialect, NoteDialects, NotePortInfo, NotePortInfoWriter, PluginNotePortsImpl,
 };
@@ -32,7 +32,7 @@ impl PluginNotePortsImpl for PhasorSyncMainThread<'_> {
             preferred_dialect: Some(if is_input {
                 NoteDialect::Clap
             } else {
-                // Hardware notes go out as MIDI (see emit.rs).
+                // Hardware notes go out as MIDI (see audio_thread/to_host/midi_to_clap.rs).
                 NoteDialect::Midi
             }),
             supported_dialects: NoteDialects::CLAP | NoteDialects::MIDI,

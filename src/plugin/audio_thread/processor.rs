@@ -1,27 +1,31 @@
 //! The audio-thread half of the plugin. It owns the block's timeline: one
 //! [`crate::timeline::BlockMap`] per `process()` call, handed to every part that needs to turn
 //! a time into a sample or back: hardware input and the clock follower
-//! (`midi_in.rs`, `clock_in.rs`), the phasor (`phasor.rs`), and the host's
-//! events and MIDI clock to the hardware (`midi_out.rs`, `clock_out.rs`).
+//! (`to_host/hardware_midi.rs`, `to_host/clock_in.rs`), the phasor
+//! ([`crate::midi_clock::phasor`]), and the host's events and MIDI clock to
+//! the hardware (`to_hardware/output_ring.rs`, `to_hardware/clock_out.rs`).
 
 use super::arena::Arena;
-use super::audio_ports::MainOut;
-use super::clock_in::ClockIn;
-use super::clock_out::ClockOut;
-use super::host_out::HostOut;
-use super::midi_in::MidiIn;
-use super::midi_out::{MidiOut, OutTimes, OutputOptions};
-use super::phasor::{Phasor, Setup};
-use super::{thru, transport, PhasorSyncMainThread, PhasorSyncShared};
+use super::to_hardware::clock_out::ClockOut;
+use super::to_hardware::output_ring::{MidiOut, OutTimes, OutputOptions};
+use super::to_host::clock_in::ClockIn;
+use super::to_host::hardware_midi::MidiIn;
+use super::to_host::host_queue::HostOut;
+use super::to_host::thru;
+use super::transport_events::BlockStretches;
 use crate::engine::rt::{self, PriorityLink};
 use crate::engine::News;
+use crate::midi_clock::phasor::{Phasor, Setup};
+use crate::plugin::params::{index, ParamValues};
+use crate::plugin::surface::audio_ports::MainOut;
+use crate::plugin::{PhasorSyncMainThread, PhasorSyncShared};
 use crate::timeline::{monotonic_ns, Timeline};
 use clack_plugin::prelude::*;
 use std::sync::Arc;
 
 /// Lives on the audio thread between `activate` and `deactivate`.
 pub struct PhasorSyncAudioProcessor<'a> {
-    pub(super) shared: &'a PhasorSyncShared<'a>,
+    pub(in crate::plugin) shared: &'a PhasorSyncShared<'a>,
     timeline: Timeline,
     midi_in: MidiIn,
     /// Host → hardware.
@@ -32,6 +36,9 @@ pub struct PhasorSyncAudioProcessor<'a> {
     /// Hardware MIDI clock in, and the phasor that may follow it.
     clock_in: ClockIn,
     phasor: Phasor,
+    /// The block cut at the host's transport events, for the phasor and the
+    /// clock out.
+    stretches: BlockStretches,
     /// News from below the seam; `None` without an engine.
     news: Option<Arc<News>>,
     /// Tells the MIDI thread this thread's priority; `None` without an engine.
@@ -72,6 +79,7 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
             arena: Arena::new(arena_len),
             clock_in: ClockIn::new(&shared.settings.params),
             phasor: Phasor::new(audio_config.sample_rate),
+            stretches: BlockStretches::new(audio_config.max_frames_count),
             news,
             priority,
             seen: (0, shared.counters.losses()),
@@ -102,10 +110,12 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
         self.midi_in
             .begin_block(&block, latency, &mut out, &mut self.clock_in);
         let mut main_out = MainOut::new(&mut audio);
-        let stretches = transport::stretches(process.transport, events.input, frames);
-        let mut phasor = self
-            .phasor
-            .block(Setup::read(params), stretches, (block, latency));
+        let stretches = self.stretches.cut(process.transport, events.input, frames);
+        let mut phasor = self.phasor.block(
+            phasor_setup(params),
+            stretches.iter().copied(),
+            (block, latency),
+        );
 
         // Hardware and host events, merged in time order.
         let mut host = events.input.iter().peekable();
@@ -130,15 +140,14 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
         }
 
         // To the hardware: the host's events, then the clock, each at its
-        // sample's time plus the output delay (see midi_out.rs).
+        // sample's time plus the output delay (see to_hardware/output_ring.rs).
         let times = OutTimes::new(&block, latency_blocks);
         let counters = &shared.counters;
         self.midi_out
             .host_block(events.input, &times, &out_opts, counters);
         self.clock_out.block(
             now,
-            process.transport,
-            events.input,
+            self.stretches.get(),
             frames,
             &times,
             params,
@@ -187,7 +196,18 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
     }
 }
 
-/// Arena room for the host's own SysEx in one block (copied, see `host_out.rs`).
+/// The phasor's parameters, read once per block.
+///
+/// # Realtime Safety
+/// Two atomic loads.
+fn phasor_setup(params: &ParamValues) -> Setup {
+    Setup::from_params(
+        params.get(index::PHASOR_PERIOD),
+        params.get(index::PHASOR_SOURCE),
+    )
+}
+
+/// Arena room for the host's own SysEx in one block (copied, see `to_host/host_queue.rs`).
 const HOST_SYSEX_BYTES: usize = 64 * 1024;
 
 impl PhasorSyncAudioProcessor<'_> {

@@ -103,18 +103,6 @@ pub struct Setup {
 }
 
 impl Setup {
-    /// From the parameters.
-    ///
-    /// # Realtime Safety
-    /// Two atomic loads.
-    pub fn read(params: &super::params::ParamValues) -> Self {
-        use super::params::index;
-        Self::from_params(
-            params.get(index::PHASOR_PERIOD),
-            params.get(index::PHASOR_SOURCE),
-        )
-    }
-
     /// From the parameters' values (indices into [`PERIODS`] and
     /// auto/host/external); anything out of range is the nearest valid one.
     pub fn from_params(period: f64, source: f64) -> Self {
@@ -336,7 +324,7 @@ impl Phasor {
     }
 
     /// Start a block: `stretches` cut it at the host's transport events
-    /// (see [`super::transport::stretches`]), `clock` maps its samples to
+    /// (the plugin cuts them at the host's transport events), `clock` maps its samples to
     /// time.
     pub fn block<I, C>(&mut self, setup: Setup, stretches: I, clock: C) -> BlockRun<'_, I, C>
     where
@@ -516,7 +504,7 @@ impl<I: Iterator<Item = Stretch>, C: SampleClock> BlockRun<'_, I, C> {
 mod tests {
     use super::*;
     use crate::midi_clock::ticks::Transport;
-    use crate::plugin::transport::HostTransport;
+    use crate::midi_clock::transport::HostTransport;
 
     fn playing(beats: f64, tempo: f64, inc: f64) -> HostTransport {
         HostTransport {

@@ -2,9 +2,9 @@
 //! host goes through here, so refusals are counted in one place and SysEx
 //! bytes are always the arena's, never a pointer the host may invalidate.
 
-use super::arena::Arena;
-use super::counters::AudioCounters;
-use super::emit;
+use super::midi_to_clap;
+use crate::plugin::audio_thread::arena::Arena;
+use crate::plugin::audio_thread::counters::AudioCounters;
 use crate::protocol::MidiEvent;
 use clack_plugin::events::io::TryPushError;
 use clack_plugin::events::{Event as _, UnknownEvent};
@@ -56,7 +56,7 @@ impl<'o, 'e> HostOut<'o, 'e> {
     /// # Realtime Safety
     /// No allocation.
     pub fn message(&mut self, offset: u32, event: &MidiEvent) {
-        let pushed = emit::push_message(self.events, offset, event);
+        let pushed = midi_to_clap::push_message(self.events, offset, event);
         self.delivered(pushed);
     }
 
@@ -70,7 +70,7 @@ impl<'o, 'e> HostOut<'o, 'e> {
         // SAFETY: the arena is not written again before the next process()
         // call (claimed bytes stay until `clear`, at the next block), so the
         // payload stays valid while the host may read it.
-        let pushed = unsafe { emit::push_sysex(self.events, offset, payload) };
+        let pushed = unsafe { midi_to_clap::push_sysex(self.events, offset, payload) };
         self.delivered(pushed);
     }
 
@@ -93,7 +93,7 @@ impl<'o, 'e> HostOut<'o, 'e> {
                     return;
                 };
                 // SAFETY: as in `sysex`: arena bytes live until the next block.
-                unsafe { emit::push_sysex(self.events, time, copy) }
+                unsafe { midi_to_clap::push_sysex(self.events, time, copy) }
             }
             _ => self.events.try_push(event),
         };

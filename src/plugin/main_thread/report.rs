@@ -3,12 +3,12 @@
 //! over the instance's life and the last reported snapshot is never reset,
 //! so each loss is reported exactly once, whatever the activations.
 
-use super::clock_in::lock_value;
-use super::counters::{AudioCounters, ClockInCounters};
-use super::params::{index, PARAMS};
-use super::PhasorSyncMainThread;
 use crate::engine::EngineStats;
 use crate::midi_clock::follower::Lock;
+use crate::plugin::audio_thread::counters::{AudioCounters, ClockInCounters};
+use crate::plugin::audio_thread::to_host::clock_in::lock_value;
+use crate::plugin::params::{index, PARAMS};
+use crate::plugin::PhasorSyncMainThread;
 use clack_extensions::log::LogSeverity;
 use std::sync::atomic::AtomicU64;
 

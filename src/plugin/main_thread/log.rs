@@ -1,6 +1,6 @@
 //! Messages to the user, through the host's CLAP log.
 
-use super::PhasorSyncShared;
+use crate::plugin::PhasorSyncShared;
 use clack_extensions::log::LogSeverity;
 use std::ffi::CString;
 

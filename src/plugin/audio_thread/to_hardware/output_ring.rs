@@ -25,10 +25,10 @@
 //! eats into `D`, and a message the engine gets too late is sent at once
 //! and counted by it.
 
-use super::counters::AudioCounters;
-use super::host_midi::{for_hardware, ForHardware};
-use super::params::{index, ParamValues};
+use super::clap_to_midi::{for_hardware, ForHardware};
 use crate::engine::{stream, OUTPUT_POLL_NS};
+use crate::plugin::audio_thread::counters::AudioCounters;
+use crate::plugin::params::{index, ParamValues};
 use crate::protocol::{HeldNotes, MidiEvent, MidiMessage};
 use crate::ring::MidiBufferProducer;
 use crate::timeline::BlockMap;
@@ -117,7 +117,7 @@ pub fn ms_to_ns(ms: f64) -> i64 {
 pub struct OutputOptions {
     /// "Host events to hardware".
     pub to_hardware: bool,
-    /// "Host events to the DAW" (gates `thru.rs`).
+    /// "Host events to the DAW" (gates `to_host/thru.rs`).
     pub to_daw: bool,
     /// "Output offset", in ns.
     pub offset_ns: i64,
@@ -507,10 +507,10 @@ pub(crate) mod tests {
     /// kept in order ([`StreamOrder`]), retractions of the clock honoured,
     /// and events delivered in time order once their time has come.
     ///
-    /// [`StreamOrder`]: crate::backend::alsa_seq::output::StreamOrder
+    /// [`StreamOrder`]: stream::StreamOrder
     #[derive(Default)]
     pub(crate) struct QueueModel {
-        order: crate::backend::alsa_seq::output::StreamOrder,
+        order: stream::StreamOrder,
         queued: Vec<MidiMessage>,
         /// What left, in order, at its time.
         pub(crate) delivered: Vec<MidiMessage>,
@@ -552,7 +552,7 @@ pub(crate) mod tests {
 
     /// What the engine makes of `sent`: each stream kept in order.
     pub(crate) fn assert_in_order_through_the_engine(sent: &[MidiMessage]) {
-        let mut order = crate::backend::alsa_seq::output::StreamOrder::default();
+        let mut order = stream::StreamOrder::default();
         let mut last = [0u64; stream::COUNT];
         for (n, m) in sent.iter().enumerate() {
             let t = order.keep(m.port, m.time_ns);

@@ -1,0 +1,9 @@
+//! The plugin's main thread: the MIDI engine's slot (created, started and
+//! stopped here), what the user set (settings, saved state), and the
+//! reports and log lines that make losses visible.
+
+pub(crate) mod engine_slot;
+pub(crate) mod log;
+pub(crate) mod report;
+pub(crate) mod settings;
+pub(crate) mod state;
