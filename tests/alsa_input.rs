@@ -166,7 +166,7 @@ fn sysex_small_chunked_max_and_oversize() {
     );
     let after = r.engine.stats();
     assert_eq!(after.sysex_oversize, before.sysex_oversize + 1);
-    // Review defect 4: one loss, one cause, one count.
+    // One loss, one cause, one count: an oversize SysEx is not also "cut" or "ring full".
     assert_eq!(after.sysex_cut, before.sysex_cut, "one loss, one cause");
     assert_eq!(after.ring_full, before.ring_full, "one loss, one cause");
     assert_eq!(r.engine.alsa_stats().sysex_oversize, 1);

@@ -1,4 +1,4 @@
-//! Issue 11, in-process with the hand-driven engine: MIDI clock pushed into
+//! In-process with the hand-driven engine: MIDI clock pushed into
 //! the input ring drives the phasor on the main audio output (it wraps on
 //! the sample of every beat's tick), the read-only parameters come out as
 //! parameter value events, and the clock messages pass to the host or not

@@ -1,4 +1,4 @@
-//! MIDI clock out (issue 10, part 2), above the engine seam: synthetic CLAP
+//! MIDI clock out, above the engine seam: synthetic CLAP
 //! transports, through the plugin's transport stretches and the tick scheduler,
 //! to the output ring.
 //!

@@ -1,4 +1,4 @@
-//! Host events to the hardware (issue 10, part 1), above the engine seam:
+//! Host events to the hardware, above the engine seam:
 //! the host's notes, MIDI and SysEx come out of the output ring whole, in
 //! order, each stamped with its sample's time on the block's timeline plus
 //! the output delay `D` and the user's offset; the parameters gate the two

@@ -42,7 +42,7 @@ fn factory_describes_one_plugin() {
     );
     let description = d.description().unwrap().to_str().unwrap();
     assert!(!description.is_empty());
-    // It says what the plugin does, both ways (review defect 15: it once
+    // It says what the plugin does, both ways (it once
     // promised MIDI clock out before there was any; now there is, and the
     // phasor that follows clock in).
     for what in ["Hardware MIDI", "MIDI clock out", "phasor"] {

@@ -1,7 +1,7 @@
 //! The output ring, used the way the output path uses it: the audio thread
 //! produces (the host's notes, SysEx), the MIDI thread consumes.
 //!
-//! Review defect 5: the byte queue it replaces published a frame's time,
+//! The byte queue it replaces published a frame's time,
 //! length and body separately, so a reader on the other thread could take a
 //! header before its body (torn frames; a garbage length reached a resize on
 //! the SCHED_FIFO thread). Here every message comes out whole and in order

@@ -79,7 +79,7 @@ fn process_never_allocates() {
     let ins = unsafe { InputAudioBuffers::from_raw_buffers(&[], FRAMES) };
     // A warm-up block with one message of each kind and the host's events:
     // the first call after start_processing discards what is older than the
-    // latency (review defect 1), and the first run of each code path faults
+    // latency, and the first run of each code path faults
     // its text pages in once, in any host. The test host's own output buffer
     // is touched here too, as a real host's would be: the faults counted
     // below are the plugin's.
@@ -218,7 +218,7 @@ fn process_never_allocates() {
         allocations, 0,
         "process() allocated {allocations} times over {BLOCKS} blocks"
     );
-    // Review defect 6: the SysEx arena's pages were first touched here.
+    // The SysEx arena's pages were once first touched here.
     assert_eq!(
         faults, 0,
         "{faults} page faults on the audio thread in process()"
@@ -444,7 +444,7 @@ fn hardware_and_clock_out_never_allocate() {
     );
 }
 
-/// Issue 11: a block with the phasor on a stereo audio output and MIDI
+/// A block with the phasor on a stereo audio output and MIDI
 /// clock coming in (Start, ticks, Song Position Pointer, Stop, Continue,
 /// from two sources), the host's transport with a transport event inside
 /// the block, the phasor's source and period and the clock filter changed

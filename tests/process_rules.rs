@@ -1,11 +1,11 @@
 //! Smaller rules of `process()` from the review (defects 7 and 15), checked
 //! in-process with the hand-driven engine:
 //! - a forwarded host SysEx must not point into the host's input buffer,
-//!   which is only valid during the call (defect 7);
+//!   which is only valid during the call;
 //! - with "0 blocks" of latency, landing at the block start is the design,
-//!   not lateness (defect 15);
+//!   not lateness;
 //! - MIDI 2.0 events are not forwarded (the note output does not declare
-//!   that dialect) and their loss is counted (defect 15).
+//!   that dialect) and their loss is counted.
 //!
 //! Needs `--features test-mock`.
 #![cfg(feature = "test-mock")]

@@ -1,4 +1,4 @@
-//! Review defect 3: losses below the seam were reported again after every
+//! Losses below the seam were once reported again after every
 //! re-activation (the engine's counters cover its whole life, the "last
 //! reported" snapshot was zeroed at each start). Each loss is reported once.
 //! In-process, with the hand-driven engine. Needs `--features test-mock`.

@@ -1,4 +1,4 @@
-//! Review defect 1: while the host is not processing, the MIDI thread keeps
+//! While the host is not processing, the MIDI thread keeps
 //! filling the ring; on resume what queued up must not burst out at offset 0.
 //! Messages older than the latency are discarded and counted, a discarded
 //! note-off still releases the note the host holds, and when the ring
