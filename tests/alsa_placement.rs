@@ -17,6 +17,7 @@
 
 mod clap_host;
 mod common;
+use common::figures::{abs_percentiles as percentiles, median};
 
 use common::{sleep_until, try_realtime};
 
@@ -212,20 +213,6 @@ fn probe_engine_client(e: &AlsaEngine) -> i32 {
 
 fn probe_port(e: &AlsaEngine) -> i32 {
     e.client().expect("probe running").in_port
-}
-
-/// p50, p99 and max of |x|.
-fn percentiles(xs: &[f64]) -> (f64, f64, f64) {
-    let mut a: Vec<f64> = xs.iter().map(|x| x.abs()).collect();
-    a.sort_by(f64::total_cmp);
-    let at = |q: f64| a[((a.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.99), a[a.len() - 1])
-}
-
-fn median(xs: &[f64]) -> f64 {
-    let mut a = xs.to_vec();
-    a.sort_by(f64::total_cmp);
-    a[a.len() / 2]
 }
 
 struct Figures {

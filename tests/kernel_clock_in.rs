@@ -34,6 +34,7 @@
 
 mod clap_host;
 mod common;
+use common::figures::{abs_percentiles as percentiles, median};
 
 use common::{sleep_until, try_realtime};
 
@@ -331,14 +332,6 @@ fn run(schedule: &Schedule) -> Run {
     run
 }
 
-/// p50, p99 and max of |x|.
-fn percentiles(xs: &[f64]) -> (f64, f64, f64) {
-    let mut a: Vec<f64> = xs.iter().map(|x| x.abs()).collect();
-    a.sort_by(f64::total_cmp);
-    let at = |q: f64| a[((a.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.99), a[a.len() - 1])
-}
-
 /// Least-squares slope of y over x (0 with fewer than two points).
 fn slope(points: &[(f64, f64)]) -> f64 {
     let n = points.len() as f64;
@@ -354,12 +347,6 @@ fn slope(points: &[(f64, f64)]) -> f64 {
     } else {
         0.0
     }
-}
-
-fn median(xs: &[f64]) -> f64 {
-    let mut a = xs.to_vec();
-    a.sort_by(f64::total_cmp);
-    a[a.len() / 2]
 }
 
 /// The recording read against the schedule.

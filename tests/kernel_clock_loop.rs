@@ -49,6 +49,7 @@
 
 mod clap_host;
 mod common;
+use common::figures::abs_percentiles as percentiles;
 
 use clack_host::events::event_types::{ParamValueEvent, TransportEvent, TransportFlags};
 use clack_host::events::spaces::CoreEventSpace;
@@ -346,14 +347,6 @@ fn per_block(params: &[(u64, u32, f64)], i: usize) -> Vec<f64> {
 /// `x` wrapped into [-0.5, 0.5).
 fn wrap(x: f64) -> f64 {
     (x + 0.5).rem_euclid(1.0) - 0.5
-}
-
-/// p50, p99 and max of |x|.
-fn percentiles(xs: &[f64]) -> (f64, f64, f64) {
-    let mut a: Vec<f64> = xs.iter().map(|x| x.abs()).collect();
-    a.sort_by(f64::total_cmp);
-    let at = |q: f64| a[((a.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.99), a[a.len() - 1])
 }
 
 /// The recording read against the script.
