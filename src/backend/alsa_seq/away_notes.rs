@@ -60,9 +60,9 @@ pub const AWAY: usize = 16;
 pub struct AwayNotes {
     /// Note events not yet in `delivered`, by delivery time (ns).
     scheduled: VecDeque<(u64, MidiEvent)>,
-    /// The notes held at the receivers after every event up to `applied_ns`.
+    /// The notes held at the receivers after the events already taken
+    /// off `scheduled`.
     delivered: HeldNotes,
-    applied_ns: u64,
     /// Our output's subscribers and their names.
     readers: Vec<(Addr, String)>,
     /// Devices gone with notes held, by name.
@@ -83,7 +83,6 @@ impl AwayNotes {
         Self {
             scheduled: VecDeque::with_capacity(SCHEDULED),
             delivered: HeldNotes::default(),
-            applied_ns: 0,
             readers: Vec::with_capacity(READERS),
             away: VecDeque::with_capacity(AWAY),
             early: 0,
@@ -97,7 +96,19 @@ impl AwayNotes {
     /// No allocation: a full list counts its oldest event as delivered
     /// ([`Self::early`]).
     pub fn scheduled(&mut self, time_ns: u64, event: &MidiEvent) {
-        let _ = (time_ns, event);
+        if !changes_held(event) {
+            return;
+        }
+        self.apply_until(time_ns.saturating_sub(HISTORY_NS));
+        if self.scheduled.len() == SCHEDULED {
+            if let Some((_, e)) = self.scheduled.pop_front() {
+                self.delivered.track(&e);
+                self.early += 1;
+            }
+        }
+        // In time order (the host's stream is; this keeps it so anyway).
+        let at = self.scheduled.partition_point(|&(t, _)| t <= time_ns);
+        self.scheduled.insert(at, (time_ns, *event));
     }
 
     /// Events counted as delivered before their time because the list was
@@ -114,28 +125,130 @@ impl AwayNotes {
         addr: Addr,
         name: String,
         now_ns: u64,
-        off: impl FnMut(u8, u8),
+        mut off: impl FnMut(u8, u8),
     ) -> usize {
-        let _ = (addr, name, now_ns, off);
-        0
+        let mut sent = 0;
+        if let Some(i) = self.away.iter().position(|(n, _)| *n == name) {
+            if let Some((_, mut missed)) = self.away.remove(i) {
+                let now = self.held_at(now_ns);
+                missed.release(|channel, key| {
+                    let still = now.releases_held(&MidiEvent::NoteOff {
+                        channel,
+                        key,
+                        velocity: 0,
+                    });
+                    if !still {
+                        sent += 1;
+                        off(channel, key);
+                    }
+                });
+            }
+        }
+        if let Some(r) = self.readers.iter_mut().find(|(a, _)| *a == addr) {
+            r.1 = name;
+        } else if self.readers.len() < READERS {
+            // Beyond the bound a reader is not followed (no allocation).
+            self.readers.push((addr, name));
+        }
+        sent
     }
 
     /// `addr` was unsubscribed from our output while it still exists (a
     /// patchbay, or a pattern no longer matching): the user's choice, not a
     /// departure.
     pub fn reader_removed(&mut self, addr: Addr) {
-        let _ = addr;
+        self.readers.retain(|(a, _)| *a != addr);
     }
 
     /// The port `addr` went away at `at_ns`.
     pub fn port_gone(&mut self, addr: Addr, at_ns: u64) {
-        let _ = (addr, at_ns);
+        self.gone(|a| a == addr, at_ns);
     }
 
     /// Every port of `client` went away at `at_ns`.
     pub fn client_gone(&mut self, client: i32, at_ns: u64) {
-        let _ = (client, at_ns);
+        self.gone(|a| a.client == client, at_ns);
     }
+
+    /// The readers `which` left at `at_ns`: each keeps, by name, the notes
+    /// held at any time in the edge before it.
+    fn gone(&mut self, which: impl Fn(Addr) -> bool, at_ns: u64) {
+        if !self.readers.iter().any(|(a, _)| which(*a)) {
+            return;
+        }
+        self.apply_until(at_ns.saturating_sub(EDGE_NS));
+        // Held at the edge's start, or pressed within it.
+        let mut ever = self.delivered;
+        for (_, e) in self.scheduled.iter().take_while(|(t, _)| *t <= at_ns) {
+            if matches!(e, MidiEvent::NoteOn { velocity: 1.., .. }) {
+                ever.track(e);
+            }
+        }
+        let mut i = 0;
+        while i < self.readers.len() {
+            if !which(self.readers[i].0) {
+                i += 1;
+                continue;
+            }
+            let (_, name) = self.readers.swap_remove(i);
+            if ever.is_empty() {
+                continue;
+            }
+            match self.away.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, notes)) => {
+                    let mut more = ever;
+                    more.release(|channel, key| {
+                        notes.track(&MidiEvent::NoteOn {
+                            channel,
+                            key,
+                            velocity: 127,
+                        })
+                    });
+                }
+                None => {
+                    if self.away.len() == AWAY {
+                        self.away.pop_front();
+                    }
+                    self.away.push_back((name, ever));
+                }
+            }
+        }
+    }
+
+    /// The notes held after every event up to `t`, without forgetting
+    /// the events.
+    fn held_at(&self, t: u64) -> HeldNotes {
+        let mut held = self.delivered;
+        for (_, e) in self.scheduled.iter().take_while(|(at, _)| *at <= t) {
+            held.track(e);
+        }
+        held
+    }
+
+    /// Moves the events up to `t` into the bitmap.
+    fn apply_until(&mut self, t: u64) {
+        while let Some(&(at, e)) = self.scheduled.front() {
+            if at > t {
+                break;
+            }
+            self.scheduled.pop_front();
+            self.delivered.track(&e);
+        }
+    }
+}
+
+/// Whether `event` can change which notes a receiver holds.
+fn changes_held(event: &MidiEvent) -> bool {
+    matches!(
+        event,
+        MidiEvent::NoteOn { .. }
+            | MidiEvent::NoteOff { .. }
+            | MidiEvent::ControlChange {
+                controller: 120 | 123,
+                ..
+            }
+            | MidiEvent::SystemReset
+    )
 }
 
 #[cfg(test)]
@@ -268,6 +381,27 @@ mod tests {
     }
 
     #[test]
+    fn every_port_of_a_client_that_left_and_twice_away_are_kept() {
+        let mut t = AwayNotes::new();
+        let port = |p| Addr {
+            client: 20,
+            port: p,
+        };
+        t.reader_added(port(0), "A:1".into(), 0, |_, _| {});
+        t.reader_added(port(1), "A:2".into(), 0, |_, _| {});
+        t.scheduled(100 * MS, &on(0, 60));
+        t.client_gone(20, 500 * MS);
+        // Back, but not connected to us, and gone again with another note.
+        t.scheduled(600 * MS, &on(0, 61));
+        t.reader_added(port(0), "A:1".into(), 650 * MS, |_, _| {});
+        t.port_gone(port(0), 700 * MS);
+        t.scheduled(800 * MS, &off(0, 60));
+        t.scheduled(800 * MS, &off(0, 61));
+        assert_eq!(back(&mut t, 30, "A:2", 900 * MS), vec![(0, 60)]);
+        assert_eq!(back(&mut t, 31, "A:1", 900 * MS), vec![(0, 60), (0, 61)]);
+    }
+
+    #[test]
     fn a_reader_disconnected_by_the_user_is_not_a_departure() {
         let mut t = AwayNotes::new();
         back(&mut t, 20, "A:in", 0);
@@ -293,7 +427,8 @@ mod tests {
         }
         assert_eq!(t.scheduled.capacity(), room.0);
         assert!(t.early() > 0, "a full list counts what it applies early");
-        let end = 10 * HISTORY_NS + 2 * SCHEDULED as u64 * 1000;
+        // Gone after the flood, beyond the edge.
+        let end = 10 * HISTORY_NS + 2 * SCHEDULED as u64 * 1000 + 100 * MS;
         t.port_gone(addr(20), end);
         t.scheduled(end + MS, &off(0, 1));
         assert_eq!(back(&mut t, 20, "A:in", end + 2 * MS), vec![(0, 1)]);
