@@ -33,6 +33,7 @@ use std::os::fd::RawFd;
 
 use alsa::seq::{Event, EventType, MidiEvent as EventCodec};
 
+use super::away_notes::AwayNotes;
 use super::client::cells_for;
 use super::queue_time::QueueTime;
 use super::raw::output_free;
@@ -95,6 +96,8 @@ pub struct Output {
     /// Where the clock's events went on the queue, for retractions.
     clock_sent: ClockSchedule,
     retract_errors: LogBudget,
+    /// The notes sent, by delivery time, for devices that go away.
+    away: AwayNotes,
 }
 
 /// Keeps each output stream in order (see [`crate::engine::stream`]): a
@@ -160,6 +163,7 @@ impl Output {
             order: StreamOrder::default(),
             clock_sent: ClockSchedule::default(),
             retract_errors: LogBudget::new(10, "MIDI clock retraction failed"),
+            away: AwayNotes::new(),
         })
     }
 
@@ -219,6 +223,7 @@ impl Output {
                 cuts,
             );
             note_clock(&mut self.clock_sent, sent, &msg, clock);
+            note_delivery(&mut self.away, sent, &msg);
         }
         self.feed_sysex(seq, route, clock, news);
     }
@@ -252,7 +257,7 @@ impl Output {
     /// has room (see [`SysexPacer::feed`]).
     fn feed_sysex(&mut self, seq: &alsa::Seq, route: Route, clock: &QueueTime, news: &News) {
         let (drops, cuts, encoder) = (&mut self.drops, &mut self.cuts, &mut self.encoder);
-        let clock_sent = &mut self.clock_sent;
+        let (clock_sent, away) = (&mut self.clock_sent, &mut self.away);
         let (readers, reported) = (&mut self.readers, &mut self.reader_gone);
         let mut gone = None;
         self.pacer.feed(
@@ -272,6 +277,7 @@ impl Output {
                 Outcome::Release(msg) => {
                     let sent = send_one(seq, encoder, &msg, route, clock, news, drops, cuts);
                     note_clock(clock_sent, sent, &msg, clock);
+                    note_delivery(away, sent, &msg);
                 }
                 o => tell(news, drops, cuts, o),
             },
@@ -291,7 +297,7 @@ impl Output {
         // not seconds later, after the queue is gone.
         let free_at = self.pacer.cut_point().unwrap_or(0).max(monotonic_ns());
         let (drops, cuts, encoder) = (&mut self.drops, &mut self.cuts, &mut self.encoder);
-        let clock_sent = &mut self.clock_sent;
+        let (clock_sent, away) = (&mut self.clock_sent, &mut self.away);
         self.pacer.stop(
             |bytes| {
                 let mut ev = Event::new_ext(EventType::Sysex, bytes);
@@ -305,6 +311,7 @@ impl Output {
                     msg.time_ns = msg.time_ns.min(free_at);
                     let sent = send_one(seq, encoder, &msg, route, clock, news, drops, cuts);
                     note_clock(clock_sent, sent, &msg, clock);
+                    note_delivery(away, sent, &msg);
                 }
                 o => tell(news, drops, cuts, o),
             },
@@ -325,6 +332,12 @@ impl Output {
             self.retract_errors
                 .push(news, || format!("MIDI clock retraction failed: {e}"));
         }
+    }
+
+    /// The notes sent so far and the devices that went away with some held
+    /// ([`AwayNotes`]): the thread tells it who comes and goes.
+    pub fn away_notes(&mut self) -> &mut AwayNotes {
+        &mut self.away
     }
 
     /// When the next look at the ring is due (`CLOCK_MONOTONIC` ns).
@@ -410,6 +423,14 @@ fn note_clock(clock_sent: &mut ClockSchedule, sent: bool, msg: &MidiMessage, clo
         if let Some(q) = clock.to_queue(msg.time_ns) {
             clock_sent.note(msg.time_ns, q);
         }
+    }
+}
+
+/// A message `sent` is noted at the time the queue delivers it to our
+/// port's subscribers: its own, or, late, the queue's next tick (now).
+fn note_delivery(away: &mut AwayNotes, sent: bool, msg: &MidiMessage) {
+    if sent {
+        away.scheduled(msg.time_ns.max(monotonic_ns()), &msg.event);
     }
 }
 

@@ -6,8 +6,10 @@ use std::sync::atomic::Ordering;
 
 use alsa::seq::{Addr, Connect, Event, EventType, MidiEvent as EventCodec, Seq};
 
+use super::away::reader_changed;
 use super::patterns::{follow_patchbay, log_changes};
 use super::Midi;
+use crate::backend::alsa_seq::away_notes::AwayNotes;
 use crate::backend::alsa_seq::client::{cells_for, input_pool};
 use crate::backend::alsa_seq::connect::AutoConnector;
 use crate::backend::alsa_seq::queue_time::QueueTime;
@@ -119,11 +121,17 @@ impl Midi {
             news,
             connector,
             input,
+            output,
+            out_port,
             ..
         } = self;
         let mut rx = Rx {
             seq,
             own_client: *own_client,
+            out: Addr {
+                client: *own_client,
+                port: *out_port,
+            },
             queue: *queue,
             clock,
             sink,
@@ -131,6 +139,7 @@ impl Midi {
             news,
             connector,
             input,
+            away: output.away_notes(),
         };
         let mut seq_in = seq.input();
         let mut n = 0u32;
@@ -177,6 +186,8 @@ impl Midi {
 struct Rx<'a> {
     seq: &'a Seq,
     own_client: i32,
+    /// Our `MIDI out` port.
+    out: Addr,
     queue: i32,
     clock: &'a QueueTime,
     sink: &'a mut Sink,
@@ -184,6 +195,7 @@ struct Rx<'a> {
     news: &'a News,
     connector: &'a mut AutoConnector,
     input: &'a mut Input,
+    away: &'a mut AwayNotes,
 }
 
 impl Rx<'_> {
@@ -202,6 +214,8 @@ impl Rx<'_> {
                 News::tally(&c.other_events, 1);
                 if let Some(a) = ev.get_data::<Addr>() {
                     self.connector.port_exited(a);
+                    let at = self.input.stamp(ev, self.queue, self.clock, c);
+                    self.away.port_gone(a, at);
                     let now = self.input.now();
                     self.sink.source_gone(source_id(a.client, a.port), now);
                 }
@@ -210,6 +224,8 @@ impl Rx<'_> {
                 News::tally(&c.other_events, 1);
                 if let Some(a) = ev.get_data::<Addr>() {
                     self.connector.client_exited(a.client);
+                    let at = self.input.stamp(ev, self.queue, self.clock, c);
+                    self.away.client_gone(a.client, at);
                     let now = self.input.now();
                     self.sink.client_gone(a.client, now);
                 }
@@ -225,6 +241,10 @@ impl Rx<'_> {
                         self.connector,
                         conn,
                         subscribed,
+                    );
+                    let at = self.input.stamp(ev, self.queue, self.clock, c);
+                    reader_changed(
+                        self.seq, self.news, self.away, self.out, conn, subscribed, at,
                     );
                 }
             }
