@@ -40,7 +40,7 @@ use super::raw::output_free;
 use super::retract::{remove_clock, tag_for, ClockSchedule};
 use super::sysex_pacer::{Chunk, Hold, Outcome, SysexPacer, WriteError};
 use crate::engine::news::LogBudget;
-use crate::engine::{stream, News, OUTPUT_POLL_NS};
+use crate::engine::{stream, LogLevel, News, OUTPUT_POLL_NS};
 use crate::protocol::MidiMessage;
 use crate::ring::MidiBufferConsumer;
 use crate::timeline::monotonic_ns;
@@ -223,7 +223,7 @@ impl Output {
                 cuts,
             );
             note_clock(&mut self.clock_sent, sent, &msg, clock);
-            note_delivery(&mut self.away, sent, &msg);
+            note_delivery(&mut self.away, sent, &msg, news);
         }
         self.feed_sysex(seq, route, clock, news);
     }
@@ -277,7 +277,7 @@ impl Output {
                 Outcome::Release(msg) => {
                     let sent = send_one(seq, encoder, &msg, route, clock, news, drops, cuts);
                     note_clock(clock_sent, sent, &msg, clock);
-                    note_delivery(away, sent, &msg);
+                    note_delivery(away, sent, &msg, news);
                 }
                 o => tell(news, drops, cuts, o),
             },
@@ -311,7 +311,7 @@ impl Output {
                     msg.time_ns = msg.time_ns.min(free_at);
                     let sent = send_one(seq, encoder, &msg, route, clock, news, drops, cuts);
                     note_clock(clock_sent, sent, &msg, clock);
-                    note_delivery(away, sent, &msg);
+                    note_delivery(away, sent, &msg, news);
                 }
                 o => tell(news, drops, cuts, o),
             },
@@ -428,9 +428,23 @@ fn note_clock(clock_sent: &mut ClockSchedule, sent: bool, msg: &MidiMessage, clo
 
 /// A message `sent` is noted at the time the queue delivers it to our
 /// port's subscribers: its own, or, late, the queue's next tick (now).
-fn note_delivery(away: &mut AwayNotes, sent: bool, msg: &MidiMessage) {
-    if sent {
-        away.scheduled(msg.time_ns.max(monotonic_ns()), &msg.event);
+/// The first time the tracker runs out of room is said once.
+fn note_delivery(away: &mut AwayNotes, sent: bool, msg: &MidiMessage, news: &News) {
+    if !sent {
+        return;
+    }
+    let early = away.early();
+    away.scheduled(msg.time_ns.max(monotonic_ns()), &msg.event);
+    if early == 0 && away.early() > 0 {
+        news.log(
+            LogLevel::Warning,
+            format!(
+                "more than {} note messages for the hardware within {} s: a device unplugged \
+                 now may miss a note-off when it comes back (logged once)",
+                super::away_notes::SCHEDULED,
+                super::away_notes::HISTORY_NS / 1_000_000_000
+            ),
+        );
     }
 }
 

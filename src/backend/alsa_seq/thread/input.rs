@@ -1,6 +1,8 @@
 //! Reading the sequencer: drain every event the kernel has for us, decode
 //! MIDI to bytes, stamp it on the monotonic clock, hand it to the sink;
-//! announcements go to the connector; overruns break every stream.
+//! announcements go to the connector and, for our output's subscribers, to
+//! the notes held on devices that go away (`away`); overruns break every
+//! stream.
 
 use std::sync::atomic::Ordering;
 
