@@ -590,6 +590,32 @@ mod tests {
     }
 
     #[test]
+    fn a_tracker_out_of_room_is_said_once() {
+        let news = News::default();
+        let mut away = AwayNotes::new();
+        let t = monotonic_ns() + 1_000_000_000;
+        for i in 0..(2 * super::super::away_notes::SCHEDULED as u64) {
+            let msg = MidiMessage {
+                time_ns: t + i,
+                port: stream::HOST,
+                event: crate::protocol::MidiEvent::NoteOn {
+                    channel: 0,
+                    key: (i % 128) as u8,
+                    velocity: 1,
+                },
+            };
+            note_delivery(&mut away, true, &msg, &news);
+        }
+        assert!(away.early() > 0);
+        let mut lines = Vec::new();
+        while let Some(l) = news.pop_log() {
+            lines.push(l.message);
+        }
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].contains("may miss a note-off"), "{lines:?}");
+    }
+
+    #[test]
     fn looks_keep_to_a_grid() {
         let b = LOOK_EVERY_NS;
         assert_eq!(
