@@ -10,7 +10,7 @@
 //! - `MIDI out` (READ|SUBS_READ, MIDI_GENERIC|APPLICATION): what `send` emits;
 //! - `announce` (WRITE|NO_EXPORT, APPLICATION): private, subscribed to the
 //!   system announce port so the thread hears ports come and go without
-//!   cluttering the MIDI input's connection list.
+//!   cluttering the MIDI input's connection list; stamped like `MIDI in`.
 
 use std::ffi::CString;
 use std::path::Path;
@@ -138,7 +138,9 @@ pub fn open(base: &str, timer_hz: u32) -> Result<SeqClient, SeqError> {
         c"announce",
         PortCap::WRITE | PortCap::NO_EXPORT,
         PortType::APPLICATION,
-        None,
+        // Stamped: a device that goes away is judged at the time it went
+        // (see `away_notes`), not when the thread read the news.
+        Some(queue),
     )?;
     // Without announcements the engine still does its main job (MIDI in and
     // out, patterns applied at start): degrade rather than fail.

@@ -586,7 +586,7 @@ impl AutoConnector {
 }
 
 /// Client and port names of a port.
-fn names(seq: &Seq, addr: Addr) -> Option<(String, String)> {
+pub(crate) fn names(seq: &Seq, addr: Addr) -> Option<(String, String)> {
     let port = seq.get_any_port_info(addr).ok()?;
     let client = seq.get_any_client_info(addr.client).ok()?;
     Some((

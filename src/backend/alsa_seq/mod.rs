@@ -34,6 +34,7 @@
 //! creation return an [`EngineError`] (from a [`SeqError`]) from `start()`; a thread that fails
 //! later logs why and shows [`ThreadState::Failed`].
 
+pub mod away_notes;
 pub mod client;
 pub mod connect;
 pub mod error;

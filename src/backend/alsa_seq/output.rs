@@ -33,6 +33,7 @@ use std::os::fd::RawFd;
 
 use alsa::seq::{Event, EventType, MidiEvent as EventCodec};
 
+use super::away_notes::AwayNotes;
 use super::client::cells_for;
 use super::queue_time::QueueTime;
 use super::raw::output_free;
@@ -40,7 +41,7 @@ use super::retract::{remove_clock, tag_for, ClockSchedule};
 use super::sysex_pacer::{Chunk, Hold, Outcome, SysexPacer, WriteError};
 use crate::engine::news::LogBudget;
 use crate::engine::stream::{self, StreamOrder};
-use crate::engine::{News, OUTPUT_POLL_NS};
+use crate::engine::{LogLevel, News, OUTPUT_POLL_NS};
 use crate::protocol::MidiMessage;
 use crate::ring::MidiBufferConsumer;
 use crate::timeline::monotonic_ns;
@@ -96,6 +97,8 @@ pub struct Output {
     /// Where the clock's events went on the queue, for retractions.
     clock_sent: ClockSchedule,
     retract_errors: LogBudget,
+    /// The notes sent, by delivery time, for devices that go away.
+    away: AwayNotes,
 }
 
 /// Why a message was not sent whole.
@@ -132,6 +135,7 @@ impl Output {
             order: StreamOrder::default(),
             clock_sent: ClockSchedule::default(),
             retract_errors: LogBudget::new(10, "MIDI clock retraction failed"),
+            away: AwayNotes::new(),
         })
     }
 
@@ -191,6 +195,7 @@ impl Output {
                 cuts,
             );
             note_clock(&mut self.clock_sent, sent, &msg, clock);
+            note_delivery(&mut self.away, sent, &msg, news);
         }
         self.feed_sysex(seq, route, clock, news);
     }
@@ -224,7 +229,7 @@ impl Output {
     /// has room (see [`SysexPacer::feed`]).
     fn feed_sysex(&mut self, seq: &alsa::Seq, route: Route, clock: &QueueTime, news: &News) {
         let (drops, cuts, encoder) = (&mut self.drops, &mut self.cuts, &mut self.encoder);
-        let clock_sent = &mut self.clock_sent;
+        let (clock_sent, away) = (&mut self.clock_sent, &mut self.away);
         let (readers, reported) = (&mut self.readers, &mut self.reader_gone);
         let mut gone = None;
         self.pacer.feed(
@@ -244,6 +249,7 @@ impl Output {
                 Outcome::Release(msg) => {
                     let sent = send_one(seq, encoder, &msg, route, clock, news, drops, cuts);
                     note_clock(clock_sent, sent, &msg, clock);
+                    note_delivery(away, sent, &msg, news);
                 }
                 o => tell(news, drops, cuts, o),
             },
@@ -263,7 +269,7 @@ impl Output {
         // not seconds later, after the queue is gone.
         let free_at = self.pacer.cut_point().unwrap_or(0).max(monotonic_ns());
         let (drops, cuts, encoder) = (&mut self.drops, &mut self.cuts, &mut self.encoder);
-        let clock_sent = &mut self.clock_sent;
+        let (clock_sent, away) = (&mut self.clock_sent, &mut self.away);
         self.pacer.stop(
             |bytes| {
                 let mut ev = Event::new_ext(EventType::Sysex, bytes);
@@ -277,6 +283,7 @@ impl Output {
                     msg.time_ns = msg.time_ns.min(free_at);
                     let sent = send_one(seq, encoder, &msg, route, clock, news, drops, cuts);
                     note_clock(clock_sent, sent, &msg, clock);
+                    note_delivery(away, sent, &msg, news);
                 }
                 o => tell(news, drops, cuts, o),
             },
@@ -297,6 +304,12 @@ impl Output {
             self.retract_errors
                 .push(news, || format!("MIDI clock retraction failed: {e}"));
         }
+    }
+
+    /// The notes sent so far and the devices that went away with some held
+    /// ([`AwayNotes`]): the thread tells it who comes and goes.
+    pub fn away_notes(&mut self) -> &mut AwayNotes {
+        &mut self.away
     }
 
     /// When the next look at the ring is due (`CLOCK_MONOTONIC` ns).
@@ -382,6 +395,28 @@ fn note_clock(clock_sent: &mut ClockSchedule, sent: bool, msg: &MidiMessage, clo
         if let Some(q) = clock.to_queue(msg.time_ns) {
             clock_sent.note(msg.time_ns, q);
         }
+    }
+}
+
+/// A message `sent` is noted at the time the queue delivers it to our
+/// port's subscribers: its own, or, late, the queue's next tick (now).
+/// The first time the tracker runs out of room is said once.
+fn note_delivery(away: &mut AwayNotes, sent: bool, msg: &MidiMessage, news: &News) {
+    if !sent {
+        return;
+    }
+    let early = away.early();
+    away.scheduled(msg.time_ns.max(monotonic_ns()), &msg.event);
+    if early == 0 && away.early() > 0 {
+        news.log(
+            LogLevel::Warning,
+            format!(
+                "more than {} note messages for the hardware within {} s: a device unplugged \
+                 now may miss a note-off when it comes back (logged once)",
+                super::away_notes::SCHEDULED,
+                super::away_notes::HISTORY_NS / 1_000_000_000
+            ),
+        );
     }
 }
 
@@ -524,6 +559,32 @@ mod tests {
             "polls after {} ns, the seam promises {OUTPUT_POLL_NS} ns",
             out.poll_ns()
         );
+    }
+
+    #[test]
+    fn a_tracker_out_of_room_is_said_once() {
+        let news = News::default();
+        let mut away = AwayNotes::new();
+        let t = monotonic_ns() + 1_000_000_000;
+        for i in 0..(2 * super::super::away_notes::SCHEDULED as u64) {
+            let msg = MidiMessage {
+                time_ns: t + i,
+                port: stream::HOST,
+                event: crate::protocol::MidiEvent::NoteOn {
+                    channel: 0,
+                    key: (i % 128) as u8,
+                    velocity: 1,
+                },
+            };
+            note_delivery(&mut away, true, &msg, &news);
+        }
+        assert!(away.early() > 0);
+        let mut lines = Vec::new();
+        while let Some(l) = news.pop_log() {
+            lines.push(l.message);
+        }
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].contains("may miss a note-off"), "{lines:?}");
     }
 
     #[test]

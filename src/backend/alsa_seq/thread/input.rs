@@ -1,13 +1,17 @@
 //! Reading the sequencer: drain every event the kernel has for us, decode
 //! MIDI to bytes, stamp it on the monotonic clock, hand it to the sink;
-//! announcements go to the connector; overruns break every stream.
+//! announcements go to the connector and, for our output's subscribers, to
+//! the notes held on devices that go away (`away`); overruns break every
+//! stream.
 
 use std::sync::atomic::Ordering;
 
 use alsa::seq::{Addr, Connect, Event, EventType, MidiEvent as EventCodec, Seq};
 
+use super::away::reader_changed;
 use super::patterns::{follow_patchbay, log_changes};
 use super::Midi;
+use crate::backend::alsa_seq::away_notes::AwayNotes;
 use crate::backend::alsa_seq::client::{cells_for, input_pool};
 use crate::backend::alsa_seq::connect::AutoConnector;
 use crate::backend::alsa_seq::queue_time::QueueTime;
@@ -119,11 +123,17 @@ impl Midi {
             news,
             connector,
             input,
+            output,
+            out_port,
             ..
         } = self;
         let mut rx = Rx {
             seq,
             own_client: *own_client,
+            out: Addr {
+                client: *own_client,
+                port: *out_port,
+            },
             queue: *queue,
             clock,
             sink,
@@ -131,6 +141,7 @@ impl Midi {
             news,
             connector,
             input,
+            away: output.away_notes(),
         };
         let mut seq_in = seq.input();
         let mut n = 0u32;
@@ -177,6 +188,8 @@ impl Midi {
 struct Rx<'a> {
     seq: &'a Seq,
     own_client: i32,
+    /// Our `MIDI out` port.
+    out: Addr,
     queue: i32,
     clock: &'a QueueTime,
     sink: &'a mut Sink,
@@ -184,6 +197,7 @@ struct Rx<'a> {
     news: &'a News,
     connector: &'a mut AutoConnector,
     input: &'a mut Input,
+    away: &'a mut AwayNotes,
 }
 
 impl Rx<'_> {
@@ -202,6 +216,8 @@ impl Rx<'_> {
                 News::tally(&c.other_events, 1);
                 if let Some(a) = ev.get_data::<Addr>() {
                     self.connector.port_exited(a);
+                    let at = self.input.stamp(ev, self.queue, self.clock, c);
+                    self.away.port_gone(a, at);
                     let now = self.input.now();
                     self.sink.source_gone(source_id(a.client, a.port), now);
                 }
@@ -210,6 +226,8 @@ impl Rx<'_> {
                 News::tally(&c.other_events, 1);
                 if let Some(a) = ev.get_data::<Addr>() {
                     self.connector.client_exited(a.client);
+                    let at = self.input.stamp(ev, self.queue, self.clock, c);
+                    self.away.client_gone(a.client, at);
                     let now = self.input.now();
                     self.sink.client_gone(a.client, now);
                 }
@@ -225,6 +243,10 @@ impl Rx<'_> {
                         self.connector,
                         conn,
                         subscribed,
+                    );
+                    let at = self.input.stamp(ev, self.queue, self.clock, c);
+                    reader_changed(
+                        self.seq, self.news, self.away, self.out, conn, subscribed, at,
                     );
                 }
             }

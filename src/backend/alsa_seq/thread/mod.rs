@@ -15,6 +15,7 @@
 //! clean stop the thread waits (bounded) for what is scheduled on its queue
 //! to play before the client closes (`send`).
 
+mod away;
 mod clock_check;
 mod input;
 mod patterns;
