@@ -51,9 +51,18 @@ impl OutTimes {
     /// # Realtime Safety
     /// Arithmetic only.
     pub fn new(block: &BlockMap, latency_blocks: u32) -> Self {
+        Self::with_latency(block, block.latency_frames(latency_blocks.max(1)))
+    }
+
+    /// The times for `block` with `L` of `latency_frames` (the latency in
+    /// use, see `latency.rs`).
+    ///
+    /// # Realtime Safety
+    /// Arithmetic only.
+    pub fn with_latency(block: &BlockMap, latency_frames: u32) -> Self {
         Self {
             block: *block,
-            delay_frames: f64::from(block.latency_frames(latency_blocks.max(1))),
+            delay_frames: f64::from(latency_frames),
         }
     }
 
@@ -183,6 +192,11 @@ impl MidiOut {
             offset_ns: 0,
             last_stamp: [0; stream::COUNT],
         }
+    }
+
+    /// Whether a note the host sent to the hardware is held.
+    pub fn holds_notes(&self) -> bool {
+        !self.held.is_empty()
     }
 
     /// Queue `event` of output stream `stream` (see [`stream`]) to leave at

@@ -9,6 +9,7 @@
 //! MIDI clock and [`phasor`] writes the main audio output (`audio_ports.rs`).
 
 mod arena;
+mod arrivals;
 mod audio_ports;
 mod clock_in;
 mod clock_out;
@@ -20,6 +21,7 @@ mod engine;
 mod entry;
 mod host_midi;
 mod host_out;
+mod latency;
 mod log;
 mod midi_in;
 pub mod midi_out;

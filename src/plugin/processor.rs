@@ -9,9 +9,11 @@ use super::audio_ports::MainOut;
 use super::clock_in::ClockIn;
 use super::clock_out::ClockOut;
 use super::host_out::HostOut;
+use super::latency::LatencyInUse;
 use super::midi_in::MidiIn;
 use super::midi_out::{MidiOut, OutTimes, OutputOptions};
 use super::phasor::{Phasor, Setup};
+use super::settings::Latency;
 use super::{thru, transport, PhasorSyncMainThread, PhasorSyncShared};
 use crate::engine::rt::{self, PriorityLink};
 use crate::engine::News;
@@ -32,6 +34,8 @@ pub struct PhasorSyncAudioProcessor<'a> {
     /// Hardware MIDI clock in, and the phasor that may follow it.
     clock_in: ClockIn,
     phasor: Phasor,
+    /// The input latency and output delay in use, and their display.
+    latency: LatencyInUse,
     /// News from below the seam; `None` without an engine.
     news: Option<Arc<News>>,
     /// Tells the MIDI thread this thread's priority; `None` without an engine.
@@ -72,6 +76,7 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
             arena: Arena::new(arena_len),
             clock_in: ClockIn::new(&shared.settings.params),
             phasor: Phasor::new(audio_config.sample_rate),
+            latency: LatencyInUse::new(audio_config.sample_rate),
             news,
             priority,
             seen: (0, shared.counters.losses()),
@@ -93,8 +98,9 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
         }
         let frames = audio.frames_count();
         let block = self.timeline.begin_block(now, frames, process.steady_time);
-        let latency_blocks = shared.settings.latency_blocks();
-        let latency = block.latency_frames(latency_blocks);
+        let setting = shared.settings.latency();
+        let auto_ns = self.midi_in.auto_latency_ns(now);
+        let latency = self.latency.input_frames(setting, &block, auto_ns);
         let out_opts = OutputOptions::read(&shared.settings.params);
         let mut out = HostOut::new(events.output, &shared.counters, &mut self.arena);
         let params = &shared.settings.params;
@@ -109,9 +115,9 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
 
         // Hardware and host events, merged in time order.
         let mut host = events.input.iter().peekable();
-        while let Some(offset) = self
-            .midi_in
-            .next_offset(&block, latency, latency_blocks > 0, &out)
+        while let Some(offset) =
+            self.midi_in
+                .next_offset(&block, latency, setting != Latency::Blocks(0), &out)
         {
             while let Some(event) = host.next_if(|e| e.header().time() <= offset) {
                 thru::pass(event, &mut out, out_opts.to_daw);
@@ -127,11 +133,14 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
         if frames > 0 {
             let end = block.time_of(frames - 1, latency);
             self.clock_in.publish(end, frames - 1, params, &mut out);
+            self.latency.publish(latency, frames - 1, params, &mut out);
         }
 
         // To the hardware: the host's events, then the clock, each at its
         // sample's time plus the output delay (see midi_out.rs).
-        let times = OutTimes::new(&block, latency_blocks);
+        let quiet = !self.midi_out.holds_notes() && !self.clock_out.is_sending();
+        let out_latency = self.latency.output_frames(setting, &block, latency, quiet);
+        let times = OutTimes::with_latency(&block, out_latency);
         let counters = &shared.counters;
         self.midi_out
             .host_block(events.input, &times, &out_opts, counters);
