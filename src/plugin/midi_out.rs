@@ -14,7 +14,9 @@
 //! where `time_at(s, 0)` is the sample's time on the block's timeline (the
 //! earliest time `process()` can have been called for it, plus `s` samples)
 //! and `L` is the input latency's idea: the measured period plus the
-//! delivery margin, [`BlockMap::latency_frames`]`(max(1, latency blocks))`.
+//! delivery margin, [`BlockMap::latency_frames`]`(max(1, latency blocks))`,
+//! or under latency Auto the latency in use, taken only when no note is held
+//! and no clock is being sent (see `latency.rs`).
 //! `L` covers the call's delay after the block's reference time and the
 //! block's own processing, so every message is in the ring before its
 //! block's reference time plus one period; [`OUTPUT_POLL_NS`] covers the
