@@ -129,3 +129,49 @@ impl LatencyInUse {
         out.forward(event.as_ref());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timeline::Timeline;
+
+    fn block() -> BlockMap {
+        Timeline::new(48_000.0, 256).begin_block(1_000_000_000, 256, None)
+    }
+
+    #[test]
+    fn auto_uses_its_value_but_never_less_than_one_block() {
+        let l = LatencyInUse::new(48_000.0);
+        let b = block();
+        let one = b.latency_frames(1);
+        assert_eq!(l.input_frames(Latency::Auto, &b, 0), one);
+        // 10 ms at 48 kHz is 480 frames; a ns more is a frame more.
+        assert_eq!(l.input_frames(Latency::Auto, &b, 10_000_000), 480);
+        assert_eq!(l.input_frames(Latency::Auto, &b, 10_000_001), 481);
+        assert_eq!(
+            l.input_frames(Latency::Blocks(2), &b, 10_000_000),
+            b.latency_frames(2)
+        );
+        assert_eq!(l.input_frames(Latency::Blocks(0), &b, 10_000_000), 0);
+    }
+
+    #[test]
+    fn the_output_delay_follows_auto_only_when_quiet() {
+        let mut l = LatencyInUse::new(48_000.0);
+        let b = block();
+        let one = b.latency_frames(1);
+        assert_eq!(l.output_frames(Latency::Auto, &b, 480, false), 480);
+        // A note held or clock sent: the new value waits.
+        assert_eq!(l.output_frames(Latency::Auto, &b, 700, false), 480);
+        assert_eq!(l.output_frames(Latency::Auto, &b, 300, false), 480);
+        assert_eq!(l.output_frames(Latency::Auto, &b, 700, true), 700);
+        // Never below one block, whatever was kept.
+        assert_eq!(l.output_frames(Latency::Auto, &b, 1, true), one);
+        // A fixed choice applies at once; 0 blocks still leaves one for output.
+        assert_eq!(l.output_frames(Latency::Blocks(0), &b, 0, false), one);
+        assert_eq!(
+            l.output_frames(Latency::Blocks(2), &b, 0, false),
+            b.latency_frames(2)
+        );
+    }
+}
