@@ -360,7 +360,7 @@ fn measure(frames: u32, setting: Setting, times: &[u32]) -> Figures {
         xrun[k.saturating_sub(shadow_blocks)..=k].iter().any(|&x| x)
     };
     let mut excluded = 0;
-    let mut placed_late = 0;
+    let mut at_block_start = Vec::new();
     let mut ours = Vec::new();
     let mut snapped = Vec::new();
     let mut ioi = Vec::new();
@@ -372,13 +372,8 @@ fn measure(frames: u32, setting: Setting, times: &[u32]) -> Figures {
             excluded += 1;
             continue;
         }
-        let error = pos as f64 - (ideal + latency_at(pos));
-        ours.push(error);
-        // Late for its sample: put at the start of its block, before where
-        // it belonged.
-        if pos % u64::from(frames) == 0 && error < -1.0 {
-            placed_late += 1;
-        }
+        ours.push(pos as f64 - (ideal + latency_at(pos)));
+        at_block_start.push(pos % u64::from(frames) == 0);
         // The block that would have drained it without a timestamp.
         let k = run
             .calls
@@ -392,6 +387,14 @@ fn measure(frames: u32, setting: Setting, times: &[u32]) -> Figures {
         }
     }
     let xruns = xrun.iter().filter(|&&x| x).count();
+    // Late for its sample: put at the start of its block, after where it
+    // belonged (beyond the clock map's constant offset, the median).
+    let offset = if ours.is_empty() { 0.0 } else { median(&ours) };
+    let placed_late = ours
+        .iter()
+        .zip(&at_block_start)
+        .filter(|&(&e, &start)| start && e - offset > 1.0)
+        .count();
     Figures {
         ours,
         snapped,
