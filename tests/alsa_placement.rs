@@ -10,7 +10,10 @@
 //! against the kernel timestamp, p50/p99/max, for PhasorSync and for the same
 //! stream snapped to the start of the block in which it was first available
 //! (what a timestamp-less buffer does), for blocks of 64, 256 and 1024 frames;
-//! and the inter-onset error against the sender's schedule.
+//! and the inter-onset error against the sender's schedule. Under the
+//! latency "Auto" (the default) the notes are placed against the latency in
+//! use when each was placed (from the plugin's "Latency in use" events),
+//! after a warm-up of notes that lets it learn the machine's delays.
 //!
 //! Needs a kernel sequencer: run with `cargo xtask test` (natively where
 //! `/dev/snd/seq` exists, in the project's qemu VM otherwise).
@@ -21,6 +24,7 @@ use common::figures::{abs_percentiles as percentiles, median};
 
 use common::{sleep_until, try_realtime};
 
+use clack_host::events::event_types::ParamValueEvent;
 use clack_host::prelude::*;
 use clap_host::{instantiate, load_entry, logs, Recorded};
 use phasorsync::backend::alsa_seq::queue_time::monotonic_ns;
@@ -40,6 +44,22 @@ const PRE_ROLL: Duration = Duration::from_secs(3);
 const XRUN_SHADOW_MS: f64 = 50.0;
 /// snd-seq-dummy's "Midi Through" port.
 const THROUGH: &str = "14:0";
+/// Notes played before the measured ones under Auto: what a musician plays
+/// in the first seconds, from which Auto learns this machine's delays.
+const WARM_UP: usize = 60;
+/// The "Latency in use" parameter (ms, read-only).
+const LATENCY_IN_USE: ClapId = ClapId::new(17);
+/// The "Auto" choice of the latency.
+const AUTO: f64 = phasorsync::plugin::params::table::LATENCY_AUTO;
+
+/// The latency setting of a run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Setting {
+    /// A fixed number of blocks.
+    Blocks(u32),
+    /// Auto.
+    Auto,
+}
 
 /// The sender's schedule: note-on times in ms, irregular on purpose (a
 /// deterministic walk through 7..=61 ms gaps, none a multiple of a block).
@@ -84,6 +104,9 @@ struct Run {
     calls: Vec<u64>,
     /// Note-ons out of the plugin: (absolute sample, key).
     notes: Vec<(u64, u8)>,
+    /// Changes of "Latency in use": (first sample of the block it applies
+    /// from, latency in samples).
+    latency: Vec<(u64, f64)>,
 }
 
 fn probe() -> (AlsaEngine, MidiBufferConsumer) {
@@ -118,10 +141,10 @@ fn plugin_input(plugin: &PluginInstance<clap_host::TestHost>) -> String {
 }
 
 /// Play the file into the plugin (paced at `frames` per block) and the probe.
-fn run(frames: u32, latency_blocks: u32, times: &[u32]) -> (Run, Vec<(u64, u8)>, u64) {
+fn run(frames: u32, setting: Setting, times: &[u32]) -> (Run, Vec<(u64, u8)>, u64) {
     let entry = load_entry();
     let mut plugin = instantiate(&entry, ID).unwrap();
-    set_latency(&mut plugin, latency_blocks);
+    set_latency(&mut plugin, setting);
     let processor = clap_host::activate(&mut plugin, frames);
     let input = plugin_input(&plugin);
     let (mut probe_engine, mut probe) = probe();
@@ -131,6 +154,7 @@ fn run(frames: u32, latency_blocks: u32, times: &[u32]) -> (Run, Vec<(u64, u8)>,
         probe_port(&probe_engine)
     );
     let file = midi_file(times);
+    let warm_up = (setting == Setting::Auto).then(|| midi_file(&times[..WARM_UP]));
 
     let done = AtomicBool::new(false);
     let (run, processor) = std::thread::scope(|s| {
@@ -140,7 +164,8 @@ fn run(frames: u32, latency_blocks: u32, times: &[u32]) -> (Run, Vec<(u64, u8)>,
             let period_ns = f64::from(frames) * 1e9 / RATE;
             let t0 = monotonic_ns() + 20_000_000;
             let mut calls = Vec::with_capacity(100_000);
-            let mut notes = Vec::with_capacity(NOTES);
+            let mut notes = Vec::with_capacity(NOTES + WARM_UP);
+            let mut latency = Vec::new();
             let mut output = EventBuffer::with_capacity(1024);
             let input = EventBuffer::with_capacity(0);
             // SAFETY: no audio buffers are given, so none can be shorter than `frames`.
@@ -162,6 +187,11 @@ fn run(frames: u32, latency_blocks: u32, times: &[u32]) -> (Run, Vec<(u64, u8)>,
                 )
                 .expect("process");
                 for e in output.iter() {
+                    if let Some(v) = e.as_event::<ParamValueEvent>() {
+                        if v.param_id() == Some(LATENCY_IN_USE) {
+                            latency.push((k * u64::from(frames), v.value() * RATE / 1e3));
+                        }
+                    }
                     // Hardware notes come out in the MIDI dialect.
                     if let Recorded::Midi { time, data, .. } = clap_host::record(e) {
                         if data[0] & 0xF0 == 0x90 && data[2] > 0 {
@@ -171,7 +201,13 @@ fn run(frames: u32, latency_blocks: u32, times: &[u32]) -> (Run, Vec<(u64, u8)>,
                 }
                 k += 1;
             }
-            (Run { t0, calls, notes }, p.stop_processing())
+            let run = Run {
+                t0,
+                calls,
+                notes,
+                latency,
+            };
+            (run, p.stop_processing())
         });
         // A session has been running for a while before anyone plays: let
         // the clock map see PRE_ROLL of calls first (it settles within 0.2 s
@@ -182,6 +218,11 @@ fn run(frames: u32, latency_blocks: u32, times: &[u32]) -> (Run, Vec<(u64, u8)>,
         // which both the plugin and the probe are subscribed to, so both get
         // each event from the same kernel dispatch.
         common::aconnect(THROUGH, &input);
+        if let Some(warm_up) = &warm_up {
+            // The probe is not listening yet: only the plugin hears these.
+            common::aplaymidi(THROUGH, warm_up, Duration::from_secs(60));
+            std::thread::sleep(Duration::from_millis(300));
+        }
         common::aconnect(THROUGH, &probe_addr);
         common::aplaymidi(THROUGH, &file, Duration::from_secs(60));
         // Let the last notes through the one-block latency and the ring.
@@ -231,12 +272,19 @@ struct Figures {
     excluded: usize,
     /// Blocks called more than a period late.
     xruns: usize,
+    /// The latency in use at the end, samples.
+    latency_end: f64,
+    /// Changes of "Latency in use" in the run (warm-up included).
+    latency_changes: usize,
+    /// Measured notes placed at the start of their block because they came
+    /// too late for their sample.
+    placed_late: usize,
 }
 
 /// Set the "MIDI input latency" parameter, as a user would before playing.
-fn set_latency(plugin: &mut PluginInstance<clap_host::TestHost>, blocks: u32) {
+fn set_latency(plugin: &mut PluginInstance<clap_host::TestHost>, setting: Setting) {
     use clack_extensions::params::PluginParams;
-    use clack_host::events::event_types::ParamValueEvent;
+
     let mut handle = plugin.inactive_plugin_handle().expect("inactive");
     let params = handle.get_extension::<PluginParams>().expect("params");
     let mut input = EventBuffer::with_capacity(1);
@@ -244,7 +292,10 @@ fn set_latency(plugin: &mut PluginInstance<clap_host::TestHost>, blocks: u32) {
         0,
         phasorsync::plugin::LATENCY_PARAM,
         Pckn::match_all(),
-        f64::from(blocks),
+        match setting {
+            Setting::Blocks(b) => f64::from(b),
+            Setting::Auto => AUTO,
+        },
     ));
     params.flush(
         &mut handle,
@@ -253,14 +304,30 @@ fn set_latency(plugin: &mut PluginInstance<clap_host::TestHost>, blocks: u32) {
     );
 }
 
-fn measure(frames: u32, latency_blocks: u32, times: &[u32]) -> Figures {
-    let (run, seen, late) = run(frames, latency_blocks, times);
+fn measure(frames: u32, setting: Setting, times: &[u32]) -> Figures {
+    let (mut run, seen, late) = run(frames, setting, times);
     assert_eq!(seen.len(), NOTES, "the probe did not see every note");
+    let warm_up = if setting == Setting::Auto { WARM_UP } else { 0 };
     assert_eq!(
         run.notes.len(),
-        NOTES,
+        NOTES + warm_up,
         "the plugin did not deliver every note exactly once"
     );
+    run.notes.drain(..warm_up);
+    // The latency each note was placed with: one block plus the delivery
+    // margin (the fixed choice of one block, and where Auto starts), times
+    // the blocks of a fixed choice, or the latest "Latency in use" under Auto.
+    let margin = (phasorsync::timeline::DELIVERY_MARGIN_NS as f64 * RATE / 1e9).ceil();
+    let latency_at = |pos: u64| match setting {
+        Setting::Blocks(b) => f64::from(frames * b) + margin,
+        Setting::Auto => run
+            .latency
+            .iter()
+            .rev()
+            .find(|&&(from, _)| from <= pos)
+            .map_or(f64::from(frames) + margin, |&(_, l)| l.round()),
+    };
+    let latency_end = latency_at(u64::MAX);
     let ns_to_samples = RATE / 1e9;
     let period_ns = f64::from(frames) * 1e9 / RATE;
     let wake_us: Vec<f64> = run
@@ -280,6 +347,7 @@ fn measure(frames: u32, latency_blocks: u32, times: &[u32]) -> Figures {
         xrun[k.saturating_sub(shadow_blocks)..=k].iter().any(|&x| x)
     };
     let mut excluded = 0;
+    let mut at_block_start = Vec::new();
     let mut ours = Vec::new();
     let mut snapped = Vec::new();
     let mut ioi = Vec::new();
@@ -291,9 +359,8 @@ fn measure(frames: u32, latency_blocks: u32, times: &[u32]) -> Figures {
             excluded += 1;
             continue;
         }
-        // The plugin's default latency: one block plus the delivery margin.
-        let margin = (phasorsync::timeline::DELIVERY_MARGIN_NS as f64 * ns_to_samples).ceil();
-        ours.push(pos as f64 - (ideal + f64::from(frames * latency_blocks) + margin));
+        ours.push(pos as f64 - (ideal + latency_at(pos)));
+        at_block_start.push(pos % u64::from(frames) == 0);
         // The block that would have drained it without a timestamp.
         let k = run
             .calls
@@ -307,6 +374,14 @@ fn measure(frames: u32, latency_blocks: u32, times: &[u32]) -> Figures {
         }
     }
     let xruns = xrun.iter().filter(|&&x| x).count();
+    // Late for its sample: put at the start of its block, after where it
+    // belonged (beyond the clock map's constant offset, the median).
+    let offset = if ours.is_empty() { 0.0 } else { median(&ours) };
+    let placed_late = ours
+        .iter()
+        .zip(&at_block_start)
+        .filter(|&(&e, &start)| start && e - offset > 1.0)
+        .count();
     Figures {
         ours,
         snapped,
@@ -315,6 +390,9 @@ fn measure(frames: u32, latency_blocks: u32, times: &[u32]) -> Figures {
         wake_us,
         excluded,
         xruns,
+        latency_end,
+        latency_changes: run.latency.len(),
+        placed_late,
     }
 }
 
@@ -330,20 +408,31 @@ fn hardware_notes_land_on_their_sample_at_every_block_size() {
     println!(
         "placement at 48 kHz, {NOTES} notes from aplaymidi; error in samples against the kernel \
          timestamp: delay = median, jitter = |error - median| p50 / p99 / max; \
-         block 256*2: latency set to two blocks"
+         block N: latency one block, N*2: two blocks, N auto: Auto after {WARM_UP} notes of \
+         warm-up"
     );
     println!(
         "{:>5} | {:>30} | {:>30} | {:>21} | late",
         "block", "PhasorSync: delay, jitter", "snapped: delay, jitter", "inter-onset |error|"
     );
     let mut failures = Vec::new();
-    // Every block size at the default latency (one block), and 256 frames
-    // again at two blocks, which absorbs wake-ups up to a period late.
-    for (frames, latency_blocks) in [(64u32, 1u32), (256, 1), (1024, 1), (256, 2)] {
-        let label = if latency_blocks == 1 {
-            format!("{frames}")
-        } else {
-            format!("{frames}*{latency_blocks}")
+    // Every block size at a fixed latency of one block, 256 frames again at
+    // two blocks, which absorbs wake-ups up to a period late, and every block
+    // size under Auto, the default.
+    let runs = [
+        (64u32, Setting::Blocks(1)),
+        (256, Setting::Blocks(1)),
+        (1024, Setting::Blocks(1)),
+        (256, Setting::Blocks(2)),
+        (64, Setting::Auto),
+        (256, Setting::Auto),
+        (1024, Setting::Auto),
+    ];
+    for (frames, setting) in runs {
+        let label = match setting {
+            Setting::Blocks(1) => format!("{frames}"),
+            Setting::Blocks(b) => format!("{frames}*{b}"),
+            Setting::Auto => format!("{frames} auto"),
         };
         let conditions_of = |f: &Figures| {
             let (w50, w99, wmax) = percentiles(&f.wake_us);
@@ -357,7 +446,7 @@ fn hardware_notes_land_on_their_sample_at_every_block_size() {
         // A run that was mostly xruns measures the machine, not the plugin:
         // measure again, up to MEASURE_RUNS runs in all.
         let measurable = |f: &Figures| f.ours.len() >= NOTES / 2;
-        let mut f = measure(frames, latency_blocks, &times);
+        let mut f = measure(frames, setting, &times);
         for _ in 1..MEASURE_RUNS {
             if measurable(&f) {
                 break;
@@ -366,7 +455,7 @@ fn hardware_notes_land_on_their_sample_at_every_block_size() {
                 "{label:>5} | mostly xruns, measuring again; {}",
                 conditions_of(&f)
             );
-            f = measure(frames, latency_blocks, &times);
+            f = measure(frames, setting, &times);
         }
         let conditions = conditions_of(&f);
         if !measurable(&f) {
@@ -392,11 +481,31 @@ fn hardware_notes_land_on_their_sample_at_every_block_size() {
         );
         println!("      {conditions}");
         let (r50, r99, rmax) = percentiles(&f.ours);
+        let met = r99 <= 1.0 && rmax <= 4.0;
+        let jitter_met = o99 <= 1.0 && omax <= 4.0;
         println!(
             "      PhasorSync |error| against the kernel timestamp p50 {r50:.2}, p99 {r99:.2}, max \
-             {rmax:.2} (goal p99 <= 1, max <= 4: {})",
-            if r99 <= 1.0 && rmax <= 4.0 { "met" } else { "not met in this run" }
+             {rmax:.2} (goal p99 <= 1, max <= 4: {}; on the jitter: {}); {} measured note(s) \
+             placed late; latency in use at the end {:.0} samples ({:.2} ms), {} change(s)",
+            if met { "met" } else { "not met in this run" },
+            if jitter_met { "met" } else { "not met" },
+            f.placed_late,
+            f.latency_end,
+            f.latency_end * 1e3 / RATE,
+            f.latency_changes
         );
+        // What Auto itself promises, whatever the emulated machine's noise
+        // does to the clock map: after the warm-up, no note away from an
+        // xrun comes too late for its sample. (The absolute goal above is
+        // printed: in a loaded VM the clock map's own error after the
+        // hypervisor's stalls is larger than a sample, at any latency.)
+        if setting == Setting::Auto && f.placed_late > 0 {
+            failures.push(format!(
+                "block {frames}, Auto: {} note(s) placed late at a latency of {:.0} samples; \
+                 {conditions}",
+                f.placed_late, f.latency_end
+            ));
+        }
         // What must hold even in an emulated VM: the timestamp is used. Away
         // from xruns, placed notes jitter less than the same notes snapped to
         // the block in which they became available.

@@ -11,6 +11,10 @@ use clap_host::{instantiate, load_entry, logs};
 
 const ID: &std::ffi::CStr = c"org.phasorsync.phasorsync";
 const LATENCY: u32 = 1;
+/// The read-only "Latency in use" (ms).
+const LATENCY_IN_USE: u32 = 17;
+/// The "Auto" choice of the latency.
+const AUTO: f64 = phasorsync::plugin::params::table::LATENCY_AUTO;
 
 fn text(params: &PluginParams, handle: &PluginMainThreadHandle, value: f64) -> String {
     let mut buf = [0u8; 256];
@@ -78,23 +82,29 @@ fn latency_parameter_says_what_each_choice_costs() {
     let info = params.get_info(&handle, 0, &mut buf).expect("param 0");
     assert_eq!(info.id, ClapId::new(LATENCY));
     assert_eq!(info.name, b"MIDI input latency");
+    // Auto is appended (stored choices keep their meaning) and the default.
     assert_eq!(
         (info.min_value, info.max_value, info.default_value),
-        (0.0, 2.0, 1.0)
+        (0.0, 3.0, AUTO)
     );
     assert!(params
         .get_info(&handle, rows.len() as u32, &mut buf)
         .is_none());
-    assert_eq!(params.get_value(&handle, ClapId::new(LATENCY)), Some(1.0));
+    assert_eq!(params.get_value(&handle, ClapId::new(LATENCY)), Some(AUTO));
 
     let t0 = text(&params, &handle, 0.0);
     let t1 = text(&params, &handle, 1.0);
+    let auto = text(&params, &handle, AUTO);
     assert!(t0.contains("not sample-accurate"), "{t0}");
     assert!(
-        t1.contains("sample-accurate") && t1.contains("default"),
+        t1.starts_with("1 block") && t1.contains("sample-accurate"),
         "{t1}"
     );
-    for v in [0.0, 1.0, 2.0] {
+    assert!(
+        auto.starts_with("Auto") && auto.contains("default"),
+        "{auto}"
+    );
+    for v in [0.0, 1.0, 2.0, AUTO] {
         let t = std::ffi::CString::new(text(&params, &handle, v)).unwrap();
         assert_eq!(
             params.text_to_value(&handle, ClapId::new(LATENCY), &t),
@@ -186,7 +196,7 @@ fn a_state_naming_read_only_parameters_or_out_of_range_values_loads() {
         .collect();
     assert!(!read_only.is_empty(), "no read-only parameter to name");
     let mut named: Vec<(u32, f64)> = read_only.iter().map(|&id| (id, 1.0)).collect();
-    // Latency 7 blocks: beyond its range (0..=2), clamped.
+    // Latency 7: beyond its range (0..=3), clamped.
     named.push((LATENCY, 7.0));
     assert!(
         load(&mut plugin, &state_with(&named)),
@@ -195,7 +205,7 @@ fn a_state_naming_read_only_parameters_or_out_of_range_values_loads() {
     );
     let handle = plugin.plugin_handle();
     let params = handle.get_extension::<PluginParams>().unwrap();
-    assert_eq!(params.get_value(&handle, ClapId::new(LATENCY)), Some(2.0));
+    assert_eq!(params.get_value(&handle, ClapId::new(LATENCY)), Some(AUTO));
 
     // Over the size limit: refused, and the log says why.
     let mut huge = b"PHSY\x02".to_vec();
@@ -208,4 +218,122 @@ fn a_state_naming_read_only_parameters_or_out_of_range_values_loads() {
         "{:?}",
         logs(&plugin)
     );
+}
+
+/// What PhasorSync wrote before latency Auto existed, for a project set to
+/// "1 block + 0.2 ms" and otherwise left at the defaults: version 2, the ten
+/// settable parameters by id in table order, and the two texts (patterns,
+/// remembered connections), empty.
+fn state_before_auto() -> Vec<u8> {
+    let mut bytes = state_with(&[
+        (1, 1.0),
+        (2, 1.0),
+        (3, 1.0),
+        (4, 0.0),
+        (5, 0.0),
+        (6, 0.0),
+        (7, 0.0),
+        (8, 1.0),
+        (9, 2.0),
+        (10, 0.0),
+    ]);
+    // state_with's text count (none), replaced by the two empty texts.
+    bytes.truncate(bytes.len() - 2);
+    bytes.extend_from_slice(&2u16.to_le_bytes());
+    for key in [1u16, 2] {
+        bytes.extend_from_slice(&key.to_le_bytes());
+        bytes.extend_from_slice(&0u32.to_le_bytes());
+    }
+    bytes
+}
+
+#[test]
+fn a_state_saved_with_a_fixed_latency_loads_that_latency_byte_for_byte() {
+    let entry = load_entry();
+    let mut plugin = instantiate(&entry, ID).unwrap();
+    let old = state_before_auto();
+    assert!(load(&mut plugin, &old), "{:?}", logs(&plugin));
+    let handle = plugin.plugin_handle();
+    let params = handle.get_extension::<PluginParams>().unwrap();
+    assert_eq!(params.get_value(&handle, ClapId::new(LATENCY)), Some(1.0));
+    assert_eq!(save(&mut plugin), old, "the old state did not round-trip");
+    // Every fixed choice stays itself through a save and a load.
+    for fixed in [0.0, 1.0, 2.0] {
+        let mut a = instantiate(&entry, ID).unwrap();
+        set_latency(&mut a, fixed);
+        let saved = save(&mut a);
+        let mut b = instantiate(&entry, ID).unwrap();
+        assert!(load(&mut b, &saved));
+        let handle = b.plugin_handle();
+        let params = handle.get_extension::<PluginParams>().unwrap();
+        assert_eq!(params.get_value(&handle, ClapId::new(LATENCY)), Some(fixed));
+        assert_eq!(save(&mut b), saved);
+    }
+}
+
+#[test]
+fn latency_in_use_is_shown_read_only_and_follows_the_setting() {
+    const FRAMES: u32 = 256;
+    let entry = load_entry();
+    let mut plugin = instantiate(&entry, ID).unwrap();
+    let handle = plugin.plugin_handle();
+    let params = handle.get_extension::<PluginParams>().unwrap();
+    let rows = phasorsync::plugin::params::PARAMS;
+    // The last row, so every older id keeps its place.
+    let mut buf = ParamInfoBuffer::new();
+    let info = params
+        .get_info(&handle, rows.len() as u32 - 1, &mut buf)
+        .expect("info");
+    assert_eq!(info.id, ClapId::new(LATENCY_IN_USE));
+    assert_eq!(info.name, b"Latency in use");
+    assert!(info.flags.contains(ParamInfoFlags::IS_READONLY));
+    assert!(!info.flags.contains(ParamInfoFlags::IS_AUTOMATABLE));
+    let in_use = |plugin: &mut PluginInstance<clap_host::TestHost>| {
+        let handle = plugin.plugin_handle();
+        params
+            .get_value(&handle, ClapId::new(LATENCY_IN_USE))
+            .unwrap()
+    };
+    // One block of processing under each setting: nothing measured yet, Auto
+    // starts from one block plus the delivery margin, like the fixed choice
+    // of one block; two blocks show more; the ms figure is whole samples.
+    let mut shown = Vec::new();
+    for setting in [AUTO, 1.0, 2.0] {
+        set_latency(&mut plugin, setting);
+        let mut p = clap_host::start(&mut plugin, FRAMES);
+        let input = EventBuffer::new();
+        let mut output = EventBuffer::with_capacity(64);
+        for _ in 0..4 {
+            clap_host::process_block(&mut p, FRAMES, &input, &mut output);
+        }
+        let ms = in_use(&mut plugin);
+        let frames = ms * 48.0;
+        assert!((frames - frames.round()).abs() < 1e-6, "{ms} ms");
+        assert!(frames.round() > f64::from(FRAMES), "{ms} ms");
+        shown.push(frames.round());
+        plugin.deactivate(p.stop_processing());
+    }
+    assert_eq!(shown[0], shown[1], "{shown:?}");
+    assert_eq!(shown[2], shown[1] + f64::from(FRAMES), "{shown:?}");
+    // The host cannot set it.
+    let before = in_use(&mut plugin);
+    let mut handle = plugin.inactive_plugin_handle().expect("inactive");
+    let mut input = EventBuffer::with_capacity(1);
+    input.push(&ParamValueEvent::new(
+        0,
+        ClapId::new(LATENCY_IN_USE),
+        Pckn::match_all(),
+        before + 10.0,
+    ));
+    params.flush(
+        &mut handle,
+        &input.as_input(),
+        &mut EventBuffer::new().as_output(),
+    );
+    assert_eq!(in_use(&mut plugin), before);
+    // And it is not saved: a fresh instance's state is the same bytes.
+    let saved = save(&mut plugin);
+    let mut fresh = instantiate(&entry, ID).unwrap();
+    set_latency(&mut fresh, 2.0);
+    assert_eq!(save(&mut fresh), saved);
 }

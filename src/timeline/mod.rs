@@ -147,6 +147,7 @@
 //! for a block that may never be timed. One second of audio without a
 //! further discontinuity returns to the filtered line.
 
+pub mod auto_latency;
 pub mod envelope;
 mod map;
 mod now;

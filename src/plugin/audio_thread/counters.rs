@@ -36,6 +36,9 @@ pub struct AudioCounters {
     pub output_unmappable: AtomicU64,
     /// MIDI clock messages that did not fit in one block's clock buffer.
     pub clock_dropped: AtomicU64,
+    /// Changes of the MIDI input latency in use (`audio_thread/latency.rs`): not a loss,
+    /// counted like one so the main thread logs the new value.
+    pub latency_changes: AtomicU64,
     /// What the MIDI clock follower ignored or noticed (`to_host/clock_in.rs`).
     pub clock_in: ClockInCounters,
     /// Bumped with every loss: the audio thread compares it once per block

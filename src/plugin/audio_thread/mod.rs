@@ -6,7 +6,9 @@
 //! the reading of the host's transport serve both.
 
 pub(crate) mod arena;
+pub(crate) mod arrivals;
 pub(crate) mod counters;
+pub(crate) mod latency;
 pub mod processor;
 pub mod to_hardware;
 pub(crate) mod to_host;

@@ -6,6 +6,7 @@
 //! the hardware (`to_hardware/output_ring.rs`, `to_hardware/clock_out.rs`).
 
 use super::arena::Arena;
+use super::latency::LatencyInUse;
 use super::to_hardware::clock_out::ClockOut;
 use super::to_hardware::output_ring::{MidiOut, OutTimes, OutputOptions};
 use super::to_host::clock_in::ClockIn;
@@ -16,6 +17,7 @@ use super::transport_events::BlockStretches;
 use crate::engine::rt::{self, PriorityLink};
 use crate::engine::News;
 use crate::midi_clock::phasor::{Phasor, Setup};
+use crate::plugin::main_thread::settings::Latency;
 use crate::plugin::params::{index, ParamValues};
 use crate::plugin::surface::audio_ports::MainOut;
 use crate::plugin::{PhasorSyncMainThread, PhasorSyncShared};
@@ -39,6 +41,8 @@ pub struct PhasorSyncAudioProcessor<'a> {
     /// The block cut at the host's transport events, for the phasor and the
     /// clock out.
     stretches: BlockStretches,
+    /// The input latency and output delay in use, and their display.
+    latency: LatencyInUse,
     /// News from below the seam; `None` without an engine.
     news: Option<Arc<News>>,
     /// Tells the MIDI thread this thread's priority; `None` without an engine.
@@ -80,6 +84,7 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
             clock_in: ClockIn::new(&shared.settings.params),
             phasor: Phasor::new(audio_config.sample_rate),
             stretches: BlockStretches::new(audio_config.max_frames_count),
+            latency: LatencyInUse::new(audio_config.sample_rate),
             news,
             priority,
             seen: (0, shared.counters.losses()),
@@ -101,8 +106,9 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
         }
         let frames = audio.frames_count();
         let block = self.timeline.begin_block(now, frames, process.steady_time);
-        let latency_blocks = shared.settings.latency_blocks();
-        let latency = block.latency_frames(latency_blocks);
+        let setting = shared.settings.latency();
+        let auto_ns = self.midi_in.auto_latency_ns(now);
+        let latency = self.latency.input_frames(setting, &block, auto_ns);
         let out_opts = OutputOptions::read(&shared.settings.params);
         let mut out = HostOut::new(events.output, &shared.counters, &mut self.arena);
         let params = &shared.settings.params;
@@ -119,9 +125,9 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
 
         // Hardware and host events, merged in time order.
         let mut host = events.input.iter().peekable();
-        while let Some(offset) = self
-            .midi_in
-            .next_offset(&block, latency, latency_blocks > 0, &out)
+        while let Some(offset) =
+            self.midi_in
+                .next_offset(&block, latency, setting != Latency::Blocks(0), &out)
         {
             while let Some(event) = host.next_if(|e| e.header().time() <= offset) {
                 thru::pass(event, &mut out, out_opts.to_daw);
@@ -137,11 +143,14 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
         if frames > 0 {
             let end = block.time_of(frames - 1, latency);
             self.clock_in.publish(end, frames - 1, params, &mut out);
+            self.latency.publish(latency, frames - 1, params, &mut out);
         }
 
         // To the hardware: the host's events, then the clock, each at its
         // sample's time plus the output delay (see to_hardware/output_ring.rs).
-        let times = OutTimes::new(&block, latency_blocks);
+        let quiet = !self.midi_out.holds_notes() && !self.clock_out.is_sending();
+        let out_latency = self.latency.output_frames(setting, &block, latency, quiet);
+        let times = OutTimes::with_latency(&block, out_latency);
         let counters = &shared.counters;
         self.midi_out
             .host_block(events.input, &times, &out_opts, counters);

@@ -7,7 +7,7 @@ use crate::engine::EngineStats;
 use crate::midi_clock::follower::Lock;
 use crate::plugin::audio_thread::counters::{AudioCounters, ClockInCounters};
 use crate::plugin::audio_thread::to_host::clock_in::lock_value;
-use crate::plugin::params::{index, PARAMS};
+use crate::plugin::params::{index, table::LATENCY_AUTO, PARAMS};
 use crate::plugin::PhasorSyncMainThread;
 use clack_extensions::log::LogSeverity;
 use std::sync::atomic::AtomicU64;
@@ -19,6 +19,7 @@ pub struct Snapshot {
     engine: EngineStats,
     clock_in: [u64; CLOCK_IN.len()],
     lock_changes: u64,
+    latency_changes: u64,
 }
 
 /// A loss the audio thread counts: what the user reads, and its counter.
@@ -149,6 +150,7 @@ fn snapshot(audio: &AudioCounters, engine: EngineStats) -> Snapshot {
         engine,
         clock_in: CLOCK_IN.map(|(_, _, c)| AudioCounters::get(c(&audio.clock_in))),
         lock_changes: AudioCounters::get(&audio.clock_in.lock_changes),
+        latency_changes: AudioCounters::get(&audio.latency_changes),
     }
 }
 
@@ -177,6 +179,24 @@ fn lock_line(changes: u64, source: &str, read: impl Fn(usize) -> f64) -> (LogSev
         line.push_str(&format!(", {changes} changes since the last report"));
     }
     (severity, line)
+}
+
+/// The line for a change of the MIDI input latency in use (`changes` since
+/// the last report): the value now, as "Latency in use" shows it, and whether
+/// Auto chose it.
+fn latency_line(changes: u64, read: impl Fn(usize) -> f64) -> String {
+    let mut ms = String::new();
+    let _ = PARAMS[index::LATENCY_IN_USE].format(read(index::LATENCY_IN_USE), &mut ms);
+    let how = if read(index::LATENCY) >= LATENCY_AUTO {
+        "set by Auto from the delays measured"
+    } else {
+        "the fixed choice"
+    };
+    let mut line = format!("MIDI input latency in use: {ms} ({how})");
+    if changes > 1 {
+        line.push_str(&format!(", {changes} changes since the last report"));
+    }
+    line
 }
 
 /// The clock follower's lines since `old`, with `{source}` filled in.
@@ -233,6 +253,12 @@ impl PhasorSyncMainThread<'_> {
             let params = &self.shared.settings.params;
             let (severity, line) = lock_line(changes, &source, |i| params.get(i));
             self.shared.log(severity, &line);
+        }
+        let changes = now.latency_changes - before.latency_changes;
+        if changes > 0 {
+            let params = &self.shared.settings.params;
+            let line = latency_line(changes, |i| params.get(i));
+            self.shared.log(LogSeverity::Info, &line);
         }
     }
 }

@@ -2,8 +2,17 @@
 //! auto-connect patterns (saved with the project). Shared by the main thread
 //! and the audio thread.
 
-use crate::plugin::params::{index, ParamValues};
+use crate::plugin::params::{index, table::LATENCY_AUTO, ParamValues};
 use std::sync::Mutex;
+
+/// What the "MIDI input latency" parameter asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Latency {
+    /// A fixed number of blocks (each with the delivery margin when more than 0).
+    Blocks(u32),
+    /// Set by the plugin from what it measures (`crate::timeline::auto_latency`).
+    Auto,
+}
 
 /// The user's settings. The audio thread only reads parameter values (atomics).
 #[derive(Debug, Default)]
@@ -20,13 +29,18 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The MIDI input latency in blocks.
+    /// The MIDI input latency setting.
     ///
     /// # Realtime Safety
     /// One relaxed atomic load.
     #[inline]
-    pub fn latency_blocks(&self) -> u32 {
-        self.params.get(index::LATENCY) as u32
+    pub fn latency(&self) -> Latency {
+        let v = self.params.get(index::LATENCY);
+        if v >= LATENCY_AUTO {
+            Latency::Auto
+        } else {
+            Latency::Blocks(v as u32)
+        }
     }
 
     /// The auto-connect patterns.

@@ -83,13 +83,22 @@ pub mod index {
     pub const EXT_JITTER: usize = 14;
     /// Read-only: the follower's estimated phase error (ms, 0 = none).
     pub const EXT_PHASE_ERROR: usize = 15;
+    /// Read-only: the MIDI input latency in use (ms), whatever its setting.
+    pub const LATENCY_IN_USE: usize = 16;
 }
+
+/// The "MIDI input latency" choice that sets itself (see
+/// [`crate::timeline::auto_latency`]); the choices before it are fixed
+/// numbers of blocks.
+pub const LATENCY_AUTO: f64 = 3.0;
 
 /// What each latency choice means, as shown to the user.
 const LATENCY_TEXT: &[&str] = &[
     "0 blocks: lowest latency, not sample-accurate (events land at the block start)",
-    "1 block + 0.2 ms: sample-accurate (default)",
+    "1 block + 0.2 ms: sample-accurate on an idle system",
     "2 blocks + 0.2 ms: sample-accurate on a busy system",
+    // Appended: saved projects keep the meaning of 0..=2.
+    "Auto: the least that keeps notes on their sample (default)",
 ];
 
 /// The phasor's periods, shortest first.
@@ -174,8 +183,8 @@ pub const PARAMS: &[Param] = &[
         name: "MIDI input latency",
         module: "",
         min: 0.0,
-        max: 2.0,
-        default: 1.0,
+        max: LATENCY_AUTO,
+        default: LATENCY_AUTO,
         // Changing it while notes play would reorder them.
         automatable: false,
         read_only: false,
@@ -260,6 +269,20 @@ pub const PARAMS: &[Param] = &[
     },
     measured_ms(15, "External clock jitter (RMS)"),
     measured_ms(16, "External clock phase error"),
+    Param {
+        id: 17,
+        name: "Latency in use",
+        module: "",
+        min: 0.0,
+        max: 1000.0,
+        default: 0.0,
+        automatable: false,
+        read_only: true,
+        kind: Kind::Number {
+            unit: "ms",
+            decimals: 2,
+        },
+    },
 ];
 
 /// The row with CLAP id `id`, and its index.
@@ -374,7 +397,7 @@ mod tests {
     fn bad_values_are_made_valid() {
         let p = &PARAMS[index::LATENCY];
         assert_eq!(p.clamp(f64::NAN), p.default);
-        assert_eq!(p.clamp(9.0), 2.0);
+        assert_eq!(p.clamp(9.0), LATENCY_AUTO);
         assert_eq!(p.clamp(0.4), 0.0);
         assert_eq!(p.parse("7 blocks"), None);
         assert_eq!(p.parse("2 blocks"), Some(2.0));

@@ -108,6 +108,15 @@ impl ClockOut {
         }
     }
 
+    /// Whether clock is being sent: clock out is on and the slave is
+    /// running, or clock is sent while stopped.
+    pub fn is_sending(&self) -> bool {
+        self.scheduler.as_ref().is_some_and(|s| {
+            let o = s.options();
+            o.enabled && (s.is_running() || o.clock_while_stopped)
+        })
+    }
+
     /// The clock for one block of `frames` samples, called at `now_ns`:
     /// `stretches` is the block cut at the host's transport events (see
     /// [`BlockStretches`]).

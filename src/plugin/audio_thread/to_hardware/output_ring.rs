@@ -14,7 +14,9 @@
 //! where `time_at(s, 0)` is the sample's time on the block's timeline (the
 //! earliest time `process()` can have been called for it, plus `s` samples)
 //! and `L` is the input latency's idea: the measured period plus the
-//! delivery margin, [`BlockMap::latency_frames`]`(max(1, latency blocks))`.
+//! delivery margin, [`BlockMap::latency_frames`]`(max(1, latency blocks))`,
+//! or under latency Auto the latency in use, taken only when no note is held
+//! and no clock is being sent (see `latency.rs`).
 //! `L` covers the call's delay after the block's reference time and the
 //! block's own processing, so every message is in the ring before its
 //! block's reference time plus one period; [`OUTPUT_POLL_NS`] covers the
@@ -51,9 +53,18 @@ impl OutTimes {
     /// # Realtime Safety
     /// Arithmetic only.
     pub fn new(block: &BlockMap, latency_blocks: u32) -> Self {
+        Self::with_latency(block, block.latency_frames(latency_blocks.max(1)))
+    }
+
+    /// The times for `block` with `L` of `latency_frames` (the latency in
+    /// use, see `latency.rs`).
+    ///
+    /// # Realtime Safety
+    /// Arithmetic only.
+    pub fn with_latency(block: &BlockMap, latency_frames: u32) -> Self {
         Self {
             block: *block,
-            delay_frames: f64::from(block.latency_frames(latency_blocks.max(1))),
+            delay_frames: f64::from(latency_frames),
         }
     }
 
@@ -183,6 +194,11 @@ impl MidiOut {
             offset_ns: 0,
             last_stamp: [0; stream::COUNT],
         }
+    }
+
+    /// Whether a note the host sent to the hardware is held.
+    pub fn holds_notes(&self) -> bool {
+        !self.held.is_empty()
     }
 
     /// Queue `event` of output stream `stream` (see [`stream`]) to leave at

@@ -4,8 +4,10 @@
 
 use super::clock_in::ClockIn;
 use super::host_queue::HostOut;
+use crate::plugin::audio_thread::arrivals::Arrivals;
 use crate::protocol::{HeldNotes, MidiEvent};
 use crate::ring::{MidiBufferConsumer, RingStats};
+use crate::timeline::auto_latency::AutoLatency;
 use crate::timeline::{BlockMap, Placement};
 
 /// The audio thread's end of the input ring, and what it remembers between
@@ -23,6 +25,11 @@ pub struct MidiIn {
     resumed: bool,
     /// The ring's dropped-message count at the last block.
     dropped_seen: u64,
+    /// The block each queued message was first seen in.
+    arrivals: Arrivals,
+    /// What each message needed, for the latency "Auto" (measured
+    /// whatever the setting, so switching to Auto starts from experience).
+    auto: AutoLatency,
 }
 
 impl MidiIn {
@@ -37,7 +44,22 @@ impl MidiIn {
             held: HeldNotes::default(),
             resumed: true,
             dropped_seen,
+            arrivals: Arrivals::default(),
+            // Nothing measured yet: the caller's floor (one block) is used
+            // until the first message says more is needed.
+            auto: AutoLatency::new(0),
         }
+    }
+
+    /// Latency "Auto" at `now_ns`, once per block before the ring is
+    /// drained: the latency in use, ns, after any change it may make now
+    /// (none while notes given to the host are held).
+    ///
+    /// # Realtime Safety
+    /// Arithmetic; at most one pass over fixed histograms.
+    pub fn auto_latency_ns(&mut self, now_ns: u64) -> u64 {
+        self.auto.update(now_ns, !self.held.is_empty());
+        self.auto.in_use_ns()
     }
 
     /// Processing (re)starts: whatever the MIDI thread queued meanwhile is
@@ -70,12 +92,18 @@ impl MidiIn {
         let dropped = stats.dropped_messages();
         let lost_meanwhile = dropped != self.dropped_seen;
         self.dropped_seen = dropped;
+        // What queued while the host was not processing says nothing about
+        // delivery: not measured.
+        self.arrivals
+            .block(consumer.len(), block.call_time_ns(), !self.resumed);
         if !std::mem::take(&mut self.resumed) {
             return;
         }
         while let Some(msg) =
             consumer.try_pop_if(|m| block.place(m.time_ns, latency) == Placement::Late)
         {
+            // Discarded, not placed: it leaves the ring unmeasured.
+            self.arrivals.pop();
             out.counters().loss(&out.counters().stale);
             clock.take(&msg);
             if msg.event.is_sysex() {
@@ -143,6 +171,9 @@ impl MidiIn {
         let Some(msg) = consumer.try_pop() else {
             return;
         };
+        if let Some(t0) = self.arrivals.pop() {
+            self.auto.observe(need_ns(t0, msg.time_ns));
+        }
         if msg.event.is_sysex() {
             match consumer.pop_sysex_payload(out.arena().free()) {
                 Some(len) => out.sysex(offset, len),
@@ -155,4 +186,10 @@ impl MidiIn {
             out.message(offset, &msg.event);
         }
     }
+}
+
+/// The latency a message stamped `time_ns` needed to land on its sample,
+/// first seen in the block of reference time `t0_ns` (negative: none).
+fn need_ns(t0_ns: u64, time_ns: u64) -> i64 {
+    t0_ns.wrapping_sub(time_ns) as i64
 }
