@@ -2,6 +2,7 @@
 //! the engine seam are counted in [`crate::engine::News`] instead; each loss
 //! has one cause and one counter.
 
+use super::histogram::Timing;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Counters written by the audio thread, readable from any thread.
@@ -38,6 +39,8 @@ pub struct AudioCounters {
     pub clock_dropped: AtomicU64,
     /// What the MIDI clock follower ignored or noticed (`clock_in.rs`).
     pub clock_in: ClockInCounters,
+    /// Placement error and delivery delay of hardware messages (`midi_in.rs`).
+    pub timing: Timing,
     /// Bumped with every loss: the audio thread compares it once per block
     /// and asks for a main-thread report when it moved.
     losses: AtomicU64,

@@ -18,6 +18,8 @@ mod descriptor;
 mod emit;
 mod engine;
 mod entry;
+mod gui;
+pub mod histogram;
 mod host_midi;
 mod host_out;
 mod log;
@@ -36,12 +38,14 @@ pub mod transport;
 mod transport_header;
 
 use clack_extensions::audio_ports::PluginAudioPorts;
+use clack_extensions::gui::PluginGui;
 use clack_extensions::log::HostLog;
 use clack_extensions::note_ports::PluginNotePorts;
 use clack_extensions::params::PluginParams;
 use clack_extensions::state::PluginState;
 use clack_plugin::prelude::*;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 pub use counters::AudioCounters;
 pub use descriptor::{descriptor, PLUGIN_ID};
@@ -76,7 +80,8 @@ impl<F: EngineFactory> Plugin for PhasorSyncPlugin<F> {
             .register::<PluginAudioPorts>()
             .register::<PluginNotePorts>()
             .register::<PluginParams>()
-            .register::<PluginState>();
+            .register::<PluginState>()
+            .register::<PluginGui>();
     }
 }
 
@@ -90,8 +95,8 @@ impl<F: EngineFactory> DefaultPluginFactory for PhasorSyncPlugin<F> {
         Ok(PhasorSyncShared {
             host,
             log,
-            counters: AudioCounters::default(),
-            settings: Settings::default(),
+            counters: Arc::default(),
+            settings: Arc::default(),
         })
     }
 
@@ -104,6 +109,7 @@ impl<F: EngineFactory> DefaultPluginFactory for PhasorSyncPlugin<F> {
             host,
             reported: Default::default(),
             engine: engine::EngineSlot::new(F::create),
+            gui: Default::default(),
         })
     }
 }
@@ -112,10 +118,11 @@ impl<F: EngineFactory> DefaultPluginFactory for PhasorSyncPlugin<F> {
 pub struct PhasorSyncShared<'a> {
     host: HostSharedHandle<'a>,
     log: Option<HostLog>,
-    /// What the audio thread counts: traffic and its own losses.
-    pub counters: AudioCounters,
-    /// What the user set.
-    pub settings: Settings,
+    /// What the audio thread counts: traffic and its own losses (shared
+    /// with the plugin window's thread, which only reads it).
+    pub counters: Arc<AudioCounters>,
+    /// What the user set (shared with the plugin window's thread).
+    pub settings: Arc<Settings>,
 }
 
 impl<'a> PluginShared<'a> for PhasorSyncShared<'a> {}
@@ -126,6 +133,7 @@ pub struct PhasorSyncMainThread<'a> {
     host: HostMainThreadHandle<'a>,
     reported: std::cell::Cell<report::Snapshot>,
     engine: engine::EngineSlot,
+    gui: std::cell::RefCell<gui::GuiState>,
 }
 
 impl<'a> PluginMainThread<'a, PhasorSyncShared<'a>> for PhasorSyncMainThread<'a> {
