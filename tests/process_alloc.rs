@@ -9,6 +9,10 @@
 //! phasor on a stereo output following MIDI clock in
 //! (`process_with_audio_and_clock_in_never_allocates`).
 //!
+//! The plugin window is open and redrawing (under the test's own Xvfb)
+//! during `process_never_allocates`: its thread reads what the audio thread
+//! counts, and the audio thread must not notice.
+//!
 //! The plugin is loaded in-process (clack's entry for `PhasorSyncPlugin`
 //! with a mock engine behind the seam), so the allocator of this test binary
 //! is the plugin's allocator: the bundled `.clap` has its own, out of reach.
@@ -17,8 +21,10 @@
 
 mod alloc_counter;
 mod clap_host;
+mod x_server;
 
 use alloc_counter::allocations_in;
+use clack_extensions::gui::{GuiApiType, GuiConfiguration, PluginGui, Window};
 use clack_host::prelude::*;
 use clack_plugin::entry::SinglePluginEntry;
 use phasorsync::engine::{stream, EngineError, ManualEngine, MidiEngine, MockMidiEngine};
@@ -67,6 +73,7 @@ fn process_never_allocates() {
     let mut plugin = clap_host::instantiate(&entry, c"org.phasorsync.phasorsync").unwrap();
     let processor = clap_host::activate(&mut plugin, FRAMES);
     let mut producer = PRODUCER.lock().unwrap().take().expect("engine was started");
+    let (x, gui, window) = open_window(&mut plugin);
 
     let mut host_input = EventBuffer::with_capacity(8);
     host_input.push(&clap_host::midi(3, [0x90, 60, 100]));
@@ -206,6 +213,11 @@ fn process_never_allocates() {
         out_events += u64::from(output.len());
     }
     plugin.deactivate(processor.stop_processing());
+    assert!(
+        x.wait(|| x.pixels(window).2.iter().any(|&p| p != 0)),
+        "the window was painted while process() ran"
+    );
+    gui.destroy(&plugin.plugin_handle());
 
     assert!(
         refused >= u64::from(BLOCKS / 16) - 1,
@@ -223,6 +235,28 @@ fn process_never_allocates() {
         faults, 0,
         "{faults} page faults on the audio thread in process()"
     );
+}
+
+/// Open the plugin window embedded in a window of the test's X server and
+/// show it: its thread redraws whenever the figures change.
+fn open_window(
+    plugin: &mut PluginInstance<clap_host::TestHost>,
+) -> (&'static x_server::XServer, PluginGui, u32) {
+    let x = x_server::server();
+    let parent = x.host_window(700, 500);
+    let h = plugin.plugin_handle();
+    let gui = h.get_extension::<PluginGui>().expect("gui extension");
+    let embedded = GuiConfiguration {
+        api_type: GuiApiType::X11,
+        is_floating: false,
+    };
+    gui.create(&h, embedded).expect("create");
+    // SAFETY: `parent` lives until the test ends, after `destroy`.
+    unsafe { gui.set_parent(&h, Window::from_x11_handle(parent.into())) }.expect("set_parent");
+    gui.show(&h).expect("show");
+    let window = x.children(parent)[0];
+    assert!(x.wait(|| x.viewable(window)), "the window is shown");
+    (x, gui, window)
 }
 
 /// Minor page faults of the calling thread so far (`getrusage(RUSAGE_THREAD)`).

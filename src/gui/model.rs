@@ -107,6 +107,7 @@ impl Source {
             placement: bars(&timing.placement_error, placement, "samples"),
             delay: bars(&timing.delivery_delay, delay, "ms"),
             figures: self.figures(),
+            phase: Some(f64::from_bits(AudioCounters::get(&self.counters.phase))),
             ..Model::default()
         }
     }

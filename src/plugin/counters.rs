@@ -41,6 +41,9 @@ pub struct AudioCounters {
     pub clock_in: ClockInCounters,
     /// Placement error and delivery delay of hardware messages (`midi_in.rs`).
     pub timing: Timing,
+    /// The phasor's value at the end of the last block, as `f64` bits (the
+    /// plugin window draws it).
+    pub phase: AtomicU64,
     /// Bumped with every loss: the audio thread compares it once per block
     /// and asks for a main-thread report when it moved.
     losses: AtomicU64,

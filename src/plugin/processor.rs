@@ -145,6 +145,11 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
             &mut self.midi_out,
             counters,
         );
+        // For the plugin window's moving phasor.
+        let phase = self.phasor.value().to_bits();
+        counters
+            .phase
+            .store(phase, std::sync::atomic::Ordering::Relaxed);
         self.ring_doorbell();
         Ok(ProcessStatus::Continue)
     }
