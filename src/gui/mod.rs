@@ -4,6 +4,7 @@
 //! X server does, Xvfb included. The CLAP side is `crate::plugin`'s `gui.rs`.
 
 pub mod frame;
+pub mod input;
 pub mod model;
 pub mod view;
 pub mod x11;
@@ -16,15 +17,18 @@ pub use x11::{Options, Painter, Window};
 /// when the model changed.
 pub struct Screen {
     source: Source,
+    edit: Box<dyn Fn(usize, f64) + Send>,
     recent: model::Recent,
     shown: Option<(Model, u32, u32, u32)>,
 }
 
 impl Screen {
-    /// A screen of `source`'s figures.
-    pub fn new(source: Source) -> Self {
+    /// A screen of `source`'s figures; a click on a parameter calls `edit`
+    /// with its row and new value.
+    pub fn new(source: Source, edit: Box<dyn Fn(usize, f64) + Send>) -> Self {
         Screen {
             source,
+            edit,
             recent: model::Recent::default(),
             shown: None,
         }
@@ -41,5 +45,18 @@ impl Painter for Screen {
         view::draw(&key.0, frame, scale);
         self.shown = Some(key);
         true
+    }
+
+    fn press(&mut self, x: i32, y: i32, button: u8, scale: u32) {
+        // Clicks act on what was drawn: nothing before the first frame.
+        let Some((_, w, h, _)) = &self.shown else {
+            return;
+        };
+        let layout = view::Layout::new(*w, *h, scale);
+        let params = &self.source.settings.params;
+        if let Some((index, value)) = input::param_click(&layout, x, y, button, &|i| params.get(i))
+        {
+            (self.edit)(index, value);
+        }
     }
 }

@@ -107,6 +107,17 @@ pub fn draw(model: &Model, frame: &mut Frame, scale: u32) {
     params(model, frame, l.params, s);
 }
 
+/// The parameter row (index into the model's `params`) at (`x`, `y`), if any.
+pub fn param_row_at(layout: &Layout, x: i32, y: i32) -> Option<usize> {
+    let r = layout.params;
+    if !r.contains(x, y) {
+        return None;
+    }
+    let n = (y - r.y - 4 * layout.scale) / line(layout.scale);
+    // Line 0 is the heading.
+    usize::try_from(n - 1).ok()
+}
+
 /// Height of one text line.
 fn line(s: i32) -> i32 {
     (GLYPH + 4) * s

@@ -3,6 +3,7 @@
 //! runs on its own thread and reads the plugin's figures through atomics
 //! only (a [`Source`]), so it never waits on or locks the audio thread.
 
+use super::edits::Edit;
 use super::PhasorSyncMainThread;
 use crate::gui::view::{DEFAULT_SIZE, MIN_SIZE};
 use crate::gui::{Options, Screen, Source, Window};
@@ -10,7 +11,8 @@ use clack_extensions::gui::{
     GuiApiType, GuiConfiguration, GuiResizeHints, GuiSize, PluginGuiImpl, Window as ClapWindow,
 };
 use clack_extensions::log::LogSeverity;
-use clack_plugin::prelude::PluginError;
+use clack_extensions::params::HostParams;
+use clack_plugin::prelude::{HostSharedHandle, PluginError};
 
 /// The window's state on the main thread.
 #[derive(Default)]
@@ -64,7 +66,7 @@ impl PhasorSyncMainThread<'_> {
             counters: self.shared.counters.clone(),
             settings: self.shared.settings.clone(),
         };
-        let window = Window::open(&options, Box::new(Screen::new(source)))
+        let window = Window::open(&options, Box::new(Screen::new(source, self.edit_sink())))
             .map_err(|e| self.gui_failed(e))?;
         if let Some(t) = gui.transient {
             window.set_transient(t).map_err(|e| self.gui_failed(e))?;
@@ -74,6 +76,27 @@ impl PhasorSyncMainThread<'_> {
         }
         gui.window = Some(window);
         Ok(())
+    }
+
+    /// What the window calls on a click that edits a parameter: queue the
+    /// edit and ask the host to flush (it then calls `params.flush()` or
+    /// the next `process()`, which applies it with its gesture).
+    fn edit_sink(&self) -> Box<dyn Fn(usize, f64) + Send> {
+        let edits = self.shared.edits.clone();
+        let params = self.shared.host.get_extension::<HostParams>();
+        // SAFETY: the handle is used only by the window's thread, which
+        // `Window`'s drop joins; the window is dropped in `destroy` or with
+        // this main-thread struct at the latest, both before the host
+        // handle's lifetime ends (the instance outlives its main thread).
+        let host: HostSharedHandle<'static> = unsafe { std::mem::transmute(self.shared.host) };
+        Box::new(move |index, value| {
+            if edits.push(Edit { index, value }) {
+                match &params {
+                    Some(p) => p.request_flush(&host),
+                    None => host.request_process(),
+                }
+            }
+        })
     }
 
     /// Log why the window failed and give the host an error.

@@ -15,6 +15,7 @@ mod clock_out;
 mod clock_sent;
 mod counters;
 mod descriptor;
+pub mod edits;
 mod emit;
 mod engine;
 mod entry;
@@ -97,6 +98,7 @@ impl<F: EngineFactory> DefaultPluginFactory for PhasorSyncPlugin<F> {
             log,
             counters: Arc::default(),
             settings: Arc::default(),
+            edits: Arc::default(),
         })
     }
 
@@ -123,6 +125,8 @@ pub struct PhasorSyncShared<'a> {
     pub counters: Arc<AudioCounters>,
     /// What the user set (shared with the plugin window's thread).
     pub settings: Arc<Settings>,
+    /// Parameter edits made in the plugin window, for the host.
+    pub edits: Arc<edits::Edits>,
 }
 
 impl<'a> PluginShared<'a> for PhasorSyncShared<'a> {}

@@ -91,6 +91,8 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
         for event in events.input {
             shared.handle_param_event(event);
         }
+        // Edits made in the plugin window, with their gestures.
+        shared.apply_edits(events.output);
         let frames = audio.frames_count();
         let block = self.timeline.begin_block(now, frames, process.steady_time);
         let latency_blocks = shared.settings.latency_blocks();
