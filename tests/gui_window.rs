@@ -109,16 +109,24 @@ fn the_shown_window_is_painted_with_its_parts() {
     let entry = load_entry();
     let (mut plugin, gui) = plugin_with_gui(&entry);
     let parent = x.host_window(900, 700);
+    let start = Instant::now();
     let child = open_embedded(x, &gui, &mut plugin, parent);
-    // The background is the server's black until the first frame is put.
-    let painted = x.wait(|| {
-        let (_, _, px) = x.pixels(child);
-        let mut colours: Vec<u32> = px.clone();
-        colours.sort_unstable();
-        colours.dedup();
-        colours.len() >= 4 && px.iter().filter(|&&p| p == 0).count() < px.len() / 10
-    });
-    assert!(painted, "the window shows a painted frame, not a blank one");
+    // The server's black until the first frame is put; a panel's colour is
+    // at (20, 40) once it is.
+    assert!(x.wait(|| x.pixel(child, 20, 40) != 0), "no frame was put");
+    eprintln!(
+        "time to first frame (create to a painted window read back): {:?}",
+        start.elapsed()
+    );
+    let (_, _, px) = x.pixels(child);
+    let mut colours = px.clone();
+    colours.sort_unstable();
+    colours.dedup();
+    assert!(
+        colours.len() >= 4 && px.iter().filter(|&&p| p == 0).count() < px.len() / 10,
+        "the window shows a painted frame, not a blank one ({} colours)",
+        colours.len()
+    );
     gui.destroy(&plugin.plugin_handle());
 }
 

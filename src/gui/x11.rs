@@ -7,7 +7,7 @@
 //! thread; closing the connection frees whatever the server still held for it.
 
 use super::frame::Frame;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -50,6 +50,7 @@ pub struct Window {
     floating: bool,
     scale: Arc<AtomicU32>,
     stop: Arc<AtomicBool>,
+    wake: Arc<Wake>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -126,6 +127,7 @@ impl Window {
 
         let scale = Arc::new(AtomicU32::new(options.scale.max(1)));
         let stop = Arc::new(AtomicBool::new(false));
+        let wake = Arc::new(Wake::new().map_err(|e| err("no eventfd")(&e))?);
         let run = Run {
             conn: conn.clone(),
             id,
@@ -135,6 +137,7 @@ impl Window {
             delete,
             scale: scale.clone(),
             stop: stop.clone(),
+            wake: wake.clone(),
             frame: Frame::new(w, h),
             painter,
         };
@@ -148,6 +151,7 @@ impl Window {
             floating,
             scale,
             stop,
+            wake,
             thread: Some(thread),
         })
     }
@@ -163,7 +167,7 @@ impl Window {
     /// The connection to the X server failed.
     pub fn show(&self) -> Result<(), Error> {
         self.conn.map_window(self.id).map_err(|e| err("show")(&e))?;
-        self.conn.flush().map_err(|e| err("show")(&e))
+        self.sent("show")
     }
 
     /// Unmap the window (it keeps its resources).
@@ -174,7 +178,7 @@ impl Window {
         self.conn
             .unmap_window(self.id)
             .map_err(|e| err("hide")(&e))?;
-        self.conn.flush().map_err(|e| err("hide")(&e))
+        self.sent("hide")
     }
 
     /// Resize to `width` x `height` pixels.
@@ -188,7 +192,7 @@ impl Window {
         self.conn
             .configure_window(self.id, &aux)
             .map_err(|e| err("resize")(&e))?;
-        self.conn.flush().map_err(|e| err("resize")(&e))
+        self.sent("resize")
     }
 
     /// Draw at `scale` pixels per logical pixel from the next frame on.
@@ -210,7 +214,7 @@ impl Window {
                 &[parent],
             )
             .map_err(|e| err("transient")(&e))?;
-        self.conn.flush().map_err(|e| err("transient")(&e))
+        self.sent("transient")
     }
 
     /// Set a floating window's title (nothing for an embedded one).
@@ -222,7 +226,18 @@ impl Window {
             return Ok(());
         }
         set_name(&self.conn, self.id, title).map_err(|e| err("title")(&e))?;
-        self.conn.flush().map_err(|e| err("title")(&e))
+        self.sent("title")
+    }
+}
+
+impl Window {
+    /// Send what was asked and wake the thread: flushing may have read the
+    /// server's answer (a MapNotify, a ConfigureNotify) into the
+    /// connection's buffer, where the thread's poll of the socket cannot see it.
+    fn sent(&self, what: &str) -> Result<(), Error> {
+        self.conn.flush().map_err(|e| err(what)(&e))?;
+        self.wake.ring();
+        Ok(())
     }
 }
 
@@ -233,6 +248,7 @@ impl Drop for Window {
         // thread has ended (or sees `stop` within its poll timeout).
         let _ = self.conn.destroy_window(self.id);
         let _ = self.conn.flush();
+        self.wake.ring();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -275,6 +291,7 @@ struct Run {
     delete: Option<u32>,
     scale: Arc<AtomicU32>,
     stop: Arc<AtomicBool>,
+    wake: Arc<Wake>,
     frame: Frame,
     painter: Box<dyn Painter>,
 }
@@ -376,15 +393,54 @@ impl Run {
         Ok(())
     }
 
-    /// Sleep until the server has something for us or `ms` passed.
+    /// Sleep until the server has something for us, the main thread sent
+    /// something, or `ms` passed.
     fn wait(&self, ms: i32) {
-        let mut fd = libc::pollfd {
-            fd: self.conn.stream().as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: `fd` is one valid pollfd that lives across the call, and
-        // the count says one.
-        unsafe { libc::poll(&mut fd, 1, ms) };
+        let mut fds = [
+            libc::pollfd {
+                fd: self.conn.stream().as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: self.wake.0.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: `fds` is an array of valid pollfds that lives across the
+        // call, and the count is its length.
+        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        if fds[1].revents & libc::POLLIN != 0 {
+            self.wake.clear();
+        }
+    }
+}
+
+/// An eventfd the main thread rings after each request it sends.
+struct Wake(OwnedFd);
+
+impl Wake {
+    fn new() -> std::io::Result<Self> {
+        // SAFETY: eventfd takes no pointers; a negative result is an error.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a new descriptor that nothing else owns.
+        Ok(Wake(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    fn ring(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes the 8 bytes of `one`, which lives across the call,
+        // to our own eventfd (a full counter only makes it fail, harmlessly).
+        unsafe { libc::write(self.0.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+
+    fn clear(&self) {
+        let mut count: u64 = 0;
+        // SAFETY: reads at most 8 bytes into `count`, which lives across the call.
+        unsafe { libc::read(self.0.as_raw_fd(), (&mut count as *mut u64).cast(), 8) };
     }
 }

@@ -156,6 +156,18 @@ impl XServer {
         (w, h, px)
     }
 
+    /// The colour (0xRRGGBB) of one pixel of `window`.
+    pub fn pixel(&self, window: Window, x: i16, y: i16) -> u32 {
+        let image = self
+            .conn
+            .get_image(ImageFormat::Z_PIXMAP, window, x, y, 1, 1, !0)
+            .unwrap()
+            .reply()
+            .expect("GetImage of a viewable window");
+        let p = &image.data;
+        u32::from_le_bytes([p[0], p[1], p[2], 0])
+    }
+
     /// How many clients the server has, and how many resources (windows,
     /// GCs, pixmaps, ...) it holds for all of them (X-Resource extension).
     pub fn resources(&self) -> (usize, u64) {
