@@ -196,7 +196,8 @@ fn devices(model: &Model, frame: &mut Frame, r: Rect, s: i32) {
     if model.devices.is_empty() {
         text_line(frame, r, s, 1, DIM, "no sequencer ports");
     }
-    for (i, d) in model.devices.iter().enumerate() {
+    let mut n = 1;
+    for d in &model.devices {
         let mark = |on: bool| if on { "[x]" } else { "[ ]" };
         let row = format!("{:<14.14} {} {}", d.name, mark(d.input), mark(d.output));
         let color = match (&d.busy, d.input || d.output) {
@@ -204,8 +205,16 @@ fn devices(model: &Model, frame: &mut Frame, r: Rect, s: i32) {
             (None, true) => ON,
             (None, false) => TEXT,
         };
-        if !text_line(frame, r, s, 1 + i as i32, color, &row) {
-            break;
+        if !text_line(frame, r, s, n, color, &row) {
+            return;
+        }
+        n += 1;
+        if let Some(why) = &d.busy {
+            // A device another program holds: say so, and why.
+            if !text_line(frame, r, s, n, WARN, &format!("  busy: {why}")) {
+                return;
+            }
+            n += 1;
         }
     }
 }
