@@ -35,6 +35,13 @@ use phasorsync::ring::MidiBufferProducer;
 use phasorsync::timeline::monotonic_ns;
 use std::sync::Mutex;
 
+/// Held while the plugin window is open in `process_never_allocates`: its
+/// thread (this debug build draws a frame in about 20 ms, 20 times a second
+/// while the histograms fill) takes half a core of this 2-core machine, and
+/// `hardware_and_clock_out_never_allocate` counts clock ticks, which a
+/// starved test thread misses (clock out follows real time).
+static WINDOW_OPEN: Mutex<()> = Mutex::new(());
+
 /// Where the mock engine leaves the producer it is started with.
 static PRODUCER: Mutex<Option<MidiBufferProducer>> = Mutex::new(None);
 
@@ -73,6 +80,9 @@ fn process_never_allocates() {
     let mut plugin = clap_host::instantiate(&entry, c"org.phasorsync.phasorsync").unwrap();
     let processor = clap_host::activate(&mut plugin, FRAMES);
     let mut producer = PRODUCER.lock().unwrap().take().expect("engine was started");
+    let _window_open = WINDOW_OPEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let (x, gui, window) = open_window(&mut plugin);
 
     let mut host_input = EventBuffer::with_capacity(8);
@@ -312,6 +322,9 @@ fn settled_clock_map_never_allocates() {
 fn hardware_and_clock_out_never_allocate() {
     use clack_host::events::event_types::{NoteOffEvent, NoteOnEvent, ParamValueEvent};
     const OUT_BLOCKS: u32 = 20_000;
+    let _no_window = WINDOW_OPEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let entry = PluginEntry::load_from_clack::<
         SinglePluginEntry<PhasorSyncPlugin<ManualEngineFactory>>,
     >(c"/phasorsync-out-alloc")

@@ -60,10 +60,7 @@ impl Frame {
 
     /// Fill the whole frame.
     pub fn clear(&mut self, color: Rgb) {
-        let px = color.to_le_bytes();
-        for chunk in self.bytes.chunks_exact_mut(4) {
-            chunk.copy_from_slice(&[px[0], px[1], px[2], 0]);
-        }
+        self.fill(0, 0, self.width as i32, self.height as i32, color);
     }
 
     /// Fill a rectangle, clipped to the frame.
@@ -72,17 +69,20 @@ impl Frame {
         let x1 = (x.saturating_add(w)).clamp(0, self.width as i32) as usize;
         let y0 = y.clamp(0, self.height as i32) as usize;
         let y1 = (y.saturating_add(h)).clamp(0, self.height as i32) as usize;
-        if x0 >= x1 {
+        if x0 >= x1 || y0 >= y1 {
             return;
         }
         let px = color.to_le_bytes();
         let px = [px[0], px[1], px[2], 0];
         let stride = self.width as usize * 4;
-        for row in y0..y1 {
-            let line = &mut self.bytes[row * stride + x0 * 4..row * stride + x1 * 4];
-            for chunk in line.chunks_exact_mut(4) {
-                chunk.copy_from_slice(&px);
-            }
+        // The first row pixel by pixel, the others copied from it (a
+        // memmove: the window's thread draws a whole frame in a few ms).
+        let first = y0 * stride + x0 * 4..y0 * stride + x1 * 4;
+        for chunk in self.bytes[first.clone()].chunks_exact_mut(4) {
+            chunk.copy_from_slice(&px);
+        }
+        for row in y0 + 1..y1 {
+            self.bytes.copy_within(first.clone(), row * stride + x0 * 4);
         }
     }
 
