@@ -193,11 +193,49 @@ fn a_floating_window_is_a_titled_top_level_window() {
             .any(|w| x.viewable(w) && title(w) == "PhasorSync on track 3")
     });
     assert!(found, "a viewable top-level window with the host's title");
+
+    // The user closes it (the window manager's WM_DELETE_WINDOW): it hides
+    // and the host hears `closed(false)` on its main thread.
+    let window = x
+        .children(x.root)
+        .into_iter()
+        .find(|&w| title(w) == "PhasorSync on track 3")
+        .unwrap();
+    wm_delete(x, window);
+    assert!(x.wait(|| !x.viewable(window)), "closing hides the window");
+    assert!(
+        x.wait(|| clap_host::run_main_thread_callback(&mut plugin)),
+        "the plugin asked for the main thread"
+    );
+    let closed = plugin.access_shared_handler(|s| s.gui_closed.lock().unwrap().clone());
+    assert_eq!(closed, vec![false], "the host was told the window closed");
+    let h = plugin.plugin_handle();
     gui.destroy(&h);
     assert!(
         x.wait(|| x.children(x.root) == before),
         "destroy removed it"
     );
+}
+
+/// Send `window` the window manager's "close" message, as a click on its
+/// title bar's close button does.
+fn wm_delete(x: &XServer, window: u32) {
+    use x11rb::connection::Connection;
+    use x11rb::protocol::xproto::{ClientMessageEvent, ConnectionExt as _, EventMask};
+    let atom = |name: &[u8]| {
+        x.conn
+            .intern_atom(false, name)
+            .unwrap()
+            .reply()
+            .unwrap()
+            .atom
+    };
+    let (protocols, delete) = (atom(b"WM_PROTOCOLS"), atom(b"WM_DELETE_WINDOW"));
+    let event = ClientMessageEvent::new(32, window, protocols, [delete, 0, 0, 0, 0]);
+    x.conn
+        .send_event(false, window, EventMask::NO_EVENT, event)
+        .unwrap();
+    x.conn.flush().unwrap();
 }
 
 /// CPU used by this process and by the X server over `span`.

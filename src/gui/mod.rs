@@ -11,7 +11,7 @@ pub mod x11;
 
 pub use frame::Frame;
 pub use model::{Model, Source};
-pub use x11::{Options, Painter, Window};
+pub use x11::{OnClose, Options, Painter, Window};
 
 /// Paints the [`view`] of the model read from a [`Source`], repainting only
 /// when the model changed.

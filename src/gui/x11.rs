@@ -43,6 +43,10 @@ pub struct Options {
     pub title: String,
 }
 
+/// Called on the window's thread when the user closed a floating window
+/// (it is hidden, not destroyed: the host decides).
+pub type OnClose = Box<dyn Fn() + Send>;
+
 /// An open window and its thread; dropping it closes both.
 pub struct Window {
     conn: Arc<RustConnection>,
@@ -69,7 +73,11 @@ impl Window {
     /// # Errors
     /// No X server, a parent window that does not exist, or a visual that
     /// is not 24-bit true colour.
-    pub fn open(options: &Options, painter: Box<dyn Painter>) -> Result<Window, Error> {
+    pub fn open(
+        options: &Options,
+        painter: Box<dyn Painter>,
+        on_close: OnClose,
+    ) -> Result<Window, Error> {
         let (conn, screen) = RustConnection::connect(None)
             .map_err(|e| err("cannot connect to the X server (is DISPLAY set?)")(&e))?;
         let conn = Arc::new(conn);
@@ -140,6 +148,7 @@ impl Window {
             wake: wake.clone(),
             frame: Frame::new(w, h),
             painter,
+            on_close,
         };
         let thread = std::thread::Builder::new()
             .name("phasorsync-gui".into())
@@ -294,6 +303,7 @@ struct Run {
     wake: Arc<Wake>,
     frame: Frame,
     painter: Box<dyn Painter>,
+    on_close: OnClose,
 }
 
 impl Run {
@@ -337,6 +347,7 @@ impl Run {
                         // host destroys it when it wants.
                         let _ = self.conn.unmap_window(self.id);
                         let _ = self.conn.flush();
+                        (self.on_close)();
                     }
                     _ => {}
                 }

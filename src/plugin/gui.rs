@@ -7,12 +7,15 @@ use super::edits::Edit;
 use super::PhasorSyncMainThread;
 use crate::gui::view::{DEFAULT_SIZE, MIN_SIZE};
 use crate::gui::{Options, Screen, Source, Window};
+use clack_extensions::gui::HostGui;
 use clack_extensions::gui::{
     GuiApiType, GuiConfiguration, GuiResizeHints, GuiSize, PluginGuiImpl, Window as ClapWindow,
 };
 use clack_extensions::log::LogSeverity;
 use clack_extensions::params::HostParams;
 use clack_plugin::prelude::{HostSharedHandle, PluginError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// The window's state on the main thread.
 #[derive(Default)]
@@ -31,6 +34,9 @@ pub(crate) struct GuiState {
     shown: bool,
     /// The open window (embedded windows open at `set_parent`).
     window: Option<Window>,
+    /// Set by the window's thread when the user closed the floating window;
+    /// the main thread tells the host (`closed` is a main-thread call).
+    closed_by_user: Arc<AtomicBool>,
 }
 
 impl GuiState {
@@ -66,7 +72,8 @@ impl PhasorSyncMainThread<'_> {
             counters: self.shared.counters.clone(),
             settings: self.shared.settings.clone(),
         };
-        let window = Window::open(&options, Box::new(Screen::new(source, self.edit_sink())))
+        let screen = Box::new(Screen::new(source, self.edit_sink()));
+        let window = Window::open(&options, screen, self.close_sink(&gui.closed_by_user))
             .map_err(|e| self.gui_failed(e))?;
         if let Some(t) = gui.transient {
             window.set_transient(t).map_err(|e| self.gui_failed(e))?;
@@ -97,6 +104,34 @@ impl PhasorSyncMainThread<'_> {
                 }
             }
         })
+    }
+
+    /// What the window calls when the user closed it (floating): note it
+    /// and ask for a main-thread callback, which tells the host.
+    fn close_sink(&self, flag: &Arc<AtomicBool>) -> crate::gui::OnClose {
+        let flag = flag.clone();
+        // SAFETY: as in `edit_sink`: only the window's thread uses it, and
+        // it is joined before the host handle's lifetime ends.
+        let host: HostSharedHandle<'static> = unsafe { std::mem::transmute(self.shared.host) };
+        Box::new(move || {
+            flag.store(true, Ordering::Relaxed);
+            host.request_callback();
+        })
+    }
+
+    /// On the main thread: if the user closed the floating window, tell the
+    /// host (which may then destroy it or show it again).
+    pub(crate) fn tell_host_if_closed(&self) {
+        let closed = self
+            .gui
+            .borrow()
+            .closed_by_user
+            .swap(false, Ordering::Relaxed);
+        if closed {
+            if let Some(gui) = self.host.get_extension::<HostGui>() {
+                gui.closed(&self.shared.host, false);
+            }
+        }
     }
 
     /// Log why the window failed and give the host an error.

@@ -143,5 +143,6 @@ pub struct PhasorSyncMainThread<'a> {
 impl<'a> PluginMainThread<'a, PhasorSyncShared<'a>> for PhasorSyncMainThread<'a> {
     fn on_main_thread(&self) {
         self.report();
+        self.tell_host_if_closed();
     }
 }
