@@ -2,6 +2,7 @@
 
 pub mod backend;
 pub mod engine;
+pub mod gui;
 pub mod midi_clock;
 pub mod plugin;
 pub mod protocol;

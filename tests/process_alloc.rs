@@ -9,6 +9,10 @@
 //! phasor on a stereo output following MIDI clock in
 //! (`process_with_audio_and_clock_in_never_allocates`).
 //!
+//! The plugin window is open and redrawing (under the test's own Xvfb)
+//! during `process_never_allocates`: its thread reads what the audio thread
+//! counts, and the audio thread must not notice.
+//!
 //! The plugin is loaded in-process (clack's entry for `PhasorSyncPlugin`
 //! with a mock engine behind the seam), so the allocator of this test binary
 //! is the plugin's allocator: the bundled `.clap` has its own, out of reach.
@@ -17,8 +21,10 @@
 
 mod alloc_counter;
 mod clap_host;
+mod x_server;
 
 use alloc_counter::allocations_in;
+use clack_extensions::gui::{GuiApiType, GuiConfiguration, PluginGui, Window};
 use clack_host::prelude::*;
 use clack_plugin::entry::SinglePluginEntry;
 use phasorsync::engine::{stream, EngineError, ManualEngine, MidiEngine, MockMidiEngine};
@@ -28,6 +34,13 @@ use phasorsync::protocol::{MidiEvent, MidiMessage};
 use phasorsync::ring::MidiBufferProducer;
 use phasorsync::timeline::monotonic_ns;
 use std::sync::Mutex;
+
+/// Held while the plugin window is open in `process_never_allocates`: its
+/// thread (this debug build draws a frame in about 20 ms, 20 times a second
+/// while the histograms fill) takes half a core of this 2-core machine, and
+/// `hardware_and_clock_out_never_allocate` counts clock ticks, which a
+/// starved test thread misses (clock out follows real time).
+static WINDOW_OPEN: Mutex<()> = Mutex::new(());
 
 /// Where the mock engine leaves the producer it is started with.
 static PRODUCER: Mutex<Option<MidiBufferProducer>> = Mutex::new(None);
@@ -67,6 +80,10 @@ fn process_never_allocates() {
     let mut plugin = clap_host::instantiate(&entry, c"org.phasorsync.phasorsync").unwrap();
     let processor = clap_host::activate(&mut plugin, FRAMES);
     let mut producer = PRODUCER.lock().unwrap().take().expect("engine was started");
+    let _window_open = WINDOW_OPEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (x, gui, window) = open_window(&mut plugin);
 
     let mut host_input = EventBuffer::with_capacity(8);
     host_input.push(&clap_host::midi(3, [0x90, 60, 100]));
@@ -206,6 +223,11 @@ fn process_never_allocates() {
         out_events += u64::from(output.len());
     }
     plugin.deactivate(processor.stop_processing());
+    assert!(
+        x.wait(|| x.pixels(window).2.iter().any(|&p| p != 0)),
+        "the window was painted while process() ran"
+    );
+    gui.destroy(&plugin.plugin_handle());
 
     assert!(
         refused >= u64::from(BLOCKS / 16) - 1,
@@ -223,6 +245,28 @@ fn process_never_allocates() {
         faults, 0,
         "{faults} page faults on the audio thread in process()"
     );
+}
+
+/// Open the plugin window embedded in a window of the test's X server and
+/// show it: its thread redraws whenever the figures change.
+fn open_window(
+    plugin: &mut PluginInstance<clap_host::TestHost>,
+) -> (&'static x_server::XServer, PluginGui, u32) {
+    let x = x_server::server();
+    let parent = x.host_window(700, 500);
+    let h = plugin.plugin_handle();
+    let gui = h.get_extension::<PluginGui>().expect("gui extension");
+    let embedded = GuiConfiguration {
+        api_type: GuiApiType::X11,
+        is_floating: false,
+    };
+    gui.create(&h, embedded).expect("create");
+    // SAFETY: `parent` lives until the test ends, after `destroy`.
+    unsafe { gui.set_parent(&h, Window::from_x11_handle(parent.into())) }.expect("set_parent");
+    gui.show(&h).expect("show");
+    let window = x.children(parent)[0];
+    assert!(x.wait(|| x.viewable(window)), "the window is shown");
+    (x, gui, window)
 }
 
 /// Minor page faults of the calling thread so far (`getrusage(RUSAGE_THREAD)`).
@@ -278,6 +322,9 @@ fn settled_clock_map_never_allocates() {
 fn hardware_and_clock_out_never_allocate() {
     use clack_host::events::event_types::{NoteOffEvent, NoteOnEvent, ParamValueEvent};
     const OUT_BLOCKS: u32 = 20_000;
+    let _no_window = WINDOW_OPEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let entry = PluginEntry::load_from_clack::<
         SinglePluginEntry<PhasorSyncPlugin<ManualEngineFactory>>,
     >(c"/phasorsync-out-alloc")

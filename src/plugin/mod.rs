@@ -21,12 +21,14 @@ pub mod params;
 mod surface;
 
 use clack_extensions::audio_ports::PluginAudioPorts;
+use clack_extensions::gui::PluginGui;
 use clack_extensions::log::HostLog;
 use clack_extensions::note_ports::PluginNotePorts;
 use clack_extensions::params::PluginParams;
 use clack_extensions::state::PluginState;
 use clack_plugin::prelude::*;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 pub use audio_thread::counters::AudioCounters;
 pub use audio_thread::processor::PhasorSyncAudioProcessor;
@@ -61,7 +63,8 @@ impl<F: EngineFactory> Plugin for PhasorSyncPlugin<F> {
             .register::<PluginAudioPorts>()
             .register::<PluginNotePorts>()
             .register::<PluginParams>()
-            .register::<PluginState>();
+            .register::<PluginState>()
+            .register::<PluginGui>();
     }
 }
 
@@ -75,8 +78,9 @@ impl<F: EngineFactory> DefaultPluginFactory for PhasorSyncPlugin<F> {
         Ok(PhasorSyncShared {
             host,
             log,
-            counters: AudioCounters::default(),
-            settings: Settings::default(),
+            counters: Arc::default(),
+            settings: Arc::default(),
+            edits: Arc::default(),
         })
     }
 
@@ -89,6 +93,7 @@ impl<F: EngineFactory> DefaultPluginFactory for PhasorSyncPlugin<F> {
             host,
             reported: Default::default(),
             engine: main_thread::engine_slot::EngineSlot::new(F::create),
+            gui: Default::default(),
         })
     }
 }
@@ -97,10 +102,13 @@ impl<F: EngineFactory> DefaultPluginFactory for PhasorSyncPlugin<F> {
 pub struct PhasorSyncShared<'a> {
     host: HostSharedHandle<'a>,
     log: Option<HostLog>,
-    /// What the audio thread counts: traffic and its own losses.
-    pub counters: AudioCounters,
-    /// What the user set.
-    pub settings: Settings,
+    /// What the audio thread counts: traffic and its own losses (shared
+    /// with the plugin window's thread, which only reads it).
+    pub counters: Arc<AudioCounters>,
+    /// What the user set (shared with the plugin window's thread).
+    pub settings: Arc<Settings>,
+    /// Parameter edits made in the plugin window, for the host.
+    pub edits: Arc<params::edits::Edits>,
 }
 
 impl<'a> PluginShared<'a> for PhasorSyncShared<'a> {}
@@ -111,10 +119,12 @@ pub struct PhasorSyncMainThread<'a> {
     host: HostMainThreadHandle<'a>,
     reported: std::cell::Cell<main_thread::report::Snapshot>,
     engine: main_thread::engine_slot::EngineSlot,
+    gui: std::cell::RefCell<surface::gui::GuiState>,
 }
 
 impl<'a> PluginMainThread<'a, PhasorSyncShared<'a>> for PhasorSyncMainThread<'a> {
     fn on_main_thread(&self) {
         self.report();
+        self.tell_host_if_closed();
     }
 }

@@ -3,6 +3,7 @@
 //! what the plugin logs, and records the events it outputs.
 #![allow(dead_code)] // each test binary uses a different part of it
 
+use clack_extensions::gui::{GuiSize, HostGui, HostGuiImpl};
 use clack_extensions::log::{HostLog, HostLogImpl, LogSeverity};
 use clack_host::events::event_types::{MidiEvent, MidiSysExEvent, TransportEvent};
 use clack_host::events::io::{OutputEventBuffer, TryPushError};
@@ -55,6 +56,8 @@ pub struct TestHostShared {
     pub logs: Mutex<Vec<(LogSeverity, String)>>,
     /// Set when the plugin asked for `on_main_thread`.
     pub callback_requested: AtomicBool,
+    /// Each `gui.closed(was_destroyed)` the plugin called.
+    pub gui_closed: Mutex<Vec<bool>>,
 }
 
 impl SharedHandler<'_> for TestHostShared {
@@ -109,6 +112,22 @@ impl HostLogImpl for TestHostShared {
     }
 }
 
+impl HostGuiImpl for TestHostShared {
+    fn resize_hints_changed(&self) {}
+    fn request_resize(&self, _size: GuiSize) -> Result<(), HostError> {
+        Ok(())
+    }
+    fn request_show(&self) -> Result<(), HostError> {
+        Ok(())
+    }
+    fn request_hide(&self) -> Result<(), HostError> {
+        Ok(())
+    }
+    fn closed(&self, was_destroyed: bool) {
+        self.gui_closed.lock().unwrap().push(was_destroyed);
+    }
+}
+
 /// Main-thread half of the test host.
 pub struct TestHostMainThread;
 impl MainThreadHandler<'_> for TestHostMainThread {}
@@ -123,7 +142,7 @@ impl HostHandlers for TestHost {
     type AudioProcessor<'a> = TestHostAudioProcessor;
 
     fn declare_extensions(builder: &mut HostExtensions<Self>, _shared: &Self::Shared<'_>) {
-        builder.register::<HostLog>();
+        builder.register::<HostLog>().register::<HostGui>();
     }
 }
 

@@ -30,7 +30,8 @@ pub const BUILD: &[Dep] = &[
 /// What the kernel tests need wherever they run (natively or in the VM): the
 /// external ALSA clients they drive (`aconnect`, `amidi`, `aplaymidi`,
 /// `aseqdump`), and the DAW of `tests/kernel_qtractor.rs` (Qtractor, on
-/// JACK's dummy backend).
+/// JACK's dummy backend); and the X server the plugin window's tests start
+/// (`tests/x_server/`: Xvfb).
 pub const TEST: &[Dep] = &[
     Dep {
         package: "alsa-utils",
@@ -43,6 +44,10 @@ pub const TEST: &[Dep] = &[
     Dep {
         package: "jackd2",
         probe: "/usr/bin/jackd",
+    },
+    Dep {
+        package: "xvfb",
+        probe: "/usr/bin/Xvfb",
     },
 ];
 

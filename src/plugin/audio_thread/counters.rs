@@ -2,6 +2,7 @@
 //! the engine seam are counted in [`crate::engine::News`] instead; each loss
 //! has one cause and one counter.
 
+use super::histogram::Timing;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Counters written by the audio thread, readable from any thread.
@@ -41,6 +42,11 @@ pub struct AudioCounters {
     pub latency_changes: AtomicU64,
     /// What the MIDI clock follower ignored or noticed (`to_host/clock_in.rs`).
     pub clock_in: ClockInCounters,
+    /// Placement error and delivery delay of hardware messages (`midi_in.rs`).
+    pub timing: Timing,
+    /// The phasor's value at the end of the last block, as `f64` bits (the
+    /// plugin window draws it).
+    pub phase: AtomicU64,
     /// Bumped with every loss: the audio thread compares it once per block
     /// and asks for a main-thread report when it moved.
     losses: AtomicU64,

@@ -8,6 +8,7 @@
 pub(crate) mod arena;
 pub(crate) mod arrivals;
 pub(crate) mod counters;
+pub mod histogram;
 pub(crate) mod latency;
 pub mod processor;
 pub mod to_hardware;

@@ -104,6 +104,8 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
         for event in events.input {
             shared.handle_param_event(event);
         }
+        // Edits made in the plugin window, with their gestures.
+        shared.apply_edits(events.output);
         let frames = audio.frames_count();
         let block = self.timeline.begin_block(now, frames, process.steady_time);
         let setting = shared.settings.latency();
@@ -163,6 +165,11 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
             &mut self.midi_out,
             counters,
         );
+        // For the plugin window's moving phasor.
+        let phase = self.phasor.value().to_bits();
+        counters
+            .phase
+            .store(phase, std::sync::atomic::Ordering::Relaxed);
         self.ring_doorbell();
         Ok(ProcessStatus::Continue)
     }

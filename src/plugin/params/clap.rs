@@ -87,17 +87,19 @@ impl PluginMainThreadParams for PhasorSyncMainThread<'_> {
         p.parse(text.to_str().ok()?)
     }
 
-    fn flush(&self, input: &InputEvents, _output: &mut OutputEvents) {
+    fn flush(&self, input: &InputEvents, output: &mut OutputEvents) {
         for event in input {
             self.shared.handle_param_event(event);
         }
+        self.shared.apply_edits(output);
     }
 }
 
 impl PluginAudioProcessorParams for PhasorSyncAudioProcessor<'_> {
-    fn flush(&mut self, input: &InputEvents, _output: &mut OutputEvents) {
+    fn flush(&mut self, input: &InputEvents, output: &mut OutputEvents) {
         for event in input {
             self.shared.handle_param_event(event);
         }
+        self.shared.apply_edits(output);
     }
 }

@@ -2,6 +2,7 @@
 //! the CLAP extension that shows them to the host (`clap.rs`).
 
 mod clap;
+pub mod edits;
 pub mod table;
 pub mod values;
 

@@ -6,6 +6,7 @@
 pub(crate) mod audio_ports;
 pub(crate) mod descriptor;
 pub(crate) mod entry;
+pub(crate) mod gui;
 pub(crate) mod note_ports;
 pub(crate) mod shim_notes;
 pub(crate) mod transport_header;

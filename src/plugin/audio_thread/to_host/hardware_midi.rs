@@ -155,6 +155,10 @@ impl MidiIn {
             Placement::Later => return None,
         };
         self.last_offset = self.last_offset.max(offset);
+        // What the plugin window shows.
+        out.counters()
+            .timing
+            .placed(block, msg.time_ns, latency, self.last_offset);
         Some(self.last_offset)
     }
 

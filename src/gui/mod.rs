@@ -1,0 +1,62 @@
+//! The plugin window: an X11 window on a thread of its own
+//! ([`x11`]), drawn in software ([`frame`]) from a [`model`] of the plugin's
+//! live figures by [`view`]. No toolkit and no OpenGL: it runs wherever an
+//! X server does, Xvfb included. The CLAP side is `crate::plugin`'s `gui.rs`.
+
+pub mod frame;
+pub mod input;
+pub mod model;
+pub mod view;
+pub mod x11;
+
+pub use frame::Frame;
+pub use model::{Model, Source};
+pub use x11::{OnClose, Options, Painter, Window};
+
+/// Paints the [`view`] of the model read from a [`Source`], repainting only
+/// when the model changed.
+pub struct Screen {
+    source: Source,
+    edit: Box<dyn Fn(usize, f64) + Send>,
+    recent: model::Recent,
+    shown: Option<(Model, u32, u32, u32)>,
+}
+
+impl Screen {
+    /// A screen of `source`'s figures; a click on a parameter calls `edit`
+    /// with its row and new value.
+    pub fn new(source: Source, edit: Box<dyn Fn(usize, f64) + Send>) -> Self {
+        Screen {
+            source,
+            edit,
+            recent: model::Recent::default(),
+            shown: None,
+        }
+    }
+}
+
+impl Painter for Screen {
+    fn paint(&mut self, frame: &mut Frame, scale: u32, force: bool) -> bool {
+        let model = self.source.read(&mut self.recent);
+        let key = (model, frame.width(), frame.height(), scale);
+        if !force && self.shown.as_ref() == Some(&key) {
+            return false;
+        }
+        view::draw(&key.0, frame, scale);
+        self.shown = Some(key);
+        true
+    }
+
+    fn press(&mut self, x: i32, y: i32, button: u8, scale: u32) {
+        // Clicks act on what was drawn: nothing before the first frame.
+        let Some((_, w, h, _)) = &self.shown else {
+            return;
+        };
+        let layout = view::Layout::new(*w, *h, scale);
+        let params = &self.source.settings.params;
+        if let Some((index, value)) = input::param_click(&layout, x, y, button, &|i| params.get(i))
+        {
+            (self.edit)(index, value);
+        }
+    }
+}
