@@ -278,10 +278,7 @@ impl ClockOut {
             // Held: what was scheduled stays; only what lies beyond it goes.
             Verdict::Moved { shift_ns, .. } if !lasts(shift_ns) => self.sent.scheduled(&self.plan),
             Verdict::Depart { kept_ns, from } | Verdict::Moved { kept_ns, from, .. } => {
-                if self.sent.is_open() {
-                    out.retract_clock(kept_ns.saturating_add(1), kept_ns, counters);
-                    self.order_ns = kept_ns;
-                }
+                self.take_back(kept_ns, out, counters);
                 self.sent.taken_back();
                 from
             }
@@ -302,6 +299,24 @@ impl ClockOut {
                 // not be taken back.
                 counters.loss(&counters.clock_dropped);
             }
+        }
+    }
+
+    /// Takes back from the queue what is open, everything stamped after
+    /// `kept_ns` (the latest stamp that stays).
+    ///
+    /// The engine restarts the clock's order at the retraction's time
+    /// (`StreamOrder::restart`): a message stamped before it then goes out
+    /// at it. So the order kept here restarts there too, not at `kept_ns`:
+    /// a tick recorded at `kept_ns` while the queue holds it 1 ns later
+    /// would pass for one that stays, and the next retraction would take
+    /// it back for good (with every tick held in order behind it: when
+    /// the timeline's times go back, many).
+    fn take_back(&mut self, kept_ns: u64, out: &mut MidiOut, counters: &AudioCounters) {
+        if self.sent.is_open() {
+            let from = kept_ns.saturating_add(1);
+            out.retract_clock(from, kept_ns, counters);
+            self.order_ns = from;
         }
     }
 
@@ -326,11 +341,7 @@ impl ClockOut {
         let mut buf = [ClockEvent::default(); 4];
         let r = scheduler.process(None, 0, &mut buf);
         self.sent.settle(now_ns.saturating_add(OUTPUT_POLL_NS));
-        if self.sent.is_open() {
-            let kept = self.sent.settled_ns();
-            out.retract_clock(kept.saturating_add(1), kept, counters);
-            self.order_ns = kept;
-        }
+        self.take_back(self.sent.settled_ns(), out, counters);
         self.sent.clear(self.at);
         let offset_ns = ms_to_ns(params.get(index::CLOCK_OFFSET));
         let t = out.stamp_after_now(now_ns, offset_ns, stream::CLOCK);
