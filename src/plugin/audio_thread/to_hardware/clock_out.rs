@@ -165,8 +165,7 @@ impl ClockOut {
         }
         self.schedule(predict, out, counters);
         // The block's own events, scheduled now or before, are confirmed.
-        let delivered = self.sent.delivered(&self.plan);
-        self.sent.confirm(own.saturating_sub(delivered));
+        self.sent.confirm_block(&self.plan, own);
         self.sent.scheduled_until(self.horizon);
     }
 
@@ -235,14 +234,17 @@ impl ClockOut {
     /// a burst. Changes nothing while the timeline runs on (spacings are
     /// then whole).
     fn spread(&mut self) {
-        let (mut prev_at, mut prev_ns) = (self.sent.settled_at(), self.sent.settled_ns());
-        for e in &mut self.plan {
-            if e.at <= prev_at {
-                // Delivered already: not sent again.
-                continue;
-            }
+        // Those delivered already are not sent again; the last of them
+        // stands on the sample this block gives it.
+        let delivered = self.sent.delivered(&self.plan);
+        let mut prev_at = match delivered.checked_sub(1) {
+            Some(last) => self.plan[last].at,
+            None => self.sent.settled_at(),
+        };
+        let mut prev_ns = self.sent.settled_ns();
+        for e in &mut self.plan[delivered..] {
             if prev_at.is_finite() {
-                let gap = ((e.at - prev_at) * self.ns_per_sample / 2.0) as u64;
+                let gap = ((e.at - prev_at).max(0.0) * self.ns_per_sample / 2.0) as u64;
                 e.stamp = e.stamp.max(prev_ns.saturating_add(gap));
             }
             (prev_at, prev_ns) = (e.at, e.stamp);
@@ -625,6 +627,10 @@ mod tests {
         }
     }
 
+    /// How late the call of a block is beyond the 30 µs step, from the
+    /// block's index and a random number.
+    type Stall = fn(u32, u32) -> u64;
+
     /// A host that renders faster than real time (offline, or a test host
     /// that does not pace its calls) and now and then stalls: calls 30 µs
     /// apart, and `stall(block, random)` later, the tempo changing inside
@@ -636,7 +642,7 @@ mod tests {
     /// ticks scheduled ahead leave before the block that has them comes,
     /// on the samples the prediction gave them. Returns the ticks that
     /// reached the queue (after Start) and the song's ticks.
-    fn outrun_and_stall(stall: impl Fn(u32, u32) -> u64) -> (f64, f64) {
+    fn outrun_and_stall(stall: Stall) -> (f64, f64) {
         const FRAMES: u32 = 256;
         const BLOCKS: u32 = 6000;
         let mut rig = Rig::new(FRAMES);
@@ -677,18 +683,18 @@ mod tests {
     #[test]
     fn no_tick_is_lost_or_doubled_when_calls_outrun_real_time_and_stall() {
         let ahead = (LOOKAHEAD_NS as f64 / 1e9 * 150.0 / 60.0 * 24.0).ceil();
-        let patterns: [(&str, &dyn Fn(u32, u32) -> u64); 2] = [
-            ("up to 30 µs more, one call in 64 up to 50 ms", &|_, x| {
+        let patterns: [(&str, Stall); 2] = [
+            ("up to 30 µs more, one call in 64 up to 50 ms", |_, x| {
                 let stall = if x % 64 == 0 { x % 997 } else { 0 };
                 u64::from(x % 1000) * 30 + u64::from(stall) * 50_000_000 / 997
             }),
-            ("every 64th call 0 to 49 ms late", &|k, _| {
+            ("every 64th call 0 to 49 ms late", |k, _| {
                 u64::from(if k % 64 == 63 { k * 7919 % 50 } else { 0 }) * 1_000_000
             }),
         ];
         let got: Vec<_> = patterns
             .iter()
-            .map(|(name, stall)| (name, outrun_and_stall(stall)))
+            .map(|(name, stall)| (name, outrun_and_stall(*stall)))
             .collect();
         for (name, (ticks, song)) in &got {
             eprintln!("{name}: {ticks} ticks for {song:.1} in the song");
