@@ -174,8 +174,7 @@ impl ClockOut {
         }
         self.schedule(predict, out, counters);
         // The block's own events, scheduled now or before, are confirmed.
-        let delivered = self.sent.delivered(&self.plan);
-        self.sent.confirm(own.saturating_sub(delivered));
+        self.sent.confirm_block(&self.plan, own);
         self.sent.scheduled_until(self.horizon);
     }
 
@@ -244,14 +243,17 @@ impl ClockOut {
     /// a burst. Changes nothing while the timeline runs on (spacings are
     /// then whole).
     fn spread(&mut self) {
-        let (mut prev_at, mut prev_ns) = (self.sent.settled_at(), self.sent.settled_ns());
-        for e in &mut self.plan {
-            if e.at <= prev_at {
-                // Delivered already: not sent again.
-                continue;
-            }
+        // Those delivered already are not sent again; the last of them
+        // stands on the sample this block gives it.
+        let delivered = self.sent.delivered(&self.plan);
+        let mut prev_at = match delivered.checked_sub(1) {
+            Some(last) => self.plan[last].at,
+            None => self.sent.settled_at(),
+        };
+        let mut prev_ns = self.sent.settled_ns();
+        for e in &mut self.plan[delivered..] {
             if prev_at.is_finite() {
-                let gap = ((e.at - prev_at) * self.ns_per_sample / 2.0) as u64;
+                let gap = ((e.at - prev_at).max(0.0) * self.ns_per_sample / 2.0) as u64;
                 e.stamp = e.stamp.max(prev_ns.saturating_add(gap));
             }
             (prev_at, prev_ns) = (e.at, e.stamp);
@@ -269,6 +271,7 @@ impl ClockOut {
     /// stays where it is.
     fn schedule(&mut self, timed: bool, out: &mut MidiOut, counters: &AudioCounters) {
         let verdict = self.sent.verdict(&self.plan, self.horizon);
+
         let last_shift = self.shift_ns;
         if timed {
             // A raw block's stamps say nothing: it neither starts nor breaks
@@ -286,10 +289,7 @@ impl ClockOut {
             // Held: what was scheduled stays; only what lies beyond it goes.
             Verdict::Moved { shift_ns, .. } if !lasts(shift_ns) => self.sent.scheduled(&self.plan),
             Verdict::Depart { kept_ns, from } | Verdict::Moved { kept_ns, from, .. } => {
-                if self.sent.is_open() {
-                    out.retract_clock(kept_ns.saturating_add(1), kept_ns, counters);
-                    self.order_ns = kept_ns;
-                }
+                self.take_back(kept_ns, out, counters);
                 self.sent.taken_back();
                 from
             }
@@ -310,6 +310,24 @@ impl ClockOut {
                 // not be taken back.
                 counters.loss(&counters.clock_dropped);
             }
+        }
+    }
+
+    /// Takes back from the queue what is open, everything stamped after
+    /// `kept_ns` (the latest stamp that stays).
+    ///
+    /// The engine restarts the clock's order at the retraction's time
+    /// (`StreamOrder::restart`): a message stamped before it then goes out
+    /// at it. So the order kept here restarts there too, not at `kept_ns`:
+    /// a tick recorded at `kept_ns` while the queue holds it 1 ns later
+    /// would pass for one that stays, and the next retraction would take
+    /// it back for good (with every tick held in order behind it: when
+    /// the timeline's times go back, many).
+    fn take_back(&mut self, kept_ns: u64, out: &mut MidiOut, counters: &AudioCounters) {
+        if self.sent.is_open() {
+            let from = kept_ns.saturating_add(1);
+            out.retract_clock(from, kept_ns, counters);
+            self.order_ns = from;
         }
     }
 
@@ -334,11 +352,7 @@ impl ClockOut {
         let mut buf = [ClockEvent::default(); 4];
         let r = scheduler.process(None, 0, &mut buf);
         self.sent.settle(now_ns.saturating_add(OUTPUT_POLL_NS));
-        if self.sent.is_open() {
-            let kept = self.sent.settled_ns();
-            out.retract_clock(kept.saturating_add(1), kept, counters);
-            self.order_ns = kept;
-        }
+        self.take_back(self.sent.settled_ns(), out, counters);
         self.sent.clear(self.at);
         let offset_ns = ms_to_ns(params.get(index::CLOCK_OFFSET));
         let t = out.stamp_after_now(now_ns, offset_ns, stream::CLOCK);
@@ -618,6 +632,86 @@ mod tests {
             assert!(
                 worst < 250_000.0,
                 "hiccups of {periods} periods: a tick interval {worst:.0} ns off"
+            );
+        }
+    }
+
+    /// How late the call of a block is beyond the 30 µs step, from the
+    /// block's index and a random number.
+    type Stall = fn(u32, u32) -> u64;
+
+    /// A host that renders faster than real time (offline, or a test host
+    /// that does not pace its calls) and now and then stalls: calls 30 µs
+    /// apart, and `stall(block, random)` later, the tempo changing inside
+    /// each block (120 bpm, then 150 from its middle) so that every timed
+    /// block departs from the prediction and what was scheduled ahead is
+    /// taken back. The timeline's times then go back (a reset maps the song
+    /// to the call time, far behind where the line had put it), so the
+    /// clock's stamps are held in order, many on one time; and a stall lets
+    /// ticks scheduled ahead leave before the block that has them comes,
+    /// on the samples the prediction gave them. Returns the ticks that
+    /// reached the queue (after Start) and the song's ticks.
+    fn outrun_and_stall(stall: Stall) -> (f64, f64) {
+        const FRAMES: u32 = 256;
+        const BLOCKS: u32 = 6000;
+        let mut rig = Rig::new(FRAMES);
+        let mut queue = QueueModel::default();
+        let half = f64::from(FRAMES / 2);
+        let beat_of = |k: u32| f64::from(k) * half * (120.0 + 150.0) / 60.0 / RATE;
+        let mut now = 1_000_000_000u64;
+        let mut x = 7919u32;
+        for k in 0..BLOCKS {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            now += 30_000 + stall(k, x);
+            queue.run_until(now);
+            let mut events = EventBuffer::new();
+            let middle = beat_of(k) + half * 120.0 / 60.0 / RATE;
+            events.push(&playing(FRAMES / 2, middle, 150.0));
+            let input = InputEvents::from_buffer(&events);
+            let steady = Some(u64::from(k * FRAMES));
+            for m in rig.block(now, FRAMES, steady, beat_of(k), 120.0, &input) {
+                queue.take(m);
+            }
+        }
+        queue.run_until(u64::MAX);
+        assert_eq!(AudioCounters::get(&rig.counters.output_ring_full), 0);
+        assert_eq!(AudioCounters::get(&rig.counters.clock_dropped), 0);
+        let kinds: Vec<_> = queue.delivered.iter().map(|m| m.event).collect();
+        assert_eq!(kinds[0], MidiEvent::Start);
+        assert!(kinds[1..].iter().all(|k| *k == MidiEvent::TimingClock));
+        ((kinds.len() - 1) as f64, 24.0 * beat_of(BLOCKS))
+    }
+
+    /// Every tick of the song reaches the queue, once, when the host
+    /// outruns real time and stalls (see [`outrun_and_stall`]): none taken
+    /// back for good, none sent twice. Its count is the song's (tick 0
+    /// included) plus at most the lookahead beyond the last block (at its
+    /// 150 bpm).
+    #[test]
+    fn no_tick_is_lost_or_doubled_when_calls_outrun_real_time_and_stall() {
+        let ahead = (LOOKAHEAD_NS as f64 / 1e9 * 150.0 / 60.0 * 24.0).ceil();
+        let patterns: [(&str, Stall); 2] = [
+            ("up to 30 µs more, one call in 64 up to 50 ms", |_, x| {
+                let stall = if x % 64 == 0 { x % 997 } else { 0 };
+                u64::from(x % 1000) * 30 + u64::from(stall) * 50_000_000 / 997
+            }),
+            ("every 64th call 0 to 49 ms late", |k, _| {
+                u64::from(if k % 64 == 63 { k * 7919 % 50 } else { 0 }) * 1_000_000
+            }),
+        ];
+        let got: Vec<_> = patterns
+            .iter()
+            .map(|(name, stall)| (name, outrun_and_stall(*stall)))
+            .collect();
+        for (name, (ticks, song)) in &got {
+            eprintln!("{name}: {ticks} ticks for {song:.1} in the song");
+        }
+        for (name, (ticks, song)) in got {
+            assert!(
+                (song..=song + 1.0 + ahead).contains(&ticks),
+                "{name}: {ticks} ticks for {song:.1} in the song"
             );
         }
     }

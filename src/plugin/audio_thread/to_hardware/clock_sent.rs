@@ -16,6 +16,14 @@
 //! worked out from two transports can land either side of a block boundary
 //! by a rounding error), or delivered once its stamp is before a block's
 //! call time (it may have left; it is never sent twice).
+//!
+//! A delivered event is told apart from the next ones by its place in the
+//! stream, not by its sample: it left on the sample the prediction gave it,
+//! and when the host then departs from the prediction (a late call, and a
+//! tempo the prediction did not have), the block that has it puts the same
+//! tick on another sample. So the events delivered ahead of their block are
+//! kept, in order, until the blocks that have them come: a block's first
+//! events of the same kinds are those, and are not sent again.
 
 use std::collections::VecDeque;
 
@@ -80,6 +88,9 @@ pub enum Verdict {
 pub struct SentClock {
     /// Scheduled and not yet confirmed, in order.
     open: VecDeque<Planned>,
+    /// Delivered (by time) and not yet confirmed by the block that has
+    /// them, in order: they come before everything open.
+    left: VecDeque<Planned>,
     /// Events at or before this sample are confirmed or delivered.
     settled_at: f64,
     /// The latest stamp among them.
@@ -88,10 +99,26 @@ pub struct SentClock {
     until: f64,
 }
 
+/// An empty deque of [`CAPACITY`] whose pages are touched now (at
+/// activation): its ends move through all of it as blocks come, and the
+/// audio thread must take no page fault there.
+fn touched() -> VecDeque<Planned> {
+    let mut q = VecDeque::with_capacity(CAPACITY);
+    let blank = Planned {
+        at: 0.0,
+        stamp: 0,
+        kind: ClockKind::Clock,
+    };
+    q.extend(std::iter::repeat_n(blank, q.capacity()));
+    q.clear();
+    q
+}
+
 impl Default for SentClock {
     fn default() -> Self {
         Self {
-            open: VecDeque::with_capacity(CAPACITY),
+            open: touched(),
+            left: touched(),
             settled_at: f64::NEG_INFINITY,
             settled_ns: 0,
             until: f64::NEG_INFINITY,
@@ -106,8 +133,14 @@ impl SentClock {
     /// # Realtime Safety
     /// No allocation.
     pub fn settle(&mut self, call_ns: u64) {
-        while self.open.front().is_some_and(|e| e.stamp < call_ns) {
+        while let Some(e) = self.open.front().copied().filter(|e| e.stamp < call_ns) {
             self.confirm(1);
+            if self.left.len() == self.left.capacity() {
+                // Unreachable (it holds no more than `open` did); the
+                // oldest is the one a block would have confirmed first.
+                self.left.pop_front();
+            }
+            self.left.push_back(e);
         }
     }
 
@@ -122,9 +155,36 @@ impl SentClock {
         }
     }
 
-    /// How many of `events` (in order) were delivered already.
+    /// A block whose events (its own first, `own` of them, then its
+    /// lookahead's) are `events` is done: its own events are confirmed,
+    /// those delivered ahead of it and the others. Delivered events the
+    /// block does not have (another kind in their place: a stop, a
+    /// locate) went out for good and are forgotten.
+    ///
+    /// # Realtime Safety
+    /// No allocation.
+    pub fn confirm_block(&mut self, events: &[Planned], own: usize) {
+        let delivered = self.delivered(events);
+        // Another kind among the block's own events where one was
+        // delivered (a lookahead that differs is left to its own block).
+        let other = delivered < own.min(self.left.len());
+        let mine = delivered.min(own);
+        self.left.drain(..mine);
+        if other {
+            self.left.clear();
+        }
+        self.confirm(own - mine);
+    }
+
+    /// How many of `events` (in order, from the block's first) were
+    /// delivered already: as many as lead both them and the events
+    /// delivered ahead of their blocks with the same kinds.
     pub fn delivered(&self, events: &[Planned]) -> usize {
-        events.partition_point(|e| e.at <= self.settled_at + SAMPLE_EPS)
+        events
+            .iter()
+            .zip(&self.left)
+            .take_while(|(a, b)| a.kind == b.kind)
+            .count()
     }
 
     /// Lays `events` (this block's and its lookahead's, in order, none
@@ -224,9 +284,11 @@ impl SentClock {
         !self.open.is_empty()
     }
 
-    /// Forgets the open events (they were taken back) and the lookahead.
+    /// Forgets the open events (they were taken back), the delivered ones
+    /// and the lookahead.
     pub fn clear(&mut self, at: f64) {
         self.open.clear();
+        self.left.clear();
         self.until = at;
     }
 }
@@ -297,5 +359,36 @@ mod tests {
                 shift_ns: 200_000
             }
         );
+    }
+
+    /// A tick delivered (by time) on the sample the prediction gave it is
+    /// the block's first tick even where the block has it on another
+    /// sample (the host departed from the prediction): it is not sent
+    /// again, and the block's next event is confirmed from what is open. A
+    /// delivered tick whose place a Stop takes went out for good.
+    #[test]
+    fn a_tick_delivered_ahead_is_known_by_its_place_not_its_sample() {
+        let mut s = SentClock::default();
+        for e in [clock(100.0, 1000), clock(200.0, 2000), clock(300.0, 3000)] {
+            assert!(s.push(e));
+        }
+        s.scheduled_until(350.0);
+        // A late call: the first has left.
+        s.settle(1500);
+        // The host was slower than predicted: its ticks come later.
+        let block = [clock(130.0, 1300), clock(260.0, 2600)];
+        assert_eq!(s.delivered(&block), 1);
+        s.confirm_block(&block, 2);
+        assert_eq!(s.open.len(), 1, "the third is still open");
+        assert_eq!(s.delivered(&[clock(390.0, 3900)]), 0);
+        // The third leaves; the host stops where it was.
+        s.settle(10_000);
+        let stop = [Planned {
+            kind: ClockKind::Stop,
+            ..clock(390.0, 3900)
+        }];
+        assert_eq!(s.delivered(&stop), 0);
+        s.confirm_block(&stop, 1);
+        assert_eq!(s.delivered(&[clock(500.0, 5000)]), 0, "forgotten");
     }
 }
