@@ -43,7 +43,7 @@ use clack_extensions::state::PluginState;
 use clack_plugin::prelude::*;
 use std::marker::PhantomData;
 
-pub use counters::AudioCounters;
+pub use counters::{AudioCounters, AudioStats, ClockInCounters, ClockInStats, Diagnostics};
 pub use descriptor::{descriptor, PLUGIN_ID};
 #[cfg(feature = "test-mock")]
 pub use engine::ManualEngineFactory;
@@ -124,7 +124,7 @@ impl<'a> PluginShared<'a> for PhasorSyncShared<'a> {}
 pub struct PhasorSyncMainThread<'a> {
     shared: &'a PhasorSyncShared<'a>,
     host: HostMainThreadHandle<'a>,
-    reported: std::cell::Cell<report::Snapshot>,
+    reported: std::cell::Cell<report::Reported>,
     engine: engine::EngineSlot,
 }
 
