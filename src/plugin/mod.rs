@@ -49,6 +49,7 @@ pub use descriptor::{descriptor, PLUGIN_ID};
 pub use engine::ManualEngineFactory;
 pub use engine::{AlsaEngineFactory, EngineFactory};
 pub use processor::PhasorSyncAudioProcessor;
+pub use report::{SUMMARY_INTERVAL, SUMMARY_INTERVAL_NS};
 pub use settings::Settings;
 pub use state::State;
 

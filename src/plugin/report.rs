@@ -14,6 +14,16 @@ use crate::engine::EngineStats;
 use crate::midi_clock::follower::Lock;
 use clack_extensions::log::LogSeverity;
 
+/// The shortest time between two summaries, ns. 2 s: a flood (a stuck
+/// controller, a full queue on every block) writes a line a counter every 2 s
+/// instead of one a block, which a host log shows without scrolling the rest
+/// away, while a single loss still reads as an answer to what the user just
+/// did (a note that did not sound).
+pub const SUMMARY_INTERVAL_NS: u64 = 2_000_000_000;
+/// [`SUMMARY_INTERVAL_NS`] as a duration.
+pub const SUMMARY_INTERVAL: std::time::Duration =
+    std::time::Duration::from_nanos(SUMMARY_INTERVAL_NS);
+
 /// What was last reported to the user.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Reported {
