@@ -40,6 +40,7 @@ use clack_extensions::log::HostLog;
 use clack_extensions::note_ports::PluginNotePorts;
 use clack_extensions::params::PluginParams;
 use clack_extensions::state::PluginState;
+use clack_extensions::timer::{HostTimer, PluginTimer, PluginTimerImpl, TimerId};
 use clack_plugin::prelude::*;
 use std::marker::PhantomData;
 
@@ -77,7 +78,8 @@ impl<F: EngineFactory> Plugin for PhasorSyncPlugin<F> {
             .register::<PluginAudioPorts>()
             .register::<PluginNotePorts>()
             .register::<PluginParams>()
-            .register::<PluginState>();
+            .register::<PluginState>()
+            .register::<PluginTimer>();
     }
 }
 
@@ -93,6 +95,7 @@ impl<F: EngineFactory> DefaultPluginFactory for PhasorSyncPlugin<F> {
             log,
             counters: AudioCounters::default(),
             settings: Settings::default(),
+            summary_due: report::SummaryDue::default(),
         })
     }
 
@@ -100,10 +103,16 @@ impl<F: EngineFactory> DefaultPluginFactory for PhasorSyncPlugin<F> {
         host: HostMainThreadHandle<'a>,
         shared: &'a Self::Shared<'a>,
     ) -> Result<Self::MainThread<'a>, PluginError> {
+        // The report's own clock, when the host has one (see `report.rs`).
+        let timer = host.get_extension::<HostTimer>().and_then(|t| {
+            let id = t.register_timer(&host, report::TIMER_PERIOD_MS).ok()?;
+            Some((t, id))
+        });
         Ok(PhasorSyncMainThread {
             shared,
             host,
             reported: Default::default(),
+            timer,
             engine: engine::EngineSlot::new(F::create),
         })
     }
@@ -117,6 +126,8 @@ pub struct PhasorSyncShared<'a> {
     pub counters: AudioCounters,
     /// What the user set.
     pub settings: Settings,
+    /// When a waiting loss summary may be made (see `report.rs`).
+    summary_due: report::SummaryDue,
 }
 
 impl<'a> PluginShared<'a> for PhasorSyncShared<'a> {}
@@ -126,7 +137,24 @@ pub struct PhasorSyncMainThread<'a> {
     shared: &'a PhasorSyncShared<'a>,
     host: HostMainThreadHandle<'a>,
     reported: std::cell::Cell<report::Reported>,
+    /// The host timer that calls the report, if the host has timer support.
+    timer: Option<(HostTimer, TimerId)>,
     engine: engine::EngineSlot,
+}
+
+impl PluginTimerImpl for PhasorSyncMainThread<'_> {
+    fn on_timer(&self, _timer_id: TimerId) {
+        self.report();
+    }
+}
+
+impl Drop for PhasorSyncMainThread<'_> {
+    fn drop(&mut self) {
+        if let Some((timer, id)) = self.timer.take() {
+            // Nothing to do if the host refuses: it is forgetting us anyway.
+            let _ = timer.unregister_timer(&self.host, id);
+        }
+    }
 }
 
 impl<'a> PluginMainThread<'a, PhasorSyncShared<'a>> for PhasorSyncMainThread<'a> {

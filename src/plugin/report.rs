@@ -4,6 +4,14 @@
 //! Every counter is a total over the instance's life and the last reported
 //! snapshot is never reset, so each loss is reported exactly once, whatever
 //! the activations.
+//!
+//! A flood of losses makes at most one summary per [`SUMMARY_INTERVAL`]. A
+//! change that comes sooner waits, and is not lost: the main thread leaves
+//! the time it may report again in [`SummaryDue`], the audio thread asks the
+//! host for a main-thread callback once that time has come, and the timer
+//! (when the host offers timer support) calls the report too, so a change is
+//! reported even when the host is not processing. Stopping the engine
+//! reports at once: nothing calls back after it.
 
 use super::clock_in::lock_value;
 use super::counters::{AudioStats, ClockInStats, Diagnostics};
@@ -12,7 +20,9 @@ use super::PhasorSyncMainThread;
 use crate::counting::{Row, Severity};
 use crate::engine::EngineStats;
 use crate::midi_clock::follower::Lock;
+use crate::timeline::monotonic_ns;
 use clack_extensions::log::LogSeverity;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The shortest time between two summaries, ns. 2 s: a flood (a stuck
 /// controller, a full queue on every block) writes a line a counter every 2 s
@@ -23,12 +33,53 @@ pub const SUMMARY_INTERVAL_NS: u64 = 2_000_000_000;
 /// [`SUMMARY_INTERVAL_NS`] as a duration.
 pub const SUMMARY_INTERVAL: std::time::Duration =
     std::time::Duration::from_nanos(SUMMARY_INTERVAL_NS);
+/// The period of the host timer that calls the report (when the host has
+/// timer support): how late after its time a waiting summary may come.
+pub const TIMER_PERIOD_MS: u32 = 250;
 
-/// What was last reported to the user.
+/// When the audio thread should ask for a main-thread callback so a waiting
+/// summary is made: a `CLOCK_MONOTONIC` time in ns, 0 when none waits.
+/// Written by the main thread, taken by the audio thread.
+#[derive(Debug, Default)]
+pub struct SummaryDue(AtomicU64);
+
+impl SummaryDue {
+    /// True once, when a summary waits and its time has come by `now_ns`.
+    ///
+    /// # Realtime Safety
+    /// One atomic load, and a compare-exchange when due.
+    #[inline]
+    pub fn take(&self, now_ns: u64) -> bool {
+        let due = self.0.load(Ordering::Acquire);
+        due != 0
+            && now_ns >= due
+            && self
+                .0
+                .compare_exchange(due, 0, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    fn set(&self, at_ns: u64) {
+        self.0.store(at_ns.max(1), Ordering::Release);
+    }
+
+    fn clear(&self) {
+        self.0.store(0, Ordering::Release);
+    }
+}
+
+/// What was last reported to the user, and when.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Reported {
     /// The counters as last reported.
     last: Diagnostics,
+    /// When (`CLOCK_MONOTONIC` ns); `None` before the first summary.
+    at_ns: Option<u64>,
+}
+
+/// Whether a summary may be made at `now_ns` after one at `last_ns`.
+fn may_summarise(last_ns: Option<u64>, now_ns: u64) -> bool {
+    last_ns.is_none_or(|t| now_ns.saturating_sub(t) >= SUMMARY_INTERVAL_NS)
 }
 
 /// Adds to `lines` one line per counter of `rows` that moved from `old` to
@@ -110,13 +161,21 @@ impl PhasorSyncMainThread<'_> {
         Diagnostics::read(&self.shared.counters, engine)
     }
 
-    /// Forward the engine's log lines and log what was lost since the last report.
+    /// Forward the engine's log lines, and summarise what was lost since the
+    /// last summary if the interval has passed (else leave it due).
     pub(crate) fn report(&self) {
         self.forward_engine_log();
-        self.summarise();
+        self.summarise(false);
     }
 
-    fn summarise(&self) {
+    /// Forward the engine's log lines and summarise now, whatever the
+    /// interval: nothing will call back to report it later.
+    pub(crate) fn report_now(&self) {
+        self.forward_engine_log();
+        self.summarise(true);
+    }
+
+    fn summarise(&self, now_or_never: bool) {
         let new = self.diagnostics();
         let reported = self.reported.get();
         let old = reported.last;
@@ -128,7 +187,17 @@ impl PhasorSyncMainThread<'_> {
         if lines.is_empty() && lock_changes == 0 {
             return;
         }
-        self.reported.set(Reported { last: new });
+        let now_ns = monotonic_ns();
+        if !now_or_never && !may_summarise(reported.at_ns, now_ns) {
+            let at = reported.at_ns.unwrap_or(now_ns) + SUMMARY_INTERVAL_NS;
+            self.shared.summary_due.set(at);
+            return;
+        }
+        self.shared.summary_due.clear();
+        self.reported.set(Reported {
+            last: new,
+            at_ns: Some(now_ns),
+        });
         for (severity, line) in lines {
             self.shared.log(severity, &line);
         }
@@ -137,5 +206,83 @@ impl PhasorSyncMainThread<'_> {
             let (severity, line) = lock_line(lock_changes, &source, |i| params.get(i));
             self.shared.log(severity, &line);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::counters::AudioCounters;
+
+    /// Moves every reported counter by a different amount through the live
+    /// atomics, by name, as the code that counts does.
+    fn every_counter_moved() -> (Diagnostics, Vec<(&'static str, u64)>) {
+        let audio = AudioCounters::default();
+        let engine = crate::engine::News::default();
+        let mut moved = Vec::new();
+        let mut n = 0;
+        let mut bump = |counter: Option<&AtomicU64>, row: &'static str| {
+            n += 1;
+            counter
+                .expect("every row is a counter")
+                .fetch_add(n, Ordering::Relaxed);
+            moved.push((row, n));
+        };
+        for row in AudioStats::ROWS {
+            bump(audio.counter(row.name), row.what);
+        }
+        for row in EngineStats::ROWS {
+            bump(engine.counters.counter(row.name), row.what);
+        }
+        for row in ClockInStats::ROWS {
+            bump(audio.clock_in.counter(row.name), row.what);
+        }
+        (Diagnostics::read(&audio, engine.stats()), moved)
+    }
+
+    #[test]
+    fn every_reported_counter_that_moves_has_its_line_in_the_summary() {
+        let (new, moved) = every_counter_moved();
+        let lines = summary(&Diagnostics::default(), &new, "Src");
+        assert_eq!(lines.len(), moved.len(), "{lines:?}");
+        for ((_, line), (what, n)) in lines.iter().zip(&moved) {
+            let what = what.replace("{source}", "Src");
+            assert_eq!(line, &format!("{n} {what} ({n} in all)"));
+        }
+        assert!(summary(&new, &new, "Src").is_empty(), "nothing moved since");
+        // The losses the user must see, each with a row.
+        for name in [
+            "ring_full",
+            "parse_errors",
+            "sysex_oversize",
+            "overrun_events",
+        ] {
+            assert!(EngineStats::ROWS.iter().any(|r| r.name == name), "{name}");
+        }
+        for name in ["late", "output_full", "output_ring_full"] {
+            assert!(AudioStats::ROWS.iter().any(|r| r.name == name), "{name}");
+        }
+        assert!(ClockInStats::ROWS.iter().any(|r| r.name == "timeouts"));
+    }
+
+    #[test]
+    fn a_summary_waits_for_the_interval_after_the_last_one() {
+        assert!(may_summarise(None, 0), "the first comes at once");
+        assert!(!may_summarise(Some(10), 10 + SUMMARY_INTERVAL_NS - 1));
+        assert!(may_summarise(Some(10), 10 + SUMMARY_INTERVAL_NS));
+        assert!(!may_summarise(Some(10), 5), "a clock read before the last");
+    }
+
+    #[test]
+    fn a_due_summary_is_asked_for_once_and_only_when_due() {
+        let due = SummaryDue::default();
+        assert!(!due.take(u64::MAX), "nothing waits");
+        due.set(100);
+        assert!(!due.take(99));
+        assert!(due.take(100));
+        assert!(!due.take(200), "asked for once");
+        due.set(100);
+        due.clear();
+        assert!(!due.take(200));
     }
 }
