@@ -5,7 +5,7 @@
 use super::clock_in::ClockIn;
 use super::host_out::HostOut;
 use crate::protocol::{HeldNotes, MidiEvent};
-use crate::ring::{MidiBufferConsumer, RingStats};
+use crate::ring::{MidiBufferConsumer, RingCounters};
 use crate::timeline::{BlockMap, Placement};
 
 /// The audio thread's end of the input ring, and what it remembers between
@@ -13,7 +13,7 @@ use crate::timeline::{BlockMap, Placement};
 pub struct MidiIn {
     /// The ring from the MIDI thread; `None` when the engine did not start.
     consumer: Option<MidiBufferConsumer>,
-    stats: Option<RingStats>,
+    stats: Option<RingCounters>,
     /// Offset of the last ring event emitted in this block: output stays ordered
     /// even if timestamps from two sources cross.
     last_offset: u32,
@@ -29,7 +29,7 @@ impl MidiIn {
     /// The audio thread's side of `consumer`.
     pub fn new(consumer: Option<MidiBufferConsumer>) -> Self {
         let stats = consumer.as_ref().map(MidiBufferConsumer::stats);
-        let dropped_seen = stats.as_ref().map_or(0, RingStats::dropped_messages);
+        let dropped_seen = stats.as_ref().map_or(0, RingCounters::dropped_messages);
         Self {
             consumer,
             stats,

@@ -18,7 +18,7 @@
 //!   wait-free and allocation-free: a bounded number of atomic loads/stores, a
 //!   copy, no locks, no syscalls.
 //! - The producer never blocks: when the ring is full the message is dropped and a
-//!   counter in [`RingStats`] goes up, so every loss is visible.
+//!   counter in [`RingCounters`] goes up, so every loss is visible.
 //!
 //! # SysEx
 //! A [`crate::protocol::MidiEvent::SysEx`] message carries only its length. Its
@@ -130,7 +130,7 @@ pub fn midi_buffer_with_config(config: RingConfig) -> (MidiBufferProducer, MidiB
     unsafe { slots::prefault(storage.as_mut_ptr().cast(), bytes) };
     // SAFETY: read == write == 0: no byte is claimed to be initialised.
     let (byte_prod, byte_cons) = unsafe { SharedRb::from_raw_parts(storage, 0, 0) }.split();
-    let stats = RingStats::new();
+    let stats = RingCounters::new();
     (
         MidiBufferProducer::new(msg_prod, byte_prod, stats.clone()),
         MidiBufferConsumer::new(msg_cons, byte_cons, stats),
