@@ -296,8 +296,7 @@ impl Rx<'_> {
         }
         let c = &self.news.counters;
         let cells_read = self.shared.cells.load(Ordering::Relaxed);
-        let lost_total = input_pool(self.own_client)
-            .map(|p| (p.alloc_success + p.alloc_failures).saturating_sub(cells_read + p.in_use));
+        let lost_total = input_pool(self.own_client).map(|p| p.lost(cells_read));
         let new = match lost_total {
             Some(total) if total > self.input.lost_seen => {
                 let n = total - self.input.lost_seen;
