@@ -119,6 +119,16 @@ pub fn midi_buffer(capacity: usize) -> (MidiBufferProducer, MidiBufferConsumer) 
     })
 }
 
+/// Touches every page of `bytes` now, so the thread that first writes them
+/// (the audio thread) takes no page fault: the one way the crate pre-faults
+/// memory it sets aside for a realtime thread (the rings' storage, the
+/// plugin's SysEx arena).
+pub(crate) fn prefault_bytes(bytes: &mut [u8]) {
+    // SAFETY: `bytes` is one writable allocation; writing zeros to some of
+    // its bytes is what a caller handing over a scratch buffer expects.
+    unsafe { slots::prefault(bytes.as_mut_ptr(), bytes.len()) };
+}
+
 /// Creates a ring with explicit sizes. Sizes of 0 are raised to 1.
 ///
 /// Allocates; call it outside the audio thread.
