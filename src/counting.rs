@@ -29,6 +29,31 @@ pub struct Row<S> {
     pub read: fn(&S) -> u64,
 }
 
+/// A total as last looked at, to count what is new since: the one way a
+/// reader that moves a total elsewhere (onto a reported counter, into a
+/// decision) remembers where it was.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Since(u64);
+
+impl Since {
+    /// Starting from `total`: only what comes after it is new.
+    pub const fn at(total: u64) -> Self {
+        Self(total)
+    }
+
+    /// How much `total` grew since the last look (0 if it did not), and
+    /// remember it. A total below the highest seen is not counted again.
+    ///
+    /// # Realtime Safety
+    /// Plain arithmetic.
+    #[inline]
+    pub fn take(&mut self, total: u64) -> u64 {
+        let new = total.saturating_sub(self.0);
+        self.0 = self.0.max(total);
+        new
+    }
+}
+
 /// The atomic type of a counter of integer type `u64` or `i64`.
 macro_rules! atomic_of {
     (u64) => {
@@ -146,6 +171,16 @@ mod tests {
             changed: u64 => Info "changed",
         }
         extra { bell: AtomicU64 }
+    }
+
+    #[test]
+    fn since_counts_each_growth_once() {
+        let mut s = super::Since::at(5);
+        assert_eq!(s.take(5), 0);
+        assert_eq!(s.take(8), 3);
+        assert_eq!(s.take(8), 0);
+        assert_eq!(s.take(6), 0, "a lower reading counts nothing");
+        assert_eq!(s.take(9), 1, "and is not counted again later");
     }
 
     #[test]

@@ -40,6 +40,7 @@ use super::counters::AudioCounters;
 use super::midi_out::{ms_to_ns, MidiOut, OutTimes};
 use super::params::{index, ParamValues};
 use super::transport::{stretches, Stretch};
+use crate::counting::Since;
 use crate::engine::{stream, OUTPUT_POLL_NS};
 use crate::midi_clock::ticks::{Ahead, ClockEvent, ClockKind, ClockOptions, TickScheduler};
 use crate::protocol::MidiEvent;
@@ -61,7 +62,7 @@ pub struct ClockOut {
     /// `None` if the host gave a sample rate the scheduler refuses.
     scheduler: Option<TickScheduler>,
     /// The scheduler's drop count already counted as a loss.
-    dropped_seen: u64,
+    dropped: Since,
     /// [`LOOKAHEAD_NS`] in samples.
     ahead_frames: u32,
     /// The length of a sample, ns.
@@ -94,7 +95,7 @@ impl ClockOut {
                     ..ClockOptions::default()
                 },
             ),
-            dropped_seen: 0,
+            dropped: Since::default(),
             ahead_frames: if ahead.is_finite() && ahead > 0.0 {
                 ahead.min(f64::from(u32::MAX / 2)) as u32
             } else {
@@ -345,11 +346,7 @@ impl ClockOut {
     /// The scheduler's drops since the last look, as counted losses.
     fn count_drops(&mut self, counters: &AudioCounters) {
         let total = self.scheduler.map_or(0, |s| s.dropped_total());
-        counters.losses_n(
-            &counters.clock_dropped,
-            total.saturating_sub(self.dropped_seen),
-        );
-        self.dropped_seen = total;
+        counters.losses_n(&counters.clock_dropped, self.dropped.take(total));
     }
 }
 

@@ -4,6 +4,7 @@
 
 use super::clock_in::ClockIn;
 use super::host_out::HostOut;
+use crate::counting::Since;
 use crate::protocol::{HeldNotes, MidiEvent};
 use crate::ring::{MidiBufferConsumer, RingCounters};
 use crate::timeline::{BlockMap, Placement};
@@ -22,21 +23,21 @@ pub struct MidiIn {
     /// Processing (re)started: the next block discards stale messages.
     resumed: bool,
     /// The ring's dropped-message count at the last block.
-    dropped_seen: u64,
+    dropped: Since,
 }
 
 impl MidiIn {
     /// The audio thread's side of `consumer`.
     pub fn new(consumer: Option<MidiBufferConsumer>) -> Self {
         let stats = consumer.as_ref().map(MidiBufferConsumer::stats);
-        let dropped_seen = stats.as_ref().map_or(0, RingCounters::dropped_messages);
+        let dropped = Since::at(stats.as_ref().map_or(0, RingCounters::dropped_messages));
         Self {
             consumer,
             stats,
             last_offset: 0,
             held: HeldNotes::default(),
             resumed: true,
-            dropped_seen,
+            dropped,
         }
     }
 
@@ -67,9 +68,7 @@ impl MidiIn {
         let (Some(consumer), Some(stats)) = (self.consumer.as_mut(), self.stats.as_ref()) else {
             return;
         };
-        let dropped = stats.dropped_messages();
-        let lost_meanwhile = dropped != self.dropped_seen;
-        self.dropped_seen = dropped;
+        let lost_meanwhile = self.dropped.take(stats.dropped_messages()) > 0;
         if !std::mem::take(&mut self.resumed) {
             return;
         }
