@@ -155,7 +155,7 @@ impl ClockOut {
         if predict {
             lost += self.look_ahead(frames, times, offset_ns);
         }
-        counters.losses_n(&counters.clock_dropped, lost);
+        counters.count(&counters.clock_dropped, lost);
         self.count_drops(counters);
         // What is due before the engine can see a retraction pushed now may
         // have left already.
@@ -302,7 +302,7 @@ impl ClockOut {
             {
                 // Unreachable (the record holds more than a plan): it could
                 // not be taken back.
-                counters.loss(&counters.clock_dropped);
+                counters.count(&counters.clock_dropped, 1);
             }
         }
     }
@@ -346,7 +346,7 @@ impl ClockOut {
     /// The scheduler's drops since the last look, as counted losses.
     fn count_drops(&mut self, counters: &AudioCounters) {
         let total = self.scheduler.map_or(0, |s| s.dropped_total());
-        counters.losses_n(&counters.clock_dropped, self.dropped.take(total));
+        counters.count(&counters.clock_dropped, self.dropped.take(total));
     }
 }
 

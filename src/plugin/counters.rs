@@ -62,43 +62,37 @@ counter_set! {
 }
 
 impl AudioCounters {
-    /// Count `n` on a traffic counter (not a loss).
+    /// Add `n` to a statistic that is not news by itself (traffic; no bell),
+    /// as [`crate::engine::News::tally`].
     ///
     /// # Realtime Safety
     /// One relaxed atomic add.
     #[inline]
-    pub fn traffic(counter: &AtomicU64, n: u64) {
+    pub fn tally(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// Count one loss (or late delivery) on `counter`, to be reported.
+    /// Count `n` losses (or late deliveries) on `counter` (one of these) and
+    /// ring the bell, to be reported; nothing when `n` is 0. As
+    /// [`crate::engine::News::count`].
     ///
     /// # Realtime Safety
     /// Two relaxed atomic adds.
     #[inline]
-    pub fn loss(&self, counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-        self.losses.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Count `n` losses on `counter` at once (nothing when `n` is 0).
-    ///
-    /// # Realtime Safety
-    /// Two relaxed atomic adds.
-    #[inline]
-    pub fn losses_n(&self, counter: &AtomicU64, n: u64) {
+    pub fn count(&self, counter: &AtomicU64, n: u64) {
         if n > 0 {
             counter.fetch_add(n, Ordering::Relaxed);
             self.losses.fetch_add(n, Ordering::Relaxed);
         }
     }
 
-    /// How many losses were counted so far; compare with the last value seen.
+    /// The bell: how many losses were counted so far; compare with the last
+    /// value seen. As [`crate::engine::News::bell`].
     ///
     /// # Realtime Safety
     /// One relaxed atomic load.
     #[inline]
-    pub fn losses(&self) -> u64 {
+    pub fn bell(&self) -> u64 {
         self.losses.load(Ordering::Relaxed)
     }
 

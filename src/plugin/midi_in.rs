@@ -75,7 +75,7 @@ impl MidiIn {
         while let Some(msg) =
             consumer.try_pop_if(|m| block.place(m.time_ns, latency) == Placement::Late)
         {
-            out.counters().loss(&out.counters().stale);
+            out.counters().count(&out.counters().stale, 1);
             clock.take(&msg);
             if msg.event.is_sysex() {
                 // Taken so the ring does not count it again as discarded.
@@ -83,7 +83,7 @@ impl MidiIn {
             } else if self.held.releases_held(&msg.event) {
                 self.held.track(&msg.event);
                 out.message(0, &msg.event);
-                out.counters().loss(&out.counters().notes_released);
+                out.counters().count(&out.counters().notes_released, 1);
             }
         }
         if lost_meanwhile {
@@ -94,7 +94,7 @@ impl MidiIn {
                     velocity: 0,
                 };
                 out.message(0, &off);
-                out.counters().loss(&out.counters().notes_released);
+                out.counters().count(&out.counters().notes_released, 1);
             });
         }
     }
@@ -119,7 +119,7 @@ impl MidiIn {
             Placement::InBlock(offset) => offset.min(block.frames().saturating_sub(1)),
             Placement::Late => {
                 if count_late {
-                    out.counters().loss(&out.counters().late);
+                    out.counters().count(&out.counters().late, 1);
                 }
                 0
             }
@@ -147,7 +147,7 @@ impl MidiIn {
                 Some(len) => out.sysex(offset, len),
                 // No room left in this block's arena (one cause, one count:
                 // the ring does not count a payload the caller asked for).
-                None => out.counters().loss(&out.counters().sysex_lost),
+                None => out.counters().count(&out.counters().sysex_lost, 1),
             }
         } else if clock.take(&msg) {
             self.held.track(&msg.event);

@@ -74,7 +74,7 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
             phasor: Phasor::new(audio_config.sample_rate),
             news,
             priority,
-            seen: (0, shared.counters.losses()),
+            seen: (0, shared.counters.bell()),
         })
     }
 
@@ -215,7 +215,7 @@ impl PhasorSyncAudioProcessor<'_> {
     /// `request_callback` is a thread-safe host call.
     fn ring_doorbell(&mut self, now_ns: u64) {
         let bell = self.news.as_ref().map_or(0, |n| n.bell());
-        let losses = self.shared.counters.losses();
+        let losses = self.shared.counters.bell();
         let due = self.shared.summary_due.take(now_ns);
         if (bell, losses) != self.seen || due {
             self.seen = (bell, losses);
