@@ -151,3 +151,45 @@ fn a_flood_of_losses_is_summarised_once_per_interval_and_the_last_change_still_r
     );
     plugin.deactivate(p.stop_processing());
 }
+
+#[test]
+fn with_host_timers_a_held_back_loss_is_reported_without_any_processing() {
+    let entry = PluginEntry::load_from_clack::<
+        SinglePluginEntry<PhasorSyncPlugin<ManualEngineFactory>>,
+    >(c"/phasorsync-loss-timer")
+    .unwrap();
+    let mut plugin =
+        clap_host::instantiate_with_timer(&entry, c"org.phasorsync.phasorsync").unwrap();
+    let p = clap_host::start(&mut plugin, 256);
+    let io = ManualEngine::take_io().expect("engine started");
+    assert_eq!(
+        clap_host::tick_timers(&mut plugin),
+        1,
+        "the plugin registers one timer for its report"
+    );
+
+    // No block is processed in this test: only the timer calls the plugin.
+    io.news.count(&io.news.counters.parse_errors, 1);
+    clap_host::tick_timers(&mut plugin);
+    assert_eq!(
+        parse_error_lines(&plugin),
+        vec![(1, 1)],
+        "the first at once"
+    );
+    let first = Instant::now();
+    io.news.count(&io.news.counters.parse_errors, 1);
+    clap_host::tick_timers(&mut plugin);
+    assert_eq!(parse_error_lines(&plugin).len(), 1, "the next one waits");
+
+    while parse_error_lines(&plugin).len() < 2 && first.elapsed() < SUMMARY_INTERVAL * 2 {
+        std::thread::sleep(Duration::from_millis(20));
+        clap_host::tick_timers(&mut plugin);
+    }
+    assert_eq!(parse_error_lines(&plugin), vec![(1, 1), (1, 2)]);
+    assert!(
+        first.elapsed() >= SUMMARY_INTERVAL,
+        "reported {:?} after the first",
+        first.elapsed()
+    );
+    plugin.deactivate(p.stop_processing());
+}
