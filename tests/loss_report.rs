@@ -193,3 +193,42 @@ fn with_host_timers_a_held_back_loss_is_reported_without_any_processing() {
     );
     plugin.deactivate(p.stop_processing());
 }
+
+#[test]
+fn what_the_parser_skips_or_drops_reaches_the_summary() {
+    let entry = PluginEntry::load_from_clack::<
+        SinglePluginEntry<PhasorSyncPlugin<ManualEngineFactory>>,
+    >(c"/phasorsync-loss-parser")
+    .unwrap();
+    let mut plugin = clap_host::instantiate(&entry, c"org.phasorsync.phasorsync").unwrap();
+    let mut p = clap_host::start(&mut plugin, 256);
+    let io = ManualEngine::take_io().expect("engine started");
+    let max_sysex = 64;
+    let mut sink = Sink::new(io.input, max_sysex, io.news.clone());
+    // A stray data byte; a SysEx over the limit; one cut off by a status byte.
+    sink.feed(0, 0, &[0x40]);
+    let mut big = vec![0xF0];
+    big.resize(max_sysex + 1, 0x01);
+    big.push(0xF7);
+    sink.feed(0, 0, &big);
+    sink.feed(0, 0, &[0xF0, 0x01, 0x02, 0x90, 60, 100]);
+    let s = io.news.stats();
+    assert_eq!((s.parse_errors, s.sysex_oversize, s.sysex_cut), (1, 1, 1));
+
+    let mut output = EventBuffer::with_capacity(64);
+    clap_host::process_block(&mut p, 256, &EventBuffer::new(), &mut output);
+    assert!(clap_host::run_main_thread_callback(&mut plugin));
+    let logs = clap_host::logs(&plugin);
+    for line in [
+        "1 malformed MIDI byte(s) or message(s) skipped (1 in all)",
+        "1 SysEx dropped: larger than the limit (1 in all)",
+        "1 SysEx dropped: cut off (unterminated, or interrupted by an overrun) (1 in all)",
+    ] {
+        assert!(
+            logs.iter()
+                .any(|(sev, m)| *sev == LogSeverity::Warning && m == line),
+            "{line:?} not in {logs:?}"
+        );
+    }
+    plugin.deactivate(p.stop_processing());
+}
