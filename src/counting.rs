@@ -1,8 +1,9 @@
-//! One way to define a set of counters: [`counter_set!`] turns one list of
-//! fields into the live atomics (`XCounters`, written by the thread that
-//! counts, readable from any thread), their snapshot (`XStats`, plain
-//! numbers, `Copy`) and the rows the plugin reports to the user (the
-//! snapshot's `ROWS`). A counter is declared once, so the three cannot drift.
+//! One way to define a set of counters: the crate's `counter_set!` macro
+//! turns one list of fields into the live atomics (`XCounters`, written by
+//! the thread that counts, readable from any thread), their snapshot
+//! (`XStats`, plain numbers, `Copy`) and the rows the plugin reports to the
+//! user (the snapshot's `ROWS`). A counter is declared once, so the three
+//! cannot drift.
 //!
 //! Live is always `…Counters`, a snapshot always `…Stats`.
 
