@@ -71,8 +71,7 @@ pub(crate) use atomic_of;
 /// ```ignore
 /// counter_set! {
 ///     /// Live doc.
-///     pub struct XCounters => /// Snapshot doc.
-///     XStats {
+///     pub struct XCounters => XStats {
 ///         /// A statistic (not reported).
 ///         events: u64,
 ///         /// A loss, reported as a warning.
@@ -90,7 +89,7 @@ pub(crate) use atomic_of;
 macro_rules! counter_set {
     (
         $(#[$lmeta:meta])*
-        $vis:vis struct $Live:ident => $(#[$smeta:meta])* $Snap:ident {
+        $vis:vis struct $Live:ident => $Snap:ident {
             $(
                 $(#[$fmeta:meta])*
                 $field:ident : $int:ident $(=> $sev:ident $what:literal)?
@@ -105,7 +104,7 @@ macro_rules! counter_set {
             $($( $(#[$xmeta])* $xvis $xfield: $xty, )*)?
         }
 
-        $(#[$smeta])*
+        #[doc = concat!("A copy of [`", stringify!($Live), "`] at one moment.")]
         #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
         $vis struct $Snap {
             $(
@@ -160,8 +159,7 @@ mod tests {
 
     counter_set! {
         /// Live.
-        pub struct TestCounters => /// Snapshot.
-        TestStats {
+        pub struct TestCounters => TestStats {
             /// Not reported.
             events: u64,
             /// Signed.

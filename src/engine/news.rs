@@ -41,8 +41,7 @@ counter_set! {
     /// Totals counted below the seam since the engine was created. Each loss
     /// has exactly one counter (one cause, one count); the reported ones say
     /// what the user reads when they move.
-    pub struct EngineCounters => /// A copy of [`EngineCounters`] at one moment.
-    EngineStats {
+    pub struct EngineCounters => EngineStats {
         /// Backend events read, any type (diagnostics).
         events: u64,
         /// Of which not MIDI: announcements, subscription notices (diagnostics).

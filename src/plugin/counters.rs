@@ -8,8 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 counter_set! {
     /// Counters written by the audio thread, readable from any thread.
-    pub struct AudioCounters => /// A copy of [`AudioCounters`] at one moment.
-    AudioStats {
+    pub struct AudioCounters => AudioStats {
         /// Events handed to the host's output queue.
         events_out: u64,
         /// Events the host's output queue refused (queue full).
@@ -105,8 +104,7 @@ impl AudioCounters {
 counter_set! {
     /// The MIDI clock follower's notes for the user (totals over the instance's
     /// life, like every counter here). `{source}` in a row: the source followed.
-    pub struct ClockInCounters => /// A copy of [`ClockInCounters`] at one moment.
-    ClockInStats {
+    pub struct ClockInCounters => ClockInStats {
         /// Clock messages from a second source, ignored.
         foreign: u64 => Warning
             "MIDI clock message(s) from a second source ignored: two sources at once, \
