@@ -1,6 +1,7 @@
 #![doc = include_str!("../docs/architecture.md")]
 
 pub mod backend;
+pub mod counting;
 pub mod engine;
 pub mod gui;
 pub mod midi_clock;

@@ -41,7 +41,7 @@ fn connects_by_pattern_follows_new_ports_and_survives_unplug() {
     let me = r.in_addr();
     assert!(wait_until(Duration::from_secs(2), || r
         .engine
-        .alsa_stats()
+        .stats()
         .auto_connected
         == 1));
     assert!(connected(early.addr, me), "{}", aconnect_list());
@@ -61,7 +61,7 @@ fn connects_by_pattern_follows_new_ports_and_survives_unplug() {
     // The counter is published after the thread's batch: wait for it too.
     assert!(wait_until(Duration::from_secs(2), || r
         .engine
-        .alsa_stats()
+        .stats()
         .auto_connected
         == 2));
     for v in 0..50 {
@@ -80,7 +80,7 @@ fn connects_by_pattern_follows_new_ports_and_survives_unplug() {
     assert_eq!(ccs(&got), [(2, 100), (1, 101)]);
     assert!(wait_until(Duration::from_secs(2), || r
         .engine
-        .alsa_stats()
+        .stats()
         .auto_connected
         == 1));
     assert_eq!(r.engine.state(), ThreadState::Running);
@@ -116,7 +116,7 @@ fn connects_by_pattern_follows_new_ports_and_survives_unplug() {
     assert!(connected(manual.addr, me));
     assert!(wait_until(Duration::from_secs(2), || r
         .engine
-        .alsa_stats()
+        .stats()
         .auto_connected
         == 0));
 
@@ -157,7 +157,7 @@ fn patterns_from_environment_and_config_file() {
     let me = r.in_addr();
     assert!(wait_until(Duration::from_secs(2), || r
         .engine
-        .alsa_stats()
+        .stats()
         .auto_connected
         == 2));
     assert!(connected(virmidi_addr(0), me), "{}", aconnect_list());

@@ -44,11 +44,7 @@ fn every_kind_via_amidi_arrives_intact_in_order_with_timestamps() {
     assert_eq!(s.received_messages, kinds.len() as u64);
     assert_eq!(s.received_bytes, bytes.len() as u64);
     assert_eq!((s.parse_errors, s.overruns, s.ring_full), (0, 0, 0));
-    assert_eq!(
-        r.engine.alsa_stats().unstamped,
-        0,
-        "all stamped by the kernel"
-    );
+    assert_eq!(r.engine.stats().unstamped, 0, "all stamped by the kernel");
     r.engine.stop();
 }
 
@@ -117,11 +113,7 @@ fn aplaymidi_schedule_is_followed_by_the_timestamps() {
         "deviations from the schedule (us): {errs:?}, of the intervals: {interval_errs:?}"
     );
     eprintln!("aplaymidi schedule: worst deviation {} us", worst / 1000);
-    assert_eq!(
-        r.engine.alsa_stats().unstamped,
-        0,
-        "all stamped by the kernel"
-    );
+    assert_eq!(r.engine.stats().unstamped, 0, "all stamped by the kernel");
     r.engine.stop();
 }
 
@@ -169,7 +161,7 @@ fn sysex_small_chunked_max_and_oversize() {
     // One loss, one cause, one count: an oversize SysEx is not also "cut" or "ring full".
     assert_eq!(after.sysex_cut, before.sysex_cut, "one loss, one cause");
     assert_eq!(after.ring_full, before.ring_full, "one loss, one cause");
-    assert_eq!(r.engine.alsa_stats().sysex_oversize, 1);
+    assert_eq!(r.engine.stats().sysex_oversize, 1);
     assert_eq!(after.overruns, 0);
     r.engine.stop();
 }
@@ -197,15 +189,15 @@ fn burst_of_10000_all_arrive_or_losses_are_counted() {
     // amidi's last bytes can be dropped upstream when it closes the device:
     // those never reached PhasorSync and are reported apart.
     let offered = pool.alloc_success + pool.alloc_failures;
-    assert_eq!(a.events, a.cells_read, "one cell per event here");
+    assert_eq!(s.events, a.cells_read, "one cell per event here");
     eprintln!(
         "burst: {} of {N} arrived; kernel lost {kernel_lost}, overruns {}, ring drops {}; \
          offered to our pool {offered} cells of which {} notices (upstream of PhasorSync: {} never offered)",
         got.len(),
         s.overruns,
         s.ring_full,
-        a.other_events,
-        (N as u64 + a.other_events).saturating_sub(offered)
+        s.other_events,
+        (N as u64 + s.other_events).saturating_sub(offered)
     );
     // Whatever did arrive is in order and intact.
     let mut last = None;
@@ -223,11 +215,11 @@ fn burst_of_10000_all_arrive_or_losses_are_counted() {
     // Every event offered to PhasorSync arrived, was a non-MIDI notice
     // (subscription, announcement), or is counted as lost.
     assert_eq!(
-        got.len() as u64 + kernel_lost + s.ring_full + a.other_events,
+        got.len() as u64 + kernel_lost + s.ring_full + s.other_events,
         offered,
         "arrived + kernel losses + ring drops must account for every event offered"
     );
-    assert!(offered <= N as u64 + a.other_events && offered > a.other_events);
+    assert!(offered <= N as u64 + s.other_events && offered > s.other_events);
     assert_eq!(
         kernel_lost > 0,
         s.overruns > 0,

@@ -40,7 +40,7 @@ const _: fn() = || {
     assert_send::<MidiBufferConsumer>();
     <MidiBufferProducer as AmbiguousIfSync<_>>::check();
     <MidiBufferConsumer as AmbiguousIfSync<_>>::check();
-    assert_send_sync::<RingStats>();
+    assert_send_sync::<RingCounters>();
 };
 
 #[test]
@@ -62,9 +62,9 @@ fn fifo_order_and_exact_capacity() {
     assert!(!p.is_full());
     assert_eq!(
         c.stats().snapshot(),
-        RingCounters {
+        RingStats {
             dropped_messages: 1,
-            ..RingCounters::default()
+            ..RingStats::default()
         }
     );
 }
@@ -148,7 +148,7 @@ fn sysex_payload_travels_with_its_message() {
     );
     assert_eq!(c.pop_sysex_payload(&mut scratch), Some(300));
     assert_eq!(&scratch[..300], &b[..]);
-    assert_eq!(c.stats().snapshot(), RingCounters::default());
+    assert_eq!(c.stats().snapshot(), RingStats::default());
 }
 
 #[test]
@@ -290,7 +290,7 @@ fn each_half_sees_the_other_abandoned() {
     drop(c);
     assert_eq!(
         stats.snapshot(),
-        RingCounters::default(),
+        RingStats::default(),
         "stats outlive both halves"
     );
 }
@@ -340,5 +340,5 @@ fn pop_if_keeps_sysex_payloads_in_step() {
     assert!(c.try_pop_if(|_| true).is_some());
     assert_eq!(c.pop_sysex_payload(&mut scratch), Some(9));
     assert_eq!(&scratch[..9], &b[..]);
-    assert_eq!(c.stats().snapshot(), RingCounters::default());
+    assert_eq!(c.stats().snapshot(), RingStats::default());
 }

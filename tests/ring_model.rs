@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 
 use phasorsync::protocol::{MidiEvent, MidiMessage};
-use phasorsync::ring::{midi_buffer_with_config, RingConfig, RingCounters};
+use phasorsync::ring::{midi_buffer_with_config, RingConfig, RingStats};
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -37,7 +37,7 @@ struct Model {
     queue: VecDeque<(MidiMessage, Option<Vec<u8>>)>,
     pending: Option<Vec<u8>>,
     bytes_used: usize,
-    c: RingCounters,
+    c: RingStats,
 }
 
 impl Model {

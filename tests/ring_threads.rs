@@ -9,7 +9,7 @@ use std::thread;
 
 use phasorsync::protocol::{MidiEvent, MidiMessage};
 use phasorsync::ring::{
-    midi_buffer, midi_buffer_with_config, MidiBufferConsumer, RingConfig, RingCounters,
+    midi_buffer, midi_buffer_with_config, MidiBufferConsumer, RingConfig, RingStats,
 };
 
 /// Messages per run: ten million, or `PHASORSYNC_RING_MESSAGES` (for slow
@@ -143,9 +143,9 @@ fn lossy_stream_preserves_order_and_accounts_for_every_drop() {
     assert_eq!(received.count + s.dropped_messages, messages);
     assert_eq!(
         s,
-        RingCounters {
+        RingStats {
             dropped_messages: messages - received.count,
-            ..RingCounters::default()
+            ..RingStats::default()
         }
     );
     assert!(received.count >= CAPACITY as u64);
@@ -220,11 +220,11 @@ fn interleaved_sysex_stream_keeps_payloads_in_step() {
     assert_eq!(received.count + lost_notes + lost_sysex, messages);
     assert_eq!(
         stats.snapshot(),
-        RingCounters {
+        RingStats {
             dropped_messages: lost_notes,
             dropped_sysex: lost_sysex,
             dropped_sysex_bytes: lost_sysex_bytes,
-            ..RingCounters::default()
+            ..RingStats::default()
         }
     );
     assert!(received.sysex > 0);

@@ -138,5 +138,13 @@ fn messages_that_queued_while_stopped_are_discarded_and_held_notes_released() {
     let mut p = stopped.start_processing().expect("start_processing");
     let out = block(&mut p);
     assert_eq!(out, release_at_0(64), "held note not released");
+    // Reported with the next summary at the latest, which deactivating makes.
     plugin.deactivate(p.stop_processing());
+    let logs = clap_host::logs(&plugin);
+    assert!(
+        logs.iter().any(|(_, m)| m.starts_with(
+            "1 held note(s) released after messages were discarded or lost (1 in all)"
+        )),
+        "{logs:?}"
+    );
 }

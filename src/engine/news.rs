@@ -10,8 +10,9 @@
 //! relaxed atomics and the log is a bounded lock-free queue (lines that do
 //! not fit are counted and the count is reported with the next line).
 
+use crate::counting::counter_set;
 use crossbeam_queue::ArrayQueue;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Lines kept before new ones are dropped (and counted).
 pub const LOG_CAPACITY: usize = 64;
@@ -36,115 +37,73 @@ pub struct LogLine {
     pub message: String,
 }
 
-/// Totals counted below the seam since the engine was created. Each loss has
-/// exactly one counter (one cause, one count).
-#[derive(Debug, Default)]
-pub struct EngineCounters {
-    /// Backend events read, any type (diagnostics).
-    pub events: AtomicU64,
-    /// Of which not MIDI: announcements, subscription notices (diagnostics).
-    pub other_events: AtomicU64,
-    /// MIDI events that carried no timestamp and were stamped when read
-    /// (diagnostics; should stay 0).
-    pub unstamped: AtomicU64,
-    /// Messages parsed from the input and offered to the ring.
-    pub received_messages: AtomicU64,
-    /// MIDI bytes fed to the parser.
-    pub received_bytes: AtomicU64,
-    /// Stray data bytes, undefined status bytes and other unparsable input skipped.
-    pub parse_errors: AtomicU64,
-    /// SysEx dropped by the parser: larger than the limit.
-    pub sysex_oversize: AtomicU64,
-    /// SysEx dropped by the parser: cut off (unterminated, or an overrun
-    /// emptied the kernel queue in the middle of it).
-    pub sysex_cut: AtomicU64,
-    /// Messages the input ring refused (full).
-    pub ring_full: AtomicU64,
-    /// Kernel input overruns (each one lost events before they were read).
-    pub overruns: AtomicU64,
-    /// Events the kernel dropped in those overruns, where it says how many.
-    pub overrun_events: AtomicU64,
-    /// Events that could not be read or decoded.
-    pub event_errors: AtomicU64,
-    /// Note-offs made up for notes left held by a source that went away or
-    /// lost events in an overrun.
-    pub notes_released: AtomicU64,
-    /// Messages handed to the sequencer for output.
-    pub sent_messages: AtomicU64,
-    /// Bytes handed to the sequencer for output.
-    pub sent_bytes: AtomicU64,
-    /// Output messages sent at once because their time had passed.
-    pub output_late: AtomicU64,
-    /// Output messages dropped whole (kernel output pool full, encode or
-    /// write error). A SysEx counts once, however many events it takes.
-    pub output_dropped: AtomicU64,
-    /// Output SysEx cut off: part of it may have reached a receiver (which
-    /// then discards the unterminated SysEx at the next status byte) and not
-    /// the rest: a write failed or found no room part way, the engine
-    /// stopped in the middle of it, or a receiver went away during it.
-    /// Not in `output_dropped`.
-    pub output_sysex_cut: AtomicU64,
-    /// Sources and destinations currently connected automatically.
-    pub auto_connected: AtomicU64,
-    /// Clock statistics: the backend's last measured offset of its queue
-    /// time from `CLOCK_MONOTONIC`, in ns.
-    pub queue_offset_ns: AtomicI64,
-    /// Clock statistics: the backend's measured queue clock rate error, in
-    /// parts per billion.
-    pub queue_rate_ppb: AtomicI64,
-    /// The granularity of scheduled output, ns: the tick period of the timer
-    /// the backend's queue runs on (1 ms on the high-resolution timer, a
-    /// jiffy on the system timer); 0 when unknown.
-    pub queue_timer_period_ns: AtomicU64,
-}
-
-/// A copy of [`EngineCounters`] at one moment.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct EngineStats {
-    /// See [`EngineCounters::events`].
-    pub events: u64,
-    /// See [`EngineCounters::other_events`].
-    pub other_events: u64,
-    /// See [`EngineCounters::unstamped`].
-    pub unstamped: u64,
-    /// See [`EngineCounters::received_messages`].
-    pub received_messages: u64,
-    /// See [`EngineCounters::received_bytes`].
-    pub received_bytes: u64,
-    /// See [`EngineCounters::parse_errors`].
-    pub parse_errors: u64,
-    /// See [`EngineCounters::sysex_oversize`].
-    pub sysex_oversize: u64,
-    /// See [`EngineCounters::sysex_cut`].
-    pub sysex_cut: u64,
-    /// See [`EngineCounters::ring_full`].
-    pub ring_full: u64,
-    /// See [`EngineCounters::overruns`].
-    pub overruns: u64,
-    /// See [`EngineCounters::overrun_events`].
-    pub overrun_events: u64,
-    /// See [`EngineCounters::event_errors`].
-    pub event_errors: u64,
-    /// See [`EngineCounters::notes_released`].
-    pub notes_released: u64,
-    /// See [`EngineCounters::sent_messages`].
-    pub sent_messages: u64,
-    /// See [`EngineCounters::sent_bytes`].
-    pub sent_bytes: u64,
-    /// See [`EngineCounters::output_late`].
-    pub output_late: u64,
-    /// See [`EngineCounters::output_dropped`].
-    pub output_dropped: u64,
-    /// See [`EngineCounters::output_sysex_cut`].
-    pub output_sysex_cut: u64,
-    /// See [`EngineCounters::auto_connected`].
-    pub auto_connected: u64,
-    /// See [`EngineCounters::queue_offset_ns`].
-    pub queue_offset_ns: i64,
-    /// See [`EngineCounters::queue_rate_ppb`].
-    pub queue_rate_ppb: i64,
-    /// See [`EngineCounters::queue_timer_period_ns`].
-    pub queue_timer_period_ns: u64,
+counter_set! {
+    /// Totals counted below the seam since the engine was created. Each loss
+    /// has exactly one counter (one cause, one count); the reported ones say
+    /// what the user reads when they move.
+    pub struct EngineCounters => EngineStats {
+        /// Backend events read, any type (diagnostics).
+        events: u64,
+        /// Of which not MIDI: announcements, subscription notices (diagnostics).
+        other_events: u64,
+        /// MIDI events that carried no timestamp and were stamped when read
+        /// (diagnostics; should stay 0).
+        unstamped: u64,
+        /// Messages parsed from the input and offered to the ring.
+        received_messages: u64,
+        /// MIDI bytes fed to the parser.
+        received_bytes: u64,
+        /// Messages the input ring refused (full).
+        ring_full: u64 => Warning "message(s) dropped: the MIDI input ring was full",
+        /// Stray data bytes, undefined status bytes and other unparsable input skipped.
+        parse_errors: u64 => Warning "malformed MIDI byte(s) or message(s) skipped",
+        /// SysEx dropped by the parser: larger than the limit.
+        sysex_oversize: u64 => Warning "SysEx dropped: larger than the limit",
+        /// SysEx dropped by the parser: cut off (unterminated, or an overrun
+        /// emptied the kernel queue in the middle of it).
+        sysex_cut: u64 => Warning
+            "SysEx dropped: cut off (unterminated, or interrupted by an overrun)",
+        /// Kernel input overruns (each one lost events before they were read).
+        overruns: u64,
+        /// Events the kernel dropped in those overruns, where it says how many.
+        overrun_events: u64 => Warning
+            "event(s) lost in sequencer input overruns (the kernel's input queue for \
+             PhasorSync was full)",
+        /// Events that could not be read or decoded.
+        event_errors: u64 => Warning "MIDI event(s) could not be read or decoded",
+        /// Note-offs made up for notes left held by a source that went away or
+        /// lost events in an overrun.
+        notes_released: u64 => Warning
+            "held note(s) released for a device that went away or lost events",
+        /// Messages handed to the sequencer for output.
+        sent_messages: u64,
+        /// Bytes handed to the sequencer for output.
+        sent_bytes: u64,
+        /// Output messages sent at once because their time had passed.
+        output_late: u64 => Warning "output message(s) were late and sent at once",
+        /// Output messages dropped whole (kernel output pool full, encode or
+        /// write error). A SysEx counts once, however many events it takes.
+        output_dropped: u64 => Warning "output message(s) dropped by the sequencer",
+        /// Output SysEx cut off: part of it may have reached a receiver (which
+        /// then discards the unterminated SysEx at the next status byte) and not
+        /// the rest: a write failed or found no room part way, the engine
+        /// stopped in the middle of it, or a receiver went away during it.
+        /// Not in `output_dropped`.
+        output_sysex_cut: u64 => Warning
+            "SysEx for the hardware cut off part way (a receiver refused the rest)",
+        /// Sources and destinations currently connected automatically.
+        auto_connected: u64,
+        /// Clock statistics: the backend's last measured offset of its queue
+        /// time from `CLOCK_MONOTONIC`, in ns.
+        queue_offset_ns: i64,
+        /// Clock statistics: the backend's measured queue clock rate error, in
+        /// parts per billion.
+        queue_rate_ppb: i64,
+        /// The granularity of scheduled output, ns: the tick period of the timer
+        /// the backend's queue runs on (1 ms on the high-resolution timer, a
+        /// jiffy on the system timer); 0 when unknown.
+        queue_timer_period_ns: u64,
+    }
 }
 
 /// See the module docs. Shared (`Arc`) by the engine, its thread and the plugin.
@@ -233,32 +192,7 @@ impl News {
 
     /// Every counter, read now.
     pub fn stats(&self) -> EngineStats {
-        let c = &self.counters;
-        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        EngineStats {
-            events: l(&c.events),
-            other_events: l(&c.other_events),
-            unstamped: l(&c.unstamped),
-            received_messages: l(&c.received_messages),
-            received_bytes: l(&c.received_bytes),
-            parse_errors: l(&c.parse_errors),
-            sysex_oversize: l(&c.sysex_oversize),
-            sysex_cut: l(&c.sysex_cut),
-            ring_full: l(&c.ring_full),
-            overruns: l(&c.overruns),
-            overrun_events: l(&c.overrun_events),
-            event_errors: l(&c.event_errors),
-            notes_released: l(&c.notes_released),
-            sent_messages: l(&c.sent_messages),
-            sent_bytes: l(&c.sent_bytes),
-            output_late: l(&c.output_late),
-            output_dropped: l(&c.output_dropped),
-            output_sysex_cut: l(&c.output_sysex_cut),
-            auto_connected: l(&c.auto_connected),
-            queue_offset_ns: c.queue_offset_ns.load(Ordering::Relaxed),
-            queue_rate_ppb: c.queue_rate_ppb.load(Ordering::Relaxed),
-            queue_timer_period_ns: l(&c.queue_timer_period_ns),
-        }
+        self.counters.snapshot()
     }
 }
 

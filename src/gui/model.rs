@@ -103,7 +103,11 @@ impl Source {
         Model {
             params,
             late,
-            lost: self.counters.losses().saturating_sub(late),
+            // The bell also rings for latency changes, which are not losses.
+            lost: self
+                .counters
+                .bell()
+                .saturating_sub(late + AudioCounters::get(&self.counters.latency_changes)),
             placement: bars(&timing.placement_error, placement, "samples"),
             delay: bars(&timing.delivery_delay, delay, "ms"),
             figures: self.figures(),

@@ -26,15 +26,19 @@ use clack_extensions::log::HostLog;
 use clack_extensions::note_ports::PluginNotePorts;
 use clack_extensions::params::PluginParams;
 use clack_extensions::state::PluginState;
+use clack_extensions::timer::{HostTimer, PluginTimer, PluginTimerImpl, TimerId};
 use clack_plugin::prelude::*;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-pub use audio_thread::counters::AudioCounters;
+pub use audio_thread::counters::{
+    AudioCounters, AudioStats, ClockInCounters, ClockInStats, Diagnostics,
+};
 pub use audio_thread::processor::PhasorSyncAudioProcessor;
 #[cfg(feature = "test-mock")]
 pub use main_thread::engine_slot::ManualEngineFactory;
 pub use main_thread::engine_slot::{AlsaEngineFactory, EngineFactory};
+pub use main_thread::report::{SUMMARY_INTERVAL, SUMMARY_INTERVAL_NS};
 pub use main_thread::settings::Settings;
 pub use main_thread::state::State;
 pub use surface::descriptor::{descriptor, PLUGIN_ID};
@@ -64,7 +68,8 @@ impl<F: EngineFactory> Plugin for PhasorSyncPlugin<F> {
             .register::<PluginNotePorts>()
             .register::<PluginParams>()
             .register::<PluginState>()
-            .register::<PluginGui>();
+            .register::<PluginGui>()
+            .register::<PluginTimer>();
     }
 }
 
@@ -81,6 +86,7 @@ impl<F: EngineFactory> DefaultPluginFactory for PhasorSyncPlugin<F> {
             counters: Arc::default(),
             settings: Arc::default(),
             edits: Arc::default(),
+            summary_due: main_thread::report::SummaryDue::default(),
         })
     }
 
@@ -88,10 +94,18 @@ impl<F: EngineFactory> DefaultPluginFactory for PhasorSyncPlugin<F> {
         host: HostMainThreadHandle<'a>,
         shared: &'a Self::Shared<'a>,
     ) -> Result<Self::MainThread<'a>, PluginError> {
+        // The report's own clock, when the host has one (see `report.rs`).
+        let timer = host.get_extension::<HostTimer>().and_then(|t| {
+            let id = t
+                .register_timer(&host, main_thread::report::TIMER_PERIOD_MS)
+                .ok()?;
+            Some((t, id))
+        });
         Ok(PhasorSyncMainThread {
             shared,
             host,
             reported: Default::default(),
+            timer,
             engine: main_thread::engine_slot::EngineSlot::new(F::create),
             gui: Default::default(),
         })
@@ -109,6 +123,8 @@ pub struct PhasorSyncShared<'a> {
     pub settings: Arc<Settings>,
     /// Parameter edits made in the plugin window, for the host.
     pub edits: Arc<params::edits::Edits>,
+    /// When a waiting loss summary may be made (see `main_thread/report.rs`).
+    summary_due: main_thread::report::SummaryDue,
 }
 
 impl<'a> PluginShared<'a> for PhasorSyncShared<'a> {}
@@ -117,9 +133,26 @@ impl<'a> PluginShared<'a> for PhasorSyncShared<'a> {}
 pub struct PhasorSyncMainThread<'a> {
     shared: &'a PhasorSyncShared<'a>,
     host: HostMainThreadHandle<'a>,
-    reported: std::cell::Cell<main_thread::report::Snapshot>,
+    reported: std::cell::Cell<main_thread::report::Reported>,
     engine: main_thread::engine_slot::EngineSlot,
     gui: std::cell::RefCell<surface::gui::GuiState>,
+    /// The host timer that calls the report, if the host has timer support.
+    timer: Option<(HostTimer, TimerId)>,
+}
+
+impl PluginTimerImpl for PhasorSyncMainThread<'_> {
+    fn on_timer(&self, _timer_id: TimerId) {
+        self.report();
+    }
+}
+
+impl Drop for PhasorSyncMainThread<'_> {
+    fn drop(&mut self) {
+        if let Some((timer, id)) = self.timer.take() {
+            // Nothing to do if the host refuses: it is forgetting us anyway.
+            let _ = timer.unregister_timer(&self.host, id);
+        }
+    }
 }
 
 impl<'a> PluginMainThread<'a, PhasorSyncShared<'a>> for PhasorSyncMainThread<'a> {

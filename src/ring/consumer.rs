@@ -6,7 +6,7 @@ use ringbuf::traits::{Consumer, Observer};
 use ringbuf::HeapCons;
 
 use super::slots::SlotReader;
-use super::stats::RingStats;
+use super::stats::RingCounters;
 use crate::protocol::{MidiEvent, MidiMessage};
 
 /// The receiving half of a [`super::midi_buffer`], owned by the audio thread.
@@ -18,14 +18,14 @@ pub struct MidiBufferConsumer {
     bytes: HeapCons<u8>,
     /// Payload length of the last popped SysEx whose bytes are still in `bytes`.
     pending_sysex: usize,
-    stats: RingStats,
+    stats: RingCounters,
 }
 
 impl MidiBufferConsumer {
     pub(super) fn new(
         messages: SlotReader<MidiMessage>,
         bytes: HeapCons<u8>,
-        stats: RingStats,
+        stats: RingCounters,
     ) -> Self {
         Self {
             messages,
@@ -172,7 +172,7 @@ impl MidiBufferConsumer {
     }
 
     /// A handle on the loss counters, readable from any thread.
-    pub fn stats(&self) -> RingStats {
+    pub fn stats(&self) -> RingCounters {
         self.stats.clone()
     }
 

@@ -18,7 +18,7 @@
 //!   wait-free and allocation-free: a bounded number of atomic loads/stores, a
 //!   copy, no locks, no syscalls.
 //! - The producer never blocks: when the ring is full the message is dropped and a
-//!   counter in [`RingStats`] goes up, so every loss is visible.
+//!   counter in [`RingCounters`] goes up, so every loss is visible.
 //!
 //! # SysEx
 //! A [`crate::protocol::MidiEvent::SysEx`] message carries only its length. Its
@@ -119,6 +119,16 @@ pub fn midi_buffer(capacity: usize) -> (MidiBufferProducer, MidiBufferConsumer) 
     })
 }
 
+/// Touches every page of `bytes` now, so the thread that first writes them
+/// (the audio thread) takes no page fault: the one way the crate pre-faults
+/// memory it sets aside for a realtime thread (the rings' storage, the
+/// plugin's SysEx arena).
+pub(crate) fn prefault_bytes(bytes: &mut [u8]) {
+    // SAFETY: `bytes` is one writable allocation; writing zeros to some of
+    // its bytes is what a caller handing over a scratch buffer expects.
+    unsafe { slots::prefault(bytes.as_mut_ptr(), bytes.len()) };
+}
+
 /// Creates a ring with explicit sizes. Sizes of 0 are raised to 1.
 ///
 /// Allocates; call it outside the audio thread.
@@ -130,7 +140,7 @@ pub fn midi_buffer_with_config(config: RingConfig) -> (MidiBufferProducer, MidiB
     unsafe { slots::prefault(storage.as_mut_ptr().cast(), bytes) };
     // SAFETY: read == write == 0: no byte is claimed to be initialised.
     let (byte_prod, byte_cons) = unsafe { SharedRb::from_raw_parts(storage, 0, 0) }.split();
-    let stats = RingStats::new();
+    let stats = RingCounters::new();
     (
         MidiBufferProducer::new(msg_prod, byte_prod, stats.clone()),
         MidiBufferConsumer::new(msg_cons, byte_cons, stats),

@@ -6,7 +6,7 @@ use ringbuf::traits::{Observer, Producer};
 use ringbuf::HeapProd;
 
 use super::slots::SlotWriter;
-use super::stats::RingStats;
+use super::stats::RingCounters;
 use crate::protocol::{MidiEvent, MidiMessage};
 
 /// The sending half of a [`super::midi_buffer`], owned by the MIDI thread.
@@ -15,14 +15,14 @@ use crate::protocol::{MidiEvent, MidiMessage};
 pub struct MidiBufferProducer {
     messages: SlotWriter<MidiMessage>,
     bytes: HeapProd<u8>,
-    stats: RingStats,
+    stats: RingCounters,
 }
 
 impl MidiBufferProducer {
     pub(super) fn new(
         messages: SlotWriter<MidiMessage>,
         bytes: HeapProd<u8>,
-        stats: RingStats,
+        stats: RingCounters,
     ) -> Self {
         Self {
             messages,
@@ -32,9 +32,9 @@ impl MidiBufferProducer {
     }
 
     /// Queues one message. Returns `false` if it was not queued: the ring was full
-    /// (counted in [`super::RingCounters::dropped_messages`]), or `msg` is a
+    /// (counted in [`super::RingStats::dropped_messages`]), or `msg` is a
     /// [`MidiEvent::SysEx`], whose payload this method cannot carry (counted in
-    /// [`super::RingCounters::rejected`]; use [`Self::try_send_sysex`]).
+    /// [`super::RingStats::rejected`]; use [`Self::try_send_sysex`]).
     ///
     /// # Realtime Safety
     /// Wait-free, never blocks, never allocates.
@@ -132,7 +132,7 @@ impl MidiBufferProducer {
     }
 
     /// A handle on the loss counters, readable from any thread.
-    pub fn stats(&self) -> RingStats {
+    pub fn stats(&self) -> RingCounters {
         self.stats.clone()
     }
 }

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// The atomics behind [`RingStats`].
+/// The atomics behind [`RingCounters`].
 #[derive(Debug, Default)]
 pub(crate) struct LossCells {
     /// Written by the producer.
@@ -53,19 +53,21 @@ impl LossCells {
     }
 }
 
-/// A cloneable, thread-safe handle on the loss counters of one ring.
+/// A cloneable, thread-safe handle on the live loss counters of one ring
+/// ([`RingStats`] is their snapshot: live `…Counters`, snapshot `…Stats`, as
+/// everywhere in the crate).
 ///
 /// Obtained from either half ([`super::MidiBufferProducer::stats`],
 /// [`super::MidiBufferConsumer::stats`]); stays valid after both halves are gone.
 /// Reading it never disturbs the ring.
 #[derive(Clone, Debug)]
-pub struct RingStats {
+pub struct RingCounters {
     counters: Arc<LossCells>,
 }
 
 /// A snapshot of a ring's loss counters. All counts are totals since the ring was created.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RingCounters {
+pub struct RingStats {
     /// Non-SysEx messages dropped because the message ring was full.
     pub dropped_messages: u64,
     /// SysEx messages dropped because the message ring or the byte storage was full.
@@ -83,7 +85,7 @@ pub struct RingCounters {
     pub discarded_sysex_bytes: u64,
 }
 
-impl RingCounters {
+impl RingStats {
     /// All messages lost for any reason (dropped, rejected, or SysEx discarded by the consumer).
     pub fn total_lost(&self) -> u64 {
         self.dropped_messages
@@ -93,7 +95,7 @@ impl RingCounters {
     }
 }
 
-impl RingStats {
+impl RingCounters {
     pub(crate) fn new() -> Self {
         Self {
             counters: Arc::new(LossCells::default()),
@@ -109,10 +111,10 @@ impl RingStats {
     ///
     /// # Realtime Safety
     /// Wait-free, no allocation: relaxed atomic loads only.
-    pub fn snapshot(&self) -> RingCounters {
+    pub fn snapshot(&self) -> RingStats {
         let c = &*self.counters;
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        RingCounters {
+        RingStats {
             dropped_messages: load(&c.dropped_messages),
             dropped_sysex: load(&c.dropped_sysex),
             dropped_sysex_bytes: load(&c.dropped_sysex_bytes),

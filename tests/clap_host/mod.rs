@@ -5,10 +5,12 @@
 
 use clack_extensions::gui::{GuiSize, HostGui, HostGuiImpl};
 use clack_extensions::log::{HostLog, HostLogImpl, LogSeverity};
+use clack_extensions::timer::{HostTimer, HostTimerImpl, PluginTimer, TimerId};
 use clack_host::events::event_types::{MidiEvent, MidiSysExEvent, TransportEvent};
 use clack_host::events::io::{OutputEventBuffer, TryPushError};
 use clack_host::events::spaces::CoreEventSpace;
 use clack_host::prelude::*;
+use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -58,6 +60,9 @@ pub struct TestHostShared {
     pub callback_requested: AtomicBool,
     /// Each `gui.closed(was_destroyed)` the plugin called.
     pub gui_closed: Mutex<Vec<bool>>,
+    /// Whether this host offers timer support (as Bitwig and REAPER do);
+    /// see [`instantiate_with_timer`].
+    pub offers_timer: bool,
 }
 
 impl SharedHandler<'_> for TestHostShared {
@@ -128,9 +133,47 @@ impl HostGuiImpl for TestHostShared {
     }
 }
 
-/// Main-thread half of the test host.
-pub struct TestHostMainThread;
+/// Main-thread half of the test host: the timers the plugin registered.
+#[derive(Default)]
+pub struct TestHostMainThread {
+    timers: RefCell<Vec<TimerId>>,
+    next_timer: Cell<u32>,
+}
 impl MainThreadHandler<'_> for TestHostMainThread {}
+
+impl HostTimerImpl for TestHostMainThread {
+    fn register_timer(&self, _period_ms: u32) -> Result<TimerId, HostError> {
+        let id = TimerId(self.next_timer.get());
+        self.next_timer.set(id.0 + 1);
+        self.timers.borrow_mut().push(id);
+        Ok(id)
+    }
+
+    fn unregister_timer(&self, timer_id: TimerId) -> Result<(), HostError> {
+        let mut timers = self.timers.borrow_mut();
+        let before = timers.len();
+        timers.retain(|&t| t != timer_id);
+        if timers.len() < before {
+            Ok(())
+        } else {
+            Err(HostError::Message("no such timer"))
+        }
+    }
+}
+
+/// Tick every timer the plugin registered once, as a host's event loop does
+/// when their period has passed. Returns how many ticked.
+pub fn tick_timers(plugin: &mut PluginInstance<TestHost>) -> usize {
+    let timers = plugin.access_handler(|h| h.timers.borrow().clone());
+    let handle = plugin.plugin_handle();
+    let Some(ext) = handle.get_extension::<PluginTimer>() else {
+        return 0;
+    };
+    for &id in &timers {
+        ext.on_timer(&handle, id);
+    }
+    timers.len()
+}
 
 /// Audio-thread half of the test host.
 pub struct TestHostAudioProcessor;
@@ -141,8 +184,11 @@ impl HostHandlers for TestHost {
     type MainThread<'a> = TestHostMainThread;
     type AudioProcessor<'a> = TestHostAudioProcessor;
 
-    fn declare_extensions(builder: &mut HostExtensions<Self>, _shared: &Self::Shared<'_>) {
+    fn declare_extensions(builder: &mut HostExtensions<Self>, shared: &Self::Shared<'_>) {
         builder.register::<HostLog>().register::<HostGui>();
+        if shared.offers_timer {
+            builder.register::<HostTimer>();
+        }
     }
 }
 
@@ -153,7 +199,24 @@ pub fn instantiate(
 ) -> Result<PluginInstance<TestHost>, PluginInstanceError> {
     PluginInstance::<TestHost>::new(
         |_| TestHostShared::default(),
-        |_| TestHostMainThread,
+        |_| TestHostMainThread::default(),
+        entry,
+        id,
+        &host_info(),
+    )
+}
+
+/// [`instantiate`] in a host that offers timer support ([`tick_timers`]).
+pub fn instantiate_with_timer(
+    entry: &PluginEntry,
+    id: &std::ffi::CStr,
+) -> Result<PluginInstance<TestHost>, PluginInstanceError> {
+    PluginInstance::<TestHost>::new(
+        |_| TestHostShared {
+            offers_timer: true,
+            ..TestHostShared::default()
+        },
+        |_| TestHostMainThread::default(),
         entry,
         id,
         &host_info(),

@@ -203,6 +203,19 @@ pub struct InputPool {
     pub alloc_failures: u64,
 }
 
+impl InputPool {
+    /// Cells the kernel lost before the client read them, given the
+    /// `cells_read` since the client opened: cells offered to the pool
+    /// (allocated or refused) minus those read and those still queued. On an
+    /// overrun the kernel drops the events that did not fit *and* clears the
+    /// queue, and tells the client neither count: this is the only figure.
+    /// Exact for fixed-size events when input is quiet; a SysEx refused half
+    /// way counts its cells, not one event.
+    pub fn lost(&self, cells_read: u64) -> u64 {
+        (self.alloc_success + self.alloc_failures).saturating_sub(cells_read + self.in_use)
+    }
+}
+
 /// Size of a kernel event cell (`struct snd_seq_event`).
 pub const CELL_BYTES: u64 = 28;
 
@@ -331,6 +344,19 @@ mod tests {
         );
         assert_eq!(parse_input_pool(text, 0), None);
         assert_eq!(parse_input_pool(text, 7), None);
+    }
+
+    #[test]
+    fn cells_offered_and_neither_read_nor_queued_are_lost() {
+        let pool = InputPool {
+            size: 200,
+            in_use: 3,
+            alloc_success: 1234,
+            alloc_failures: 5,
+        };
+        assert_eq!(pool.lost(1200), 1234 + 5 - 1200 - 3);
+        assert_eq!(pool.lost(1231), 5, "only the refused ones");
+        assert_eq!(pool.lost(5000), 0, "never below zero");
     }
 
     #[test]

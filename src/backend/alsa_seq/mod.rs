@@ -115,35 +115,15 @@ pub struct ClientAddr {
     pub queue: i32,
 }
 
-/// Counters beyond [`EngineStats`], for diagnostics and tests.
+/// What only the ALSA backend knows, beyond the engine's counters
+/// ([`EngineStats`], [`AlsaEngine::stats`]): the kernel's view of the input
+/// pool and the queue's timer. For diagnostics and tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AlsaStats {
-    /// Sequencer events read, any type.
-    pub events: u64,
-    /// Of which non-MIDI: announcements, subscription notices.
-    pub other_events: u64,
-    /// Events that could not be read or decoded.
-    pub event_errors: u64,
-    /// SysEx dropped because larger than `max_sysex`.
-    pub sysex_oversize: u64,
-    /// Sources currently connected by pattern.
-    pub auto_connected: u64,
-    /// MIDI events that arrived without a timestamp of our queue and were
-    /// stamped when read instead (should stay 0: the input port stamps all).
-    pub unstamped: u64,
-    /// Kernel overruns (ENOSPC reads). On an overrun the kernel drops the
-    /// events that did not fit *and* clears the client's queue; it reports
-    /// neither count to the client, hence [`Self::kernel_lost`] and
-    /// [`EngineStats::overruns`] (events lost, the kernel's figure).
-    pub overruns: u64,
-    /// Note-offs made up for notes held on a source that went away (unplugged)
-    /// or across an overrun.
-    pub notes_released: u64,
-    /// Events the kernel lost before the thread could read them: cells the
-    /// kernel offered to our input pool (allocated or refused, from
-    /// `/proc/asound/seq/clients`) minus cells read and cells still queued.
-    /// Exact for fixed-size events when input is quiet; a SysEx refused half
-    /// way counts its cells, not one event. `None` without procfs or when stopped.
+    /// Events the kernel lost before the thread could read them
+    /// ([`client::InputPool::lost`]); the engine counts the same figure,
+    /// overrun by overrun, in [`EngineStats::overrun_events`]. `None` without
+    /// procfs or when stopped.
     pub kernel_lost: Option<u64>,
     /// The kernel's counters of our input pool, as read for `kernel_lost`.
     pub kernel_pool: Option<client::InputPool>,
@@ -227,22 +207,12 @@ impl AlsaEngine {
         self.news.stats()
     }
 
-    /// Diagnostics beyond [`EngineStats`].
+    /// Diagnostics only the backend knows, beyond [`EngineStats`].
     pub fn alsa_stats(&self) -> AlsaStats {
-        let c = &self.news.counters;
         let cells = self.shared.cells.load(Ordering::Relaxed);
         let pool = self.client().and_then(|a| client::input_pool(a.client));
         AlsaStats {
-            events: c.events.load(Ordering::Relaxed),
-            other_events: c.other_events.load(Ordering::Relaxed),
-            event_errors: c.event_errors.load(Ordering::Relaxed),
-            sysex_oversize: c.sysex_oversize.load(Ordering::Relaxed),
-            auto_connected: c.auto_connected.load(Ordering::Relaxed),
-            unstamped: c.unstamped.load(Ordering::Relaxed),
-            overruns: c.overruns.load(Ordering::Relaxed),
-            notes_released: c.notes_released.load(Ordering::Relaxed),
-            kernel_lost: pool
-                .map(|p| (p.alloc_success + p.alloc_failures).saturating_sub(cells + p.in_use)),
+            kernel_lost: pool.map(|p| p.lost(cells)),
             kernel_pool: pool,
             cells_read: cells,
             queue_timer: self.running.as_ref().and_then(|r| r.timer),

@@ -15,12 +15,8 @@ impl Arena {
     /// `len` bytes, allocated and touched now (on the main thread).
     pub fn new(len: usize) -> Self {
         let mut bytes = vec![0u8; len].into_boxed_slice();
-        // A zeroed allocation may be mapped lazily (calloc): write one byte
-        // per page, volatile so it is not optimised into nothing.
-        for i in (0..len).step_by(4096).chain(len.checked_sub(1)) {
-            // SAFETY: i < len, inside `bytes`.
-            unsafe { std::ptr::write_volatile(bytes.as_mut_ptr().add(i), 0) };
-        }
+        // A zeroed allocation may be mapped lazily (calloc).
+        crate::ring::prefault_bytes(&mut bytes);
         Self { bytes, used: 0 }
     }
 

@@ -15,7 +15,6 @@
 //! message in the ring before it is due (that floor follows the period at
 //! once, as with the fixed choices).
 
-use super::counters::AudioCounters;
 use super::to_host::host_queue::HostOut;
 use crate::plugin::main_thread::settings::Latency;
 use crate::plugin::params::{index, ParamValues, PARAMS};
@@ -124,7 +123,7 @@ impl LatencyInUse {
             return;
         }
         let counters = out.counters();
-        AudioCounters::losses_n(counters, &counters.latency_changes, 1);
+        counters.count(&counters.latency_changes, 1);
         let event = ParamValueEvent::new(time, ClapId::new(PARAMS[i].id), Pckn::match_all(), ms);
         out.forward(event.as_ref());
     }

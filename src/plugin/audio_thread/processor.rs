@@ -87,7 +87,7 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
             latency: LatencyInUse::new(audio_config.sample_rate),
             news,
             priority,
-            seen: (0, shared.counters.losses()),
+            seen: (0, shared.counters.bell()),
         })
     }
 
@@ -170,7 +170,7 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
         counters
             .phase
             .store(phase, std::sync::atomic::Ordering::Relaxed);
-        self.ring_doorbell();
+        self.ring_doorbell(now);
         Ok(ProcessStatus::Continue)
     }
 
@@ -243,14 +243,17 @@ impl PhasorSyncAudioProcessor<'_> {
     }
 
     /// Ask the host for a main-thread callback when there is news from below
-    /// the seam (its one doorbell) or the audio thread counted a loss.
+    /// the seam (its one doorbell), the audio thread counted a loss, or a loss
+    /// summary the main thread held back is due by `now_ns`.
     ///
     /// # Realtime Safety
-    /// Two atomic loads; `request_callback` is a thread-safe host call.
-    fn ring_doorbell(&mut self) {
+    /// Three atomic loads (a compare-exchange when a summary is due);
+    /// `request_callback` is a thread-safe host call.
+    fn ring_doorbell(&mut self, now_ns: u64) {
         let bell = self.news.as_ref().map_or(0, |n| n.bell());
-        let losses = self.shared.counters.losses();
-        if (bell, losses) != self.seen {
+        let losses = self.shared.counters.bell();
+        let due = self.shared.summary_due.take(now_ns);
+        if (bell, losses) != self.seen || due {
             self.seen = (bell, losses);
             self.shared.host.request_callback();
         }

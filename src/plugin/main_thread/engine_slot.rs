@@ -151,7 +151,7 @@ impl PhasorSyncMainThread<'_> {
                 .settings
                 .set_remembered(&handle.engine().remembered());
         }
-        self.report();
+        self.report_now();
     }
 
     /// The patchbay connections to save: the engine's, if there is one.

@@ -64,8 +64,8 @@ impl PhasorSyncShared<'_> {
             ];
             for p in pushed {
                 match p {
-                    Ok(()) => AudioCounters::traffic(&self.counters.events_out, 1),
-                    Err(_) => self.counters.loss(&self.counters.output_full),
+                    Ok(()) => AudioCounters::tally(&self.counters.events_out, 1),
+                    Err(_) => self.counters.count(&self.counters.output_full, 1),
                 }
             }
         }

@@ -16,6 +16,7 @@ use crate::backend::alsa_seq::client::{cells_for, input_pool};
 use crate::backend::alsa_seq::connect::AutoConnector;
 use crate::backend::alsa_seq::queue_time::QueueTime;
 use crate::backend::alsa_seq::shared::Shared;
+use crate::counting::Since;
 use crate::engine::news::EngineCounters;
 use crate::engine::news::LogBudget;
 use crate::engine::sink::source_id;
@@ -54,7 +55,7 @@ pub struct Input {
     overrun_logged: bool,
     failed_reads: u32,
     /// Kernel losses already counted (cells, from procfs).
-    lost_seen: u64,
+    lost: Since,
     /// Overruns whose losses are not counted yet (see [`Rx::count_losses`]).
     uncounted_overruns: bool,
 }
@@ -71,7 +72,7 @@ impl Input {
             decode_errors: LogBudget::new(LOGGED_ERRORS, "decoding a MIDI event failed"),
             overrun_logged: false,
             failed_reads: 0,
-            lost_seen: 0,
+            lost: Since::default(),
             uncounted_overruns: false,
         }
     }
@@ -318,14 +319,9 @@ impl Rx<'_> {
         }
         let c = &self.news.counters;
         let cells_read = self.shared.cells.load(Ordering::Relaxed);
-        let lost_total = input_pool(self.own_client)
-            .map(|p| (p.alloc_success + p.alloc_failures).saturating_sub(cells_read + p.in_use));
-        let new = match lost_total {
-            Some(total) if total > self.input.lost_seen => {
-                let n = total - self.input.lost_seen;
-                self.input.lost_seen = total;
-                n
-            }
+        let lost_total = input_pool(self.own_client).map(|p| p.lost(cells_read));
+        let new = match lost_total.map(|total| self.input.lost.take(total)) {
+            Some(n) if n > 0 => n,
             _ => 1,
         };
         News::tally(&c.overrun_events, new);

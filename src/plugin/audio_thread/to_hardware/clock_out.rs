@@ -37,6 +37,7 @@
 
 use super::clock_sent::{Planned, SentClock, Verdict, CAPACITY, SHIFT_AGREEMENT_NS};
 use super::output_ring::{ms_to_ns, MidiOut, OutTimes};
+use crate::counting::Since;
 use crate::engine::{stream, OUTPUT_POLL_NS};
 use crate::midi_clock::ticks::{Ahead, ClockEvent, ClockKind, ClockOptions, TickScheduler};
 use crate::midi_clock::transport::Stretch;
@@ -59,7 +60,7 @@ pub struct ClockOut {
     /// `None` if the host gave a sample rate the scheduler refuses.
     scheduler: Option<TickScheduler>,
     /// The scheduler's drop count already counted as a loss.
-    dropped_seen: u64,
+    dropped: Since,
     /// [`LOOKAHEAD_NS`] in samples.
     ahead_frames: u32,
     /// The length of a sample, ns.
@@ -92,7 +93,7 @@ impl ClockOut {
                     ..ClockOptions::default()
                 },
             ),
-            dropped_seen: 0,
+            dropped: Since::default(),
             ahead_frames: if ahead.is_finite() && ahead > 0.0 {
                 ahead.min(f64::from(u32::MAX / 2)) as u32
             } else {
@@ -161,7 +162,7 @@ impl ClockOut {
         if predict {
             lost += self.look_ahead(frames, times, offset_ns);
         }
-        counters.losses_n(&counters.clock_dropped, lost);
+        counters.count(&counters.clock_dropped, lost);
         self.count_drops(counters);
         // What is due before the engine can see a retraction pushed now may
         // have left already.
@@ -308,7 +309,7 @@ impl ClockOut {
             {
                 // Unreachable (the record holds more than a plan): it could
                 // not be taken back.
-                counters.loss(&counters.clock_dropped);
+                counters.count(&counters.clock_dropped, 1);
             }
         }
     }
@@ -366,11 +367,7 @@ impl ClockOut {
     /// The scheduler's drops since the last look, as counted losses.
     fn count_drops(&mut self, counters: &AudioCounters) {
         let total = self.scheduler.map_or(0, |s| s.dropped_total());
-        counters.losses_n(
-            &counters.clock_dropped,
-            total.saturating_sub(self.dropped_seen),
-        );
-        self.dropped_seen = total;
+        counters.count(&counters.clock_dropped, self.dropped.take(total));
     }
 }
 

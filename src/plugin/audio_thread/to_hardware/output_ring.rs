@@ -259,7 +259,7 @@ impl MidiOut {
             false
         } else if event.is_sysex() {
             if sysex.len() > producer.sysex_capacity() {
-                counters.loss(&counters.output_sysex_oversize);
+                counters.count(&counters.output_sysex_oversize, 1);
                 return false;
             }
             producer.try_send_sysex(time_ns, stream, sysex)
@@ -271,12 +271,12 @@ impl MidiOut {
             })
         };
         if queued {
-            AudioCounters::traffic(&counters.to_hardware, 1);
+            AudioCounters::tally(&counters.to_hardware, 1);
             if let Some(last) = self.last_stamp.get_mut(usize::from(stream)) {
                 *last = (*last).max(time_ns);
             }
         } else {
-            counters.loss(&counters.output_ring_full);
+            counters.count(&counters.output_ring_full, 1);
         }
         queued
     }
@@ -333,7 +333,7 @@ impl MidiOut {
                     counters,
                 );
             }
-            ForHardware::Unmappable => counters.loss(&counters.output_unmappable),
+            ForHardware::Unmappable => counters.count(&counters.output_unmappable, 1),
             ForHardware::None => {}
         }
     }
@@ -408,7 +408,7 @@ impl MidiOut {
         if queued {
             self.last_stamp[usize::from(stream::CLOCK)] = kept_ns;
         } else {
-            counters.loss(&counters.output_ring_full);
+            counters.count(&counters.output_ring_full, 1);
         }
         queued
     }

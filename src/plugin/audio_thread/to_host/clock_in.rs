@@ -168,7 +168,7 @@ impl ClockIn {
             if n == SHOWN_LOCK {
                 // For the main thread's log line (and its doorbell).
                 let counters = out.counters();
-                AudioCounters::losses_n(counters, &counters.clock_in.lock_changes, 1);
+                AudioCounters::count(counters, &counters.clock_in.lock_changes, 1);
             }
             let event = ParamValueEvent::new(time, ClapId::new(PARAMS[i].id), Pckn::match_all(), v);
             out.forward(event.as_ref());
@@ -178,7 +178,7 @@ impl ClockIn {
             let counters = out.counters();
             for (stat, counter) in MOVED {
                 let n = stat(&stats).saturating_sub(stat(&self.seen));
-                AudioCounters::losses_n(counters, counter(&counters.clock_in), n);
+                AudioCounters::count(counters, counter(&counters.clock_in), n);
             }
             self.seen = stats;
         }

@@ -4,9 +4,10 @@
 
 use super::clock_in::ClockIn;
 use super::host_queue::HostOut;
+use crate::counting::Since;
 use crate::plugin::audio_thread::arrivals::Arrivals;
 use crate::protocol::{HeldNotes, MidiEvent};
-use crate::ring::{MidiBufferConsumer, RingStats};
+use crate::ring::{MidiBufferConsumer, RingCounters};
 use crate::timeline::auto_latency::AutoLatency;
 use crate::timeline::{BlockMap, Placement};
 
@@ -15,7 +16,7 @@ use crate::timeline::{BlockMap, Placement};
 pub struct MidiIn {
     /// The ring from the MIDI thread; `None` when the engine did not start.
     consumer: Option<MidiBufferConsumer>,
-    stats: Option<RingStats>,
+    stats: Option<RingCounters>,
     /// Offset of the last ring event emitted in this block: output stays ordered
     /// even if timestamps from two sources cross.
     last_offset: u32,
@@ -24,7 +25,7 @@ pub struct MidiIn {
     /// Processing (re)started: the next block discards stale messages.
     resumed: bool,
     /// The ring's dropped-message count at the last block.
-    dropped_seen: u64,
+    dropped: Since,
     /// The block each queued message was first seen in.
     arrivals: Arrivals,
     /// What each message needed, for the latency "Auto" (measured
@@ -36,14 +37,14 @@ impl MidiIn {
     /// The audio thread's side of `consumer`.
     pub fn new(consumer: Option<MidiBufferConsumer>) -> Self {
         let stats = consumer.as_ref().map(MidiBufferConsumer::stats);
-        let dropped_seen = stats.as_ref().map_or(0, RingStats::dropped_messages);
+        let dropped = Since::at(stats.as_ref().map_or(0, RingCounters::dropped_messages));
         Self {
             consumer,
             stats,
             last_offset: 0,
             held: HeldNotes::default(),
             resumed: true,
-            dropped_seen,
+            dropped,
             arrivals: Arrivals::default(),
             // Nothing measured yet: the caller's floor (one block) is used
             // until the first message says more is needed.
@@ -89,9 +90,7 @@ impl MidiIn {
         let (Some(consumer), Some(stats)) = (self.consumer.as_mut(), self.stats.as_ref()) else {
             return;
         };
-        let dropped = stats.dropped_messages();
-        let lost_meanwhile = dropped != self.dropped_seen;
-        self.dropped_seen = dropped;
+        let lost_meanwhile = self.dropped.take(stats.dropped_messages()) > 0;
         // What queued while the host was not processing says nothing about
         // delivery: not measured.
         self.arrivals
@@ -104,7 +103,7 @@ impl MidiIn {
         {
             // Discarded, not placed: it leaves the ring unmeasured.
             self.arrivals.pop();
-            out.counters().loss(&out.counters().stale);
+            out.counters().count(&out.counters().stale, 1);
             clock.take(&msg);
             if msg.event.is_sysex() {
                 // Taken so the ring does not count it again as discarded.
@@ -112,7 +111,7 @@ impl MidiIn {
             } else if self.held.releases_held(&msg.event) {
                 self.held.track(&msg.event);
                 out.message(0, &msg.event);
-                out.counters().loss(&out.counters().notes_released);
+                out.counters().count(&out.counters().notes_released, 1);
             }
         }
         if lost_meanwhile {
@@ -123,7 +122,7 @@ impl MidiIn {
                     velocity: 0,
                 };
                 out.message(0, &off);
-                out.counters().loss(&out.counters().notes_released);
+                out.counters().count(&out.counters().notes_released, 1);
             });
         }
     }
@@ -148,7 +147,7 @@ impl MidiIn {
             Placement::InBlock(offset) => offset.min(block.frames().saturating_sub(1)),
             Placement::Late => {
                 if count_late {
-                    out.counters().loss(&out.counters().late);
+                    out.counters().count(&out.counters().late, 1);
                 }
                 0
             }
@@ -183,7 +182,7 @@ impl MidiIn {
                 Some(len) => out.sysex(offset, len),
                 // No room left in this block's arena (one cause, one count:
                 // the ring does not count a payload the caller asked for).
-                None => out.counters().loss(&out.counters().sysex_lost),
+                None => out.counters().count(&out.counters().sysex_lost, 1),
             }
         } else if clock.take(&msg) {
             self.held.track(&msg.event);

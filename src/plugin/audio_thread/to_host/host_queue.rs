@@ -46,8 +46,8 @@ impl<'o, 'e> HostOut<'o, 'e> {
 
     fn delivered(&mut self, pushed: Result<(), TryPushError>) {
         match pushed {
-            Ok(()) => AudioCounters::traffic(&self.counters.events_out, 1),
-            Err(_) => self.counters.loss(&self.counters.output_full),
+            Ok(()) => AudioCounters::tally(&self.counters.events_out, 1),
+            Err(_) => self.counters.count(&self.counters.output_full, 1),
         }
     }
 
@@ -89,7 +89,7 @@ impl<'o, 'e> HostOut<'o, 'e> {
                 // call, and the bytes are copied out before it returns.
                 let data = unsafe { e.data() };
                 let Some(copy) = self.arena.copy(data) else {
-                    self.counters.loss(&self.counters.sysex_lost);
+                    self.counters.count(&self.counters.sysex_lost, 1);
                     return;
                 };
                 // SAFETY: as in `sysex`: arena bytes live until the next block.

@@ -50,7 +50,7 @@ pub fn pass(event: &UnknownEvent, out: &mut HostOut, to_daw: bool) {
     }
     match classify(event) {
         Thru::Forward => out.forward(event),
-        Thru::Unsupported => out.counters().loss(&out.counters().unsupported),
+        Thru::Unsupported => out.counters().count(&out.counters().unsupported, 1),
         Thru::Consume => {}
     }
 }
