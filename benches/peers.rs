@@ -24,7 +24,10 @@
 //! them (wake-ups are only ever late, so the earliest is the schedule). The
 //! error is mapped time minus kernel time, in samples at 48 kHz; its median
 //! (the constant latency) is removed and |error − median| p50/p99/max is
-//! given, as for PhasorSync. Notes are paired with the probe's by key
+//! given, as for PhasorSync; as for PhasorSync, notes placed within 50 ms
+//! (at least 8 blocks) after one of the peer's xruns (a cycle woken more
+//! than a period after its schedule) are left out and counted, and the
+//! figures with them are printed too. Notes are paired with the probe's by key
 //! (keys repeat only every 60 notes, 1.875 s or more apart), so a lost note
 //! does not shift the rest; lost notes (and extra ones) are counted.
 //!
@@ -38,8 +41,9 @@
 //! The peers' clocks are their drivers', not the kernel's; the mapping is
 //! only as good as their wake-ups. Figures come from an emulated CPU.
 //!
-//! Needs `/dev/snd/seq`, `pipewire`, `pipewire-bin`, `pipewire-jack`,
-//! `a2jmidid`, `jackd2` and alsa-utils; run with `cargo xtask bench`.
+//! Needs `/dev/snd/seq`, `pipewire-bin`, `libspa-0.2-modules`,
+//! `pipewire-jack`, `a2jmidid`, `jackd2` and alsa-utils; run with `cargo
+//! xtask bench` (method, limits and figures: `docs/benchmarks/peers.md`).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -73,6 +77,9 @@ const ANCHOR_WINDOW_S: f64 = 0.5;
 const PAIR_BEFORE_S: f64 = 0.5;
 /// See [`PAIR_BEFORE_S`].
 const PAIR_AFTER_S: f64 = 1.3;
+/// Notes placed this long after a peer's xrun are left out of its figures
+/// (and counted), as `tests/alsa_placement.rs` leaves out PhasorSync's.
+const XRUN_SHADOW_MS: f64 = 50.0;
 /// The floor is called noisy above this p99, in samples (1 ms).
 const NOISY_FLOOR: f64 = 48.0;
 
@@ -112,8 +119,9 @@ struct Row {
     block: u32,
     /// Constant latency (median error), ms.
     delay_ms: f64,
-    /// |error − median| p50/p99/max, samples.
-    jitter: (f64, f64, f64),
+    /// |error − median| p50/p99/max, samples; `None` when no paired note
+    /// was away from the peer's xruns.
+    jitter: Option<(f64, f64, f64)>,
     lost: usize,
     extra: usize,
     /// The kernel floor in the same run: |error − median| p50/p99/max, samples.
@@ -154,14 +162,20 @@ fn main() {
         "peer", "block", "delay ms", "|error| p50 p99 max", "lost", "extra", "floor p50 p99 max"
     );
     for r in &rows {
-        let (j50, j99, jmax) = r.jitter;
         let (f50, f99, fmax) = r.floor;
         let (w50, w99, wmax) = r.wake;
+        let (delay, jitter) = match r.jitter {
+            Some((j50, j99, jmax)) => (
+                format!("{:.2}", r.delay_ms),
+                format!("{j50:>7.2} {j99:>7.2} {jmax:>7.2}"),
+            ),
+            None => ("-".into(), "not measurable".into()),
+        };
         println!(
-            "{:>9} | {:>5} | {:>8.2} | {j50:>7.2} {j99:>7.2} {jmax:>7.2} | {:>4} | {:>5} | \
+            "{:>9} | {:>5} | {delay:>8} | {jitter:>23} | {:>4} | {:>5} | \
              {f50:>6.2} {f99:>6.2} {fmax:>6.2} | p50 {w50:.0} us, p99 {w99:.0} us, max \
              {wmax:.0} us, {} cycles a period late",
-            r.peer, r.block, r.delay_ms, r.lost, r.extra, r.late_cycles
+            r.peer, r.block, r.lost, r.extra, r.late_cycles
         );
         println!("          {}", r.detail);
         if f99 > NOISY_FLOOR {
@@ -493,10 +507,19 @@ fn mapped_ns(log: &PeerLog, frame: i64) -> f64 {
     anchor + frame as f64 * 1e9 / rate
 }
 
+/// What [`pair`] found.
+struct Pairing {
+    /// (index of the peer's note, its error in ns) per paired note.
+    errors: Vec<(usize, f64)>,
+    /// Probe notes without a partner.
+    lost: usize,
+    /// The first few of them, (index, key).
+    first_lost: Vec<(usize, u8)>,
+}
+
 /// Pair each probe note with the peer's first unused note of the same key
-/// from [`PAIR_BEFORE_S`] before to [`PAIR_AFTER_S`] after it: the errors (ns), the count lost, and
-/// the first few lost ones (index, key).
-fn pair(probe: &[(u64, u8)], peer: &[(f64, u8)]) -> (Vec<f64>, usize, Vec<(usize, u8)>) {
+/// from [`PAIR_BEFORE_S`] before to [`PAIR_AFTER_S`] after it.
+fn pair(probe: &[(u64, u8)], peer: &[(f64, u8)]) -> Pairing {
     let mut used = vec![false; peer.len()];
     let mut errors = Vec::new();
     let mut lost = 0;
@@ -509,7 +532,7 @@ fn pair(probe: &[(u64, u8)], peer: &[(f64, u8)]) -> (Vec<f64>, usize, Vec<(usize
         match found {
             Some(j) => {
                 used[j] = true;
-                errors.push(peer[j].0 - t);
+                errors.push((j, peer[j].0 - t));
             }
             None => {
                 lost += 1;
@@ -519,7 +542,11 @@ fn pair(probe: &[(u64, u8)], peer: &[(f64, u8)]) -> (Vec<f64>, usize, Vec<(usize
             }
         }
     }
-    (errors, lost, lost_keys)
+    Pairing {
+        errors,
+        lost,
+        first_lost: lost_keys,
+    }
 }
 
 /// Median removed, |x − median| p50/p99/max of `xs` (ns) in samples; the median.
@@ -536,27 +563,54 @@ fn row(peer: Peer, frames: u32, times: &[u32], probe: &[(u64, u8)], log: &PeerLo
         .enumerate()
         .map(|(i, &ms)| (u64::from(ms - times[0]) * 1_000_000, placement_key(i)))
         .collect();
-    let probe_as_f64: Vec<(f64, u8)> = probe.iter().map(|&(t, k)| (t as f64, k)).collect();
     let offset = probe.first().map_or(0.0, |p| p.0 as f64);
-    let shifted: Vec<(f64, u8)> = probe_as_f64.iter().map(|&(t, k)| (t - offset, k)).collect();
-    let (floor_err, _, _) = pair(&file, &shifted);
+    let shifted: Vec<(f64, u8)> = probe.iter().map(|&(t, k)| (t as f64 - offset, k)).collect();
+    let floor_err: Vec<f64> = pair(&file, &shifted)
+        .errors
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect();
     let (floor, _) = jitter_samples(&floor_err);
 
-    let mapped: Vec<(f64, u8)> = log
-        .notes
-        .iter()
-        .map(|&(f, k)| (mapped_ns(log, f), k))
-        .collect();
-    let (errors, lost, lost_keys) = pair(probe, &mapped);
-    let (jitter, delay) = jitter_samples(&errors);
-    let lost = lost + PLACEMENT_NOTES.saturating_sub(probe.len());
-
+    // The peer's xruns: cycles woken more than a period after its schedule.
     let period_ns = f64::from(frames) * 1e9 / log.nominal_rate;
     let wake_ns: Vec<f64> = log
         .cycles
         .iter()
         .map(|&(f, w)| w as f64 - mapped_ns(log, f))
         .collect();
+    let xruns: Vec<i64> = log
+        .cycles
+        .iter()
+        .zip(&wake_ns)
+        .filter(|(_, &w)| w > period_ns)
+        .map(|(c, _)| c.0)
+        .collect();
+    // As tests/alsa_placement.rs does for PhasorSync's host: notes placed
+    // within XRUN_SHADOW_MS (at least 8 blocks) after one are left out.
+    let shadow = ((XRUN_SHADOW_MS * 1e-3 * log.nominal_rate) as i64).max(8 * i64::from(frames));
+    let near_xrun = |f: i64| xruns.iter().any(|&x| x <= f && f - x <= shadow);
+
+    let mapped: Vec<(f64, u8)> = log
+        .notes
+        .iter()
+        .map(|&(f, k)| (mapped_ns(log, f), k))
+        .collect();
+    let Pairing {
+        errors: paired,
+        lost,
+        first_lost: lost_keys,
+    } = pair(probe, &mapped);
+    let all: Vec<f64> = paired.iter().map(|&(_, e)| e).collect();
+    let kept: Vec<f64> = paired
+        .iter()
+        .filter(|&&(j, _)| !near_xrun(log.notes[j].0))
+        .map(|&(_, e)| e)
+        .collect();
+    let (jitter, delay) = jitter_samples(&kept);
+    let jitter = (!kept.is_empty()).then_some(jitter);
+    let (all_jitter, _) = jitter_samples(&all);
+    let lost = lost + PLACEMENT_NOTES.saturating_sub(probe.len());
     let (w50, w99, wmax) = abs_percentiles(&wake_ns);
     Row {
         peer: peer.name(),
@@ -564,13 +618,20 @@ fn row(peer: Peer, frames: u32, times: &[u32], probe: &[(u64, u8)], log: &PeerLo
         delay_ms: delay / 1e6,
         jitter,
         lost,
-        extra: mapped.len().saturating_sub(errors.len()),
+        extra: mapped.len().saturating_sub(paired.len()),
         floor,
         wake: (w50 / 1e3, w99 / 1e3, wmax / 1e3),
-        late_cycles: wake_ns.iter().filter(|&&w| w > period_ns).count(),
+        late_cycles: xruns.len(),
         detail: format!(
-            "kernel saw {} notes, the peer gave {}; {} cycles at {:.1} frames/s of \
-             CLOCK_MONOTONIC (nominal {}); first lost (index, key): {lost_keys:?}",
+            "{} of {} paired notes left out (within {XRUN_SHADOW_MS} ms after a cycle a period \
+             late; with them: p50 {:.2}, p99 {:.2}, max {:.2}); kernel saw {} notes, the peer \
+             gave {}; {} cycles at {:.1} frames/s of CLOCK_MONOTONIC (nominal {}); first lost \
+             (index, key): {lost_keys:?}",
+            all.len() - kept.len(),
+            all.len(),
+            all_jitter.0,
+            all_jitter.1,
+            all_jitter.2,
             probe.len(),
             mapped.len(),
             log.cycles.len(),
