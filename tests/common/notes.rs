@@ -1,5 +1,5 @@
 //! The placement note file: 120 irregular notes that `tests/alsa_placement.rs`
-//! plays into PhasorSync and `benches/peers.rs` into PipeWire's sequencer
+//! plays into PhasorSync and `benches/peers/` into PipeWire's sequencer
 //! bridge and a2jmidid, so every placement figure comes from the same notes.
 
 use std::path::PathBuf;

@@ -16,7 +16,7 @@
 //!    the external MIDI clock → phasor figures (`tests/kernel_clock_in.rs`:
 //!    phase error against the sender's grid), and the placement of the same
 //!    notes by PipeWire's sequencer bridge and by a2jmidid + JACK
-//!    (`benches/peers.rs`, read by the JACK client `xtask/jack/peer_client.c`
+//!    (`benches/peers/`, read by the JACK client `xtask/jack/peer_client.c`
 //!    built here with the system's C compiler).
 //!
 //! Arguments after `--` go to criterion (e.g. `-- --measurement-time 3`).
@@ -82,7 +82,7 @@ pub fn run(args: &[String]) -> Result<()> {
          echo '== placement (tests/alsa_placement.rs)'\n{placement} --ignored --nocapture --test-threads=1\n\
          echo '== clock and notes out (benches/clock_out.rs)'\n{clock_out}\n\
          echo '== MIDI clock in to the phasor (tests/kernel_clock_in.rs)'\n{clock_in} --ignored --nocapture --test-threads=1\n\
-         echo '== placement by PipeWire and a2jmidid (benches/peers.rs)'\n\
+         echo '== placement by PipeWire and a2jmidid (benches/peers/)'\n\
          PHASORSYNC_PEER_CLIENT={peer_client} {peers}\n",
         root = root.display(),
         bundle = root.join("target/bundled/PhasorSync.clap").display(),

@@ -46,7 +46,7 @@ pub const TEST: &[Dep] = &[
     },
 ];
 
-/// What `cargo xtask bench`'s peers figures need (`benches/peers.rs`), on
+/// What `cargo xtask bench`'s peers figures need (`benches/peers/`), on
 /// top of [`TEST`]: PipeWire 0.3 (`pipewire-bin`: the daemon and the
 /// packaged `minimal.conf`), its ALSA sequencer bridge (`libspa-0.2-modules`)
 /// and its JACK library (`pw-jack`), a2jmidid, and the JACK headers and a C compiler for the small
