@@ -22,6 +22,7 @@ mod clap_host;
 mod common;
 use common::figures::{abs_percentiles as percentiles, median};
 
+use common::{placement_file as midi_file, placement_key as key, placement_schedule as schedule};
 use common::{sleep_until, try_realtime};
 
 use clack_host::events::event_types::ParamValueEvent;
@@ -37,7 +38,7 @@ use std::time::Duration;
 
 const ID: &std::ffi::CStr = c"org.phasorsync.phasorsync";
 const RATE: f64 = 48_000.0;
-const NOTES: usize = 120;
+const NOTES: usize = common::PLACEMENT_NOTES;
 /// How long the audio thread runs before the first note.
 const PRE_ROLL: Duration = Duration::from_secs(3);
 /// How long after an xrun notes are left out of the figures.
@@ -59,40 +60,6 @@ enum Setting {
     Blocks(u32),
     /// Auto.
     Auto,
-}
-
-/// The sender's schedule: note-on times in ms, irregular on purpose (a
-/// deterministic walk through 7..=61 ms gaps, none a multiple of a block).
-fn schedule() -> Vec<u32> {
-    let mut t = 0u32;
-    let mut x = 0x2545_F491u32;
-    (0..NOTES)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            t += 7 + x % 55;
-            t
-        })
-        .collect()
-}
-
-/// Key of the i-th note: distinct within any 60 consecutive notes, so notes
-/// can be matched between the plugin's output and the probe by key and order.
-fn key(i: usize) -> u8 {
-    36 + (i % 60) as u8
-}
-
-fn midi_file(times: &[u32]) -> std::path::PathBuf {
-    let mut smf = common::Smf::new();
-    let mut now = 0;
-    for (i, &t) in times.iter().enumerate() {
-        // Note on, then its note off 3 ms later (before the next note).
-        smf.event(t - now, &[0x90, key(i), 100]);
-        smf.event(3, &[0x80, key(i), 0]);
-        now = t + 3;
-    }
-    smf.write_temp()
 }
 
 /// What the paced audio thread saw.

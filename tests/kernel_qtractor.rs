@@ -99,27 +99,6 @@ impl Drop for Procs {
     }
 }
 
-/// JACK keeps its server state in /dev/shm; a minimal VM may not mount it.
-fn ensure_dev_shm() {
-    let shm = Path::new("/dev/shm");
-    let mounted = fs::read_to_string("/proc/mounts")
-        .map(|m| m.lines().any(|l| l.split(' ').nth(1) == Some("/dev/shm")))
-        .unwrap_or(false);
-    if mounted {
-        return;
-    }
-    fs::create_dir_all(shm).expect("mkdir /dev/shm (JACK needs it)");
-    let ok = Command::new("mount")
-        .args(["-t", "tmpfs", "tmpfs", "/dev/shm"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(
-        ok,
-        "/dev/shm is not mounted and mounting a tmpfs there failed: JACK needs it"
-    );
-}
-
 /// The session: PhasorSync then a MIDI aux send to "Out" on one MIDI track;
 /// the session's sample rate is the engine's (48 kHz), and Qtractor follows
 /// and drives JACK's transport ("duplex").
@@ -334,7 +313,7 @@ impl Daw {
         require_program("jackd", "jackd2");
         require_program("jack_transport", "jackd2");
         require_program("jack_lsp", "jackd2");
-        ensure_dev_shm();
+        common::ensure_dev_shm();
 
         let dir = temp_path(name);
         let home = dir.join("home");

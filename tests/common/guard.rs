@@ -115,3 +115,28 @@ pub fn virmidi_addr(dev: u32) -> Addr {
         })
         .seq_addr()
 }
+
+/// JACK keeps its server state in /dev/shm; a minimal VM may not mount it:
+/// mount a tmpfs there when nothing is mounted.
+///
+/// # Panics
+/// When it is not mounted and mounting fails.
+pub fn ensure_dev_shm() {
+    let shm = std::path::Path::new("/dev/shm");
+    let mounted = std::fs::read_to_string("/proc/mounts")
+        .map(|m| m.lines().any(|l| l.split(' ').nth(1) == Some("/dev/shm")))
+        .unwrap_or(false);
+    if mounted {
+        return;
+    }
+    std::fs::create_dir_all(shm).expect("mkdir /dev/shm (JACK needs it)");
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "tmpfs", "/dev/shm"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "/dev/shm is not mounted and mounting a tmpfs there failed: JACK needs it"
+    );
+}

@@ -6,7 +6,8 @@
 //! - [`tool`]: running an external command under a timeout;
 //! - [`aconnect`], [`amidi`], [`aplaymidi`], [`aseqdump`]: the alsa-utils
 //!   clients the kernel tests drive;
-//! - [`smf`]: a Standard MIDI File writer for `aplaymidi`;
+//! - [`smf`]: a Standard MIDI File writer for `aplaymidi`; [`notes`]: the
+//!   placement note file (120 irregular notes);
 //! - [`source`]: the one sequencer client a test or bench makes to send from;
 //! - [`engine`]: starting PhasorSync's ALSA engine and reading its ring;
 //! - [`receiver`]: a timestamping receiving client (what `aseqdump` would
@@ -43,6 +44,7 @@ pub mod fixtures;
 pub mod floor;
 pub mod guard;
 pub mod naive;
+pub mod notes;
 pub mod paced;
 pub mod receiver;
 pub mod smf;
@@ -61,6 +63,7 @@ pub use fixtures::*;
 pub use floor::*;
 pub use guard::*;
 pub use naive::*;
+pub use notes::*;
 pub use paced::*;
 pub use receiver::*;
 pub use smf::*;

@@ -14,7 +14,10 @@
 //!    (`benches/clock_out.rs`: PhasorSync vs `aplaymidi`'s scheduled floor
 //!    vs a naive plugin sending at block start, blocks of 64/256/1024), and
 //!    the external MIDI clock → phasor figures (`tests/kernel_clock_in.rs`:
-//!    phase error against the sender's grid).
+//!    phase error against the sender's grid), and the placement of the same
+//!    notes by PipeWire's sequencer bridge and by a2jmidid + JACK
+//!    (`benches/peers/`, read by the JACK client `xtask/jack/peer_client.c`
+//!    built here with the system's C compiler).
 //!
 //! Arguments after `--` go to criterion (e.g. `-- --measurement-time 3`).
 
@@ -33,6 +36,7 @@ const CRITERION_BENCHES: &[&str] = &["scan", "parse", "ring", "timeline", "proce
 pub fn run(args: &[String]) -> Result<()> {
     let (_, criterion_args) = crate::split_at_dashes(args);
     let (cargo, root) = crate::prepare_bundle()?;
+    sysdeps::ensure(sysdeps::BENCH)?;
 
     let mut bench = Command::new(&cargo);
     bench
@@ -70,18 +74,24 @@ pub fn run(args: &[String]) -> Result<()> {
         &["test", "--release", "--test", "kernel_clock_in"],
         "kernel_clock_in",
     )?;
+    let peers = build_exe(&cargo, &["bench", "--bench", "peers"], "peers")?;
+    let peer_client = build_peer_client(&root)?;
     let script = format!(
         "#!/bin/sh\nset -e\ncd {root}\nexport PHASORSYNC_BUNDLE={bundle}\n\
          echo '== delivery latency (benches/alsa_latency.rs)'\n{latency}\n\
          echo '== placement (tests/alsa_placement.rs)'\n{placement} --ignored --nocapture --test-threads=1\n\
          echo '== clock and notes out (benches/clock_out.rs)'\n{clock_out}\n\
-         echo '== MIDI clock in to the phasor (tests/kernel_clock_in.rs)'\n{clock_in} --ignored --nocapture --test-threads=1\n",
+         echo '== MIDI clock in to the phasor (tests/kernel_clock_in.rs)'\n{clock_in} --ignored --nocapture --test-threads=1\n\
+         echo '== placement by PipeWire and a2jmidid (benches/peers/)'\n\
+         PHASORSYNC_PEER_CLIENT={peer_client} {peers}\n",
         root = root.display(),
         bundle = root.join("target/bundled/PhasorSync.clap").display(),
         latency = latency.display(),
         placement = placement.display(),
         clock_out = clock_out.display(),
         clock_in = clock_in.display(),
+        peers = peers.display(),
+        peer_client = peer_client.display(),
     );
     let job = vm::JobDir::create()?;
     let path = job.path.join("bench.sh");
@@ -128,4 +138,24 @@ fn build_exe(cargo: &str, args: &[&str], name: &str) -> Result<PathBuf> {
         .and_then(|msg| msg["executable"].as_str())
         .map(PathBuf::from)
         .with_context(|| format!("cargo built no executable for {name}"))
+}
+
+/// Compile the peers' JACK client (`xtask/jack/peer_client.c`) into
+/// `target/peers/peer_client`, linked to `libjack.so.0` by name so that
+/// `pw-jack` can swap in PipeWire's.
+fn build_peer_client(root: &std::path::Path) -> Result<PathBuf> {
+    let out = root.join("target/peers");
+    std::fs::create_dir_all(&out)?;
+    let exe = out.join("peer_client");
+    let status = Command::new("cc")
+        .args(["-O2", "-Wall", "-Wextra", "-Werror", "-o"])
+        .arg(&exe)
+        .arg(root.join("xtask/jack/peer_client.c"))
+        .arg("-ljack")
+        .status()
+        .context("running cc (package gcc)")?;
+    if !status.success() {
+        bail!("compiling xtask/jack/peer_client.c failed (libjack-jackd2-dev installed?)");
+    }
+    Ok(exe)
 }

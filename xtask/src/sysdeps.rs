@@ -51,6 +51,38 @@ pub const TEST: &[Dep] = &[
     },
 ];
 
+/// What `cargo xtask bench`'s peers figures need (`benches/peers/`), on
+/// top of [`TEST`]: PipeWire 0.3 (`pipewire-bin`: the daemon and the
+/// packaged `minimal.conf`), its ALSA sequencer bridge (`libspa-0.2-modules`)
+/// and its JACK library (`pw-jack`), a2jmidid, and the JACK headers and a C compiler for the small
+/// JACK client that reads both (`xtask/jack/peer_client.c`).
+pub const BENCH: &[Dep] = &[
+    Dep {
+        package: "pipewire-bin",
+        probe: "/usr/bin/pipewire",
+    },
+    Dep {
+        package: "libspa-0.2-modules",
+        probe: "/usr/lib/x86_64-linux-gnu/spa-0.2/alsa/libspa-alsa.so",
+    },
+    Dep {
+        package: "pipewire-jack",
+        probe: "/usr/bin/pw-jack",
+    },
+    Dep {
+        package: "a2jmidid",
+        probe: "/usr/bin/a2jmidid",
+    },
+    Dep {
+        package: "libjack-jackd2-dev",
+        probe: "/usr/include/jack/jack.h",
+    },
+    Dep {
+        package: "gcc",
+        probe: "/usr/bin/gcc",
+    },
+];
+
 /// What the kernel-test VM needs (only where there is no `/dev/snd/seq`):
 /// qemu, and a static busybox for its initramfs. The kernel itself comes
 /// from `apt-get download` (see `vm/kernel.rs`).
