@@ -21,7 +21,9 @@ use phasorsync::backend::raw_midi::{RawConfig, RawMidiEngine};
 use phasorsync::engine::sink::source_id;
 use phasorsync::engine::{EngineIo, LogLevel, LogLine, MidiEngine, News};
 use phasorsync::protocol::{MidiEvent, MidiMessage, Parser, ParserConfig};
-use phasorsync::ring::{midi_buffer_with_config, MidiBufferConsumer, MidiBufferProducer, RingConfig};
+use phasorsync::ring::{
+    midi_buffer_with_config, MidiBufferConsumer, MidiBufferProducer, RingConfig,
+};
 
 const MS: u64 = 1_000_000;
 
@@ -204,7 +206,10 @@ fn rawmidi_output_arrives_at_the_paired_port_at_its_time() {
     for k in 0..20u64 {
         let t = t0 + k * 20 * MS;
         let (bytes, stream) = if k % 2 == 0 {
-            (vec![0x90, 60 + k as u8, 100], phasorsync::engine::stream::HOST)
+            (
+                vec![0x90, 60 + k as u8, 100],
+                phasorsync::engine::stream::HOST,
+            )
         } else {
             (vec![0xF8], phasorsync::engine::stream::CLOCK)
         };
@@ -232,7 +237,11 @@ fn rawmidi_output_arrives_at_the_paired_port_at_its_time() {
         assert!(late > -(MS as i64), "{want:?} arrived {late} ns early");
         worst = worst.max(late);
     }
-    eprintln!("raw output: worst lateness {:.3} ms over {} messages", worst as f64 / 1e6, sent.len());
+    eprintln!(
+        "raw output: worst lateness {:.3} ms over {} messages",
+        worst as f64 / 1e6,
+        sent.len()
+    );
     // A wake-up late on a loaded VM, not a schedule missed by a poll period.
     assert!(worst < 20 * MS as i64, "worst lateness {worst} ns");
     let st = r.news.stats();
@@ -270,7 +279,13 @@ fn rawmidi_a_busy_device_names_who_holds_it_and_is_taken_when_freed() {
     // Once, not at every retry.
     std::thread::sleep(Duration::from_millis(1200));
     r.lines.extend(log_lines(&r.news));
-    assert_eq!(r.lines.iter().filter(|l| l.message.contains("busy")).count(), 1);
+    assert_eq!(
+        r.lines
+            .iter()
+            .filter(|l| l.message.contains("busy"))
+            .count(),
+        1
+    );
     drop(held);
     r.wait_line("open", 1, Duration::from_secs(3));
     r.engine.stop();

@@ -618,6 +618,16 @@ mod tests {
     }
 
     #[test]
+    fn raw_entries_are_left_to_the_raw_backend() {
+        // `raw:hw:1,0` split at its comma would leave `0`, a substring
+        // that matches many port names.
+        let p = Patterns::parse("launchkey, raw:hw:1,0\nRAW:VirMIDI\n*through*");
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(!p.matches("Virtual Raw MIDI 0-0", "VirMIDI 0-0"));
+        assert!(p.matches("Launchkey", "x"));
+    }
+
+    #[test]
     fn glob_must_match_whole() {
         let p = Patterns::parse("key*");
         assert!(p.matches("Keystation", "x"));

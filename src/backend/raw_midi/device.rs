@@ -303,10 +303,7 @@ mod tests {
         f[4..8].copy_from_slice(&7u32.to_ne_bytes());
         f[8..16].copy_from_slice(&2u64.to_ne_bytes());
         f[16..19].copy_from_slice(&[0x90, 60, 100]);
-        assert_eq!(
-            parse_frame(&f),
-            Some((2_000_000_007, &[0x90, 60, 100][..]))
-        );
+        assert_eq!(parse_frame(&f), Some((2_000_000_007, &[0x90, 60, 100][..])));
         f[0] = 1;
         assert_eq!(parse_frame(&f), None, "unknown frame types are skipped");
         f[0] = 0;

@@ -15,9 +15,7 @@
 //! is open, a write error, a device that takes nothing for [`STALL_NS`].
 
 use crate::backend::alsa_seq::output::StreamOrder;
-use crate::backend::alsa_seq::sysex_pacer::{
-    wire_ns, Hold, Outcome, SysexPacer, WriteError,
-};
+use crate::backend::alsa_seq::sysex_pacer::{wire_ns, Hold, Outcome, SysexPacer, WriteError};
 use crate::engine::news::LogBudget;
 use crate::engine::{stream, News};
 use crate::protocol::MidiMessage;
@@ -219,13 +217,15 @@ impl RawOutput {
             Outcome::Wrote { .. } | Outcome::Release(_) => {}
             Outcome::Dropped { len, why } => {
                 news.count(&c.output_dropped, 1);
-                self.drops
-                    .push(news, || format!("raw MIDI output dropped ({len} bytes): {why}"));
+                self.drops.push(news, || {
+                    format!("raw MIDI output dropped ({len} bytes): {why}")
+                });
             }
             Outcome::Cut { len, why } => {
                 news.count(&c.output_sysex_cut, 1);
-                self.drops
-                    .push(news, || format!("raw MIDI output SysEx of {len} bytes cut: {why}"));
+                self.drops.push(news, || {
+                    format!("raw MIDI output SysEx of {len} bytes cut: {why}")
+                });
             }
         }
     }
@@ -280,7 +280,13 @@ impl RawOutput {
         self.written = 0;
         self.stalled_since = None;
         if !t.sysex {
-            self.tell(news, Outcome::Dropped { len: usize::from(t.len), why });
+            self.tell(
+                news,
+                Outcome::Dropped {
+                    len: usize::from(t.len),
+                    why,
+                },
+            );
             return;
         }
         // The rest of this SysEx: its pieces up to the one ending it.
@@ -420,6 +426,10 @@ mod tests {
         o.write_due(10, None, &news);
         assert_eq!(o.waiting(), 0);
         assert_eq!(news.stats().output_dropped, 1);
-        assert!(news.pop_log().unwrap().message.contains("no raw MIDI device"));
+        assert!(news
+            .pop_log()
+            .unwrap()
+            .message
+            .contains("no raw MIDI device"));
     }
 }

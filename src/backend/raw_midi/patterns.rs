@@ -142,7 +142,10 @@ pub fn list_devices(asound: &Path) -> Vec<DeviceInfo> {
         let Ok(card) = num.parse::<u32>() else {
             continue;
         };
-        let Some((id, rest)) = rest.trim_start().strip_prefix('[').and_then(|r| r.split_once(']'))
+        let Some((id, rest)) = rest
+            .trim_start()
+            .strip_prefix('[')
+            .and_then(|r| r.split_once(']'))
         else {
             continue;
         };

@@ -55,7 +55,9 @@ pub fn run(ctx: ThreadCtx) {
         Ok(Err(msg)) => {
             news.log(
                 LogLevel::Error,
-                format!("raw MIDI thread stopped: {msg}; MIDI is off until the plugin is restarted"),
+                format!(
+                    "raw MIDI thread stopped: {msg}; MIDI is off until the plugin is restarted"
+                ),
             );
             shared.base.set_state(ThreadState::Failed);
         }
@@ -132,7 +134,9 @@ fn body(ctx: ThreadCtx) -> Result<(), String> {
         r.ctx.output.drain(now, &r.ctx.news);
         r.write_due();
         if let Some(t) = r.ctx.output.next_due() {
-            timer.arm_at(t).map_err(|e| format!("arming the timerfd: {e}"))?;
+            timer
+                .arm_at(t)
+                .map_err(|e| format!("arming the timerfd: {e}"))?;
         }
         let mut timeout = OUTPUT_POLL_NS;
         if r.open.is_none() {
@@ -327,7 +331,10 @@ impl Raw {
         let (sink, source) = (&mut self.ctx.sink, o.source);
         loop {
             let now = monotonic_ns();
-            match o.dev.read(&mut self.buf, now, |t, b| sink.feed(t, source, b)) {
+            match o
+                .dev
+                .read(&mut self.buf, now, |t, b| sink.feed(t, source, b))
+            {
                 Ok(0) => return,
                 Ok(_) => {}
                 Err(e) => {

@@ -83,6 +83,8 @@ pub mod index {
     pub const EXT_JITTER: usize = 14;
     /// Read-only: the follower's estimated phase error (ms, 0 = none).
     pub const EXT_PHASE_ERROR: usize = 15;
+    /// Which MIDI backend (ALSA sequencer, raw MIDI).
+    pub const MIDI_BACKEND: usize = 16;
 }
 
 /// What each latency choice means, as shown to the user.
@@ -109,6 +111,9 @@ const PHASOR_SOURCE_TEXT: &[&str] = &[
     "Host transport",
     "External MIDI clock",
 ];
+
+/// The MIDI backends, in the order of [`crate::engine::Backend`].
+const BACKEND_TEXT: &[&str] = &["ALSA sequencer", "Raw MIDI"];
 
 /// The follower's lock states, in the order of
 /// [`crate::midi_clock::follower::Lock`].
@@ -260,6 +265,17 @@ pub const PARAMS: &[Param] = &[
     },
     measured_ms(15, "External clock jitter (RMS)"),
     measured_ms(16, "External clock phase error"),
+    Param {
+        id: 17,
+        name: "MIDI backend",
+        module: "",
+        min: 0.0,
+        max: 1.0,
+        default: 0.0,
+        automatable: false,
+        read_only: false,
+        kind: Kind::Choice(BACKEND_TEXT),
+    },
 ];
 
 /// The row with CLAP id `id`, and its index.
