@@ -300,6 +300,11 @@ impl Raw {
         self.found = Found::Open;
         let source = source_id(info.card as i32, info.device as i32);
         self.open = Some(Open { dev, info, source });
+        // A device receives only once its input is triggered, which the
+        // first read (or poll) does: a USB interface starts listening then,
+        // virmidi starts passing its port's events. At once, not at the
+        // first poll, or what arrives meanwhile is lost.
+        self.read_input();
     }
 
     /// Closes the device; when it `failed`, held notes are released and a
