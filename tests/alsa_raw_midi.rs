@@ -4,6 +4,7 @@
 //! variable-length event carries any bytes unchanged); what the raw device
 //! writes comes out of the port as events. Run with `cargo xtask test`.
 
+mod clap_host;
 mod common;
 
 use std::fs::File;
@@ -381,4 +382,73 @@ fn rawmidi_an_unplugged_device_releases_its_notes_and_is_reopened_when_back() {
     assert_eq!(again.len(), 1, "nothing read after the device came back");
     assert!(r.news.stats().notes_released >= 1);
     r.engine.stop();
+}
+
+/// Sets the *MIDI backend* parameter, as a user would before activating.
+fn choose_backend(plugin: &mut clack_host::prelude::PluginInstance<clap_host::TestHost>, v: f64) {
+    use clack_extensions::params::PluginParams;
+    use clack_host::events::event_types::ParamValueEvent;
+    use clack_host::prelude::*;
+    use phasorsync::plugin::params::{index, PARAMS};
+    let mut handle = plugin.inactive_plugin_handle().expect("inactive");
+    let params = handle.get_extension::<PluginParams>().expect("params");
+    let mut input = EventBuffer::with_capacity(1);
+    input.push(&ParamValueEvent::new(
+        0,
+        ClapId::new(PARAMS[index::MIDI_BACKEND].id),
+        Pckn::match_all(),
+        v,
+    ));
+    params.flush(
+        &mut handle,
+        &input.as_input(),
+        &mut EventBuffer::new().as_output(),
+    );
+}
+
+#[test]
+#[ignore = "needs a kernel sequencer: run with cargo xtask test"]
+fn rawmidi_the_plugin_runs_the_raw_backend_when_chosen() {
+    use clack_host::prelude::*;
+    let (v, pattern) = device();
+    // The device from the environment, as a user's session would set it.
+    std::env::set_var("PHASORSYNC_CONNECT", &pattern);
+    let entry = clap_host::load_entry();
+    let mut plugin =
+        clap_host::instantiate(&entry, c"org.phasorsync.phasorsync").expect("instantiate");
+    choose_backend(&mut plugin, 1.0);
+    let mut p = clap_host::start(&mut plugin, 256);
+    let s = sender(&v);
+    let (input, mut output) = (EventBuffer::new(), EventBuffer::new());
+    let mut sent = false;
+    let mut got = Vec::new();
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < Duration::from_secs(3) && got.is_empty() {
+        clap_host::process_block(&mut p, 256, &input, &mut output);
+        clap_host::run_main_thread_callback(&mut plugin);
+        let opened = clap_host::logs(&plugin)
+            .iter()
+            .any(|(_, l)| l.contains("raw MIDI device") && l.contains("open"));
+        if opened && !sent {
+            s.raw_bytes(&[0x90, 61, 99]);
+            sent = true;
+        }
+        got.extend(output.iter().map(clap_host::record).filter(|r| {
+            matches!(r, clap_host::Recorded::NoteOn(n) if n.key == 61)
+                || matches!(r, clap_host::Recorded::Midi { data, .. } if data[..2] == [0x90, 61])
+        }));
+        output.clear();
+        std::thread::sleep(Duration::from_micros(5_333));
+    }
+    std::env::remove_var("PHASORSYNC_CONNECT");
+    plugin.deactivate(p.stop_processing());
+    let logs = clap_host::logs(&plugin);
+    assert!(sent, "the raw backend never opened {pattern}: {logs:#?}");
+    assert!(!got.is_empty(), "the note sent never came out: {logs:#?}");
+    assert!(
+        !logs
+            .iter()
+            .any(|(_, l)| l.contains("ALSA sequencer client")),
+        "the sequencer backend ran too: {logs:#?}"
+    );
 }
