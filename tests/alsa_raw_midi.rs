@@ -230,6 +230,18 @@ fn rawmidi_output_arrives_at_the_paired_port_at_its_time() {
         }));
         sent.push((t, bytes));
     }
+    // The floor, on the same path: a bare writer on another substream of
+    // the device sleeping until each time and writing then (virmidi hands
+    // written bytes to a kernel worker, whose delay both share).
+    let t1 = t0 + 20 * 20 * MS + 100 * MS;
+    let bare = Device::open(&node(v.card, v.device), false).expect("open a second substream");
+    for k in 0..20u64 {
+        let t = t1 + k * 20 * MS;
+        sleep_until(t);
+        let bytes = vec![0x90, 100 + k as u8, 1];
+        assert_eq!(bare.write(&bytes).unwrap(), 3);
+        sent.push((t, bytes));
+    }
     rec.wait_count(sent.len(), Duration::from_secs(3));
     let got = rec.stop();
     let arrivals: Vec<(u64, Vec<u8>)> = got
@@ -246,22 +258,15 @@ fn rawmidi_output_arrives_at_the_paired_port_at_its_time() {
         assert!(l > -(MS as i64), "{want:?} arrived {l} ns early");
         late.push(l);
     }
-    // The floor: how late this machine wakes a thread sleeping until a time.
-    let mut floor: Vec<i64> = (0..20)
-        .map(|_| {
-            let t = monotonic_ns() + 20 * MS;
-            sleep_until(t);
-            monotonic_ns() as i64 - t as i64
-        })
-        .collect();
+    let mut floor = late.split_off(20);
     late.sort_unstable();
     floor.sort_unstable();
     let (median, worst) = (late[late.len() / 2], late[late.len() - 1]);
     let (floor_median, floor_worst) = (floor[floor.len() / 2], floor[floor.len() - 1]);
     let ms = |ns: i64| ns as f64 / 1e6;
     eprintln!(
-        "raw output lateness: median {:.3} ms, worst {:.3} ms over {} messages; wake-up \
-         floor: median {:.3} ms, worst {:.3} ms",
+        "raw output lateness: median {:.3} ms, worst {:.3} ms over {} messages; a bare \
+         writer sleeping until each time: median {:.3} ms, worst {:.3} ms",
         ms(median),
         ms(worst),
         late.len(),
@@ -451,4 +456,69 @@ fn rawmidi_the_plugin_runs_the_raw_backend_when_chosen() {
             .any(|(_, l)| l.contains("ALSA sequencer client")),
         "the sequencer backend ran too: {logs:#?}"
     );
+}
+
+#[test]
+#[ignore = "needs a kernel sequencer: run with cargo xtask test"]
+fn rawmidi_stamps_beside_the_sequencer_backends_and_a_bare_clients() {
+    let (v, pattern) = device();
+    let mut raw = Raw::start(&pattern);
+    raw.wait_line("open", 1, Duration::from_secs(3));
+    let mut seq = start(config());
+    let s = sender(&v);
+    s.connect(seq.in_addr());
+    let bare = Receiver::start("raw-test-bare", &[s.addr]);
+    // Irregular gaps of 3 to 13 ms.
+    let n = 200;
+    let mut brackets = Vec::with_capacity(n);
+    for i in 0..n {
+        let t0 = s.raw_bytes(&[0x90, (i % 128) as u8, 1 + (i % 127) as u8]);
+        brackets.push((t0, monotonic_ns()));
+        std::thread::sleep(Duration::from_micros(3_000 + (i as u64 * 7919) % 10_000));
+    }
+    let got_raw = collect(&mut raw.input, n, Duration::from_secs(3));
+    let got_seq = collect(&mut seq.consumer, n, Duration::from_secs(3));
+    bare.wait_count(n, Duration::from_secs(3));
+    let got_bare = bare.stop();
+    assert_eq!((got_raw.len(), got_seq.len()), (n, n));
+    assert_eq!(got_bare.arrivals.len(), n);
+    // Each stamp against the send call: after its start, in µs.
+    let after = |t: u64, (t0, _): (u64, u64)| (t as f64 - t0 as f64) / 1e3;
+    let raw_us: Vec<f64> = got_raw
+        .iter()
+        .zip(&brackets)
+        .map(|(g, b)| after(g.msg.time_ns, *b))
+        .collect();
+    let seq_us: Vec<f64> = got_seq
+        .iter()
+        .zip(&brackets)
+        .map(|(g, b)| after(g.msg.time_ns, *b))
+        .collect();
+    let bare_us: Vec<f64> = got_bare
+        .arrivals
+        .iter()
+        .zip(&brackets)
+        .map(|(a, b)| after(got_bare.mono_ns(a), *b))
+        .collect();
+    let width_us: Vec<f64> = brackets.iter().map(|(a, b)| (b - a) as f64 / 1e3).collect();
+    for (name, xs) in [
+        ("raw MIDI (framing)", &raw_us),
+        ("ALSA sequencer backend", &seq_us),
+        ("bare sequencer client", &bare_us),
+        ("send call (width)", &width_us),
+    ] {
+        let (p50, p99, max) = abs_percentiles(xs);
+        eprintln!(
+            "stamp - send, {name}: |p50| {p50:.1} us, |p99| {p99:.1} us, |max| {max:.1} us ({n} notes)"
+        );
+    }
+    // Framing stamps the bytes while the send call delivers them.
+    for (us, w) in raw_us.iter().zip(&width_us) {
+        assert!(
+            *us >= 0.0 && us <= w,
+            "raw stamp {us} us outside the send call of {w} us"
+        );
+    }
+    raw.engine.stop();
+    seq.engine.stop();
 }
