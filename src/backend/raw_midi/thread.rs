@@ -104,6 +104,15 @@ impl Wire for DevWire<'_> {
     }
 }
 
+/// A device without an output: what is due for it is dropped, counted.
+struct InputOnly;
+
+impl Wire for InputOnly {
+    fn write(&mut self, _: &[u8]) -> Result<usize, String> {
+        Err("the raw MIDI device has no output".to_string())
+    }
+}
+
 struct Raw {
     ctx: ThreadCtx,
     open: Option<Open>,
@@ -298,6 +307,11 @@ impl Raw {
             );
         }
         self.found = Found::Open;
+        self.ctx
+            .news
+            .counters
+            .auto_connected
+            .store(1, Ordering::Relaxed);
         let source = source_id(info.card as i32, info.device as i32);
         self.open = Some(Open { dev, info, source });
         // A device receives only once its input is triggered, which the
@@ -314,6 +328,11 @@ impl Raw {
             return;
         };
         let now = monotonic_ns();
+        self.ctx
+            .news
+            .counters
+            .auto_connected
+            .store(0, Ordering::Relaxed);
         self.ctx.sink.source_gone(o.source, now);
         self.next_try = now + RETRY_NS;
         if failed {
@@ -353,7 +372,11 @@ impl Raw {
     fn write_due(&mut self) {
         let now = monotonic_ns();
         let news = &self.ctx.news;
-        let failed = match self.open.as_ref().filter(|o| o.dev.writable) {
+        let failed = match self.open.as_ref() {
+            Some(o) if !o.dev.writable => {
+                self.ctx.output.write_due(now, Some(&mut InputOnly), news);
+                None
+            }
             Some(o) => {
                 let mut w = DevWire {
                     dev: &o.dev,
