@@ -10,7 +10,9 @@
 //! against the kernel timestamp, p50/p99/max, for PhasorSync and for the same
 //! stream snapped to the start of the block in which it was first available
 //! (what a timestamp-less buffer does), for blocks of 64, 256 and 1024 frames;
-//! and the inter-onset error against the sender's schedule.
+//! and the inter-onset error against the sender's schedule. Each row runs
+//! with either backend: the ALSA sequencer's (the plugin's own port), and
+//! raw MIDI (the plugin reads a virmidi device that Midi Through plays into).
 //!
 //! Needs a kernel sequencer: run with `cargo xtask test` (natively where
 //! `/dev/snd/seq` exists, in the project's qemu VM otherwise).
@@ -24,7 +26,7 @@ use clack_host::prelude::*;
 use clap_host::{instantiate, load_entry, logs, Recorded};
 use phasorsync::backend::alsa_seq::queue_time::monotonic_ns;
 use phasorsync::backend::alsa_seq::{AlsaConfig, AlsaEngine};
-use phasorsync::engine::MidiEngine;
+use phasorsync::engine::{Backend, MidiEngine};
 use phasorsync::protocol::MidiEvent;
 use phasorsync::ring::{midi_buffer_with_config, MidiBufferConsumer, RingConfig};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -117,12 +119,32 @@ fn plugin_input(plugin: &PluginInstance<clap_host::TestHost>) -> String {
 }
 
 /// Play the file into the plugin (paced at `frames` per block) and the probe.
-fn run(frames: u32, latency_blocks: u32, times: &[u32]) -> (Run, Vec<(u64, u8)>, u64) {
+fn run(
+    frames: u32,
+    latency_blocks: u32,
+    times: &[u32],
+    backend: Backend,
+) -> (Run, Vec<(u64, u8)>, u64) {
     let entry = load_entry();
     let mut plugin = instantiate(&entry, ID).unwrap();
     set_latency(&mut plugin, latency_blocks);
+    // The raw backend reads the first virmidi device, whose sequencer port
+    // Midi Through then plays into: the same kernel dispatch as the probe's.
+    let virmidi = (backend == Backend::RawMidi).then(|| common::require_virmidi(1).remove(0));
+    if let Some(v) = &virmidi {
+        std::env::set_var("PHASORSYNC_CONNECT", format!("raw:{}", v.raw()));
+        set_param(
+            &mut plugin,
+            phasorsync::plugin::params::index::MIDI_BACKEND,
+            1.0,
+        );
+    }
     let processor = clap_host::activate(&mut plugin, frames);
-    let input = plugin_input(&plugin);
+    std::env::remove_var("PHASORSYNC_CONNECT");
+    let input = match &virmidi {
+        Some(v) => v.addr(),
+        None => plugin_input(&plugin),
+    };
     let (mut probe_engine, mut probe) = probe();
     let probe_addr = format!(
         "{}:{}",
@@ -248,6 +270,15 @@ struct Figures {
 
 /// Set the "MIDI input latency" parameter, as a user would before playing.
 fn set_latency(plugin: &mut PluginInstance<clap_host::TestHost>, blocks: u32) {
+    set_param(
+        plugin,
+        phasorsync::plugin::params::index::LATENCY,
+        f64::from(blocks),
+    );
+}
+
+/// Set the parameter of table row `index` before activation.
+fn set_param(plugin: &mut PluginInstance<clap_host::TestHost>, index: usize, value: f64) {
     use clack_extensions::params::PluginParams;
     use clack_host::events::event_types::ParamValueEvent;
     let mut handle = plugin.inactive_plugin_handle().expect("inactive");
@@ -255,9 +286,9 @@ fn set_latency(plugin: &mut PluginInstance<clap_host::TestHost>, blocks: u32) {
     let mut input = EventBuffer::with_capacity(1);
     input.push(&ParamValueEvent::new(
         0,
-        phasorsync::plugin::LATENCY_PARAM,
+        ClapId::new(phasorsync::plugin::params::PARAMS[index].id),
         Pckn::match_all(),
-        f64::from(blocks),
+        value,
     ));
     params.flush(
         &mut handle,
@@ -266,8 +297,8 @@ fn set_latency(plugin: &mut PluginInstance<clap_host::TestHost>, blocks: u32) {
     );
 }
 
-fn measure(frames: u32, latency_blocks: u32, times: &[u32]) -> Figures {
-    let (run, seen, late) = run(frames, latency_blocks, times);
+fn measure(frames: u32, latency_blocks: u32, times: &[u32], backend: Backend) -> Figures {
+    let (run, seen, late) = run(frames, latency_blocks, times, backend);
     assert_eq!(seen.len(), NOTES, "the probe did not see every note");
     assert_eq!(
         run.notes.len(),
@@ -343,20 +374,26 @@ fn hardware_notes_land_on_their_sample_at_every_block_size() {
     println!(
         "placement at 48 kHz, {NOTES} notes from aplaymidi; error in samples against the kernel \
          timestamp: delay = median, jitter = |error - median| p50 / p99 / max; \
-         block 256*2: latency set to two blocks"
+         block 256*2: latency set to two blocks; seq: the ALSA sequencer backend, raw: the raw \
+         MIDI backend reading a virmidi device Midi Through plays into"
     );
     println!(
-        "{:>5} | {:>30} | {:>30} | {:>21} | late",
+        "{:>9} | {:>30} | {:>30} | {:>21} | late",
         "block", "PhasorSync: delay, jitter", "snapped: delay, jitter", "inter-onset |error|"
     );
     let mut failures = Vec::new();
     // Every block size at the default latency (one block), and 256 frames
     // again at two blocks, which absorbs wake-ups up to a period late.
-    for (frames, latency_blocks) in [(64u32, 1u32), (256, 1), (1024, 1), (256, 2)] {
+    let rows = [(64u32, 1u32), (256, 1), (1024, 1), (256, 2)];
+    let backends = [(Backend::Sequencer, "seq"), (Backend::RawMidi, "raw")];
+    for ((frames, latency_blocks), (backend, which)) in rows
+        .into_iter()
+        .flat_map(|r| backends.into_iter().map(move |b| (r, b)))
+    {
         let label = if latency_blocks == 1 {
-            format!("{frames}")
+            format!("{frames} {which}")
         } else {
-            format!("{frames}*{latency_blocks}")
+            format!("{frames}*{latency_blocks} {which}")
         };
         let conditions_of = |f: &Figures| {
             let (w50, w99, wmax) = percentiles(&f.wake_us);
@@ -370,16 +407,16 @@ fn hardware_notes_land_on_their_sample_at_every_block_size() {
         // A run that was mostly xruns measures the machine, not the plugin:
         // measure again, up to MEASURE_RUNS runs in all.
         let measurable = |f: &Figures| f.ours.len() >= NOTES / 2;
-        let mut f = measure(frames, latency_blocks, &times);
+        let mut f = measure(frames, latency_blocks, &times, backend);
         for _ in 1..MEASURE_RUNS {
             if measurable(&f) {
                 break;
             }
             println!(
-                "{label:>5} | mostly xruns, measuring again; {}",
+                "{label:>9} | mostly xruns, measuring again; {}",
                 conditions_of(&f)
             );
-            f = measure(frames, latency_blocks, &times);
+            f = measure(frames, latency_blocks, &times, backend);
         }
         let conditions = conditions_of(&f);
         if !measurable(&f) {
@@ -387,10 +424,10 @@ fn hardware_notes_land_on_their_sample_at_every_block_size() {
             // period: then there is nothing to measure at this block size
             // (every note was still delivered once and in order, checked
             // above). Larger blocks must be measurable.
-            println!("{label:>5} | not measurable in this run, too few notes away from xruns; {conditions}");
+            println!("{label:>9} | not measurable in this run, too few notes away from xruns; {conditions}");
             if frames > 64 {
                 failures.push(format!(
-                    "block {frames}: the run was mostly xruns: {conditions}"
+                    "block {label}: the run was mostly xruns: {conditions}"
                 ));
             }
             continue;
@@ -399,7 +436,7 @@ fn hardware_notes_land_on_their_sample_at_every_block_size() {
         let (sd, s50, s99, smax) = delay_jitter(&f.snapped);
         let (i50, i99, imax) = percentiles(&f.ioi);
         println!(
-            "{label:>5} | {od:>6.1}, {o50:>5.2} {o99:>7.2} {omax:>7.2} | {sd:>6.1}, {s50:>5.2} \
+            "{label:>9} | {od:>6.1}, {o50:>5.2} {o99:>7.2} {omax:>7.2} | {sd:>6.1}, {s50:>5.2} \
              {s99:>7.2} {smax:>7.2} | {i50:>5.2} {i99:>7.2} {imax:>7.2} | {}",
             f.late
         );
@@ -415,7 +452,7 @@ fn hardware_notes_land_on_their_sample_at_every_block_size() {
         // the block in which they became available.
         if o50 >= s50 {
             failures.push(format!(
-                "block {frames}: placed notes jitter (p50 {o50:.2}) no less than snapped ones \
+                "block {label}: placed notes jitter (p50 {o50:.2}) no less than snapped ones \
                  (p50 {s50:.2}); {conditions}"
             ));
         }
