@@ -207,6 +207,10 @@ fn run(
         common::aplaymidi(THROUGH, &file, Duration::from_secs(60));
         // Let the last notes through the one-block latency and the ring.
         std::thread::sleep(Duration::from_millis(300));
+        // The virmidi port outlives the run (the plugin's own port does not).
+        if virmidi.is_some() {
+            common::aconnect_disconnect(THROUGH, &input);
+        }
         done.store(true, Ordering::Release);
         audio.join().expect("audio thread")
     });
