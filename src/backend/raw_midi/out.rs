@@ -15,7 +15,9 @@
 //! is open, a write error, a device that takes nothing for [`STALL_NS`].
 
 use crate::backend::alsa_seq::output::StreamOrder;
-use crate::backend::alsa_seq::sysex_pacer::{wire_ns, Hold, Outcome, SysexPacer, WriteError};
+use crate::backend::alsa_seq::sysex_pacer::{
+    wire_ns, Hold, Outcome, SysexPacer, WriteError, CHUNK,
+};
 use crate::engine::news::LogBudget;
 use crate::engine::{stream, News};
 use crate::protocol::MidiMessage;
@@ -63,6 +65,9 @@ pub struct RawOutput {
     /// Since when the device takes nothing.
     stalled_since: Option<u64>,
     drops: LogBudget,
+    /// Scratch for one look's pacer output (kept: no allocation per look).
+    pieces: Vec<(u64, [u8; PIECE], usize)>,
+    outcomes: Vec<Outcome>,
 }
 
 impl RawOutput {
@@ -79,6 +84,8 @@ impl RawOutput {
             written: 0,
             stalled_since: None,
             drops: LogBudget::new(10, "raw MIDI output dropped"),
+            pieces: Vec::with_capacity(4 * CHUNK / PIECE),
+            outcomes: Vec::with_capacity(64),
         }
     }
 
@@ -156,8 +163,8 @@ impl RawOutput {
                 }
             }
         }
-        let mut pieces: Vec<(u64, [u8; PIECE], usize)> = Vec::new();
-        let mut outcomes = Vec::new();
+        let mut pieces = std::mem::take(&mut self.pieces);
+        let mut outcomes = std::mem::take(&mut self.outcomes);
         self.pacer.feed(
             now_ns,
             |chunk| {
@@ -170,15 +177,17 @@ impl RawOutput {
             },
             |o| outcomes.push(o),
         );
-        for (t, b, n) in pieces {
+        for (t, b, n) in pieces.drain(..) {
             self.schedule(t, stream::HOST, &b[..n], true);
         }
-        for o in outcomes {
+        for o in outcomes.drain(..) {
             match o {
                 Outcome::Release(m) => self.schedule_msg(&m),
                 o => self.tell(news, o),
             }
         }
+        self.pieces = pieces;
+        self.outcomes = outcomes;
     }
 
     /// As the engine stops: what the pacer holds is scheduled now or given
