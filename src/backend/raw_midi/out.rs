@@ -272,6 +272,30 @@ impl RawOutput {
         }
     }
 
+    /// The engine stops with `self.waiting()` entries not written: each
+    /// message is counted as dropped, a SysEx as dropped or, if part of it
+    /// went out, cut.
+    pub fn abandon(&mut self, news: &News) {
+        let c = &news.counters;
+        let mut sysex_open = self.written > 0;
+        for t in self.timed.drain(..) {
+            if !t.sysex {
+                news.count(&c.output_dropped, 1);
+            } else if t.bytes[0] == 0xF0 {
+                news.count(&c.output_dropped, 1);
+                sysex_open = false;
+            } else if !sysex_open {
+                // The first piece left of a SysEx that had started.
+                news.count(&c.output_sysex_cut, 1);
+                sysex_open = true;
+            }
+            if t.sysex && t.bytes[usize::from(t.len) - 1] == 0xF7 {
+                sysex_open = false;
+            }
+        }
+        self.written = 0;
+    }
+
     fn done(&mut self, news: &News, bytes: usize) {
         let t = self.timed.remove(0);
         self.written = 0;
@@ -425,6 +449,31 @@ mod tests {
         assert!(last_sx >= ms + wire_ns(sx.len() - PIECE), "{last_sx}");
         assert!(got.last().unwrap().0 >= ms + wire_ns(sx.len()));
         assert_eq!(news.stats().sent_messages, 3);
+    }
+
+    #[test]
+    fn what_is_left_at_stop_is_counted_once_per_message() {
+        let (mut p, mut o, news) = rig();
+        let mut sx = vec![0xF0];
+        sx.extend([1u8; 30]);
+        sx.push(0xF7);
+        assert!(p.try_send_sysex(0, stream::HOST, &sx));
+        assert!(p.try_send(clock(1)));
+        // Part of the SysEx goes out, then the engine stops.
+        let mut w = Rec(Vec::new(), 0);
+        o.drain(0, &news);
+        o.write_due(wire_ns(PIECE), Some(&mut w), &news);
+        assert!(!w.0.is_empty() && o.waiting() > 0);
+        o.abandon(&news);
+        assert_eq!(o.waiting(), 0);
+        let s = news.stats();
+        assert_eq!((s.output_sysex_cut, s.output_dropped), (1, 0), "{s:?}");
+        // One not started (still in the pacer until the last look):
+        // dropped, once.
+        assert!(p.try_send_sysex(10 * wire_ns(64), stream::HOST, &sx));
+        o.drain_last(wire_ns(64), &news);
+        o.abandon(&news);
+        assert_eq!(news.stats().output_dropped, 1);
     }
 
     #[test]

@@ -188,6 +188,7 @@ fn body(ctx: ThreadCtx) -> Result<(), String> {
         crate::backend::raw_midi::timer::sleep_until(t);
         r.write_due();
     }
+    r.ctx.output.abandon(&r.ctx.news);
     Ok(())
 }
 
