@@ -150,7 +150,7 @@ fn rawmidi_framed_input_carries_the_arrival_time_not_the_read_time() {
 fn rawmidi_wire_bytes_arrive_intact_stamped_on_the_senders_schedule() {
     let (v, pattern) = device();
     let mut r = Raw::start(&pattern);
-    let lines = r.wait_line("open", 1, Duration::from_secs(3));
+    let lines = r.wait_line("opened", 1, Duration::from_secs(3));
     assert!(
         lines
             .iter()
@@ -208,7 +208,7 @@ fn rawmidi_wire_bytes_arrive_intact_stamped_on_the_senders_schedule() {
 fn rawmidi_output_arrives_at_the_paired_port_at_its_time() {
     let (v, pattern) = device();
     let mut r = Raw::start(&pattern);
-    r.wait_line("open", 1, Duration::from_secs(3));
+    r.wait_line("opened", 1, Duration::from_secs(3));
     let rec = Receiver::start("raw-test-receiver", &[v.seq_addr()]);
     let t0 = monotonic_ns() + 100 * MS;
     let mut sent: Vec<(u64, Vec<u8>)> = Vec::new();
@@ -325,7 +325,7 @@ fn rawmidi_a_busy_device_names_who_holds_it_and_is_taken_when_freed() {
         1
     );
     drop(held);
-    r.wait_line("open", 1, Duration::from_secs(3));
+    r.wait_line("opened", 1, Duration::from_secs(3));
     r.engine.stop();
 }
 
@@ -354,7 +354,7 @@ fn sysfs_write(drv: &std::path::Path, file: &str, what: &str) {
 fn rawmidi_an_unplugged_device_releases_its_notes_and_is_reopened_when_back() {
     let (v, pattern) = device();
     let mut r = Raw::start(&pattern);
-    r.wait_line("open", 1, Duration::from_secs(3));
+    r.wait_line("opened", 1, Duration::from_secs(3));
     let s = sender(&v);
     s.raw_bytes(&[0x90, 64, 100]);
     let on = collect(&mut r.input, 1, Duration::from_secs(2));
@@ -378,9 +378,12 @@ fn rawmidi_an_unplugged_device_releases_its_notes_and_is_reopened_when_back() {
     assert_eq!(r.engine.state(), ThreadState::Running);
     r.wait_line("no raw MIDI device matches", 1, Duration::from_secs(3));
     sysfs_write(&drv, "bind", &dev);
-    r.wait_line("open", 2, Duration::from_secs(5));
+    r.wait_line("opened", 2, Duration::from_secs(5));
     // The card is back with new sequencer clients: input flows again.
-    let (v2, _) = device();
+    let v2 = require_virmidi(1)
+        .into_iter()
+        .find(|d| (d.card, d.device) == (v.card, v.device))
+        .expect("the same virmidi device back");
     let s2 = sender(&v2);
     s2.raw_bytes(&[0x80, 64, 0]);
     let again = collect(&mut r.input, 1, Duration::from_secs(2));
@@ -433,7 +436,7 @@ fn rawmidi_the_plugin_runs_the_raw_backend_when_chosen() {
         clap_host::run_main_thread_callback(&mut plugin);
         let opened = clap_host::logs(&plugin)
             .iter()
-            .any(|(_, l)| l.contains("raw MIDI device") && l.contains("open"));
+            .any(|(_, l)| l.contains("raw MIDI device") && l.contains("opened"));
         if opened && !sent {
             s.raw_bytes(&[0x90, 61, 99]);
             sent = true;
@@ -463,7 +466,7 @@ fn rawmidi_the_plugin_runs_the_raw_backend_when_chosen() {
 fn rawmidi_stamps_beside_the_sequencer_backends_and_a_bare_clients() {
     let (v, pattern) = device();
     let mut raw = Raw::start(&pattern);
-    raw.wait_line("open", 1, Duration::from_secs(3));
+    raw.wait_line("opened", 1, Duration::from_secs(3));
     let mut seq = start(config());
     let s = sender(&v);
     s.connect(seq.in_addr());

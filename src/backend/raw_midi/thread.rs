@@ -295,7 +295,7 @@ impl Raw {
         let out = if dev.writable { "" } else { " (input only)" };
         self.ctx.news.log(
             LogLevel::Info,
-            format!("raw MIDI device {} open{out}: {how}", info.describe()),
+            format!("raw MIDI device {} opened{out}: {how}", info.describe()),
         );
         if let (Some(e), false) = (&dev.framing_error, self.fallback_logged) {
             self.fallback_logged = true;
