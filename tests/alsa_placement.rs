@@ -14,6 +14,9 @@
 //! latency "Auto" (the default) the notes are placed against the latency in
 //! use when each was placed (from the plugin's "Latency in use" events),
 //! after a warm-up of notes that lets it learn the machine's delays.
+//! Each row runs with one backend: the ALSA sequencer's (the plugin's own
+//! port), or raw MIDI (the plugin reads a virmidi device that Midi Through
+//! plays into).
 //!
 //! Needs a kernel sequencer: run with `cargo xtask test` (natively where
 //! `/dev/snd/seq` exists, in the project's qemu VM otherwise).
@@ -30,7 +33,7 @@ use clack_host::prelude::*;
 use clap_host::{instantiate, load_entry, logs, Recorded};
 use phasorsync::backend::alsa_seq::queue_time::monotonic_ns;
 use phasorsync::backend::alsa_seq::{AlsaConfig, AlsaEngine};
-use phasorsync::engine::MidiEngine;
+use phasorsync::engine::{Backend, MidiEngine};
 use phasorsync::protocol::MidiEvent;
 use phasorsync::ring::{midi_buffer_with_config, MidiBufferConsumer, RingConfig};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -108,12 +111,32 @@ fn plugin_input(plugin: &PluginInstance<clap_host::TestHost>) -> String {
 }
 
 /// Play the file into the plugin (paced at `frames` per block) and the probe.
-fn run(frames: u32, setting: Setting, times: &[u32]) -> (Run, Vec<(u64, u8)>, u64) {
+fn run(
+    frames: u32,
+    setting: Setting,
+    times: &[u32],
+    backend: Backend,
+) -> (Run, Vec<(u64, u8)>, u64) {
     let entry = load_entry();
     let mut plugin = instantiate(&entry, ID).unwrap();
     set_latency(&mut plugin, setting);
+    // The raw backend reads the first virmidi device, whose sequencer port
+    // Midi Through then plays into: the same kernel dispatch as the probe's.
+    let virmidi = (backend == Backend::RawMidi).then(|| common::require_virmidi(1).remove(0));
+    if let Some(v) = &virmidi {
+        std::env::set_var("PHASORSYNC_CONNECT", format!("raw:{}", v.raw()));
+        set_param(
+            &mut plugin,
+            phasorsync::plugin::params::index::MIDI_BACKEND,
+            1.0,
+        );
+    }
     let processor = clap_host::activate(&mut plugin, frames);
-    let input = plugin_input(&plugin);
+    std::env::remove_var("PHASORSYNC_CONNECT");
+    let input = match &virmidi {
+        Some(v) => v.addr(),
+        None => plugin_input(&plugin),
+    };
     let (mut probe_engine, mut probe) = probe();
     let probe_addr = format!(
         "{}:{}",
@@ -194,6 +217,10 @@ fn run(frames: u32, setting: Setting, times: &[u32]) -> (Run, Vec<(u64, u8)>, u6
         common::aplaymidi(THROUGH, &file, Duration::from_secs(60));
         // Let the last notes through the one-block latency and the ring.
         std::thread::sleep(Duration::from_millis(300));
+        // The virmidi port outlives the run (the plugin's own port does not).
+        if virmidi.is_some() {
+            common::aconnect_disconnect(THROUGH, &input);
+        }
         done.store(true, Ordering::Release);
         audio.join().expect("audio thread")
     });
@@ -250,6 +277,15 @@ struct Figures {
 
 /// Set the "MIDI input latency" parameter, as a user would before playing.
 fn set_latency(plugin: &mut PluginInstance<clap_host::TestHost>, setting: Setting) {
+    let value = match setting {
+        Setting::Blocks(b) => f64::from(b),
+        Setting::Auto => AUTO,
+    };
+    set_param(plugin, phasorsync::plugin::params::index::LATENCY, value);
+}
+
+/// Set the parameter of table row `index` before activation.
+fn set_param(plugin: &mut PluginInstance<clap_host::TestHost>, index: usize, value: f64) {
     use clack_extensions::params::PluginParams;
 
     let mut handle = plugin.inactive_plugin_handle().expect("inactive");
@@ -257,12 +293,9 @@ fn set_latency(plugin: &mut PluginInstance<clap_host::TestHost>, setting: Settin
     let mut input = EventBuffer::with_capacity(1);
     input.push(&ParamValueEvent::new(
         0,
-        phasorsync::plugin::LATENCY_PARAM,
+        ClapId::new(phasorsync::plugin::params::PARAMS[index].id),
         Pckn::match_all(),
-        match setting {
-            Setting::Blocks(b) => f64::from(b),
-            Setting::Auto => AUTO,
-        },
+        value,
     ));
     params.flush(
         &mut handle,
@@ -271,8 +304,8 @@ fn set_latency(plugin: &mut PluginInstance<clap_host::TestHost>, setting: Settin
     );
 }
 
-fn measure(frames: u32, setting: Setting, times: &[u32]) -> Figures {
-    let (mut run, seen, late) = run(frames, setting, times);
+fn measure(frames: u32, setting: Setting, times: &[u32], backend: Backend) -> Figures {
+    let (mut run, seen, late) = run(frames, setting, times, backend);
     assert_eq!(seen.len(), NOTES, "the probe did not see every note");
     let warm_up = if setting == Setting::Auto { WARM_UP } else { 0 };
     assert_eq!(
@@ -376,30 +409,36 @@ fn hardware_notes_land_on_their_sample_at_every_block_size() {
         "placement at 48 kHz, {NOTES} notes from aplaymidi; error in samples against the kernel \
          timestamp: delay = median, jitter = |error - median| p50 / p99 / max; \
          block N: latency one block, N*2: two blocks, N auto: Auto after {WARM_UP} notes of \
-         warm-up"
+         warm-up; seq: the ALSA sequencer backend, raw: the raw MIDI backend reading a virmidi \
+         device Midi Through plays into"
     );
     println!(
-        "{:>5} | {:>30} | {:>30} | {:>21} | late",
+        "{:>13} | {:>30} | {:>30} | {:>21} | late",
         "block", "PhasorSync: delay, jitter", "snapped: delay, jitter", "inter-onset |error|"
     );
     let mut failures = Vec::new();
     // Every block size at a fixed latency of one block, 256 frames again at
     // two blocks, which absorbs wake-ups up to a period late, and every block
-    // size under Auto, the default.
+    // size under Auto, the default; the raw MIDI backend at one block each.
+    let seq = (Backend::Sequencer, "seq");
+    let raw = (Backend::RawMidi, "raw");
     let runs = [
-        (64u32, Setting::Blocks(1)),
-        (256, Setting::Blocks(1)),
-        (1024, Setting::Blocks(1)),
-        (256, Setting::Blocks(2)),
-        (64, Setting::Auto),
-        (256, Setting::Auto),
-        (1024, Setting::Auto),
+        (64u32, Setting::Blocks(1), seq),
+        (256, Setting::Blocks(1), seq),
+        (1024, Setting::Blocks(1), seq),
+        (256, Setting::Blocks(2), seq),
+        (64, Setting::Auto, seq),
+        (256, Setting::Auto, seq),
+        (1024, Setting::Auto, seq),
+        (64, Setting::Blocks(1), raw),
+        (256, Setting::Blocks(1), raw),
+        (1024, Setting::Blocks(1), raw),
     ];
-    for (frames, setting) in runs {
+    for (frames, setting, (backend, which)) in runs {
         let label = match setting {
-            Setting::Blocks(1) => format!("{frames}"),
-            Setting::Blocks(b) => format!("{frames}*{b}"),
-            Setting::Auto => format!("{frames} auto"),
+            Setting::Blocks(1) => format!("{frames} {which}"),
+            Setting::Blocks(b) => format!("{frames}*{b} {which}"),
+            Setting::Auto => format!("{frames} auto {which}"),
         };
         let conditions_of = |f: &Figures| {
             let (w50, w99, wmax) = percentiles(&f.wake_us);
@@ -413,16 +452,16 @@ fn hardware_notes_land_on_their_sample_at_every_block_size() {
         // A run that was mostly xruns measures the machine, not the plugin:
         // measure again, up to MEASURE_RUNS runs in all.
         let measurable = |f: &Figures| f.ours.len() >= NOTES / 2;
-        let mut f = measure(frames, setting, &times);
+        let mut f = measure(frames, setting, &times, backend);
         for _ in 1..MEASURE_RUNS {
             if measurable(&f) {
                 break;
             }
             println!(
-                "{label:>5} | mostly xruns, measuring again; {}",
+                "{label:>13} | mostly xruns, measuring again; {}",
                 conditions_of(&f)
             );
-            f = measure(frames, setting, &times);
+            f = measure(frames, setting, &times, backend);
         }
         let conditions = conditions_of(&f);
         if !measurable(&f) {
@@ -430,10 +469,10 @@ fn hardware_notes_land_on_their_sample_at_every_block_size() {
             // period: then there is nothing to measure at this block size
             // (every note was still delivered once and in order, checked
             // above). Larger blocks must be measurable.
-            println!("{label:>5} | not measurable in this run, too few notes away from xruns; {conditions}");
+            println!("{label:>13} | not measurable in this run, too few notes away from xruns; {conditions}");
             if frames > 64 {
                 failures.push(format!(
-                    "block {frames}: the run was mostly xruns: {conditions}"
+                    "block {label}: the run was mostly xruns: {conditions}"
                 ));
             }
             continue;
@@ -442,7 +481,7 @@ fn hardware_notes_land_on_their_sample_at_every_block_size() {
         let (sd, s50, s99, smax) = delay_jitter(&f.snapped);
         let (i50, i99, imax) = percentiles(&f.ioi);
         println!(
-            "{label:>5} | {od:>6.1}, {o50:>5.2} {o99:>7.2} {omax:>7.2} | {sd:>6.1}, {s50:>5.2} \
+            "{label:>13} | {od:>6.1}, {o50:>5.2} {o99:>7.2} {omax:>7.2} | {sd:>6.1}, {s50:>5.2} \
              {s99:>7.2} {smax:>7.2} | {i50:>5.2} {i99:>7.2} {imax:>7.2} | {}",
             f.late
         );
@@ -478,7 +517,7 @@ fn hardware_notes_land_on_their_sample_at_every_block_size() {
         // the block in which they became available.
         if o50 >= s50 {
             failures.push(format!(
-                "block {frames}: placed notes jitter (p50 {o50:.2}) no less than snapped ones \
+                "block {label}: placed notes jitter (p50 {o50:.2}) no less than snapped ones \
                  (p50 {s50:.2}); {conditions}"
             ));
         }

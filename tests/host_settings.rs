@@ -256,7 +256,15 @@ fn a_state_saved_with_a_fixed_latency_loads_that_latency_byte_for_byte() {
     let handle = plugin.plugin_handle();
     let params = handle.get_extension::<PluginParams>().unwrap();
     assert_eq!(params.get_value(&handle, ClapId::new(LATENCY)), Some(1.0));
-    assert_eq!(save(&mut plugin), old, "the old state did not round-trip");
+    // Saved again, it holds the same values (and the parameters added since,
+    // at their defaults), and from then on round-trips byte for byte.
+    let upgraded = save(&mut plugin);
+    let mut again = instantiate(&entry, ID).unwrap();
+    assert!(load(&mut again, &upgraded));
+    let handle = again.plugin_handle();
+    let params = handle.get_extension::<PluginParams>().unwrap();
+    assert_eq!(params.get_value(&handle, ClapId::new(LATENCY)), Some(1.0));
+    assert_eq!(save(&mut again), upgraded, "the state did not round-trip");
     // Every fixed choice stays itself through a save and a load.
     for fixed in [0.0, 1.0, 2.0] {
         let mut a = instantiate(&entry, ID).unwrap();
@@ -279,10 +287,13 @@ fn latency_in_use_is_shown_read_only_and_follows_the_setting() {
     let handle = plugin.plugin_handle();
     let params = handle.get_extension::<PluginParams>().unwrap();
     let rows = phasorsync::plugin::params::PARAMS;
-    // The last row, so every older id keeps its place.
+    // Appended after the parameters that existed before it, so every older
+    // id keeps its place.
+    let row = phasorsync::plugin::params::index::LATENCY_IN_USE;
+    assert!(rows[..row].iter().all(|p| p.id < rows[row].id));
     let mut buf = ParamInfoBuffer::new();
     let info = params
-        .get_info(&handle, rows.len() as u32 - 1, &mut buf)
+        .get_info(&handle, row as u32, &mut buf)
         .expect("info");
     assert_eq!(info.id, ClapId::new(LATENCY_IN_USE));
     assert_eq!(info.name, b"Latency in use");

@@ -1,6 +1,10 @@
 //! The MIDI backends beneath the engine seam ([`crate::engine::MidiEngine`]).
 //!
 //! Each backend owns a thread that talks to the kernel: [`alsa_seq`] is the
-//! private ALSA sequencer client; a raw MIDI backend would sit beside it.
+//! private ALSA sequencer client; [`raw_midi`] opens one raw MIDI device
+//! directly, with the kernel's byte timestamps. [`chosen`] runs the one the
+//! user chose.
 
 pub mod alsa_seq;
+pub mod chosen;
+pub mod raw_midi;

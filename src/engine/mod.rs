@@ -118,9 +118,32 @@ impl EngineIo {
     }
 }
 
+/// Which backend the user chose (the *MIDI backend* parameter).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// The private ALSA sequencer client (the default).
+    #[default]
+    Sequencer,
+    /// One raw MIDI device, opened directly, named by a `raw:` pattern.
+    RawMidi,
+}
+
+impl Backend {
+    /// The parameter's value (its choice index) as a backend.
+    pub fn from_param(value: f64) -> Self {
+        if value >= 0.5 {
+            Self::RawMidi
+        } else {
+            Self::Sequencer
+        }
+    }
+}
+
 /// What the user chose that a backend applies, backend-neutral.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EngineOptions {
+    /// Which backend to run (applied at the next start).
+    pub backend: Backend,
     /// Which devices to connect, as name patterns (see the backend for the
     /// syntax it matches against its own port names).
     pub connect: String,

@@ -100,6 +100,16 @@ impl TestSource {
             .count() as u64
     }
 
+    /// Sends `bytes` as they are, in one variable-length (SysEx) event, to
+    /// the subscribers now; returns the monotonic time just before. A
+    /// virmidi device's raw input receives such an event's bytes unchanged,
+    /// whatever they are: a test feeds it wire bytes (running status,
+    /// realtime bytes inside a SysEx, a SysEx in pieces) this way.
+    pub fn raw_bytes(&self, bytes: &[u8]) -> u64 {
+        self.output(&mut Event::new_ext(EventType::Sysex, bytes))
+            .expect("event_output_direct")
+    }
+
     /// From this port to its subscribers, now; the time just before the write.
     fn output(&self, ev: &mut Event) -> alsa::Result<u64> {
         ev.set_source(self.addr.port);

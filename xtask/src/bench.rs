@@ -10,7 +10,9 @@
 //!    (`benches/alsa_latency.rs`: PhasorSync's thread vs a bare `alsa` client
 //!    vs `midir`) and placement accuracy of the bundled plugin
 //!    (`tests/alsa_placement.rs`: PhasorSync vs snapping to the block start,
-//!    blocks of 64/256/1024), MIDI clock and notes out
+//!    blocks of 64/256/1024, with the sequencer backend and the raw MIDI
+//!    backend side by side), the input stamps of both backends and of a bare
+//!    client for the same sends (`tests/alsa_raw_midi.rs`), MIDI clock and notes out
 //!    (`benches/clock_out.rs`: PhasorSync vs `aplaymidi`'s scheduled floor
 //!    vs a naive plugin sending at block start, blocks of 64/256/1024), and
 //!    the external MIDI clock → phasor figures (`tests/kernel_clock_in.rs`:
@@ -68,6 +70,11 @@ pub fn run(args: &[String]) -> Result<()> {
         &["test", "--release", "--test", "alsa_placement"],
         "alsa_placement",
     )?;
+    let stamps = build_exe(
+        &cargo,
+        &["test", "--release", "--test", "alsa_raw_midi"],
+        "alsa_raw_midi",
+    )?;
     let clock_out = build_exe(&cargo, &["bench", "--bench", "clock_out"], "clock_out")?;
     let clock_in = build_exe(
         &cargo,
@@ -80,6 +87,7 @@ pub fn run(args: &[String]) -> Result<()> {
         "#!/bin/sh\nset -e\ncd {root}\nexport PHASORSYNC_BUNDLE={bundle}\n\
          echo '== delivery latency (benches/alsa_latency.rs)'\n{latency}\n\
          echo '== placement (tests/alsa_placement.rs)'\n{placement} --ignored --nocapture --test-threads=1\n\
+         echo '== input stamps, raw MIDI beside the sequencer (tests/alsa_raw_midi.rs)'\n{stamps} --ignored --nocapture --test-threads=1 rawmidi_stamps_beside\n\
          echo '== clock and notes out (benches/clock_out.rs)'\n{clock_out}\n\
          echo '== MIDI clock in to the phasor (tests/kernel_clock_in.rs)'\n{clock_in} --ignored --nocapture --test-threads=1\n\
          echo '== placement by PipeWire and a2jmidid (benches/peers/)'\n\
@@ -88,6 +96,7 @@ pub fn run(args: &[String]) -> Result<()> {
         bundle = root.join("target/bundled/PhasorSync.clap").display(),
         latency = latency.display(),
         placement = placement.display(),
+        stamps = stamps.display(),
         clock_out = clock_out.display(),
         clock_in = clock_in.display(),
         peers = peers.display(),

@@ -53,6 +53,8 @@ use std::path::PathBuf;
 
 use alsa::seq::{Addr, ClientIter, Connect, PortCap, PortIter, PortSubscribe, Seq};
 
+use crate::backend::raw_midi::patterns::split_raw;
+
 /// Environment variable holding a pattern list.
 pub const ENV_VAR: &str = "PHASORSYNC_CONNECT";
 
@@ -149,7 +151,8 @@ impl Patterns {
     /// Adds the patterns of another list.
     pub fn extend_from(&mut self, text: &str) {
         for line in text.lines() {
-            let line = line.trim();
+            // `raw:` entries are the raw MIDI backend's.
+            let line = split_raw(line).0.trim().trim_end_matches(',');
             if line.starts_with('#') {
                 continue;
             }
@@ -288,14 +291,18 @@ pub fn config_file_path() -> Option<PathBuf> {
 
 /// The patterns from the environment and the config file (either may be absent).
 pub fn patterns_from_environment() -> Patterns {
-    let mut p = Patterns::default();
-    if let Ok(v) = std::env::var(ENV_VAR) {
-        p.extend_from(&v);
+    Patterns::parse(&patterns_from_environment_text())
+}
+
+/// The pattern text of the environment, then of the config file (either
+/// may be absent), one after the other.
+pub fn patterns_from_environment_text() -> String {
+    let mut text = std::env::var(ENV_VAR).unwrap_or_default();
+    if let Some(file) = config_file_path().and_then(|f| std::fs::read_to_string(f).ok()) {
+        text.push('\n');
+        text.push_str(&file);
     }
-    if let Some(text) = config_file_path().and_then(|f| std::fs::read_to_string(f).ok()) {
-        p.extend_from(&text);
-    }
-    p
+    text
 }
 
 /// The thread's side: which ports it connected, how to (dis)connect, and
@@ -608,6 +615,16 @@ mod tests {
         assert!(p.matches("Virtual Raw MIDI 0-0", "VirMIDI 0-0"));
         assert!(!p.matches("Virtual Raw MIDI 0-1", "VirMIDI 0-12"));
         assert!(!p.matches("Keystation", "Port 1"));
+    }
+
+    #[test]
+    fn raw_entries_are_left_to_the_raw_backend() {
+        // `raw:hw:1,0` split at its comma would leave `0`, a substring
+        // that matches many port names.
+        let p = Patterns::parse("launchkey, raw:hw:1,0\nRAW:VirMIDI\n*through*");
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(!p.matches("Virtual Raw MIDI 0-0", "VirMIDI 0-0"));
+        assert!(p.matches("Launchkey", "x"));
     }
 
     #[test]

@@ -141,7 +141,7 @@ struct Running {
 }
 
 /// Tell the thread the host's audio thread priority (`None`: not realtime).
-fn set_host_priority(shared: &Shared, host_priority: Option<i32>) {
+pub(crate) fn set_host_priority(shared: &Shared, host_priority: Option<i32>) {
     let v = match host_priority {
         Some(p) if p >= 1 => p,
         _ => HOST_PRIORITY_NOT_RT,

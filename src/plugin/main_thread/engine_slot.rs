@@ -2,11 +2,14 @@
 //! activation and stopped at deactivation, on the main thread. A failure to
 //! start is logged once and leaves the plugin passing host events through.
 
-use crate::backend::alsa_seq::{AlsaConfig, AlsaEngine};
+use crate::backend::alsa_seq::AlsaConfig;
+use crate::backend::chosen::ChosenEngine;
+use crate::backend::raw_midi::RawConfig;
 use crate::engine::rt::PriorityLink;
 use crate::engine::{
-    EngineEnds, EngineError, EngineHandle, EngineOptions, LogLevel, MidiEngine, News,
+    Backend, EngineEnds, EngineError, EngineHandle, EngineOptions, LogLevel, MidiEngine, News,
 };
+use crate::plugin::params::index;
 use crate::plugin::PhasorSyncMainThread;
 use crate::ring::RingConfig;
 use clack_extensions::log::LogSeverity;
@@ -22,12 +25,16 @@ pub trait EngineFactory: 'static {
     fn create() -> Result<Box<dyn MidiEngine>, EngineError>;
 }
 
-/// The real thing: a private ALSA sequencer client.
+/// The real thing: the backend the *MIDI backend* parameter chooses, a
+/// private ALSA sequencer client or a raw MIDI device.
 pub struct AlsaEngineFactory;
 
 impl EngineFactory for AlsaEngineFactory {
     fn create() -> Result<Box<dyn MidiEngine>, EngineError> {
-        Ok(Box::new(AlsaEngine::new(AlsaConfig::default())?))
+        Ok(Box::new(ChosenEngine::new(
+            AlsaConfig::default(),
+            RawConfig::default(),
+        )?))
     }
 }
 
@@ -93,6 +100,7 @@ fn output_ring_config() -> RingConfig {
 impl PhasorSyncMainThread<'_> {
     fn options(&self) -> EngineOptions {
         EngineOptions {
+            backend: Backend::from_param(self.shared.settings.params.get(index::MIDI_BACKEND)),
             connect: self.shared.settings.patterns(),
             remembered: self.shared.settings.remembered(),
         }
@@ -122,7 +130,10 @@ impl PhasorSyncMainThread<'_> {
                     }
                 }
             }
+            let options = self.options();
             handle.as_mut().map(|h| {
+                // The backend chosen now (the parameter may have changed).
+                h.engine_mut().set_options(&options);
                 h.start().map(|ends| Started {
                     ends,
                     news: Arc::clone(h.news()),

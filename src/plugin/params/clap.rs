@@ -1,6 +1,6 @@
 //! The CLAP params extension, read from the parameter table.
 
-use super::table::{by_id, Param, PARAMS};
+use super::table::{by_id, index, Param, PARAMS};
 use crate::plugin::{PhasorSyncAudioProcessor, PhasorSyncMainThread, PhasorSyncShared};
 use clack_extensions::params::{
     ParamDisplayWriter, ParamInfo, ParamInfoFlags, ParamInfoWriter, PluginAudioProcessorParams,
@@ -23,7 +23,13 @@ impl PhasorSyncShared<'_> {
                 if p.read_only {
                     return;
                 }
+                let before = self.settings.params.get(index);
                 self.settings.params.set(index, e.value());
+                // Another backend means another engine: the host deactivates
+                // and activates the plugin, which starts the one chosen.
+                if index == index::MIDI_BACKEND && self.settings.params.get(index) != before {
+                    self.host.request_restart();
+                }
             }
         }
     }

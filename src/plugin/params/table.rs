@@ -85,6 +85,8 @@ pub mod index {
     pub const EXT_PHASE_ERROR: usize = 15;
     /// Read-only: the MIDI input latency in use (ms), whatever its setting.
     pub const LATENCY_IN_USE: usize = 16;
+    /// Which MIDI backend (ALSA sequencer, raw MIDI).
+    pub const MIDI_BACKEND: usize = 17;
 }
 
 /// The "MIDI input latency" choice that sets itself (see
@@ -118,6 +120,9 @@ const PHASOR_SOURCE_TEXT: &[&str] = &[
     "Host transport",
     "External MIDI clock",
 ];
+
+/// The MIDI backends, in the order of [`crate::engine::Backend`].
+const BACKEND_TEXT: &[&str] = &["ALSA sequencer", "Raw MIDI"];
 
 /// The follower's lock states, in the order of
 /// [`crate::midi_clock::follower::Lock`].
@@ -282,6 +287,17 @@ pub const PARAMS: &[Param] = &[
             unit: "ms",
             decimals: 2,
         },
+    },
+    Param {
+        id: 18,
+        name: "MIDI backend",
+        module: "",
+        min: 0.0,
+        max: 1.0,
+        default: 0.0,
+        automatable: false,
+        read_only: false,
+        kind: Kind::Choice(BACKEND_TEXT),
     },
 ];
 

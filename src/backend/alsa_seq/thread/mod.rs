@@ -19,7 +19,7 @@ mod away;
 mod clock_check;
 mod input;
 mod patterns;
-mod priority;
+pub(crate) mod priority;
 mod send;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -230,6 +230,16 @@ impl Midi {
 /// milliseconds as `poll` would). A descriptor in error (POLLERR, POLLNVAL,
 /// POLLHUP) ends the thread: it would make every later `poll` return at once.
 fn poll(fds: &mut [libc::pollfd], timeout_ns: u64) -> Result<(), String> {
+    ppoll_ns(fds, timeout_ns)?;
+    poll_faults(fds)
+}
+
+/// One `ppoll` of `fds` for at most `timeout_ns`; `revents` as the kernel
+/// left them (an interrupted call leaves them all 0).
+///
+/// # Errors
+/// `ppoll` failed other than by a signal.
+pub(crate) fn ppoll_ns(fds: &mut [libc::pollfd], timeout_ns: u64) -> Result<(), String> {
     for f in fds.iter_mut() {
         f.revents = 0;
     }
@@ -252,9 +262,8 @@ fn poll(fds: &mut [libc::pollfd], timeout_ns: u64) -> Result<(), String> {
         if err.raw_os_error() != Some(libc::EINTR) {
             return Err(format!("poll failed: {err}"));
         }
-        return Ok(());
     }
-    poll_faults(fds)
+    Ok(())
 }
 
 /// `Err` naming the first descriptor `poll` flagged as broken.

@@ -86,12 +86,19 @@ fn refused(shared: &Shared, news: &News, e: &rt::RtRefused) {
     }
 }
 
+impl Priority {
+    /// Applies a new priority request from the host, if any.
+    pub fn follow(&mut self, shared: &Shared, news: &News) {
+        let host = shared.host_priority.load(Ordering::Acquire);
+        if host != self.seen {
+            self.apply(host, shared, news);
+        }
+    }
+}
+
 impl Midi {
     /// Applies a new priority request from the host, if any.
     pub(super) fn follow_priority(&mut self) {
-        let host = self.shared.host_priority.load(Ordering::Acquire);
-        if host != self.priority.seen {
-            self.priority.apply(host, &self.shared, &self.news);
-        }
+        self.priority.follow(&self.shared, &self.news);
     }
 }
