@@ -13,7 +13,7 @@
 //!   queue at its time, looking at the ring at least every
 //!   [`crate::engine::OUTPUT_POLL_NS`]; a full kernel output pool or a
 //!   receiver that refuses is counted, never silent ([`output`]); SysEx at
-//!   the speed of a MIDI wire, the other messages after it ([`sysex_pacer`]),
+//!   the speed of a MIDI wire, the other messages after it ([`crate::backend::shared::sysex_pacer`]),
 //! - runs the queue on the high-resolution timer (`snd-hrtimer`), asked for
 //!   explicitly, and says once, with the fix, when the kernel only has the
 //!   system tick ([`timer`]; [`raw`] makes the two requests the `alsa`
@@ -42,9 +42,6 @@ pub mod output;
 pub mod queue_time;
 pub mod raw;
 pub mod retract;
-pub mod shared;
-pub mod sync;
-pub mod sysex_pacer;
 pub mod thread;
 pub mod timer;
 
@@ -53,18 +50,18 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+pub use crate::backend::shared::state::ThreadState;
 pub use connect::{Pattern, Patterns, Side};
 pub use error::SeqError;
-pub use shared::ThreadState;
 pub use timer::{QueueTimer, TimerKind};
 
+use crate::backend::shared::state::{Shared, HOST_PRIORITY_NOT_RT};
+use crate::backend::shared::sync::lock;
 use crate::engine::rt::PriorityLink;
 use crate::engine::{
     EngineError, EngineIo, EngineOptions, EngineStats, LogLevel, MidiEngine, News,
 };
 use crate::protocol::DEFAULT_MAX_SYSEX;
-use shared::{Shared, HOST_PRIORITY_NOT_RT};
-use sync::lock;
 
 /// Settings of an [`AlsaEngine`].
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -21,7 +21,7 @@
 //! that message is dropped and counted, nothing else is affected. SysEx
 //! goes out at the speed of a MIDI wire, event by event, and the other
 //! messages (but realtime ones) wait until it is off the wire
-//! ([`super::sysex_pacer`]); one that fails after its first event is
+//! ([`crate::backend::shared::sysex_pacer`]); one that fails after its first event is
 //! counted as cut (one cause, one counter: not also as dropped). An event
 //! sent at once is delivered while it is written, so a subscriber that
 //! refuses it (its own input pool full) fails the write although the others
@@ -38,7 +38,7 @@ use super::client::cells_for;
 use super::queue_time::QueueTime;
 use super::raw::output_free;
 use super::retract::{remove_clock, tag_for, ClockSchedule};
-use super::sysex_pacer::{Chunk, Hold, Outcome, SysexPacer, WriteError};
+use crate::backend::shared::sysex_pacer::{Chunk, Hold, Outcome, SysexPacer, WriteError};
 use crate::engine::news::LogBudget;
 use crate::engine::stream::{self, StreamOrder};
 use crate::engine::{LogLevel, News, OUTPUT_POLL_NS};

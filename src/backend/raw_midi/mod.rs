@@ -31,8 +31,8 @@ use std::thread::JoinHandle;
 
 use crate::backend::alsa_seq::connect::patterns_from_environment_text;
 use crate::backend::alsa_seq::set_host_priority;
-use crate::backend::alsa_seq::shared::{Shared, ThreadState};
-use crate::backend::alsa_seq::sync::lock;
+use crate::backend::shared::state::{Shared, ThreadState};
+use crate::backend::shared::sync::lock;
 use crate::engine::rt::PriorityLink;
 use crate::engine::{EngineError, EngineIo, EngineOptions, LogLevel, MidiEngine, News};
 use crate::protocol::DEFAULT_MAX_SYSEX;

@@ -14,9 +14,7 @@
 //! bytes inside a SysEx). Every loss is counted: output due while no device
 //! is open, a write error, a device that takes nothing for [`STALL_NS`].
 
-use crate::backend::alsa_seq::sysex_pacer::{
-    wire_ns, Hold, Outcome, SysexPacer, WriteError, CHUNK,
-};
+use crate::backend::shared::sysex_pacer::{wire_ns, Hold, Outcome, SysexPacer, WriteError, CHUNK};
 use crate::engine::news::LogBudget;
 use crate::engine::stream::StreamOrder;
 use crate::engine::{stream, News};

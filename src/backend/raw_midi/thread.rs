@@ -16,10 +16,10 @@ use super::patterns::{self, DeviceInfo, RawPattern};
 use super::timer::TimerFd;
 use super::RawShared;
 use crate::backend::alsa_seq::queue_time::monotonic_ns;
-use crate::backend::alsa_seq::shared::ThreadState;
-use crate::backend::alsa_seq::sync::lock;
 use crate::backend::alsa_seq::thread::ppoll_ns;
 use crate::backend::alsa_seq::thread::priority::Priority;
+use crate::backend::shared::state::ThreadState;
+use crate::backend::shared::sync::lock;
 use crate::engine::sink::{source_id, Sink};
 use crate::engine::{LogLevel, News, OUTPUT_POLL_NS};
 

@@ -15,7 +15,7 @@ use crate::backend::alsa_seq::away_notes::AwayNotes;
 use crate::backend::alsa_seq::client::{cells_for, input_pool};
 use crate::backend::alsa_seq::connect::AutoConnector;
 use crate::backend::alsa_seq::queue_time::QueueTime;
-use crate::backend::alsa_seq::shared::Shared;
+use crate::backend::shared::state::Shared;
 use crate::counting::Since;
 use crate::engine::news::EngineCounters;
 use crate::engine::news::LogBudget;

@@ -7,8 +7,8 @@ use alsa::seq::{Connect, Seq};
 
 use super::Midi;
 use crate::backend::alsa_seq::connect::{AutoConnector, Changes};
-use crate::backend::alsa_seq::shared::Shared;
-use crate::backend::alsa_seq::sync::lock;
+use crate::backend::shared::state::Shared;
+use crate::backend::shared::sync::lock;
 use crate::engine::{LogLevel, News};
 
 impl Midi {

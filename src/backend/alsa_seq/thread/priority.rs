@@ -15,7 +15,7 @@
 use std::sync::atomic::Ordering;
 
 use super::Midi;
-use crate::backend::alsa_seq::shared::{Shared, HOST_PRIORITY_NOT_RT, HOST_PRIORITY_UNKNOWN};
+use crate::backend::shared::state::{Shared, HOST_PRIORITY_NOT_RT, HOST_PRIORITY_UNKNOWN};
 use crate::engine::rt;
 use crate::engine::{LogLevel, News};
 

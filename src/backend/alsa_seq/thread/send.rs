@@ -39,7 +39,7 @@ impl Midi {
     /// client: a note-off the host's last block scheduled `D` ahead would
     /// never reach the synth, and its note would hang. Events still waiting
     /// at the bound are counted as dropped and said once. The time spent is
-    /// left in [`crate::backend::alsa_seq::shared::Shared::played_out_ns`]
+    /// left in [`crate::backend::shared::state::Shared::played_out_ns`]
     /// (stopping is expected to take that long).
     pub(super) fn play_out_queue(&mut self) {
         let t0 = monotonic_ns();

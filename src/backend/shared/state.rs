@@ -7,7 +7,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 
-use super::connect::Patterns;
+use crate::backend::alsa_seq::connect::Patterns;
 
 /// An eventfd: written by the engine to wake the thread's `poll`.
 #[derive(Debug)]
