@@ -1,0 +1,300 @@
+//! The device list: the sequencer's ports, re-listed once a [`POLL`] on the
+//! window's thread (never the audio thread's), each with a mark per
+//! direction that a click toggles. What a mark says is what the patterns
+//! make the engine connect (not a query of the kernel's subscriptions):
+//! - `[x]`: this project's exact pattern for the port (a click removes it);
+//! - `[~]`: another pattern matches it (a name pattern, `PHASORSYNC_CONNECT`,
+//!   the config file, or a connection made in a patchbay); a click adds the
+//!   exact pattern, but only where it was made can the other be removed;
+//! - `[ ]`: nothing connects it (a click adds the exact pattern);
+//! - ` - `: the port cannot be connected that way.
+//!
+//! The click itself becomes a pattern edit in
+//! `crate::plugin`'s `main_thread/connections.rs`.
+
+use super::frame::{Frame, GLYPH};
+use super::view::{line, text_line, Layout, Rect, DIM, ON, TEXT, WARN};
+use crate::backend::alsa_seq::connect::patterns_from_environment;
+use crate::backend::alsa_seq::ports::{ListPorts, SeqPort};
+use crate::backend::alsa_seq::{Patterns, Side};
+use crate::plugin::Settings;
+use std::time::{Duration, Instant};
+
+/// How often the window lists the ports again (devices come and go).
+pub const POLL: Duration = Duration::from_secs(1);
+
+/// What a direction's mark says (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mark {
+    /// The port cannot be connected this way.
+    No,
+    /// Nothing connects it.
+    Off,
+    /// This project's exact pattern connects it.
+    Here,
+    /// Another pattern connects it.
+    Elsewhere,
+}
+
+impl Mark {
+    fn text(self) -> &'static str {
+        match self {
+            Mark::No => " - ",
+            Mark::Off => "[ ]",
+            Mark::Here => "[x]",
+            Mark::Elsewhere => "[~]",
+        }
+    }
+
+    fn on(self) -> bool {
+        matches!(self, Mark::Here | Mark::Elsewhere)
+    }
+}
+
+/// One sequencer port as the device list shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceRow {
+    /// "client:port" address, in numbers.
+    pub address: String,
+    /// `client name:port name`, what the exact pattern names.
+    pub name: String,
+    /// Its mark for PhasorSync's input (the port as a source).
+    pub input: Mark,
+    /// Its mark for PhasorSync's output (the port as a destination).
+    pub output: Mark,
+    /// Why it cannot be used (held by another program), if so.
+    pub busy: Option<String>,
+}
+
+impl DeviceRow {
+    /// The mark of `side`.
+    pub fn mark(&self, side: Side) -> Mark {
+        match side {
+            Side::In => self.input,
+            Side::Out => self.output,
+        }
+    }
+
+    /// The name as listed: the port's name alone when it repeats the client's.
+    fn shown_name(&self) -> &str {
+        match self.name.split_once(':') {
+            Some((client, port)) if port.starts_with(client) => port,
+            _ => &self.name,
+        }
+    }
+}
+
+/// The rows of `ports` (not the system client, nor ports that connect
+/// neither way), marked for this project's patterns `mine` and every
+/// pattern that applies, `all`.
+pub fn rows(ports: &[SeqPort], mine: &Patterns, all: &Patterns) -> Vec<DeviceRow> {
+    let mark = |p: &SeqPort, side: Side, can: bool| {
+        if !can {
+            Mark::No
+        } else if mine.has_exact(side, &p.full_name()) {
+            Mark::Here
+        } else if all.matches_side(side, &p.client_name, &p.port_name) {
+            Mark::Elsewhere
+        } else {
+            Mark::Off
+        }
+    };
+    ports
+        .iter()
+        .filter(|p| !p.is_system() && (p.source || p.dest))
+        .map(|p| DeviceRow {
+            address: p.address(),
+            name: p.full_name(),
+            input: mark(p, Side::In, p.source),
+            output: mark(p, Side::Out, p.dest),
+            busy: p.busy.clone(),
+        })
+        .collect()
+}
+
+/// The window's side of the list: the lister and what it last found.
+pub struct Devices {
+    list: ListPorts,
+    polled: Option<Instant>,
+    ports: Vec<SeqPort>,
+    error: Option<String>,
+    environment: Patterns,
+}
+
+impl Devices {
+    /// A list read by `list`.
+    pub fn new(list: ListPorts) -> Self {
+        Devices {
+            list,
+            polled: None,
+            ports: Vec::new(),
+            error: None,
+            environment: Patterns::default(),
+        }
+    }
+
+    /// The rows now, and why there are none if the sequencer cannot be read;
+    /// the ports (and the environment's patterns) are read again once a
+    /// [`POLL`], the marks at every call (a click shows at once).
+    pub fn read(&mut self, now: Instant, settings: &Settings) -> (Vec<DeviceRow>, Option<String>) {
+        if self.polled.is_none_or(|t| now.duration_since(t) >= POLL) {
+            self.polled = Some(now);
+            match (self.list)() {
+                Ok(ports) => (self.ports, self.error) = (ports, None),
+                Err(why) => (self.ports, self.error) = (Vec::new(), Some(why)),
+            }
+            self.environment = patterns_from_environment();
+        }
+        let mine = Patterns::parse(&settings.patterns());
+        let all = mine
+            .union(&self.environment)
+            .union(&Patterns::parse(&settings.remembered()));
+        (rows(&self.ports, &mine, &all), self.error.clone())
+    }
+}
+
+/// Characters before the input mark, for the panel `r` at scale `s`.
+fn name_width(r: Rect, s: i32) -> usize {
+    let fits = ((r.w - 8 * s) / (GLYPH * s)).max(0) as usize;
+    fits.saturating_sub(8).clamp(4, 40)
+}
+
+/// The line of the panel each row starts on (a busy row takes two).
+fn row_lines(rows: &[DeviceRow]) -> impl Iterator<Item = (usize, i32)> + '_ {
+    let mut n = 1;
+    rows.iter().enumerate().map(move |(i, d)| {
+        let at = n;
+        n += if d.busy.is_some() { 2 } else { 1 };
+        (i, at)
+    })
+}
+
+/// Draw the list (`note`: why it is empty) in its panel `r` at scale `s`.
+pub fn draw(rows: &[DeviceRow], note: Option<&str>, frame: &mut Frame, r: Rect, s: i32) {
+    let w = name_width(r, s);
+    text_line(frame, r, s, 0, TEXT, &format!("{:<w$} in  out", "Devices"));
+    if rows.is_empty() {
+        let why = note.map_or("no sequencer ports".to_string(), |n| format!("none: {n}"));
+        text_line(frame, r, s, 1, DIM, &why);
+    }
+    let mut last = 0;
+    for (i, n) in row_lines(rows) {
+        let d = &rows[i];
+        let row = format!(
+            "{:<w$.w$} {} {}",
+            d.shown_name(),
+            d.input.text(),
+            d.output.text()
+        );
+        let color = match (&d.busy, d.input.on() || d.output.on()) {
+            (Some(_), _) => DIM,
+            (None, true) => ON,
+            (None, false) => TEXT,
+        };
+        if !text_line(frame, r, s, n, color, &row) {
+            return;
+        }
+        if let Some(why) = &d.busy {
+            // A device another program holds: say so, and why.
+            if !text_line(frame, r, s, n + 1, WARN, &format!("  busy: {why}")) {
+                return;
+            }
+        }
+        last = n + i32::from(d.busy.is_some());
+    }
+    if rows
+        .iter()
+        .any(|d| d.input == Mark::Elsewhere || d.output == Mark::Elsewhere)
+    {
+        text_line(
+            frame,
+            r,
+            s,
+            last + 1,
+            DIM,
+            "[~] connected by another pattern",
+        );
+    }
+}
+
+/// The row and direction whose mark is at (`x`, `y`), if a click there
+/// toggles one (a direction the port cannot take is not toggled).
+pub fn toggle_at(layout: &Layout, rows: &[DeviceRow], x: i32, y: i32) -> Option<(usize, Side)> {
+    let (r, s) = (layout.devices, layout.scale);
+    if !r.contains(x, y) {
+        return None;
+    }
+    let n = (y - r.y - 4 * s) / line(s);
+    let (i, _) = row_lines(rows).find(|&(_, at)| at == n)?;
+    let col = ((x - r.x - 4 * s) / (GLYPH * s)) as usize;
+    let w = name_width(r, s);
+    // Each mark with the space before it: " [x]".
+    let side = match col.checked_sub(w)? {
+        0..=3 => Side::In,
+        4..=8 => Side::Out,
+        _ => return None,
+    };
+    (rows[i].mark(side) != Mark::No).then_some((i, side))
+}
+
+/// The middle of row `i`'s mark for `side`, where a click toggles it.
+pub fn mark_point(layout: &Layout, rows: &[DeviceRow], i: usize, side: Side) -> Option<(i32, i32)> {
+    let (r, s) = (layout.devices, layout.scale);
+    let (_, n) = row_lines(rows).find(|&(j, _)| j == i)?;
+    let col = name_width(r, s) as i32 + if side == Side::In { 2 } else { 6 };
+    let x = r.x + 4 * s + col * GLYPH * s + GLYPH * s / 2;
+    let y = r.y + 4 * s + n * line(s) + GLYPH * s / 2;
+    Some((x, y))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ports() -> Vec<SeqPort> {
+        let mut busy = SeqPort::new(28, 0, ("TR-8S", "TR-8S MIDI 1"), true, true);
+        busy.busy = Some("held exclusively by amidi".into());
+        vec![
+            SeqPort::new(0, 1, ("System", "Announce"), true, false),
+            SeqPort::new(24, 0, ("KeyStep 37", "KeyStep 37 MIDI 1"), true, false),
+            busy,
+            SeqPort::new(30, 0, ("Digitone", "Digitone MIDI 1"), true, true),
+        ]
+    }
+
+    #[test]
+    fn marks_say_which_pattern_connects_each_direction() {
+        let mine = Patterns::parse("=KeyStep 37:KeyStep 37 MIDI 1\ndigitone");
+        let all = mine.union(&Patterns::parse("out:tr-8s"));
+        let r = rows(&ports(), &mine, &all);
+        let marks: Vec<_> = r.iter().map(|d| (d.input, d.output)).collect();
+        assert_eq!(
+            marks,
+            vec![
+                (Mark::Here, Mark::No),
+                (Mark::Off, Mark::Elsewhere),
+                (Mark::Elsewhere, Mark::Off),
+            ],
+            "the system client is not listed"
+        );
+        assert_eq!(r[0].shown_name(), "KeyStep 37 MIDI 1");
+        assert_eq!(r[1].busy.as_deref(), Some("held exclusively by amidi"));
+    }
+
+    #[test]
+    fn a_click_on_a_mark_finds_its_row_and_direction() {
+        let l = Layout::new(640, 440, 1);
+        let r = rows(&ports(), &Patterns::default(), &Patterns::default());
+        for (i, side) in [(0, Side::In), (1, Side::Out), (2, Side::In), (2, Side::Out)] {
+            let (x, y) = mark_point(&l, &r, i, side).unwrap();
+            assert_eq!(toggle_at(&l, &r, x, y), Some((i, side)), "row {i} {side:?}");
+        }
+        // The keyboard is no destination; the busy line and the name are
+        // not marks.
+        let (x, y) = mark_point(&l, &r, 0, Side::Out).unwrap();
+        assert_eq!(toggle_at(&l, &r, x, y), None);
+        let (x, y) = mark_point(&l, &r, 1, Side::In).unwrap();
+        assert_eq!(toggle_at(&l, &r, x, y + 12), None);
+        assert_eq!(toggle_at(&l, &r, l.devices.x + 10, y), None);
+    }
+}
