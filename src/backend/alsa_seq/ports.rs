@@ -7,15 +7,19 @@
 //! What can be detected honestly:
 //! - a subscription to or from the port made *exclusive* by another client
 //!   (the kernel then refuses any other with `EBUSY`);
-//! - a hardware port (a card's client) whose raw MIDI substream is open
-//!   outside the sequencer (`/proc/asound/cardC/midiD` lists an owner while
-//!   the port has no subscriber), as `amidi` or a DAW's raw MIDI input does.
+//! - a hardware port (a card's `snd-seq-midi` client) whose raw MIDI
+//!   substream is open outside the sequencer (`/proc/asound/cardC/midiD`
+//!   lists an owner while the port has no subscriber), as `amidi` or a
+//!   DAW's raw MIDI input does.
 //!
-//! A kernel client maps its port `p` to raw MIDI device `p / 32`,
-//! substream `p % 32` (`sound/core/seq/seq_midi.c`).
+//! `snd-seq-midi` maps its port `p` to raw MIDI device `p / 32`, substream
+//! `p % 32` (`sound/core/seq/seq_midi.c`). Not detected: a raw MIDI device
+//! of a USB MIDI 2.0 (UMP) client, whose ports are numbered otherwise.
 
 use super::connect::{connectable, Side};
-use alsa::seq::{Addr, ClientIter, PortCap, PortIter, PortSubscribeIter, QuerySubsType, Seq};
+use alsa::seq::{
+    Addr, ClientIter, PortCap, PortIter, PortSubscribeIter, PortType, QuerySubsType, Seq,
+};
 use std::path::Path;
 
 /// One exported port of the sequencer.
@@ -88,9 +92,12 @@ pub fn list(seq: &Seq) -> Vec<SeqPort> {
                 connectable(Side::Out, caps),
             );
             let addr = p.addr();
+            // snd-seq-midi's ports are HARDWARE; a virmidi card's are
+            // SOFTWARE, and its raw side open elsewhere is how it is used.
+            let raw_card = card.filter(|_| p.get_type().contains(PortType::HARDWARE));
             row.busy = exclusive_holder(seq, addr).or_else(|| {
                 let used = (p.get_read_use() > 0, p.get_write_use() > 0);
-                card.and_then(|card| raw_holder(Path::new("/proc"), card, addr.port, used))
+                raw_card.and_then(|card| raw_holder(Path::new("/proc"), card, addr.port, used))
             });
             out.push(row);
         }
@@ -135,9 +142,14 @@ fn raw_holder(proc: &Path, card: i32, port: i32, used: (bool, bool)) -> Option<S
             continue;
         }
         if let Some(pid) = owner_pid(&text, stream, sub) {
-            let comm = std::fs::read_to_string(proc.join(format!("{pid}/comm")))
-                .map(|s| s.trim().to_string())
-                .unwrap_or_else(|_| "?".into());
+            let comm = if pid == std::process::id() {
+                // This host, most likely PhasorSync's own raw MIDI backend.
+                "this program".to_string()
+            } else {
+                std::fs::read_to_string(proc.join(format!("{pid}/comm")))
+                    .map(|s| s.trim().to_string())
+                    .unwrap_or_else(|_| "?".into())
+            };
             // Short: the window has one line for it.
             let sub = if sub > 0 {
                 format!(",{sub}")
