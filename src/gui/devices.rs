@@ -297,4 +297,33 @@ mod tests {
         assert_eq!(toggle_at(&l, &r, x, y + 12), None);
         assert_eq!(toggle_at(&l, &r, l.devices.x + 10, y), None);
     }
+
+    #[test]
+    fn ports_are_listed_once_a_poll_and_marks_follow_the_patterns_at_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        let mut d = Devices::new(Box::new(move || {
+            counted.fetch_add(1, Ordering::Relaxed);
+            Ok(ports())
+        }));
+        let settings = Settings::default();
+        let t0 = Instant::now();
+        let (r, note) = d.read(t0, &settings);
+        assert_eq!((r.len(), note), (3, None));
+        assert_eq!(r[0].input, Mark::Off);
+        // A click's edit shows at the next paint, without listing again.
+        settings.set_patterns("=KeyStep 37:KeyStep 37 MIDI 1");
+        let (r, _) = d.read(t0 + POLL / 2, &settings);
+        assert_eq!(r[0].input, Mark::Here);
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+        d.read(t0 + POLL, &settings);
+        assert_eq!(calls.load(Ordering::Relaxed), 2);
+        // A sequencer that cannot be read empties the list and says why.
+        let mut gone = Devices::new(Box::new(|| Err("no /dev/snd/seq".into())));
+        let (r, note) = gone.read(t0, &settings);
+        assert!(r.is_empty());
+        assert_eq!(note.as_deref(), Some("no /dev/snd/seq"));
+    }
 }
