@@ -4,7 +4,7 @@
 //! instance's saved state and a second click takes it out; the same for the
 //! output mark, which gets an `out:` pattern. Each click asks the host for
 //! a main-thread callback, in which the plugin hands the patterns to its
-//! engine.
+//! engine. The wheel scrolls the list.
 //!
 //! The plugin is loaded in-process, never activated, so the test can aim
 //! with the window's own layout.
@@ -29,10 +29,15 @@ use x11rb::protocol::xproto::{
 };
 
 /// Press button 1 at (`x`, `y`) of `window`, as the server would deliver it.
-fn click(x: &x_server::XServer, window: u32, (px, py): (i32, i32)) {
+fn click(x: &x_server::XServer, window: u32, at: (i32, i32)) {
+    press(x, window, at, 1);
+}
+
+/// Press `button` at (`x`, `y`) of `window` (4 and 5: the wheel).
+fn press(x: &x_server::XServer, window: u32, (px, py): (i32, i32), button: u8) {
     let event = ButtonPressEvent {
         response_type: BUTTON_PRESS_EVENT,
-        detail: 1,
+        detail: button,
         sequence: 0,
         time: 0,
         root: x.root,
@@ -102,7 +107,7 @@ fn a_click_on_a_device_mark_adds_then_removes_its_pattern() {
     assert_eq!(listed.len(), 2);
     // The rows are drawn once the window has listed the ports: the synth's
     // line (line 2 of the panel) has ink.
-    let synth_line = mark_point(&layout, &listed, 1, Side::In).unwrap().1;
+    let synth_line = mark_point(&layout, &listed, 0, 1, Side::In).unwrap().1;
     assert!(
         x.wait(|| {
             let (w, _, px) = x.pixels(window);
@@ -121,7 +126,7 @@ fn a_click_on_a_device_mark_adds_then_removes_its_pattern() {
         (1, Side::Out, "out:=Digitone:Digitone MIDI 1"),
     ];
     for (row, side, pattern) in cases {
-        let at = mark_point(&layout, &listed, row, side).unwrap();
+        let at = mark_point(&layout, &listed, 0, row, side).unwrap();
         click(x, window, at);
         assert!(
             x.wait(|| saved_patterns(&mut plugin).lines().any(|l| l == pattern)),
@@ -151,9 +156,21 @@ fn a_click_on_a_device_mark_adds_then_removes_its_pattern() {
     click(
         x,
         window,
-        mark_point(&layout, &listed, 0, Side::Out).unwrap(),
+        mark_point(&layout, &listed, 0, 0, Side::Out).unwrap(),
     );
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert_eq!(saved_patterns(&mut plugin), "");
+
+    // The wheel scrolls the list: one step down puts the synth on the first
+    // row, where a click now toggles the synth's input.
+    let first_row = mark_point(&layout, &listed, 0, 0, Side::In).unwrap();
+    press(x, window, first_row, 5);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    click(x, window, first_row);
+    assert!(
+        x.wait(|| saved_patterns(&mut plugin) == "=Digitone:Digitone MIDI 1\n"),
+        "scrolled: {:?}",
+        saved_patterns(&mut plugin)
+    );
     gui.destroy(&plugin.plugin_handle());
 }

@@ -71,6 +71,7 @@ fn known_model() -> Model {
         ],
         phase: Some(0.25),
         devices: devices(),
+        device_scroll: 0,
         device_note: None,
     }
 }

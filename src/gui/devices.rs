@@ -159,26 +159,35 @@ fn name_width(r: Rect, s: i32) -> usize {
     fits.saturating_sub(8).clamp(4, 40)
 }
 
-/// The line of the panel each row starts on (a busy row takes two).
-fn row_lines(rows: &[DeviceRow]) -> impl Iterator<Item = (usize, i32)> + '_ {
+/// The line of the panel each row from `first` on starts on (a busy row
+/// takes two).
+fn row_lines(rows: &[DeviceRow], first: usize) -> impl Iterator<Item = (usize, i32)> + '_ {
     let mut n = 1;
-    rows.iter().enumerate().map(move |(i, d)| {
+    rows.iter().enumerate().skip(first).map(move |(i, d)| {
         let at = n;
         n += if d.busy.is_some() { 2 } else { 1 };
         (i, at)
     })
 }
 
-/// Draw the list (`note`: why it is empty) in its panel `r` at scale `s`.
-pub fn draw(rows: &[DeviceRow], note: Option<&str>, frame: &mut Frame, r: Rect, s: i32) {
+/// Draw the list from row `first` on (`note`: why it is empty) in its panel
+/// `r` at scale `s`; a list that does not fit says which rows it shows (the
+/// wheel scrolls it).
+pub fn draw(
+    rows: &[DeviceRow],
+    first: usize,
+    note: Option<&str>,
+    frame: &mut Frame,
+    r: Rect,
+    s: i32,
+) {
     let w = name_width(r, s);
-    text_line(frame, r, s, 0, TEXT, &format!("{:<w$} in  out", "Devices"));
     if rows.is_empty() {
         let why = note.map_or("no sequencer ports".to_string(), |n| format!("none: {n}"));
         text_line(frame, r, s, 1, DIM, &why);
     }
-    let mut last = 0;
-    for (i, n) in row_lines(rows) {
+    let (mut last, mut shown) = (0, first);
+    for (i, n) in row_lines(rows, first) {
         let d = &rows[i];
         let row = format!(
             "{:<w$.w$} {} {}",
@@ -192,40 +201,47 @@ pub fn draw(rows: &[DeviceRow], note: Option<&str>, frame: &mut Frame, r: Rect, 
             (None, false) => TEXT,
         };
         if !text_line(frame, r, s, n, color, &row) {
-            return;
+            break;
         }
         if let Some(why) = &d.busy {
             // A device another program holds: say so, and why.
-            if !text_line(frame, r, s, n + 1, WARN, &format!("  busy: {why}")) {
-                return;
-            }
+            text_line(frame, r, s, n + 1, WARN, &format!("  busy: {why}"));
         }
-        last = n + i32::from(d.busy.is_some());
+        (last, shown) = (n + i32::from(d.busy.is_some()), i + 1);
     }
-    if rows
-        .iter()
-        .any(|d| d.input == Mark::Elsewhere || d.output == Mark::Elsewhere)
-    {
-        text_line(
-            frame,
-            r,
-            s,
-            last + 1,
-            DIM,
-            "[~] connected by another pattern",
-        );
+    let title = if first > 0 || shown < rows.len() {
+        format!("Devices {}-{shown}/{}", first + 1, rows.len())
+    } else {
+        "Devices".to_string()
+    };
+    text_line(frame, r, s, 0, TEXT, &format!("{title:<w$.w$} in  out"));
+    let elsewhere = |d: &DeviceRow| d.input == Mark::Elsewhere || d.output == Mark::Elsewhere;
+    if rows.iter().take(shown).skip(first).any(elsewhere) {
+        let legend = "[~] connected by another pattern";
+        text_line(frame, r, s, last + 1, DIM, legend);
     }
 }
 
-/// The row and direction whose mark is at (`x`, `y`), if a click there
-/// toggles one (a direction the port cannot take is not toggled).
-pub fn toggle_at(layout: &Layout, rows: &[DeviceRow], x: i32, y: i32) -> Option<(usize, Side)> {
+/// The row and direction whose mark is at (`x`, `y`) in the list drawn from
+/// row `first` on, if a click there toggles one (a direction the port
+/// cannot take is not toggled).
+pub fn toggle_at(
+    layout: &Layout,
+    rows: &[DeviceRow],
+    first: usize,
+    x: i32,
+    y: i32,
+) -> Option<(usize, Side)> {
     let (r, s) = (layout.devices, layout.scale);
     if !r.contains(x, y) {
         return None;
     }
     let n = (y - r.y - 4 * s) / line(s);
-    let (i, _) = row_lines(rows).find(|&(_, at)| at == n)?;
+    // A row cut by the panel's bottom edge is not drawn: not clickable.
+    if r.y + 4 * s + n * line(s) + GLYPH * s > r.y + r.h {
+        return None;
+    }
+    let (i, _) = row_lines(rows, first).find(|&(_, at)| at == n)?;
     let col = ((x - r.x - 4 * s) / (GLYPH * s)) as usize;
     let w = name_width(r, s);
     // Each mark with the space before it: " [x]".
@@ -237,10 +253,17 @@ pub fn toggle_at(layout: &Layout, rows: &[DeviceRow], x: i32, y: i32) -> Option<
     (rows[i].mark(side) != Mark::No).then_some((i, side))
 }
 
-/// The middle of row `i`'s mark for `side`, where a click toggles it.
-pub fn mark_point(layout: &Layout, rows: &[DeviceRow], i: usize, side: Side) -> Option<(i32, i32)> {
+/// The middle of row `i`'s mark for `side` in the list drawn from row
+/// `first` on, where a click toggles it.
+pub fn mark_point(
+    layout: &Layout,
+    rows: &[DeviceRow],
+    first: usize,
+    i: usize,
+    side: Side,
+) -> Option<(i32, i32)> {
     let (r, s) = (layout.devices, layout.scale);
-    let (_, n) = row_lines(rows).find(|&(j, _)| j == i)?;
+    let (_, n) = row_lines(rows, first).find(|&(j, _)| j == i)?;
     let col = name_width(r, s) as i32 + if side == Side::In { 2 } else { 6 };
     let x = r.x + 4 * s + col * GLYPH * s + GLYPH * s / 2;
     let y = r.y + 4 * s + n * line(s) + GLYPH * s / 2;
@@ -286,16 +309,25 @@ mod tests {
         let l = Layout::new(640, 440, 1);
         let r = rows(&ports(), &Patterns::default(), &Patterns::default());
         for (i, side) in [(0, Side::In), (1, Side::Out), (2, Side::In), (2, Side::Out)] {
-            let (x, y) = mark_point(&l, &r, i, side).unwrap();
-            assert_eq!(toggle_at(&l, &r, x, y), Some((i, side)), "row {i} {side:?}");
+            let (x, y) = mark_point(&l, &r, 0, i, side).unwrap();
+            assert_eq!(
+                toggle_at(&l, &r, 0, x, y),
+                Some((i, side)),
+                "row {i} {side:?}"
+            );
         }
         // The keyboard is no destination; the busy line and the name are
         // not marks.
-        let (x, y) = mark_point(&l, &r, 0, Side::Out).unwrap();
-        assert_eq!(toggle_at(&l, &r, x, y), None);
-        let (x, y) = mark_point(&l, &r, 1, Side::In).unwrap();
-        assert_eq!(toggle_at(&l, &r, x, y + 12), None);
-        assert_eq!(toggle_at(&l, &r, l.devices.x + 10, y), None);
+        let (x, y) = mark_point(&l, &r, 0, 0, Side::Out).unwrap();
+        assert_eq!(toggle_at(&l, &r, 0, x, y), None);
+        let (x, y) = mark_point(&l, &r, 0, 1, Side::In).unwrap();
+        assert_eq!(toggle_at(&l, &r, 0, x, y + 12), None);
+        assert_eq!(toggle_at(&l, &r, 0, l.devices.x + 10, y), None);
+        // Scrolled by one row, the synth is on the first line.
+        let (x, y) = mark_point(&l, &r, 1, 1, Side::In).unwrap();
+        assert_eq!(y, mark_point(&l, &r, 0, 0, Side::In).unwrap().1);
+        assert_eq!(toggle_at(&l, &r, 1, x, y), Some((1, Side::In)));
+        assert_eq!(mark_point(&l, &r, 1, 0, Side::In), None);
     }
 
     #[test]
@@ -325,5 +357,24 @@ mod tests {
         let (r, note) = gone.read(t0, &settings);
         assert!(r.is_empty());
         assert_eq!(note.as_deref(), Some("no /dev/snd/seq"));
+    }
+
+    #[test]
+    fn a_long_list_scrolls_and_a_row_below_the_panel_takes_no_click() {
+        let l = Layout::new(640, 440, 1);
+        let many: Vec<SeqPort> = (0..40)
+            .map(|i| SeqPort::new(20 + i, 0, ("Dev", &format!("Port {i}")), true, true))
+            .collect();
+        let r = rows(&many, &Patterns::default(), &Patterns::default());
+        let last = r.len() - 1;
+        let (x, y) = mark_point(&l, &r, 0, last, Side::In).unwrap();
+        assert!(y > l.devices.y + l.devices.h, "below the panel");
+        assert_eq!(toggle_at(&l, &r, 0, x, y), None);
+        let (x, y) = mark_point(&l, &r, last, last, Side::Out).unwrap();
+        assert_eq!(toggle_at(&l, &r, last, x, y), Some((last, Side::Out)));
+        // Drawing from any row (even past the end) is safe.
+        let mut frame = Frame::new(640, 440);
+        draw(&r, 5, None, &mut frame, l.devices, 1);
+        draw(&r, 99, None, &mut frame, l.devices, 1);
     }
 }

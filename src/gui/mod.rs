@@ -24,6 +24,8 @@ pub struct Screen {
     edit: Box<dyn Fn(usize, f64) + Send>,
     devices: devices::Devices,
     connect: Connect,
+    /// The first device row shown.
+    scroll: usize,
     recent: model::Recent,
     shown: Option<(Model, u32, u32, u32)>,
 }
@@ -47,6 +49,7 @@ impl Screen {
             edit,
             devices: devices::Devices::new(list),
             connect,
+            scroll: 0,
             recent: model::Recent::default(),
             shown: None,
         }
@@ -59,6 +62,9 @@ impl Painter for Screen {
         (model.devices, model.device_note) = self
             .devices
             .read(std::time::Instant::now(), &self.source.settings);
+        // Ports that went away may leave the list shorter than the scroll.
+        self.scroll = self.scroll.min(model.devices.len().saturating_sub(1));
+        model.device_scroll = self.scroll;
         let key = (model, frame.width(), frame.height(), scale);
         if !force && self.shown.as_ref() == Some(&key) {
             return false;
@@ -74,11 +80,22 @@ impl Painter for Screen {
             return;
         };
         let layout = view::Layout::new(*w, *h, scale);
-        if button == 1 {
-            if let Some((i, side)) = devices::toggle_at(&layout, &model.devices, x, y) {
-                (self.connect)(side, &model.devices[i].name);
-                return;
+        if layout.devices.contains(x, y) {
+            match button {
+                1 => {
+                    let first = model.device_scroll;
+                    if let Some((i, side)) =
+                        devices::toggle_at(&layout, &model.devices, first, x, y)
+                    {
+                        (self.connect)(side, &model.devices[i].name);
+                    }
+                }
+                // The wheel scrolls the list; the next paint clamps it.
+                4 => self.scroll = model.device_scroll.saturating_sub(1),
+                5 => self.scroll = model.device_scroll + 1,
+                _ => {}
             }
+            return;
         }
         let params = &self.source.settings.params;
         if let Some((index, value)) = input::param_click(&layout, x, y, button, &|i| params.get(i))

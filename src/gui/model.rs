@@ -55,6 +55,8 @@ pub struct Model {
     /// The sequencer's ports (filled by the window from its own poll, see
     /// [`super::devices`]).
     pub devices: Vec<DeviceRow>,
+    /// The first device row shown (the wheel scrolls a long list).
+    pub device_scroll: usize,
     /// Why the device list is empty when the sequencer cannot be read.
     pub device_note: Option<String>,
 }

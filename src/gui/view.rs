@@ -105,6 +105,7 @@ pub fn draw(model: &Model, frame: &mut Frame, scale: u32) {
     figures(model, frame, l.figures, s);
     super::devices::draw(
         &model.devices,
+        model.device_scroll,
         model.device_note.as_deref(),
         frame,
         l.devices,
