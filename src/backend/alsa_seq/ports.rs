@@ -199,7 +199,11 @@ impl Lister {
     /// The ports now, or why the sequencer cannot be read.
     pub fn list(&mut self) -> Result<Vec<SeqPort>, String> {
         if self.seq.is_none() {
-            self.seq = Some(super::client::open_seq().map_err(|e| e.to_string())?);
+            let seq = super::client::open_seq().map_err(|e| e.to_string())?;
+            // Named, so a patchbay that lists it says whose it is (it has
+            // no ports; a failure to name it changes nothing else).
+            let _ = seq.set_client_name(c"PhasorSync device list");
+            self.seq = Some(seq);
         }
         Ok(self.seq.as_ref().map(list).unwrap_or_default())
     }
