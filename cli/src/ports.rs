@@ -26,6 +26,8 @@ pub struct PortRow {
     pub connect_out: bool,
     /// The system client: never connected.
     pub own: bool,
+    /// Why another program holds it, if one does.
+    pub busy: Option<String>,
 }
 
 /// The row of one port of the library's listing.
@@ -41,6 +43,7 @@ fn row(p: SeqPort, patterns: &Patterns) -> PortRow {
         connect_in: p.source && wants(Side::In),
         connect_out: p.dest && wants(Side::Out),
         own,
+        busy: p.busy,
         client: p.client_name,
         port: p.port_name,
     }
@@ -75,9 +78,13 @@ pub fn table(rows: &[PortRow]) -> String {
             }
         };
         s.push_str(&format!(
-            "{:<8} {:<11} {:<13} {}:{}\n",
+            "{:<8} {:<11} {:<13} {}:{}",
             r.addr, dir, connects, r.client, r.port
         ));
+        if let Some(why) = &r.busy {
+            s.push_str(&format!("  (busy: {why})"));
+        }
+        s.push('\n');
     }
     s
 }
@@ -111,6 +118,7 @@ mod tests {
             connect_in: cin,
             connect_out: cout,
             own: false,
+            busy: None,
         }
     }
 
@@ -122,5 +130,8 @@ mod tests {
         assert!(lines[1].contains("source+dest") && lines[1].contains(" in "));
         assert!(lines[2].contains("dest") && lines[2].contains(" out "));
         assert!(lines[1].ends_with("Virtual Raw MIDI 1-0:VirMIDI 1-0"));
+        let mut held = row(true, true, false, false);
+        held.busy = Some("amidi (4242) has hw:1,0 open".into());
+        assert!(table(&[held]).ends_with("VirMIDI 1-0  (busy: amidi (4242) has hw:1,0 open)\n"));
     }
 }
