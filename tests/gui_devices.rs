@@ -161,14 +161,21 @@ fn a_click_on_a_device_mark_adds_then_removes_its_pattern() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert_eq!(saved_patterns(&mut plugin), "");
 
-    // The wheel scrolls the list: one step down puts the synth on the first
-    // row, where a click now toggles the synth's input.
+    // The wheel scrolls a list longer than its panel: one step down puts
+    // the second port on the first row, where a click now toggles it.
+    let many: Vec<SeqPort> = (0..30)
+        .map(|i| SeqPort::new(20 + i, 0, ("Dev", &format!("Dev {i}")), true, true))
+        .collect();
+    ManualEngine::set_ports(many.clone());
+    let listed = rows(&many, &Patterns::default(), &Patterns::default());
+    // The window lists the ports again within a poll (1 s).
+    std::thread::sleep(std::time::Duration::from_millis(1300));
     let first_row = mark_point(&layout, &listed, 0, 0, Side::In).unwrap();
     press(x, window, first_row, 5);
     std::thread::sleep(std::time::Duration::from_millis(300));
     click(x, window, first_row);
     assert!(
-        x.wait(|| saved_patterns(&mut plugin) == "=Digitone:Digitone MIDI 1\n"),
+        x.wait(|| saved_patterns(&mut plugin) == "=Dev:Dev 1\n"),
         "scrolled: {:?}",
         saved_patterns(&mut plugin)
     );

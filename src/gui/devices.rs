@@ -253,6 +253,15 @@ pub fn toggle_at(
     (rows[i].mark(side) != Mark::No).then_some((i, side))
 }
 
+/// Whether the list drawn from row `first` on shows its last row, so the
+/// wheel has nothing below to scroll to.
+pub fn shows_last(layout: &Layout, rows: &[DeviceRow], first: usize) -> bool {
+    let (r, s) = (layout.devices, layout.scale);
+    row_lines(rows, first)
+        .last()
+        .is_none_or(|(_, n)| r.y + 4 * s + n * line(s) + GLYPH * s <= r.y + r.h)
+}
+
 /// The middle of row `i`'s mark for `side` in the list drawn from row
 /// `first` on, where a click toggles it.
 pub fn mark_point(
@@ -308,6 +317,7 @@ mod tests {
     fn a_click_on_a_mark_finds_its_row_and_direction() {
         let l = Layout::new(640, 440, 1);
         let r = rows(&ports(), &Patterns::default(), &Patterns::default());
+        assert!(shows_last(&l, &r, 0), "three rows fit");
         for (i, side) in [(0, Side::In), (1, Side::Out), (2, Side::In), (2, Side::Out)] {
             let (x, y) = mark_point(&l, &r, 0, i, side).unwrap();
             assert_eq!(
@@ -370,6 +380,7 @@ mod tests {
         let (x, y) = mark_point(&l, &r, 0, last, Side::In).unwrap();
         assert!(y > l.devices.y + l.devices.h, "below the panel");
         assert_eq!(toggle_at(&l, &r, 0, x, y), None);
+        assert!(!shows_last(&l, &r, 0) && shows_last(&l, &r, last));
         let (x, y) = mark_point(&l, &r, last, last, Side::Out).unwrap();
         assert_eq!(toggle_at(&l, &r, last, x, y), Some((last, Side::Out)));
         // Drawing from any row (even past the end) is safe.

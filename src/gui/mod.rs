@@ -90,9 +90,11 @@ impl Painter for Screen {
                         (self.connect)(side, &model.devices[i].name);
                     }
                 }
-                // The wheel scrolls the list; the next paint clamps it.
+                // The wheel scrolls a list that does not fit.
                 4 => self.scroll = model.device_scroll.saturating_sub(1),
-                5 => self.scroll = model.device_scroll + 1,
+                5 if !devices::shows_last(&layout, &model.devices, model.device_scroll) => {
+                    self.scroll = model.device_scroll + 1;
+                }
                 _ => {}
             }
             return;
