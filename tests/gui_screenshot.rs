@@ -5,11 +5,29 @@
 //! not blank, and the device list and the histogram drawn where the layout
 //! puts them.
 
+use phasorsync::backend::alsa_seq::ports::SeqPort;
+use phasorsync::backend::alsa_seq::Patterns;
+use phasorsync::gui::devices::rows;
 use phasorsync::gui::model::{Bars, DeviceRow, ParamRow};
 use phasorsync::gui::view::{draw, Layout, Rect, DEFAULT_SIZE};
 use phasorsync::gui::{Frame, Model};
 use phasorsync::plugin::params::PARAMS;
 use std::path::PathBuf;
+
+/// Two fake devices as the window lists them: a synth this project connects
+/// both ways (its exact patterns), a drum machine another program holds.
+fn devices() -> Vec<DeviceRow> {
+    let mut held = SeqPort::new(28, 0, ("TR-8S", "TR-8S MIDI 1"), true, true);
+    held.busy = Some("amidi (4242) has hw:2,0 open".into());
+    let ports = [
+        SeqPort::new(24, 0, ("Keystation 49", "Keystation 49 MIDI 1"), true, true),
+        held,
+    ];
+    let mine = Patterns::parse(
+        "=Keystation 49:Keystation 49 MIDI 1\nout:=Keystation 49:Keystation 49 MIDI 1",
+    );
+    rows(&ports, &mine, &mine)
+}
 
 /// The known state: two devices (one connected both ways, one busy), a
 /// bell-shaped histogram, a late message.
@@ -52,22 +70,9 @@ fn known_model() -> Model {
             ("clock out: Off, offset 0.00 ms".into(), false),
         ],
         phase: Some(0.25),
-        devices: vec![
-            DeviceRow {
-                address: "24:0".into(),
-                name: "Keystation 49".into(),
-                input: true,
-                output: true,
-                busy: None,
-            },
-            DeviceRow {
-                address: "28:0".into(),
-                name: "TR-8S".into(),
-                input: false,
-                output: false,
-                busy: Some("held by amidi (exclusive)".into()),
-            },
-        ],
+        devices: devices(),
+        device_scroll: 0,
+        device_note: None,
     }
 }
 
@@ -162,6 +167,7 @@ fn screenshot_in_a_known_state_shows_the_device_list_and_the_histogram() {
     };
     assert!(drawn_in(&frame, line(1)) > 20, "first device on line 1");
     assert!(drawn_in(&frame, line(2)) > 20, "second device on line 2");
+    assert!(drawn_in(&frame, line(3)) > 20, "why it is busy on line 3");
     assert_eq!(
         drawn_in(&without, line(2)),
         0,

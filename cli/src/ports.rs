@@ -1,10 +1,10 @@
 //! `phasorsync ports`: every exported port of the sequencer, its direction,
 //! and whether PhasorSync's patterns would connect it (the library's own
-//! matching, [`phasorsync::backend::alsa_seq::connect`]).
+//! listing, [`phasorsync::backend::alsa_seq::ports`], and matching,
+//! [`phasorsync::backend::alsa_seq::connect`]).
 
-use alsa::seq::{ClientIter, PortCap, PortIter, Seq};
 use phasorsync::backend::alsa_seq::client::open_seq;
-use phasorsync::backend::alsa_seq::connect::connectable;
+use phasorsync::backend::alsa_seq::ports::{list, SeqPort};
 use phasorsync::backend::alsa_seq::{Patterns, Side};
 
 /// One port as listed.
@@ -26,38 +26,27 @@ pub struct PortRow {
     pub connect_out: bool,
     /// The system client: never connected.
     pub own: bool,
+    /// Why another program holds it, if one does.
+    pub busy: Option<String>,
 }
 
-/// The rows for every exported port of every client on `seq`.
-fn rows(seq: &Seq, patterns: &Patterns) -> Vec<PortRow> {
-    let mut out = Vec::new();
-    for c in ClientIter::new(seq) {
-        let cname = c.get_name().unwrap_or("?").to_string();
-        // The system client is never auto-connected (a plugin's own client
-        // neither, but this listing's handle is not one).
-        let own = c.get_client() == 0;
-        for p in PortIter::new(seq, c.get_client()) {
-            let caps = p.get_capability();
-            if caps.contains(PortCap::NO_EXPORT) {
-                continue;
-            }
-            let pname = p.get_name().unwrap_or("?").to_string();
-            let source = connectable(Side::In, caps);
-            let dest = connectable(Side::Out, caps);
-            let wants = |side| !own && patterns.matches_side(side, &cname, &pname);
-            out.push(PortRow {
-                addr: format!("{}:{}", c.get_client(), p.get_port()),
-                source,
-                dest,
-                connect_in: source && wants(Side::In),
-                connect_out: dest && wants(Side::Out),
-                own,
-                client: cname.clone(),
-                port: pname,
-            });
-        }
+/// The row of one port of the library's listing.
+fn row(p: SeqPort, patterns: &Patterns) -> PortRow {
+    // The system client is never auto-connected (a plugin's own client
+    // neither, but this listing's handle is not one).
+    let own = p.is_system();
+    let wants = |side| !own && patterns.matches_side(side, &p.client_name, &p.port_name);
+    PortRow {
+        addr: p.address(),
+        source: p.source,
+        dest: p.dest,
+        connect_in: p.source && wants(Side::In),
+        connect_out: p.dest && wants(Side::Out),
+        own,
+        busy: p.busy,
+        client: p.client_name,
+        port: p.port_name,
     }
-    out
 }
 
 /// The table, one port a line, with a header.
@@ -89,9 +78,13 @@ pub fn table(rows: &[PortRow]) -> String {
             }
         };
         s.push_str(&format!(
-            "{:<8} {:<11} {:<13} {}:{}\n",
+            "{:<8} {:<11} {:<13} {}:{}",
             r.addr, dir, connects, r.client, r.port
         ));
+        if let Some(why) = &r.busy {
+            s.push_str(&format!("  (busy: {why})"));
+        }
+        s.push('\n');
     }
     s
 }
@@ -99,7 +92,8 @@ pub fn table(rows: &[PortRow]) -> String {
 /// Prints the table for `patterns`.
 pub fn run(patterns: &Patterns) -> Result<(), String> {
     let seq = open_seq().map_err(|e| e.to_string())?;
-    print!("{}", table(&rows(&seq, patterns)));
+    let rows: Vec<PortRow> = list(&seq).into_iter().map(|p| row(p, patterns)).collect();
+    print!("{}", table(&rows));
     println!(
         "\nsource: can send to PhasorSync's MIDI in; dest: can receive from its MIDI out.\n\
          CONNECTS: in = PhasorSync connects it to MIDI in, out = connects MIDI out to it \
@@ -124,6 +118,7 @@ mod tests {
             connect_in: cin,
             connect_out: cout,
             own: false,
+            busy: None,
         }
     }
 
@@ -135,5 +130,8 @@ mod tests {
         assert!(lines[1].contains("source+dest") && lines[1].contains(" in "));
         assert!(lines[2].contains("dest") && lines[2].contains(" out "));
         assert!(lines[1].ends_with("Virtual Raw MIDI 1-0:VirMIDI 1-0"));
+        let mut held = row(true, true, false, false);
+        held.busy = Some("amidi (4242) has hw:1,0 open".into());
+        assert!(table(&[held]).ends_with("VirMIDI 1-0  (busy: amidi (4242) has hw:1,0 open)\n"));
     }
 }

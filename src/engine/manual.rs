@@ -2,10 +2,17 @@
 //! hands its [`EngineIo`] to whoever calls [`ManualEngine::take_io`] on the
 //! thread that started it (the test's), who then plays the MIDI thread.
 //! Per thread, so tests running in parallel keep their engines apart.
-//! Only with the `test-mock` feature.
+//! Its fake sequencer ports ([`ManualEngine::set_ports`]) are what the
+//! window's device list shows. Only with the `test-mock` feature.
 
 use super::{EngineError, EngineIo, EngineOptions, MidiEngine};
+use crate::backend::alsa_seq::ports::SeqPort;
 use std::cell::RefCell;
+use std::sync::Mutex;
+
+/// The sequencer ports the window lists with this engine: process-wide,
+/// because the window lists them from its own thread.
+static PORTS: Mutex<Vec<SeqPort>> = Mutex::new(Vec::new());
 
 thread_local! {
     /// The io of the most recently started [`ManualEngine`] on this thread.
@@ -20,6 +27,22 @@ impl ManualEngine {
     /// The io handed to the last `start()` on this thread, once.
     pub fn take_io() -> Option<EngineIo> {
         IO.with(|io| io.borrow_mut().take())
+    }
+
+    /// Make the window's device list show `ports` (in every instance of
+    /// this process, from its next poll on).
+    pub fn set_ports(ports: Vec<SeqPort>) {
+        *PORTS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = ports;
+    }
+
+    /// The ports [`Self::set_ports`] gave.
+    pub fn ports() -> Vec<SeqPort> {
+        PORTS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 

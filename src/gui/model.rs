@@ -3,6 +3,7 @@
 //! The window compares each new model with the last one drawn and repaints
 //! only when they differ, so an idle window costs nothing.
 
+pub use super::devices::{DeviceRow, Mark};
 use crate::plugin::audio_thread::histogram::{Histogram, BUCKETS};
 use crate::plugin::params::{index, PARAMS};
 use crate::plugin::{AudioCounters, Settings};
@@ -19,21 +20,6 @@ pub struct ParamRow {
     pub value: String,
     /// Whether the user can change it (false for measurements).
     pub editable: bool,
-}
-
-/// One sequencer port as the device list shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DeviceRow {
-    /// "client:port" address.
-    pub address: String,
-    /// Client and port names.
-    pub name: String,
-    /// Connected to PhasorSync's input.
-    pub input: bool,
-    /// Connected to PhasorSync's output.
-    pub output: bool,
-    /// Why it cannot be used (held exclusively by another program), if so.
-    pub busy: Option<String>,
 }
 
 /// A histogram as drawn: counts per bucket from 0, the last bucket also
@@ -66,8 +52,13 @@ pub struct Model {
     pub figures: Vec<(String, bool)>,
     /// The phasor's phase (0..1) while it runs.
     pub phase: Option<f64>,
-    /// The sequencer's ports.
+    /// The sequencer's ports (filled by the window from its own poll, see
+    /// [`super::devices`]).
     pub devices: Vec<DeviceRow>,
+    /// The first device row shown (the wheel scrolls a long list).
+    pub device_scroll: usize,
+    /// Why the device list is empty when the sequencer cannot be read.
+    pub device_note: Option<String>,
 }
 
 /// Where the plugin's live figures are: shared with the audio thread, read

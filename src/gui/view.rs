@@ -12,11 +12,11 @@ pub const MIN_SIZE: (u32, u32) = (480, 360);
 
 const BACKGROUND: Rgb = 0x1e2126;
 const PANEL: Rgb = 0x2a2e35;
-const TEXT: Rgb = 0xd8dde6;
-const DIM: Rgb = 0x8a93a3;
+pub(super) const TEXT: Rgb = 0xd8dde6;
+pub(super) const DIM: Rgb = 0x8a93a3;
 const ACCENT: Rgb = 0x5fb3f0;
-const WARN: Rgb = 0xf0a35f;
-const ON: Rgb = 0x6fd08c;
+pub(super) const WARN: Rgb = 0xf0a35f;
+pub(super) const ON: Rgb = 0x6fd08c;
 
 /// A rectangle in pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,7 +103,14 @@ pub fn draw(model: &Model, frame: &mut Frame, scale: u32) {
     }
     histogram(model, frame, l.histogram, s);
     figures(model, frame, l.figures, s);
-    devices(model, frame, l.devices, s);
+    super::devices::draw(
+        &model.devices,
+        model.device_scroll,
+        model.device_note.as_deref(),
+        frame,
+        l.devices,
+        s,
+    );
     params(model, frame, l.params, s);
 }
 
@@ -119,13 +126,20 @@ pub fn param_row_at(layout: &Layout, x: i32, y: i32) -> Option<usize> {
 }
 
 /// Height of one text line.
-fn line(s: i32) -> i32 {
+pub(super) fn line(s: i32) -> i32 {
     (GLYPH + 4) * s
 }
 
 /// Draw `text` cut to the width of `r`, on line `n` of `r`; false when the
 /// line is below `r`.
-fn text_line(frame: &mut Frame, r: Rect, s: i32, n: i32, color: Rgb, text: &str) -> bool {
+pub(super) fn text_line(
+    frame: &mut Frame,
+    r: Rect,
+    s: i32,
+    n: i32,
+    color: Rgb,
+    text: &str,
+) -> bool {
     let y = r.y + 4 * s + n * line(s);
     if y + GLYPH * s > r.y + r.h {
         return false;
@@ -188,34 +202,6 @@ fn figures(model: &Model, frame: &mut Frame, r: Rect, s: i32) {
         frame.outline(r.x + 4 * s, y, w, line(s), s, DIM);
         let filled = (f64::from(w - 4 * s) * phase.clamp(0.0, 1.0)) as i32;
         frame.fill(r.x + 6 * s, y + 2 * s, filled, line(s) - 4 * s, ON);
-    }
-}
-
-fn devices(model: &Model, frame: &mut Frame, r: Rect, s: i32) {
-    text_line(frame, r, s, 0, TEXT, "Devices        in  out");
-    if model.devices.is_empty() {
-        text_line(frame, r, s, 1, DIM, "no sequencer ports");
-    }
-    let mut n = 1;
-    for d in &model.devices {
-        let mark = |on: bool| if on { "[x]" } else { "[ ]" };
-        let row = format!("{:<14.14} {} {}", d.name, mark(d.input), mark(d.output));
-        let color = match (&d.busy, d.input || d.output) {
-            (Some(_), _) => DIM,
-            (None, true) => ON,
-            (None, false) => TEXT,
-        };
-        if !text_line(frame, r, s, n, color, &row) {
-            return;
-        }
-        n += 1;
-        if let Some(why) = &d.busy {
-            // A device another program holds: say so, and why.
-            if !text_line(frame, r, s, n, WARN, &format!("  busy: {why}")) {
-                return;
-            }
-            n += 1;
-        }
     }
 }
 

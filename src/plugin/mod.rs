@@ -106,7 +106,7 @@ impl<F: EngineFactory> DefaultPluginFactory for PhasorSyncPlugin<F> {
             host,
             reported: Default::default(),
             timer,
-            engine: main_thread::engine_slot::EngineSlot::new(F::create),
+            engine: main_thread::engine_slot::EngineSlot::new(F::create, F::port_lister),
             gui: Default::default(),
         })
     }
@@ -159,5 +159,6 @@ impl<'a> PluginMainThread<'a, PhasorSyncShared<'a>> for PhasorSyncMainThread<'a>
     fn on_main_thread(&self) {
         self.report();
         self.tell_host_if_closed();
+        self.apply_window_patterns();
     }
 }

@@ -222,6 +222,14 @@ impl Patterns {
         self.0.iter().any(|p| p.side == side)
     }
 
+    /// Is there an exact (`=`) pattern for `side` naming `name` (any case)?
+    pub fn has_exact(&self, side: Side, name: &str) -> bool {
+        let name = name.to_lowercase();
+        self.0
+            .iter()
+            .any(|p| p.side == side && p.exact && p.lower == name)
+    }
+
     /// Does a port with these client and port names match a pattern for `side`?
     pub fn matches_side(&self, side: Side, client: &str, port: &str) -> bool {
         let client = client.to_lowercase();

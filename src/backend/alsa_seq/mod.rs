@@ -39,6 +39,7 @@ pub mod client;
 pub mod connect;
 pub mod error;
 pub mod output;
+pub mod ports;
 pub mod queue_time;
 pub mod raw;
 pub mod retract;

@@ -2,6 +2,7 @@
 //! activation and stopped at deactivation, on the main thread. A failure to
 //! start is logged once and leaves the plugin passing host events through.
 
+use crate::backend::alsa_seq::ports::{ListPorts, Lister};
 use crate::backend::alsa_seq::AlsaConfig;
 use crate::backend::chosen::ChosenEngine;
 use crate::backend::raw_midi::RawConfig;
@@ -23,6 +24,12 @@ pub trait EngineFactory: 'static {
     /// # Errors
     /// Whatever prevents creating it; the plugin logs it and runs without.
     fn create() -> Result<Box<dyn MidiEngine>, EngineError>;
+
+    /// What lists the sequencer's ports for the window's device list (it
+    /// runs on the window's thread): the kernel's, through a handle of its own.
+    fn port_lister() -> ListPorts {
+        Lister::boxed()
+    }
 }
 
 /// The real thing: the backend the *MIDI backend* parameter chooses, a
@@ -47,14 +54,22 @@ impl EngineFactory for ManualEngineFactory {
     fn create() -> Result<Box<dyn MidiEngine>, EngineError> {
         Ok(Box::new(crate::engine::ManualEngine))
     }
+
+    /// The ports a test gave [`crate::engine::ManualEngine::set_ports`].
+    fn port_lister() -> ListPorts {
+        Box::new(|| Ok(crate::engine::ManualEngine::ports()))
+    }
 }
 
 type Create = fn() -> Result<Box<dyn MidiEngine>, EngineError>;
+type MakeLister = fn() -> ListPorts;
 
 /// The main thread's engine, behind `RefCell` because CLAP's activate and
 /// `on_main_thread` only lend the main thread shared access.
 pub(in crate::plugin) struct EngineSlot {
     create: Create,
+    /// Makes the window's port lister (see [`EngineFactory::port_lister`]).
+    pub(in crate::plugin) port_lister: MakeLister,
     handle: RefCell<Option<EngineHandle<Box<dyn MidiEngine>>>>,
     /// The last start error, so the same failure is logged once, not at
     /// every activation.
@@ -62,9 +77,10 @@ pub(in crate::plugin) struct EngineSlot {
 }
 
 impl EngineSlot {
-    pub(in crate::plugin) fn new(create: Create) -> Self {
+    pub(in crate::plugin) fn new(create: Create, port_lister: MakeLister) -> Self {
         Self {
             create,
+            port_lister,
             handle: RefCell::new(None),
             last_error: RefCell::new(None),
         }

@@ -20,11 +20,12 @@ pub struct Settings {
     /// Every parameter's value.
     pub params: ParamValues,
     /// Auto-connect patterns from the project (see
-    /// `crate::backend::alsa_seq::connect`). Main thread only; the mutex is
-    /// never touched by the audio thread.
+    /// `crate::backend::alsa_seq::connect`). The main thread's and the
+    /// window's (a click in its device list edits them); the mutex is never
+    /// touched by the audio thread.
     patterns: Mutex<String>,
     /// Patchbay connections to restore, as the engine wrote them (saved with
-    /// the project). Main thread only.
+    /// the project). Written by the main thread; the window reads them.
     remembered: Mutex<String>,
 }
 
@@ -51,6 +52,18 @@ impl Settings {
     /// Replace the auto-connect patterns.
     pub fn set_patterns(&self, patterns: &str) {
         set(&self.patterns, patterns);
+    }
+
+    /// Replace the auto-connect patterns with `edit` of them, under one lock
+    /// (the window's thread and the main thread may both edit them).
+    pub fn edit_patterns<R>(&self, edit: impl FnOnce(&str) -> (String, R)) -> R {
+        let mut text = self
+            .patterns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (new, result) = edit(&text);
+        *text = new;
+        result
     }
 
     /// The patchbay connections to restore.

@@ -5,6 +5,7 @@
 
 use crate::gui::view::{DEFAULT_SIZE, MIN_SIZE};
 use crate::gui::{Options, Screen, Source, Window};
+use crate::plugin::main_thread::connections::toggle_in;
 use crate::plugin::params::edits::Edit;
 use crate::plugin::PhasorSyncMainThread;
 use clack_extensions::gui::HostGui;
@@ -37,6 +38,9 @@ pub(crate) struct GuiState {
     /// Set by the window's thread when the user closed the floating window;
     /// the main thread tells the host (`closed` is a main-thread call).
     closed_by_user: Arc<AtomicBool>,
+    /// Set by the window's thread when a click edited the patterns; the
+    /// main thread gives them to the engine (a main-thread object).
+    patterns_edited: Arc<AtomicBool>,
 }
 
 impl GuiState {
@@ -72,7 +76,12 @@ impl PhasorSyncMainThread<'_> {
             counters: self.shared.counters.clone(),
             settings: self.shared.settings.clone(),
         };
-        let screen = Box::new(Screen::new(source, self.edit_sink()));
+        let screen = Box::new(Screen::new(
+            source,
+            self.edit_sink(),
+            (self.engine.port_lister)(),
+            self.connect_sink(&gui.patterns_edited),
+        ));
         let window = Window::open(&options, screen, self.close_sink(&gui.closed_by_user))
             .map_err(|e| self.gui_failed(e))?;
         if let Some(t) = gui.transient {
@@ -104,6 +113,36 @@ impl PhasorSyncMainThread<'_> {
                 }
             }
         })
+    }
+
+    /// What the window calls on a click on a device's mark: toggle the
+    /// port's exact pattern in the settings (saved with the project from now
+    /// on) and ask for a main-thread callback, which gives the engine the
+    /// new patterns.
+    fn connect_sink(&self, flag: &Arc<AtomicBool>) -> crate::gui::Connect {
+        let flag = flag.clone();
+        let settings = self.shared.settings.clone();
+        // SAFETY: as in `edit_sink`: only the window's thread uses it, and
+        // it is joined before the host handle's lifetime ends.
+        let host: HostSharedHandle<'static> = unsafe { std::mem::transmute(self.shared.host) };
+        Box::new(move |side, name| {
+            toggle_in(&settings, side, name);
+            flag.store(true, Ordering::Relaxed);
+            host.request_callback();
+        })
+    }
+
+    /// On the main thread: if a click in the window edited the patterns,
+    /// give them to the engine.
+    pub(crate) fn apply_window_patterns(&self) {
+        let edited = self
+            .gui
+            .borrow()
+            .patterns_edited
+            .swap(false, Ordering::Relaxed);
+        if edited {
+            self.patterns_edited_in_window();
+        }
     }
 
     /// What the window calls when the user closed it (floating): note it
