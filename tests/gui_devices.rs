@@ -168,8 +168,20 @@ fn a_click_on_a_device_mark_adds_then_removes_its_pattern() {
         .collect();
     ManualEngine::set_ports(many.clone());
     let listed = rows(&many, &Patterns::default(), &Patterns::default());
-    // The window lists the ports again within a poll (1 s).
-    std::thread::sleep(std::time::Duration::from_millis(1300));
+    // The window lists the ports again within a poll (1 s); the third
+    // row has ink once it has (a loaded machine may take longer).
+    let third_line = mark_point(&layout, &listed, 0, 2, Side::In).unwrap().1;
+    assert!(
+        x.wait(|| {
+            let (w, _, px) = x.pixels(window);
+            let row = &px[third_line as usize * w as usize..][..w as usize];
+            let panel = row[(layout.devices.x + layout.devices.w - 2) as usize];
+            row[layout.devices.x as usize..(layout.devices.x + 100) as usize]
+                .iter()
+                .any(|&p| p != panel)
+        }),
+        "the longer list is drawn"
+    );
     let first_row = mark_point(&layout, &listed, 0, 0, Side::In).unwrap();
     press(x, window, first_row, 5);
     std::thread::sleep(std::time::Duration::from_millis(300));
