@@ -4,7 +4,8 @@
 //! instance's saved state and a second click takes it out; the same for the
 //! output mark, which gets an `out:` pattern. Each click asks the host for
 //! a main-thread callback, in which the plugin hands the patterns to its
-//! engine. The wheel scrolls the list.
+//! engine. A fake raw MIDI device's row, clicked, picks it (`raw:hw:C,D`)
+//! and, clicked again, drops it. The wheel scrolls the list.
 //!
 //! The plugin is loaded in-process, never activated, so the test can aim
 //! with the window's own layout.
@@ -19,8 +20,9 @@ use clack_host::prelude::*;
 use clack_plugin::entry::SinglePluginEntry;
 use phasorsync::backend::alsa_seq::ports::SeqPort;
 use phasorsync::backend::alsa_seq::{Patterns, Side};
+use phasorsync::backend::raw_midi::patterns::DeviceInfo;
 use phasorsync::engine::ManualEngine;
-use phasorsync::gui::devices::{mark_point, rows};
+use phasorsync::gui::devices::{mark_point, raw_rows, rows};
 use phasorsync::gui::view::Layout;
 use phasorsync::plugin::{ManualEngineFactory, PhasorSyncPlugin, State};
 use x11rb::connection::Connection;
@@ -152,6 +154,44 @@ fn a_click_on_a_device_mark_adds_then_removes_its_pattern() {
         assert!(clap_host::run_main_thread_callback(&mut plugin));
     }
 
+    // A raw MIDI device, listed after the ports: a click on either mark
+    // picks it, a second one drops it.
+    ManualEngine::set_raw_devices(vec![DeviceInfo {
+        card: 1,
+        device: 0,
+        card_id: "MK3".into(),
+        card_name: "Launchkey Mini MK3".into(),
+        device_name: "Launchkey Mini MK3 MIDI".into(),
+    }]);
+    let mut with_raw = listed.clone();
+    with_raw.extend(raw_rows(&ManualEngine::raw_devices(), &[], "", ""));
+    let raw_line = mark_point(&layout, &with_raw, 0, 2, Side::In).unwrap().1;
+    assert!(
+        x.wait(|| {
+            let (w, _, px) = x.pixels(window);
+            let row = &px[raw_line as usize * w as usize..][..w as usize];
+            let panel = row[(layout.devices.x + layout.devices.w - 2) as usize];
+            row[layout.devices.x as usize..(layout.devices.x + 100) as usize]
+                .iter()
+                .any(|&p| p != panel)
+        }),
+        "the raw device's row is drawn"
+    );
+    for (side, want) in [(Side::Out, "raw:hw:1,0\n"), (Side::In, "")] {
+        click(
+            x,
+            window,
+            mark_point(&layout, &with_raw, 0, 2, side).unwrap(),
+        );
+        assert!(
+            x.wait(|| saved_patterns(&mut plugin) == want),
+            "after a click on the raw device's {side:?} mark: {:?}",
+            saved_patterns(&mut plugin)
+        );
+        assert!(clap_host::run_main_thread_callback(&mut plugin));
+    }
+    ManualEngine::set_raw_devices(Vec::new());
+
     // The keyboard cannot take MIDI: its output mark does nothing.
     click(
         x,
@@ -168,9 +208,10 @@ fn a_click_on_a_device_mark_adds_then_removes_its_pattern() {
         .collect();
     ManualEngine::set_ports(many.clone());
     let listed = rows(&many, &Patterns::default(), &Patterns::default());
-    // The window lists the ports again within a poll (1 s); the third
-    // row has ink once it has (a loaded machine may take longer).
-    let third_line = mark_point(&layout, &listed, 0, 2, Side::In).unwrap().1;
+    // The window lists the ports again within a poll (1 s); the sixth
+    // row (none before) has ink once it has (a loaded machine may take
+    // longer).
+    let third_line = mark_point(&layout, &listed, 0, 5, Side::In).unwrap().1;
     assert!(
         x.wait(|| {
             let (w, _, px) = x.pixels(window);

@@ -7,12 +7,16 @@
 
 use super::{EngineError, EngineIo, EngineOptions, MidiEngine};
 use crate::backend::alsa_seq::ports::SeqPort;
+use crate::backend::raw_midi::patterns::DeviceInfo;
 use std::cell::RefCell;
 use std::sync::Mutex;
 
 /// The sequencer ports the window lists with this engine: process-wide,
 /// because the window lists them from its own thread.
 static PORTS: Mutex<Vec<SeqPort>> = Mutex::new(Vec::new());
+
+/// The raw MIDI devices the window lists with this engine: process-wide too.
+static RAW: Mutex<Vec<DeviceInfo>> = Mutex::new(Vec::new());
 
 thread_local! {
     /// The io of the most recently started [`ManualEngine`] on this thread.
@@ -41,6 +45,19 @@ impl ManualEngine {
     pub fn ports() -> Vec<SeqPort> {
         PORTS
             .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Give the window these raw MIDI devices to list.
+    pub fn set_raw_devices(devices: Vec<DeviceInfo>) {
+        *RAW.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = devices;
+    }
+
+    /// The devices [`Self::set_raw_devices`] gave.
+    pub fn raw_devices() -> Vec<DeviceInfo> {
+        RAW.lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }

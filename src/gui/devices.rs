@@ -9,15 +9,25 @@
 //! - `[ ]`: nothing connects it (a click adds the exact pattern);
 //! - ` - `: the port cannot be connected that way.
 //!
+//! Raw MIDI devices follow, as `raw hw:C,D` rows (what the raw MIDI
+//! backend opens when *MIDI backend* is *Raw MIDI*): one device serves
+//! both directions, so both marks say the same, and a click picks that
+//! device (`raw:hw:C,D`) or, on the one picked, removes it. A device
+//! another program has open is busy for it (raw MIDI is exclusive).
+//!
 //! The click itself becomes a pattern edit in
 //! `crate::plugin`'s `main_thread/connections.rs`.
 
 use super::frame::{Frame, GLYPH};
 use super::view::{line, text_line, Layout, Rect, DIM, ON, TEXT, WARN};
-use crate::backend::alsa_seq::connect::patterns_from_environment;
+use crate::backend::alsa_seq::connect::patterns_from_environment_text;
+use crate::backend::alsa_seq::ports::raw_device_holder;
 use crate::backend::alsa_seq::ports::{ListPorts, SeqPort};
 use crate::backend::alsa_seq::{Patterns, Side};
+use crate::backend::raw_midi::patterns::{self as raw, DeviceInfo, ListRaw};
 use crate::plugin::Settings;
+use std::borrow::Cow;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// How often the window lists the ports again (devices come and go).
@@ -64,6 +74,10 @@ pub struct DeviceRow {
     pub output: Mark,
     /// Why it cannot be used (held by another program), if so.
     pub busy: Option<String>,
+    /// A raw MIDI device's name (`Launchkey Mini MK3 MIDI`), for a raw
+    /// MIDI device's row (whose `name` is then `raw:hw:C,D`); `None` for a
+    /// sequencer port.
+    pub raw: Option<String>,
 }
 
 impl DeviceRow {
@@ -75,11 +89,15 @@ impl DeviceRow {
         }
     }
 
-    /// The name as listed: the port's name alone when it repeats the client's.
-    fn shown_name(&self) -> &str {
+    /// The name as listed: the port's name alone when it repeats the
+    /// client's; a raw device's address and name.
+    fn shown_name(&self) -> Cow<'_, str> {
+        if let Some(device) = &self.raw {
+            return Cow::Owned(format!("raw {} {device}", self.address));
+        }
         match self.name.split_once(':') {
-            Some((client, port)) if port.starts_with(client) => port,
-            _ => &self.name,
+            Some((client, port)) if port.starts_with(client) => Cow::Borrowed(port),
+            _ => Cow::Borrowed(&self.name),
         }
     }
 }
@@ -108,6 +126,41 @@ pub fn rows(ports: &[SeqPort], mine: &Patterns, all: &Patterns) -> Vec<DeviceRow
             input: mark(p, Side::In, p.source),
             output: mark(p, Side::Out, p.dest),
             busy: p.busy.clone(),
+            raw: None,
+        })
+        .collect()
+}
+
+/// The rows of raw MIDI `devices` (`busy`: who else has each open), marked
+/// for the raw pattern lines of this project's patterns `mine` and for the
+/// device every pattern that applies, `all`, picks (the first present).
+pub fn raw_rows(
+    devices: &[DeviceInfo],
+    busy: &[Option<String>],
+    mine: &str,
+    all: &str,
+) -> Vec<DeviceRow> {
+    let picked = raw::resolve(&raw::parse(all), devices);
+    devices
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let name = format!("raw:{}", d.hw());
+            let mark = if raw::has_line(mine, &d.hw()) {
+                Mark::Here
+            } else if picked == Some(d) {
+                Mark::Elsewhere
+            } else {
+                Mark::Off
+            };
+            DeviceRow {
+                address: d.hw(),
+                name,
+                input: mark,
+                output: mark,
+                busy: busy.get(i).cloned().flatten(),
+                raw: Some(d.device_name.clone()),
+            }
         })
         .collect()
 }
@@ -115,21 +168,31 @@ pub fn rows(ports: &[SeqPort], mine: &Patterns, all: &Patterns) -> Vec<DeviceRow
 /// The window's side of the list: the lister and what it last found.
 pub struct Devices {
     list: ListPorts,
+    list_raw: ListRaw,
     polled: Option<Instant>,
     ports: Vec<SeqPort>,
+    raw: Vec<DeviceInfo>,
+    raw_busy: Vec<Option<String>>,
     error: Option<String>,
     environment: Patterns,
+    /// The environment's and the config file's pattern text.
+    environment_text: String,
 }
 
 impl Devices {
-    /// A list read by `list`.
-    pub fn new(list: ListPorts) -> Self {
+    /// A list read by `list` (sequencer ports) and `list_raw` (raw MIDI
+    /// devices).
+    pub fn new(list: ListPorts, list_raw: ListRaw) -> Self {
         Devices {
             list,
+            list_raw,
             polled: None,
             ports: Vec::new(),
+            raw: Vec::new(),
+            raw_busy: Vec::new(),
             error: None,
             environment: Patterns::default(),
+            environment_text: String::new(),
         }
     }
 
@@ -143,13 +206,26 @@ impl Devices {
                 Ok(ports) => (self.ports, self.error) = (ports, None),
                 Err(why) => (self.ports, self.error) = (Vec::new(), Some(why)),
             }
-            self.environment = patterns_from_environment();
+            self.environment_text = patterns_from_environment_text();
+            self.environment = Patterns::parse(&self.environment_text);
+            self.raw = (self.list_raw)();
+            self.raw_busy = self
+                .raw
+                .iter()
+                .map(|d| raw_device_holder(Path::new("/proc"), d.card, d.device))
+                .collect();
         }
-        let mine = Patterns::parse(&settings.patterns());
+        let text = settings.patterns();
+        let mine = Patterns::parse(&text);
         let all = mine
             .union(&self.environment)
             .union(&Patterns::parse(&settings.remembered()));
-        (rows(&self.ports, &mine, &all), self.error.clone())
+        let mut out = rows(&self.ports, &mine, &all);
+        // The raw backend reads the same lists, the environment's first
+        // (see `crate::backend::raw_midi::RawMidiEngine::patterns`).
+        let all_text = format!("{}\n{text}", self.environment_text);
+        out.extend(raw_rows(&self.raw, &self.raw_busy, &text, &all_text));
+        (out, self.error.clone())
     }
 }
 
@@ -216,9 +292,22 @@ pub fn draw(
     };
     text_line(frame, r, s, 0, TEXT, &format!("{title:<w$.w$} in  out"));
     let elsewhere = |d: &DeviceRow| d.input == Mark::Elsewhere || d.output == Mark::Elsewhere;
-    if rows.iter().take(shown).skip(first).any(elsewhere) {
-        let legend = "[~] connected by another pattern";
-        text_line(frame, r, s, last + 1, DIM, legend);
+    let visible = || rows.iter().take(shown).skip(first);
+    let mut legend = last + 1;
+    if visible().any(elsewhere) {
+        text_line(frame, r, s, legend, DIM, "[~] connected by another pattern");
+        legend += 1;
+    }
+    if visible().any(|d| d.raw.is_some()) {
+        // Raw rows matter only with that backend: say so where they show.
+        text_line(
+            frame,
+            r,
+            s,
+            legend,
+            DIM,
+            "raw: used when MIDI backend = Raw MIDI",
+        );
     }
 }
 
@@ -346,10 +435,13 @@ mod tests {
         use std::sync::Arc;
         let calls = Arc::new(AtomicUsize::new(0));
         let counted = calls.clone();
-        let mut d = Devices::new(Box::new(move || {
-            counted.fetch_add(1, Ordering::Relaxed);
-            Ok(ports())
-        }));
+        let mut d = Devices::new(
+            Box::new(move || {
+                counted.fetch_add(1, Ordering::Relaxed);
+                Ok(ports())
+            }),
+            Box::new(Vec::new),
+        );
         let settings = Settings::default();
         let t0 = Instant::now();
         let (r, note) = d.read(t0, &settings);
@@ -363,10 +455,62 @@ mod tests {
         d.read(t0 + POLL, &settings);
         assert_eq!(calls.load(Ordering::Relaxed), 2);
         // A sequencer that cannot be read empties the list and says why.
-        let mut gone = Devices::new(Box::new(|| Err("no /dev/snd/seq".into())));
+        let mut gone = Devices::new(
+            Box::new(|| Err("no /dev/snd/seq".into())),
+            Box::new(Vec::new),
+        );
         let (r, note) = gone.read(t0, &settings);
         assert!(r.is_empty());
         assert_eq!(note.as_deref(), Some("no /dev/snd/seq"));
+    }
+
+    fn raw_devices() -> Vec<DeviceInfo> {
+        let dev = |card: u32, id: &str, name: &str| DeviceInfo {
+            card,
+            device: 0,
+            card_id: id.into(),
+            card_name: id.into(),
+            device_name: name.into(),
+        };
+        vec![
+            dev(1, "MK3", "Launchkey Mini MK3 MIDI"),
+            dev(2, "UM1", "UM-ONE MIDI 1"),
+        ]
+    }
+
+    #[test]
+    fn raw_devices_show_the_one_picked_in_both_directions() {
+        let busy = [
+            None,
+            Some("amidi (42) has it open: close it there".to_string()),
+        ];
+        // Picked here: its own line.
+        let r = raw_rows(&raw_devices(), &busy, "raw:hw:2,0\nkeystep", "raw:hw:2,0");
+        let marks: Vec<_> = r.iter().map(|d| (d.input, d.output)).collect();
+        assert_eq!(
+            marks,
+            vec![(Mark::Off, Mark::Off), (Mark::Here, Mark::Here)]
+        );
+        assert_eq!(r[1].name, "raw:hw:2,0");
+        assert_eq!(r[1].shown_name(), "raw hw:2,0 UM-ONE MIDI 1");
+        assert_eq!(r[1].busy, busy[1]);
+        // Picked by a name pattern elsewhere (the environment's comes first).
+        let r = raw_rows(
+            &raw_devices(),
+            &[],
+            "raw:hw:2,0",
+            "raw:launchkey\nraw:hw:2,0",
+        );
+        assert_eq!(r[0].input, Mark::Elsewhere);
+        assert_eq!(r[1].input, Mark::Here);
+        // Not picked: both off, and a click finds either mark.
+        let r = raw_rows(&raw_devices(), &[], "", "");
+        assert!(r
+            .iter()
+            .all(|d| d.input == Mark::Off && d.output == Mark::Off));
+        let l = Layout::new(640, 440, 1);
+        let (x, y) = mark_point(&l, &r, 0, 1, Side::Out).unwrap();
+        assert_eq!(toggle_at(&l, &r, 0, x, y), Some((1, Side::Out)));
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod x11;
 
 use crate::backend::alsa_seq::ports::ListPorts;
 use crate::backend::alsa_seq::Side;
+use crate::backend::raw_midi::patterns::ListRaw;
 pub use frame::Frame;
 pub use model::{Model, Source};
 pub use x11::{OnClose, Options, Painter, Window};
@@ -31,23 +32,23 @@ pub struct Screen {
 }
 
 /// What a click on a device's mark calls: the direction and the port's
-/// `client name:port name`.
+/// `client name:port name` (a raw MIDI device's `raw:hw:C,D`).
 pub type Connect = Box<dyn Fn(Side, &str) + Send>;
 
 impl Screen {
-    /// A screen of `source`'s figures and `list`'s ports; a click on a
-    /// parameter calls `edit` with its row and new value, one on a device's
-    /// mark calls `connect`.
+    /// A screen of `source`'s figures, `list`'s ports and `list_raw`'s raw
+    /// MIDI devices; a click on a parameter calls `edit` with its row and
+    /// new value, one on a device's mark calls `connect`.
     pub fn new(
         source: Source,
         edit: Box<dyn Fn(usize, f64) + Send>,
-        list: ListPorts,
+        (list, list_raw): (ListPorts, ListRaw),
         connect: Connect,
     ) -> Self {
         Screen {
             source,
             edit,
-            devices: devices::Devices::new(list),
+            devices: devices::Devices::new(list, list_raw),
             connect,
             scroll: 0,
             recent: model::Recent::default(),

@@ -106,7 +106,10 @@ impl<F: EngineFactory> DefaultPluginFactory for PhasorSyncPlugin<F> {
             host,
             reported: Default::default(),
             timer,
-            engine: main_thread::engine_slot::EngineSlot::new(F::create, F::port_lister),
+            engine: main_thread::engine_slot::EngineSlot::new(
+                F::create,
+                (F::port_lister, F::raw_lister),
+            ),
             gui: Default::default(),
         })
     }

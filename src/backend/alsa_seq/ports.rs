@@ -162,6 +162,22 @@ fn raw_holder(proc: &Path, card: i32, port: i32, used: (bool, bool)) -> Option<S
     None
 }
 
+/// Who other than this program has raw MIDI device `device` of `card`
+/// open (either direction, substream 0), as the window says it: the raw
+/// MIDI backend opens a device alone, so such a device is busy for it.
+pub fn raw_device_holder(proc: &Path, card: u32, device: u32) -> Option<String> {
+    let path = proc.join(format!("asound/card{card}/midi{device}"));
+    let text = std::fs::read_to_string(path).ok()?;
+    let pid = ["Input", "Output"]
+        .iter()
+        .filter_map(|stream| owner_pid(&text, stream, 0))
+        .find(|&pid| pid != std::process::id())?;
+    let comm = std::fs::read_to_string(proc.join(format!("{pid}/comm")))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "?".into());
+    Some(format!("{comm} ({pid}) has it open: close it there"))
+}
+
 /// The owner PID of substream `sub` of `stream` ("Input" or "Output") in a
 /// `/proc/asound/cardC/midiD` text, if it is open.
 fn owner_pid(text: &str, stream: &str, sub: i32) -> Option<u32> {

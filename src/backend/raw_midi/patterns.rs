@@ -123,6 +123,23 @@ impl DeviceInfo {
     }
 }
 
+/// Whether `text` has a line that is just `raw:<hw>` (`hw` as `hw:C,D`;
+/// any case): the device picked in the window.
+pub fn has_line(text: &str, hw: &str) -> bool {
+    let want = format!("raw:{hw}");
+    text.lines().any(|l| l.trim().eq_ignore_ascii_case(&want))
+}
+
+/// What lists the raw MIDI devices for the window's device list, on the
+/// window's thread (never the audio thread): [`list_devices`] of
+/// `/proc/asound`, or a test's fake devices.
+pub type ListRaw = Box<dyn FnMut() -> Vec<DeviceInfo> + Send>;
+
+/// A [`ListRaw`] of the kernel's devices.
+pub fn kernel_lister() -> ListRaw {
+    Box::new(|| list_devices(Path::new("/proc/asound")))
+}
+
 /// The device node of `hw:card,device`.
 pub fn node(card: u32, device: u32) -> String {
     format!("/dev/snd/midiC{card}D{device}")

@@ -59,10 +59,38 @@ pub fn toggle(text: &str, side: Side, name: &str) -> (String, bool) {
     (out, on)
 }
 
-/// Toggle the pattern for `side` naming `name` in `settings`; whether it is
+/// `text` with raw MIDI device `hw` (`hw:C,D`) picked: its `raw:hw:C,D`
+/// line added and every other line that is just a `raw:hw:…` removed (the
+/// raw backend opens one device, the first present: a click picks this
+/// one); or, when it was picked, its line removed. Whether it is picked now.
+/// Name patterns (`raw:launchkey`) and every other line are kept.
+pub fn toggle_raw(text: &str, hw: &str) -> (String, bool) {
+    let picked = crate::backend::raw_midi::patterns::has_line(text, hw);
+    let is_hw_line = |l: &str| {
+        let t = l.trim();
+        t.get(..7)
+            .is_some_and(|p| p.eq_ignore_ascii_case("raw:hw:"))
+            && !t.contains(' ')
+    };
+    let mut out = String::new();
+    for line in text.lines().filter(|l| !is_hw_line(l)) {
+        out.push_str(line);
+        out.push('\n');
+    }
+    if !picked {
+        out.push_str(&format!("raw:{hw}\n"));
+    }
+    (out, !picked)
+}
+
+/// Toggle the pattern for `side` naming `name` in `settings` (a raw MIDI
+/// device's `raw:hw:C,D`: [`toggle_raw`], either side); whether it is
 /// there now.
 pub fn toggle_in(settings: &Settings, side: Side, name: &str) -> bool {
-    settings.edit_patterns(|text| toggle(text, side, name))
+    match name.strip_prefix("raw:") {
+        Some(hw) => settings.edit_patterns(|text| toggle_raw(text, hw)),
+        None => settings.edit_patterns(|text| toggle(text, side, name)),
+    }
 }
 
 impl PhasorSyncMainThread<'_> {
@@ -79,6 +107,20 @@ impl PhasorSyncMainThread<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_raw_device_click_picks_it_alone_and_a_second_click_removes_it() {
+        let text = "# mine\nkeystep\nraw:hw:1,0\nraw:launchkey\n";
+        let (picked, on) = toggle_raw(text, "hw:2,0");
+        assert!(on);
+        assert_eq!(picked, "# mine\nkeystep\nraw:launchkey\nraw:hw:2,0\n");
+        let (again, on) = toggle_raw(&picked, "hw:2,0");
+        assert!(!on);
+        assert_eq!(again, "# mine\nkeystep\nraw:launchkey\n");
+        let settings = Settings::default();
+        assert!(toggle_in(&settings, Side::Out, "raw:hw:3,0"));
+        assert_eq!(settings.patterns(), "raw:hw:3,0\n");
+    }
 
     const KEY: &str = "KeyStep 37:KeyStep 37 MIDI 1";
 

@@ -5,6 +5,7 @@
 use crate::backend::alsa_seq::ports::{ListPorts, Lister};
 use crate::backend::alsa_seq::AlsaConfig;
 use crate::backend::chosen::ChosenEngine;
+use crate::backend::raw_midi::patterns::ListRaw;
 use crate::backend::raw_midi::RawConfig;
 use crate::engine::rt::PriorityLink;
 use crate::engine::{
@@ -29,6 +30,12 @@ pub trait EngineFactory: 'static {
     /// runs on the window's thread): the kernel's, through a handle of its own.
     fn port_lister() -> ListPorts {
         Lister::boxed()
+    }
+
+    /// What lists the raw MIDI devices for the same list: the kernel's,
+    /// from `/proc/asound`.
+    fn raw_lister() -> ListRaw {
+        crate::backend::raw_midi::patterns::kernel_lister()
     }
 }
 
@@ -59,10 +66,17 @@ impl EngineFactory for ManualEngineFactory {
     fn port_lister() -> ListPorts {
         Box::new(|| Ok(crate::engine::ManualEngine::ports()))
     }
+
+    /// The raw MIDI devices a test gave
+    /// [`crate::engine::ManualEngine::set_raw_devices`].
+    fn raw_lister() -> ListRaw {
+        Box::new(crate::engine::ManualEngine::raw_devices)
+    }
 }
 
 type Create = fn() -> Result<Box<dyn MidiEngine>, EngineError>;
 type MakeLister = fn() -> ListPorts;
+type MakeRawLister = fn() -> ListRaw;
 
 /// The main thread's engine, behind `RefCell` because CLAP's activate and
 /// `on_main_thread` only lend the main thread shared access.
@@ -70,6 +84,8 @@ pub(in crate::plugin) struct EngineSlot {
     create: Create,
     /// Makes the window's port lister (see [`EngineFactory::port_lister`]).
     pub(in crate::plugin) port_lister: MakeLister,
+    /// Makes its raw MIDI device lister (see [`EngineFactory::raw_lister`]).
+    pub(in crate::plugin) raw_lister: MakeRawLister,
     handle: RefCell<Option<EngineHandle<Box<dyn MidiEngine>>>>,
     /// The last start error, so the same failure is logged once, not at
     /// every activation.
@@ -77,10 +93,14 @@ pub(in crate::plugin) struct EngineSlot {
 }
 
 impl EngineSlot {
-    pub(in crate::plugin) fn new(create: Create, port_lister: MakeLister) -> Self {
+    pub(in crate::plugin) fn new(
+        create: Create,
+        (port_lister, raw_lister): (MakeLister, MakeRawLister),
+    ) -> Self {
         Self {
             create,
             port_lister,
+            raw_lister,
             handle: RefCell::new(None),
             last_error: RefCell::new(None),
         }

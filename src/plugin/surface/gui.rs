@@ -79,7 +79,7 @@ impl PhasorSyncMainThread<'_> {
         let screen = Box::new(Screen::new(
             source,
             self.edit_sink(),
-            (self.engine.port_lister)(),
+            ((self.engine.port_lister)(), (self.engine.raw_lister)()),
             self.connect_sink(&gui.patterns_edited),
         ));
         let window = Window::open(&options, screen, self.close_sink(&gui.closed_by_user))
