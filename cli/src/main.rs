@@ -15,7 +15,9 @@ mod ports;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use phasorsync::backend::alsa_seq::connect::patterns_from_environment;
+use phasorsync::backend::alsa_seq::connect::{
+    patterns_from_environment, patterns_from_environment_text,
+};
 use phasorsync::backend::alsa_seq::Patterns;
 
 /// Check a MIDI rig before opening the DAW: which ports PhasorSync would
@@ -30,7 +32,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// List the sequencer's clients and ports, with their direction and
-    /// whether PhasorSync's patterns would connect them.
+    /// whether PhasorSync's patterns would connect them, then the raw MIDI
+    /// devices and which one the raw: patterns pick.
     Ports {
         /// Connect patterns, added to those of PHASORSYNC_CONNECT and
         /// ~/.config/phasorsync/connect (`out:` for destinations).
@@ -57,13 +60,28 @@ fn patterns(extra: &[String], no_env: bool) -> Patterns {
     p
 }
 
+/// The same patterns as text (what the raw MIDI backend reads its `raw:`
+/// entries from): the environment's and config file's, then `extra`.
+fn pattern_text(extra: &[String], no_env: bool) -> String {
+    let mut text = if no_env {
+        String::new()
+    } else {
+        patterns_from_environment_text()
+    };
+    for e in extra {
+        text.push('\n');
+        text.push_str(e);
+    }
+    text
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Ports {
             patterns: p,
             no_env,
-        } => ports::run(&patterns(&p, no_env)),
+        } => ports::run(&patterns(&p, no_env), &pattern_text(&p, no_env)),
         Command::Monitor(args) => monitor::run(&args),
     };
     match result {

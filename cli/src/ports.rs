@@ -4,8 +4,53 @@
 //! [`phasorsync::backend::alsa_seq::connect`]).
 
 use phasorsync::backend::alsa_seq::client::open_seq;
+use phasorsync::backend::alsa_seq::ports::raw_device_holder;
 use phasorsync::backend::alsa_seq::ports::{list, SeqPort};
 use phasorsync::backend::alsa_seq::{Patterns, Side};
+use phasorsync::backend::raw_midi::patterns::{self as raw, list_devices};
+use std::path::Path;
+
+/// One raw MIDI device as listed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawRow {
+    /// `hw:C,D`, what a `raw:` pattern names it by.
+    pub hw: String,
+    /// `card name: device name`.
+    pub name: String,
+    /// The device the `raw:` patterns pick (the first present one named).
+    pub picked: bool,
+    /// Who else has it open, if anyone (raw MIDI is exclusive).
+    pub busy: Option<String>,
+}
+
+/// The raw MIDI devices table, one device a line, with a header.
+pub fn raw_table(rows: &[RawRow]) -> String {
+    let mut s = format!("{:<10} {:<7} {}\n", "RAW MIDI", "PICKED", "CARD: DEVICE");
+    for r in rows {
+        let picked = if r.picked { "yes" } else { "-" };
+        s.push_str(&format!("{:<10} {picked:<7} {}", r.hw, r.name));
+        if let Some(why) = &r.busy {
+            s.push_str(&format!("  (busy: {why})"));
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// The kernel's raw MIDI devices, marked for the `raw:` patterns of `text`.
+fn raw_rows(text: &str) -> Vec<RawRow> {
+    let devices = list_devices(Path::new("/proc/asound"));
+    let picked = raw::resolve(&raw::parse(text), &devices).cloned();
+    devices
+        .iter()
+        .map(|d| RawRow {
+            hw: d.hw(),
+            name: format!("{}: {}", d.card_name, d.device_name),
+            picked: picked.as_ref() == Some(d),
+            busy: raw_device_holder(Path::new("/proc"), d.card, d.device),
+        })
+        .collect()
+}
 
 /// One port as listed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,11 +134,16 @@ pub fn table(rows: &[PortRow]) -> String {
     s
 }
 
-/// Prints the table for `patterns`.
-pub fn run(patterns: &Patterns) -> Result<(), String> {
+/// Prints the table for `patterns`, then the raw MIDI devices for the
+/// `raw:` patterns of `raw_text`.
+pub fn run(patterns: &Patterns, raw_text: &str) -> Result<(), String> {
     let seq = open_seq().map_err(|e| e.to_string())?;
     let rows: Vec<PortRow> = list(&seq).into_iter().map(|p| row(p, patterns)).collect();
     print!("{}", table(&rows));
+    let raw_rows = raw_rows(raw_text);
+    if !raw_rows.is_empty() {
+        print!("\n{}", raw_table(&raw_rows));
+    }
     println!(
         "\nsource: can send to PhasorSync's MIDI in; dest: can receive from its MIDI out.\n\
          CONNECTS: in = PhasorSync connects it to MIDI in, out = connects MIDI out to it \
@@ -101,6 +151,12 @@ pub fn run(patterns: &Patterns) -> Result<(), String> {
         patterns.len(),
         if patterns.len() == 1 { "" } else { "s" }
     );
+    if !raw_rows.is_empty() {
+        println!(
+            "RAW MIDI: what *MIDI backend* = *Raw MIDI* opens instead, both ways; PICKED: the \
+             first device a raw: pattern names (raw:hw:1,0, raw:launchkey)."
+        );
+    }
     Ok(())
 }
 
@@ -120,6 +176,33 @@ mod tests {
             own: false,
             busy: None,
         }
+    }
+
+    #[test]
+    fn raw_devices_show_the_picked_one_and_who_holds_one() {
+        let rows = [
+            RawRow {
+                hw: "hw:0,0".into(),
+                name: "Virtual MIDI Card 1: Virtual Raw MIDI (16 subdevices)".into(),
+                picked: true,
+                busy: None,
+            },
+            RawRow {
+                hw: "hw:1,0".into(),
+                name: "UM-ONE: UM-ONE MIDI 1".into(),
+                picked: false,
+                busy: Some("amidi (42) has it open: close it there".into()),
+            },
+        ];
+        let t = raw_table(&rows);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 3, "{t}");
+        assert!(
+            lines[1].starts_with("hw:0,0     yes     Virtual MIDI Card 1"),
+            "{t}"
+        );
+        assert!(lines[2].starts_with("hw:1,0     -       UM-ONE"), "{t}");
+        assert!(lines[2].ends_with("(busy: amidi (42) has it open: close it there)"));
     }
 
     #[test]

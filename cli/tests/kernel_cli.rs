@@ -148,6 +148,19 @@ fn ports_lists_the_virmidi_devices_and_what_a_pattern_would_connect() {
         through.contains(" - "),
         "a port no pattern names is not connected: {through:?}\n{text}"
     );
+    // The raw MIDI devices follow: the virmidi card's, the one a raw:
+    // pattern names picked.
+    let raw = phasorsync(&["ports", "--no-env", "raw:hw:0,1"]);
+    let text = String::from_utf8_lossy(&raw.stdout);
+    assert!(raw.status.success(), "{raw:?}");
+    let picked: Vec<&str> = text.lines().filter(|l| l.starts_with("hw:0,")).collect();
+    assert!(
+        picked.len() >= 2,
+        "the virmidi raw devices are listed:\n{text}"
+    );
+    for l in &picked {
+        assert_eq!(l.starts_with("hw:0,1 "), l.contains(" yes "), "{l}");
+    }
 }
 
 /// One message played and what the monitor must say of it.
