@@ -68,7 +68,7 @@ pub fn run(ctx: ThreadCtx) {
         Ok(Err(msg)) => {
             news.log(
                 LogLevel::Error,
-                format!("MIDI input thread stopped: {msg}; MIDI input is off until the plugin is restarted"),
+                format!("MIDI thread stopped: {msg}; MIDI in and out are off until the plugin is restarted"),
             );
             shared.set_state(ThreadState::Failed);
         }
@@ -80,7 +80,7 @@ pub fn run(ctx: ThreadCtx) {
                 .unwrap_or_else(|| "unknown panic".into());
             news.log(
                 LogLevel::Error,
-                format!("MIDI input thread failed (panic: {what}); the sequencer client was closed, MIDI input is off until the plugin is restarted"),
+                format!("MIDI thread failed (panic: {what}); the sequencer client was closed, MIDI in and out are off until the plugin is restarted"),
             );
             shared.set_state(ThreadState::Failed);
         }
