@@ -32,11 +32,12 @@ use std::time::Duration;
 
 use alsa::poll::Descriptors;
 use alsa::seq::{Addr, EvCtrl, EventType, PortCap, PortInfo, PortType, Seq};
-use phasorsync::backend::alsa_seq::queue_time::{measure, monotonic_ns, QueueTime};
+use phasorsync::backend::alsa_seq::queue_time::{measure, QueueTime};
 use phasorsync::backend::alsa_seq::{AlsaConfig, AlsaEngine};
 use phasorsync::engine::MidiEngine;
 use phasorsync::protocol::MidiEvent;
 use phasorsync::ring::midi_buffer;
+use phasorsync::timeline::monotonic_ns;
 
 // The sender is the tests' own client (benches cannot `mod` a file outside
 // benches/ without a path).

@@ -10,7 +10,7 @@
 //! `cargo bench --bench phasor`
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use phasorsync::midi_clock::follower::{ClockIn, Follower};
+use phasorsync::midi_clock::follower::{ClockMessage, Follower};
 use phasorsync::midi_clock::phasor::{Period, Phasor, SampleClock, Setup, Source};
 use phasorsync::midi_clock::ticks::Transport;
 use phasorsync::midi_clock::transport::{HostTransport, Stretch};
@@ -89,9 +89,9 @@ fn bench(c: &mut Criterion) {
     // new tick is fed: beat_at's cost does not depend on it).
     let mut follower = Follower::new();
     let period = 20_833_333u64;
-    follower.event(1_000_000_000, 1, ClockIn::Start);
+    follower.event(1_000_000_000, 1, ClockMessage::Start);
     for i in 0..200u64 {
-        follower.event(1_000_000_000 + i * period, 1, ClockIn::Clock);
+        follower.event(1_000_000_000 + i * period, 1, ClockMessage::Clock);
     }
     let setup = Setup {
         period: Period::Beats(1.0),

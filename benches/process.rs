@@ -15,10 +15,10 @@ mod clap_host;
 use clack_host::prelude::*;
 use clack_plugin::entry::SinglePluginEntry;
 use criterion::{criterion_group, criterion_main, Criterion};
-use phasorsync::backend::alsa_seq::queue_time::monotonic_ns;
 use phasorsync::engine::ManualEngine;
 use phasorsync::plugin::{ManualEngineFactory, PhasorSyncPlugin};
 use phasorsync::protocol::{MidiEvent, MidiMessage};
+use phasorsync::timeline::monotonic_ns;
 use std::time::{Duration, Instant};
 
 const FRAMES: u32 = 256;

@@ -8,9 +8,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use phasorsync::backend::alsa_seq::queue_time::monotonic_ns;
 use phasorsync::engine::MidiEngine;
 use phasorsync::protocol::MidiEvent;
+use phasorsync::timeline::monotonic_ns;
 
 #[test]
 #[ignore = "needs a kernel sequencer: run with cargo xtask test"]

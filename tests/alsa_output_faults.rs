@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use common::*;
 use phasorsync::backend::alsa_seq::client::output_pool;
-use phasorsync::backend::alsa_seq::queue_time::monotonic_ns;
 use phasorsync::backend::alsa_seq::{AlsaConfig, ThreadState};
 use phasorsync::engine::{LogLevel, LogLine, MidiEngine, OUTPUT_POLL_NS};
 use phasorsync::protocol::MidiEvent;
+use phasorsync::timeline::monotonic_ns;
 
 const MS: u64 = 1_000_000;
 

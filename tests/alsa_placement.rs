@@ -38,11 +38,11 @@ use common::{sleep_until, try_realtime};
 use clack_host::events::event_types::ParamValueEvent;
 use clack_host::prelude::*;
 use clap_host::{instantiate, load_entry, logs, Recorded};
-use phasorsync::backend::alsa_seq::queue_time::monotonic_ns;
 use phasorsync::backend::alsa_seq::{AlsaConfig, AlsaEngine};
 use phasorsync::engine::{Backend, MidiEngine};
 use phasorsync::protocol::MidiEvent;
 use phasorsync::ring::{midi_buffer_with_config, MidiBufferConsumer, RingConfig};
+use phasorsync::timeline::monotonic_ns;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 

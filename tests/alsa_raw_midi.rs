@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use phasorsync::backend::alsa_seq::queue_time::monotonic_ns;
 use phasorsync::backend::alsa_seq::ThreadState;
 use phasorsync::backend::raw_midi::device::{Device, Stamping};
 use phasorsync::backend::raw_midi::patterns::node;
@@ -25,6 +24,7 @@ use phasorsync::protocol::{MidiEvent, MidiMessage, Parser, ParserConfig};
 use phasorsync::ring::{
     midi_buffer_with_config, MidiBufferConsumer, MidiBufferProducer, RingConfig,
 };
+use phasorsync::timeline::monotonic_ns;
 
 const MS: u64 = 1_000_000;
 

@@ -201,7 +201,7 @@ fn notes_held_on_a_source_that_goes_away_are_released() {
     dev.note(dp.port, false, 0, 64, 0);
     let got = collect(&mut r.consumer, 5, Duration::from_secs(2));
     assert_eq!(got.len(), 5);
-    let t_gone = phasorsync::backend::alsa_seq::queue_time::monotonic_ns();
+    let t_gone = phasorsync::timeline::monotonic_ns();
     drop(dev);
     let got = collect_until_quiet(&mut r.consumer, Duration::from_millis(500));
     let mut offs = note_offs(&got, source_id(dp));

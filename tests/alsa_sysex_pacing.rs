@@ -12,8 +12,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use phasorsync::backend::alsa_seq::queue_time::monotonic_ns;
 use phasorsync::engine::{stream, MidiEngine};
+use phasorsync::timeline::monotonic_ns;
 
 const MS: u64 = 1_000_000;
 

@@ -169,7 +169,7 @@ fn the_parameters_gate_hardware_and_daw() {
     // Hardware on, DAW off: the hardware gets them, the DAW does not...
     let mut input = notes();
     input.push(&param(index::HARDWARE_OUT, 1.0));
-    input.push(&param(index::PASS_THROUGH, 0.0));
+    input.push(&param(index::TO_DAW, 0.0));
     let b = rig.block(&input, None);
     assert_eq!(
         b.ring.iter().map(|s| s.event).collect::<Vec<_>>(),

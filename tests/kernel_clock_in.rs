@@ -47,8 +47,8 @@ use clack_host::events::event_types::ParamValueEvent;
 use clack_host::events::spaces::CoreEventSpace;
 use clack_host::prelude::*;
 use clap_host::{instantiate, load_entry, logs, process_block_with};
-use phasorsync::backend::alsa_seq::queue_time::monotonic_ns;
 use phasorsync::plugin::params::{index, PARAMS};
+use phasorsync::timeline::monotonic_ns;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 

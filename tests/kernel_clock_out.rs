@@ -488,7 +488,7 @@ fn slaves_follow_the_clock_through_a_locate_while_playing_and_hiccups() {
             0xF2 => ClockKind::SongPosition(u16::from(b[1]) | u16::from(b[2]) << 7),
             _ => continue,
         };
-        let k = strict_slave::as_clock_in(kind);
+        let k = strict_slave::as_clock_message(kind);
         follower.event(t, 0, k);
         if let Some(tick) = strict.event(t as f64, kind) {
             played.push(tick);

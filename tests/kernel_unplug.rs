@@ -13,8 +13,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use phasorsync::backend::alsa_seq::queue_time::monotonic_ns;
 use phasorsync::backend::alsa_seq::AlsaConfig;
+use phasorsync::timeline::monotonic_ns;
 
 /// The platform device of the `snd-virmidi` card.
 const DRIVER: &str = "/sys/bus/platform/drivers/snd_virmidi";

@@ -12,7 +12,7 @@ use alloc_counter::allocations_in;
 use clock_streams::{
     follow, lock_ticks, locked, mean, percentile, rms, std_dev, stream, Rng, DRIFTS, SRC, T0,
 };
-use phasorsync::midi_clock::follower::{ClockIn, Follower, Lock, FREE_RUN_TICKS};
+use phasorsync::midi_clock::follower::{ClockMessage, Follower, Lock, FREE_RUN_TICKS};
 use proptest::prelude::*;
 
 #[test]
@@ -20,10 +20,10 @@ fn first_estimate_after_two_ticks() {
     for seed in 0..50 {
         let s = stream(3, seed, 1.0, 200.0, |_| 120.0);
         let mut f = Follower::new();
-        f.event(s.seen[0] - 1_000_000, SRC, ClockIn::Start);
-        f.event(s.seen[0], SRC, ClockIn::Clock);
+        f.event(s.seen[0] - 1_000_000, SRC, ClockMessage::Start);
+        f.event(s.seen[0], SRC, ClockMessage::Clock);
         assert_eq!(f.tempo_bpm(), None, "one tick gives no tempo");
-        f.event(s.seen[1], SRC, ClockIn::Clock);
+        f.event(s.seen[1], SRC, ClockMessage::Clock);
         let bpm = f.tempo_bpm().expect("a tempo after 2 ticks");
         // One interval with √2 ms of jitter on 20.8 ms: within 35 % (5σ).
         assert!((bpm - 120.0).abs() < 0.35 * 120.0, "seed {seed}: {bpm}");
@@ -157,9 +157,9 @@ fn a_missing_tick_does_not_move_the_phase() {
 fn free_runs_through_a_dropout_then_stops_or_on_stop() {
     let s = stream(100, 3, 1.0, 0.0, |_| 120.0);
     let mut f = Follower::new();
-    f.event(s.seen[0] - 1000, SRC, ClockIn::Start);
+    f.event(s.seen[0] - 1000, SRC, ClockMessage::Start);
     for &t in &s.seen {
-        f.event(t, SRC, ClockIn::Clock);
+        f.event(t, SRC, ClockMessage::Clock);
     }
     let last = *s.seen.last().unwrap();
     let p = 60e9 / (24.0 * 120.0);
@@ -188,36 +188,36 @@ fn free_runs_through_a_dropout_then_stops_or_on_stop() {
     );
     assert_eq!(f.beat_at(at(FREE_RUN_TICKS + 0.5)), None);
     // The next event counts the dropout, once.
-    f.event(at(60.0), SRC, ClockIn::SongPosition(0));
-    f.event(at(61.0), SRC, ClockIn::SongPosition(0));
+    f.event(at(60.0), SRC, ClockMessage::SongPosition(0));
+    f.event(at(61.0), SRC, ClockMessage::SongPosition(0));
     assert_eq!(f.stats().timeouts, 1);
 
     // A clock that stops after Stop has not dropped out: no free run.
     let mut f = Follower::new();
-    f.event(s.seen[0] - 1000, SRC, ClockIn::Start);
+    f.event(s.seen[0] - 1000, SRC, ClockMessage::Start);
     for &t in &s.seen {
-        f.event(t, SRC, ClockIn::Clock);
+        f.event(t, SRC, ClockMessage::Clock);
     }
-    f.event(at(0.5), SRC, ClockIn::Stop);
+    f.event(at(0.5), SRC, ClockMessage::Stop);
     let st = f.state(at(5.0));
     assert!(!st.running && st.lock == Lock::Searching, "{st:?}");
-    f.event(at(6.0), SRC, ClockIn::SongPosition(0));
+    f.event(at(6.0), SRC, ClockMessage::SongPosition(0));
     assert_eq!(f.stats().timeouts, 0);
 
     // Stop message: at once.
     let mut f = Follower::new();
-    f.event(s.seen[0] - 1000, SRC, ClockIn::Start);
+    f.event(s.seen[0] - 1000, SRC, ClockMessage::Start);
     for &t in &s.seen[..48] {
-        f.event(t, SRC, ClockIn::Clock);
+        f.event(t, SRC, ClockMessage::Clock);
     }
     assert!(f.state(s.seen[47] + 1000).running);
-    f.event(s.seen[47] + 1000, SRC, ClockIn::Stop);
+    f.event(s.seen[47] + 1000, SRC, ClockMessage::Stop);
     let st = f.state(s.seen[47] + 2000);
     assert!(!st.running);
     assert_eq!(st.song_pos_beats, 2.0);
     // Clock keeps coming while stopped: tempo stays known, position frozen.
     for &t in &s.seen[48..] {
-        f.event(t, SRC, ClockIn::Clock);
+        f.event(t, SRC, ClockMessage::Clock);
     }
     let st = f.state(s.seen[99]);
     assert!(!st.running && st.song_pos_beats == 2.0);
@@ -228,18 +228,18 @@ fn free_runs_through_a_dropout_then_stops_or_on_stop() {
 fn continue_resumes_at_the_song_position() {
     let s = stream(300, 4, 1.0, 200.0, |_| 120.0);
     let mut f = Follower::new();
-    f.event(s.seen[0] - 1000, SRC, ClockIn::Start);
+    f.event(s.seen[0] - 1000, SRC, ClockMessage::Start);
     for &t in &s.seen[..100] {
-        f.event(t, SRC, ClockIn::Clock);
+        f.event(t, SRC, ClockMessage::Clock);
     }
-    f.event(s.seen[99] + 1000, SRC, ClockIn::Stop);
+    f.event(s.seen[99] + 1000, SRC, ClockMessage::Stop);
     // SPP: bar 5 = 16 beats = 64 sixteenths.
-    f.event(s.seen[100] + 1000, SRC, ClockIn::SongPosition(64));
+    f.event(s.seen[100] + 1000, SRC, ClockMessage::SongPosition(64));
     assert_eq!(f.state(s.seen[100] + 2000).song_pos_beats, 16.0);
-    f.event(s.seen[110] + 1000, SRC, ClockIn::Continue);
+    f.event(s.seen[110] + 1000, SRC, ClockMessage::Continue);
     assert!(f.state(s.seen[110] + 2000).armed);
     for (j, &t) in s.seen.iter().enumerate().skip(111) {
-        f.event(t, SRC, ClockIn::Clock);
+        f.event(t, SRC, ClockMessage::Clock);
         let want = 16.0 + (j + 1 - 111) as f64 / 24.0;
         let got = f.beat_at(s.truth[j + 1] as u64).unwrap();
         // The clock paused while stopped: the grid restarts at tick 111
@@ -255,11 +255,11 @@ fn continue_resumes_at_the_song_position() {
         }
     }
     // Continue without SPP resumes where Stop left it.
-    f.event(s.seen[201] - 1000, SRC, ClockIn::Stop);
+    f.event(s.seen[201] - 1000, SRC, ClockMessage::Stop);
     let pos = f.state(s.seen[201]).song_pos_beats;
     assert_eq!(pos, 16.0 + 90.0 / 24.0);
-    f.event(s.seen[202] - 1000, SRC, ClockIn::Continue);
-    f.event(s.seen[202], SRC, ClockIn::Clock);
+    f.event(s.seen[202] - 1000, SRC, ClockMessage::Continue);
+    f.event(s.seen[202], SRC, ClockMessage::Clock);
     let got = f.beat_at(s.seen[202]).unwrap();
     assert!((got - pos).abs() < 0.1 / 24.0, "{got} vs {pos}");
 }
@@ -270,30 +270,30 @@ fn garbage_is_survived() {
     let s = stream(400, 8, 1.0, -200.0, |_| 120.0);
     let mut f = Follower::new();
     // Stop without Start, Continue-less SPP: nothing runs.
-    f.event(1, SRC, ClockIn::Stop);
+    f.event(1, SRC, ClockMessage::Stop);
     assert!(!f.state(2).running);
     // Ticks before Start: tempo known, not running.
     for &t in &s.seen[..100] {
-        f.event(t, SRC, ClockIn::Clock);
+        f.event(t, SRC, ClockMessage::Clock);
     }
     let st = f.state(s.seen[99]);
     assert!(!st.running && (st.tempo_bpm.unwrap() - 120.0).abs() < 0.6);
     // Duplicate Starts; the grid is kept, so the first tick is locked.
-    f.event(s.seen[99] + 2_000_000, SRC, ClockIn::Start);
-    f.event(s.seen[99] + 2_100_000, SRC, ClockIn::Start);
-    f.event(s.seen[100], SRC, ClockIn::Clock);
+    f.event(s.seen[99] + 2_000_000, SRC, ClockMessage::Start);
+    f.event(s.seen[99] + 2_100_000, SRC, ClockMessage::Start);
+    f.event(s.seen[100], SRC, ClockMessage::Clock);
     let beat = f.beat_at(s.truth[101] as u64).unwrap();
     assert!(
         (beat - 1.0 / 24.0).abs() * 500.0 < 2.0,
         "first tick after Start: {beat}"
     );
     // A duplicate tick and an out-of-order one change nothing.
-    f.event(s.seen[100], SRC, ClockIn::Clock);
-    f.event(s.seen[100] - 5_000_000, SRC, ClockIn::Clock);
+    f.event(s.seen[100], SRC, ClockMessage::Clock);
+    f.event(s.seen[100] - 5_000_000, SRC, ClockMessage::Clock);
     assert_eq!(f.stats().extra_ticks, 1);
     assert_eq!(f.stats().out_of_order, 1);
     // SPP while running: ignored, counted.
-    f.event(s.seen[100] + 1000, SRC, ClockIn::SongPosition(100));
+    f.event(s.seen[100] + 1000, SRC, ClockMessage::SongPosition(100));
     assert_eq!(f.stats().spp_while_running, 1);
     // A second source sending at 90 BPM meanwhile: ignored, counted.
     let other = stream(300, 9, 1.0, 0.0, |_| 90.0);
@@ -303,10 +303,10 @@ fn garbage_is_survived() {
             if ot > t {
                 break;
             }
-            f.event(ot, 99, ClockIn::Clock);
+            f.event(ot, 99, ClockMessage::Clock);
             o.next();
         }
-        f.event(t, SRC, ClockIn::Clock);
+        f.event(t, SRC, ClockMessage::Clock);
         let beat = f.beat_at(s.truth[j + 1] as u64).unwrap();
         assert!(
             ((beat - (j + 1 - 100) as f64 / 24.0) * 500.0).abs() < 2.0,
@@ -321,7 +321,7 @@ fn garbage_is_survived() {
     // not a tempo of 0.0007 BPM; the sender never stopped, so it runs on
     // from where its grid puts the tick.
     let hour = s.seen[398] + 3_600_000_000_000;
-    f.event(hour, SRC, ClockIn::Clock);
+    f.event(hour, SRC, ClockMessage::Clock);
     let st = f.state(hour);
     assert!(st.running, "{st:?}");
     assert!((st.tempo_bpm.unwrap() - 120.0).abs() < 0.1, "{st:?}");
@@ -330,15 +330,15 @@ fn garbage_is_survived() {
         (st.song_pos_beats - 299.0 / 24.0 - hour_beats).abs() < 0.001 * hour_beats,
         "{st:?}"
     );
-    f.event(hour + p as u64, SRC, ClockIn::Clock);
+    f.event(hour + p as u64, SRC, ClockMessage::Clock);
     assert!((f.tempo_bpm().unwrap() - 120.0).abs() < 1e-4);
     // After the first source has been silent a second, the other may lead.
-    f.event(hour + 2_000_000_000, 99, ClockIn::Start);
+    f.event(hour + 2_000_000_000, 99, ClockMessage::Start);
     assert_eq!(f.state(hour + 2_000_000_000).source, Some(99));
     assert_eq!(f.stats().source_changes, 1);
     // Continue while running changes nothing.
-    f.event(hour + 2_010_000_000, 99, ClockIn::Clock);
-    f.event(hour + 2_020_000_000, 99, ClockIn::Continue);
+    f.event(hour + 2_010_000_000, 99, ClockMessage::Clock);
+    f.event(hour + 2_020_000_000, 99, ClockMessage::Continue);
     assert!(f.state(hour + 2_020_000_001).running);
 }
 
@@ -355,12 +355,12 @@ fn clock_restarted_at_start_rephases() {
     }
     let mut f = Follower::new();
     for &t in &before.seen {
-        f.event(t, SRC, ClockIn::Clock);
+        f.event(t, SRC, ClockMessage::Clock);
     }
-    f.event(after.seen[0] - 1_000_000, SRC, ClockIn::Start);
+    f.event(after.seen[0] - 1_000_000, SRC, ClockMessage::Start);
     let mut worst: f64 = 0.0;
     for j in 0..99 {
-        f.event(after.seen[j], SRC, ClockIn::Clock);
+        f.event(after.seen[j], SRC, ClockMessage::Clock);
         let beat = f.beat_at(after.truth[j + 1] as u64).unwrap();
         worst = worst.max(((beat - (j + 1) as f64 / 24.0) * 500.0).abs());
     }
@@ -430,27 +430,27 @@ fn the_update_path_does_not_allocate() {
     let mut f = Follower::new();
     let mut acc = 0.0;
     let n = allocations_in(|| {
-        f.event(s.seen[0] - 1, SRC, ClockIn::Start);
+        f.event(s.seen[0] - 1, SRC, ClockMessage::Start);
         for (j, &t) in s.seen.iter().enumerate() {
-            f.event(t, SRC, ClockIn::Clock);
+            f.event(t, SRC, ClockMessage::Clock);
             if j % 7 == 0 {
-                f.event(t + 1, 3, ClockIn::Clock);
+                f.event(t + 1, 3, ClockMessage::Clock);
             }
             acc += f.beat_at(t + 1000).unwrap_or(0.0) + f.state(t + 1000).song_pos_beats;
         }
-        f.event(s.seen[4999] + 10, SRC, ClockIn::Stop);
+        f.event(s.seen[4999] + 10, SRC, ClockMessage::Stop);
     });
     assert!(acc.is_finite());
     assert_eq!(n, 0, "allocator calls in the follower's update path");
 }
 
-fn kind() -> impl Strategy<Value = ClockIn> {
+fn kind() -> impl Strategy<Value = ClockMessage> {
     prop_oneof![
-        6 => Just(ClockIn::Clock),
-        1 => Just(ClockIn::Start),
-        1 => Just(ClockIn::Continue),
-        1 => Just(ClockIn::Stop),
-        1 => any::<u16>().prop_map(ClockIn::SongPosition),
+        6 => Just(ClockMessage::Clock),
+        1 => Just(ClockMessage::Start),
+        1 => Just(ClockMessage::Continue),
+        1 => Just(ClockMessage::Stop),
+        1 => any::<u16>().prop_map(ClockMessage::SongPosition),
     ]
 }
 
@@ -614,7 +614,7 @@ struct ClockOnly(Follower);
 impl clock_streams::ClockFollower for ClockOnly {
     fn start(&mut self, _: u64) {}
     fn tick(&mut self, t: u64) {
-        self.0.event(t, SRC, ClockIn::Clock);
+        self.0.event(t, SRC, ClockMessage::Clock);
     }
     fn tempo_bpm(&self) -> Option<f64> {
         self.0.tempo_bpm()
@@ -676,24 +676,24 @@ fn stop_position_continue_with_clock_running_through() {
     for seed in 0..20u64 {
         let s = stream(400, seed, 1.0, DRIFTS[seed as usize % 2], |_| 120.0);
         let mut f = Follower::new();
-        f.event(s.seen[0] - 1_000_000, SRC, ClockIn::Start);
+        f.event(s.seen[0] - 1_000_000, SRC, ClockMessage::Start);
         for &t in &s.seen[..200] {
-            f.event(t, SRC, ClockIn::Clock);
+            f.event(t, SRC, ClockMessage::Clock);
         }
         let stop = s.seen[199] + (p / 3.0) as u64;
-        f.event(stop, SRC, ClockIn::Stop);
+        f.event(stop, SRC, ClockMessage::Stop);
         assert!(!f.state(stop).running);
         // Back to bar 3 (8 beats, 32 sixteenths), clocks between.
-        f.event(stop + 100_000, SRC, ClockIn::SongPosition(32));
+        f.event(stop + 100_000, SRC, ClockMessage::SongPosition(32));
         for &t in &s.seen[200..203] {
-            f.event(t, SRC, ClockIn::Clock);
+            f.event(t, SRC, ClockMessage::Clock);
             let st = f.state(t);
             assert!(!st.running && st.song_pos_beats == 8.0, "{st:?}");
             assert!((st.tempo_bpm.unwrap() - 120.0).abs() < 0.1, "{st:?}");
         }
-        f.event(s.seen[202] + (p / 2.0) as u64, SRC, ClockIn::Continue);
+        f.event(s.seen[202] + (p / 2.0) as u64, SRC, ClockMessage::Continue);
         for (j, &t) in s.seen.iter().enumerate().take(399).skip(203) {
-            f.event(t, SRC, ClockIn::Clock);
+            f.event(t, SRC, ClockMessage::Clock);
             // Tick 203 is song position 8 beats; the next tick's true time
             // is one tick on.
             let want = 8.0 + (j + 1 - 203) as f64 / 24.0;
@@ -727,7 +727,7 @@ fn relocks_within_a_beat_when_clock_comes_back() {
                     // Just before the clock comes back.
                     states.push(f.state(t - 1000).lock);
                 }
-                f.event(t, SRC, ClockIn::Clock);
+                f.event(t, SRC, ClockMessage::Clock);
                 if j == 299 {
                     states.push(f.state(t).lock);
                     states.push(f.state(t + 5 * s.seen[1].abs_diff(s.seen[0])).lock);
@@ -750,7 +750,7 @@ fn relocks_within_a_beat_when_clock_comes_back() {
                 if (300..back).contains(&j) {
                     continue;
                 }
-                f2.event(t, SRC, ClockIn::Clock);
+                f2.event(t, SRC, ClockMessage::Clock);
                 if j >= back && relock.is_none() && f2.state(t).lock == Lock::Locked {
                     relock = Some(j + 1 - back);
                 }
@@ -806,14 +806,14 @@ fn a_clock_back_off_its_old_grid_relocks_on_the_new_one() {
         let shift = 0.25 * p;
         let back = 320;
         let mut f = Follower::new();
-        f.event(s.seen[0] - 1_000_000, SRC, ClockIn::Start);
+        f.event(s.seen[0] - 1_000_000, SRC, ClockMessage::Start);
         let mut relock = None;
         for (j, &t) in s.seen.iter().enumerate().take(499) {
             if (300..back).contains(&j) {
                 continue;
             }
             let t = if j >= back { t + shift as u64 } else { t };
-            f.event(t, SRC, ClockIn::Clock);
+            f.event(t, SRC, ClockMessage::Clock);
             if j >= back && relock.is_none() && f.state(t).lock == Lock::Locked {
                 relock = Some(j + 1 - back);
             }

@@ -639,7 +639,7 @@ fn assert_slaves_follow(ev: &[(f64, ClockKind)], host_tick: impl Fn(f64) -> i64)
             );
             strict_played += 1;
         }
-        let k = strict_slave::as_clock_in(kind);
+        let k = strict_slave::as_clock_message(kind);
         follower.event(ns(at), 0, k);
         if kind == ClockKind::Clock {
             clocks += 1;

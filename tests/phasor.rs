@@ -4,7 +4,7 @@
 //! sample, and the sample of every wrap); external mode's slew limit and
 //! jumps; range and finiteness under garbage.
 
-use phasorsync::midi_clock::follower::{ClockIn, Follower};
+use phasorsync::midi_clock::follower::{ClockMessage, Follower};
 use phasorsync::midi_clock::phasor::{
     BeatSource, Period, Phasor, SampleClock, Setup, Source, MAX_SLEW, PERIODS, TICK_BEATS,
 };
@@ -462,11 +462,11 @@ fn garbage_in_gives_values_in_range() {
         for _ in 0..(next() % 5) {
             t += next() % 40_000_000;
             let kind = match next() % 6 {
-                0 => ClockIn::Start,
-                1 => ClockIn::Stop,
-                2 => ClockIn::Continue,
-                3 => ClockIn::SongPosition(next() as u16),
-                _ => ClockIn::Clock,
+                0 => ClockMessage::Start,
+                1 => ClockMessage::Stop,
+                2 => ClockMessage::Continue,
+                3 => ClockMessage::SongPosition(next() as u16),
+                _ => ClockMessage::Clock,
             };
             follower.event(t, (next() % 2) as u16, kind);
         }

@@ -16,7 +16,7 @@ use alsa::seq::{Addr, Seq};
 use phasorsync::backend::alsa_seq::client::open_seq;
 use phasorsync::backend::alsa_seq::{AlsaConfig, AlsaEngine};
 use phasorsync::engine::{EngineIo, EngineStats, LogLevel, MidiEngine, News};
-use phasorsync::midi_clock::follower::{ClockIn, Follower, FollowerState, Lock};
+use phasorsync::midi_clock::follower::{ClockMessage, Follower, FollowerState, Lock};
 use phasorsync::protocol::MidiEvent;
 use phasorsync::ring::{midi_buffer, MidiBufferConsumer};
 use phasorsync::timeline::monotonic_ns;
@@ -143,7 +143,7 @@ impl Monitor {
                 }
                 _ => None,
             };
-            if let Some(kind) = ClockIn::from_event(&msg.event) {
+            if let Some(kind) = ClockMessage::from_event(&msg.event) {
                 self.follower.event(msg.time_ns, msg.port, kind);
                 self.clock_seen = true;
             }
@@ -304,7 +304,7 @@ mod tests {
         );
         let mut f = Follower::new();
         for k in 0..48u64 {
-            f.event(1_000_000_000 + k * 20_833_333, 1, ClockIn::Clock);
+            f.event(1_000_000_000 + k * 20_833_333, 1, ClockMessage::Clock);
         }
         let st = f.state(1_000_000_000 + 48 * 20_833_333);
         let with = status(&s, Some(&st));

@@ -34,7 +34,8 @@ impl ChosenEngine {
         })
     }
 
-    /// The backend running, if one is.
+    /// The backend running, if one is (for the tests).
+    #[cfg(test)]
     pub fn running(&self) -> Option<Backend> {
         self.running
     }

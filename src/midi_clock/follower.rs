@@ -9,13 +9,13 @@
 //! timestamps); queries take the same clock.
 //!
 //! ```
-//! use phasorsync::midi_clock::follower::{ClockIn, Follower};
+//! use phasorsync::midi_clock::follower::{ClockMessage, Follower};
 //!
 //! let mut f = Follower::new();
 //! let period = 20_833_333; // 120 BPM: 24 ticks per beat
-//! f.event(0, 1, ClockIn::Start);
+//! f.event(0, 1, ClockMessage::Start);
 //! for i in 0..48u64 {
-//!     f.event(1_000_000 + i * period, 1, ClockIn::Clock);
+//!     f.event(1_000_000 + i * period, 1, ClockMessage::Clock);
 //! }
 //! let now = 1_000_000 + 48 * period; // when the 49th tick is due
 //! let s = f.state(now);
@@ -209,7 +209,7 @@ const REINDEX_MARGIN: f64 = 0.4;
 
 /// One MIDI real-time or transport message, as the follower needs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClockIn {
+pub enum ClockMessage {
     /// Timing clock, 0xF8: 24 per quarter note.
     Clock,
     /// Start, 0xFA: play from song position 0 on the next clock.
@@ -223,7 +223,7 @@ pub enum ClockIn {
     SongPosition(u16),
 }
 
-impl ClockIn {
+impl ClockMessage {
     /// The clock or transport message a parsed MIDI event is, if any.
     pub fn from_event(event: &crate::protocol::MidiEvent) -> Option<Self> {
         use crate::protocol::MidiEvent;
@@ -1055,36 +1055,36 @@ impl Follower {
 
     /// Takes one message stamped `time_ns` from `source` (any id that tells
     /// senders apart, e.g. the sequencer client and port).
-    pub fn event(&mut self, time_ns: u64, source: u16, kind: ClockIn) {
+    pub fn event(&mut self, time_ns: u64, source: u16, kind: ClockMessage) {
         if !self.follow(time_ns, source) {
             self.stats.foreign += 1;
             return;
         }
         self.expire(time_ns);
-        if !matches!(kind, ClockIn::Clock | ClockIn::SongPosition(_)) {
+        if !matches!(kind, ClockMessage::Clock | ClockMessage::SongPosition(_)) {
             self.transport_seen = true;
         }
         match kind {
-            ClockIn::Clock => self.clock(time_ns),
-            ClockIn::Start => {
+            ClockMessage::Clock => self.clock(time_ns),
+            ClockMessage::Start => {
                 self.grid.rephase = self.grid.len > 0;
                 self.transport = Transport::Armed { pos: 0 };
             }
-            ClockIn::Continue => match self.transport {
+            ClockMessage::Continue => match self.transport {
                 Transport::Running { .. } => {}
                 Transport::Stopped { pos } | Transport::Armed { pos } => {
                     self.grid.rephase = self.grid.len > 0;
                     self.transport = Transport::Armed { pos };
                 }
             },
-            ClockIn::Stop => {
+            ClockMessage::Stop => {
                 if let Transport::Armed { pos } = self.transport {
                     self.transport = Transport::Stopped { pos };
                 } else if let Some(pos) = self.next_tick_pos(time_ns) {
                     self.transport = Transport::Stopped { pos };
                 }
             }
-            ClockIn::SongPosition(sixteenths) => {
+            ClockMessage::SongPosition(sixteenths) => {
                 let pos = i64::from(sixteenths & 0x3FFF) * 6;
                 match self.transport {
                     Transport::Running { .. } => self.stats.spp_while_running += 1,

@@ -250,12 +250,12 @@ pub fn wrap(x: f64) -> f64 {
 
 /// Where the phasor's samples go: `start..end` of the block get `ramp`
 /// (chunk sample 0 at `start`).
-pub trait Output {
+pub trait PhasorSink {
     /// Write one chunk. Samples past the buffer's end are not written.
     fn ramp(&mut self, start: u32, end: u32, ramp: &Ramp);
 }
 
-impl Output for [f32] {
+impl PhasorSink for [f32] {
     fn ramp(&mut self, start: u32, end: u32, ramp: &Ramp) {
         if let Some(out) = self.get_mut(start as usize..end as usize) {
             ramp.fill_f32(out);
@@ -263,7 +263,7 @@ impl Output for [f32] {
     }
 }
 
-impl Output for [f64] {
+impl PhasorSink for [f64] {
     fn ramp(&mut self, start: u32, end: u32, ramp: &Ramp) {
         if let Some(out) = self.get_mut(start as usize..end as usize) {
             ramp.fill_f64(out);
@@ -272,7 +272,7 @@ impl Output for [f64] {
 }
 
 /// No audio buffer: the phase still advances.
-impl Output for () {
+impl PhasorSink for () {
     fn ramp(&mut self, _: u32, _: u32, _: &Ramp) {}
 }
 
@@ -451,7 +451,7 @@ impl<I: Iterator<Item = Stretch>, C: SampleClock> BlockRun<'_, I, C> {
     ///
     /// # Realtime Safety
     /// Arithmetic, and `beats`' queries (the follower's are pure).
-    pub fn render_to<B: BeatSource, O: Output + ?Sized>(
+    pub fn render_to<B: BeatSource, O: PhasorSink + ?Sized>(
         &mut self,
         end: u32,
         beats: &B,

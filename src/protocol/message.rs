@@ -6,11 +6,37 @@
 //! preallocated storage (see `crate::ring`).
 
 /// One timestamped MIDI 1.0 message.
+///
+/// The same type travels both ways, and two fields mean different things
+/// in each direction:
+///
+/// | field | input ring (hardware → `process()`) | output ring (`process()` → hardware) |
+/// |---|---|---|
+/// | [`time_ns`](Self::time_ns) | when it arrived | when it is to leave |
+/// | [`port`](Self::port) | the source it came from | the output stream it belongs to |
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MidiMessage {
-    /// When the message arrived, in nanoseconds on `CLOCK_MONOTONIC`.
+    /// A time in nanoseconds on `CLOCK_MONOTONIC`
+    /// ([`crate::timeline::monotonic_ns`]).
+    ///
+    /// - Input: when the message arrived (the kernel's timestamp, or the
+    ///   time the engine read it when the kernel gives none).
+    /// - Output: its departure time, when it is to leave for the hardware
+    ///   (an engine may send it later, never earlier, to keep its stream in
+    ///   order; see [`crate::engine::stream`]). For a
+    ///   [`RETRACT_CLOCK`](crate::engine::stream::RETRACT_CLOCK) message, the
+    ///   time from which scheduled clock is taken back.
     pub time_ns: u64,
-    /// The sequencer input port (or other source index) it arrived on.
+    /// Not always a port: an id whose meaning depends on the direction.
+    ///
+    /// - Input: the source the message came from, packed by
+    ///   [`crate::engine::sink::source_id`] (sequencer client and port, or
+    ///   raw MIDI card and device, one byte each). Messages of one source
+    ///   share it; the MIDI clock follower tells sources apart by it.
+    /// - Output: the output stream it belongs to, one of
+    ///   [`crate::engine::stream`]'s `HOST` or `CLOCK`, or the control
+    ///   message `RETRACT_CLOCK`. Not a port: every stream goes out of the
+    ///   one `MIDI out` port (or raw MIDI device).
     pub port: u16,
     /// What the message says.
     pub event: MidiEvent,

@@ -10,7 +10,7 @@
 // Each user takes its own subset.
 #![allow(dead_code)]
 
-use phasorsync::midi_clock::follower::{ClockIn, Follower};
+use phasorsync::midi_clock::follower::{ClockMessage, Follower};
 
 /// The source id the synthetic sender uses.
 pub const SRC: u16 = 7;
@@ -93,10 +93,10 @@ pub trait ClockFollower {
 
 impl ClockFollower for Follower {
     fn start(&mut self, t: u64) {
-        self.event(t, SRC, ClockIn::Start);
+        self.event(t, SRC, ClockMessage::Start);
     }
     fn tick(&mut self, t: u64) {
-        self.event(t, SRC, ClockIn::Clock);
+        self.event(t, SRC, ClockMessage::Clock);
     }
     fn tempo_bpm(&self) -> Option<f64> {
         Follower::tempo_bpm(self)

@@ -14,7 +14,7 @@ use clack_host::events::event_types::{MidiEvent, ParamValueEvent, TransportEvent
 use clack_host::events::{EventFlags, EventHeader};
 use clack_host::prelude::*;
 use clack_host::utils::BeatTime;
-use phasorsync::backend::alsa_seq::queue_time::monotonic_ns;
+use phasorsync::timeline::monotonic_ns;
 
 /// The paced host's sample rate.
 pub const RATE: f64 = 48_000.0;

@@ -4,7 +4,7 @@
 use std::ffi::CString;
 
 use alsa::seq::{Addr, EvCtrl, EvNote, Event, EventType, PortCap, PortSubscribe, PortType, Seq};
-use phasorsync::backend::alsa_seq::queue_time::monotonic_ns;
+use phasorsync::timeline::monotonic_ns;
 
 /// A sequencer client made by the test: one readable port, sends direct events.
 pub struct TestSource {

@@ -13,18 +13,18 @@
 //! Times are in any unit, as long as the dropout window is in the same.
 #![allow(dead_code)]
 
-use phasorsync::midi_clock::follower::ClockIn;
+use phasorsync::midi_clock::follower::ClockMessage;
 use phasorsync::midi_clock::ticks::ClockKind;
 
 /// A clock message as PhasorSync's own follower takes it, so the same
 /// stream can drive both slaves.
-pub fn as_clock_in(kind: ClockKind) -> ClockIn {
+pub fn as_clock_message(kind: ClockKind) -> ClockMessage {
     match kind {
-        ClockKind::Clock => ClockIn::Clock,
-        ClockKind::Start => ClockIn::Start,
-        ClockKind::Continue => ClockIn::Continue,
-        ClockKind::Stop => ClockIn::Stop,
-        ClockKind::SongPosition(p) => ClockIn::SongPosition(p),
+        ClockKind::Clock => ClockMessage::Clock,
+        ClockKind::Start => ClockMessage::Start,
+        ClockKind::Continue => ClockMessage::Continue,
+        ClockKind::Stop => ClockMessage::Stop,
+        ClockKind::SongPosition(p) => ClockMessage::SongPosition(p),
     }
 }
 

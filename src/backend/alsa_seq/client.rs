@@ -23,7 +23,7 @@ use super::raw::seq_fd;
 use super::timer::{self, QueueTimer};
 
 /// The sequencer device node.
-pub const SEQ_DEVICE: &str = "/dev/snd/seq";
+pub(crate) const SEQ_DEVICE: &str = "/dev/snd/seq";
 
 /// Kernel-side event pool sizes asked for (the kernel's per-client maximum);
 /// a large input pool lets a burst or a chunked 64 KiB SysEx wait in the
@@ -35,7 +35,7 @@ const INPUT_BUFFER_BYTES: u32 = 128 * 1024;
 
 /// An open client with its ports and running queue.
 #[derive(Debug)]
-pub struct SeqClient {
+pub(crate) struct SeqClient {
     /// The handle.
     pub seq: Seq,
     /// Our client number.
@@ -46,8 +46,6 @@ pub struct SeqClient {
     pub in_port: i32,
     /// `MIDI out` port number.
     pub out_port: i32,
-    /// Private announce-listening port number.
-    pub announce_port: i32,
     /// Our queue (input timestamps, scheduled output).
     pub queue: i32,
     /// Queue time ↔ monotonic, anchored when the queue started.
@@ -96,7 +94,7 @@ pub fn open_seq() -> Result<Seq, SeqError> {
 /// [`SeqError::NoSequencer`] if `/dev/snd/seq` is missing,
 /// [`SeqError::PermissionDenied`] if it may not be opened,
 /// [`SeqError::ClientCreation`] for anything else, with the step that failed.
-pub fn open(base: &str, timer_hz: u32) -> Result<SeqClient, SeqError> {
+pub(crate) fn open(base: &str, timer_hz: u32) -> Result<SeqClient, SeqError> {
     let seq = open_seq()?;
     let client = seq
         .client_id()
@@ -171,7 +169,6 @@ pub fn open(base: &str, timer_hz: u32) -> Result<SeqClient, SeqError> {
         name,
         in_port,
         out_port,
-        announce_port,
         queue,
         clock,
         hotplug_error,
@@ -217,16 +214,16 @@ impl InputPool {
 }
 
 /// Size of a kernel event cell (`struct snd_seq_event`).
-pub const CELL_BYTES: u64 = 28;
+pub(crate) const CELL_BYTES: u64 = 28;
 
 /// Cells an event of `ext_len` variable bytes takes in the kernel's pool:
 /// one for the event, plus its variable data spread over further cells.
-pub fn cells_for(ext_len: usize) -> u64 {
+pub(crate) fn cells_for(ext_len: usize) -> u64 {
     1 + (ext_len as u64).div_ceil(CELL_BYTES)
 }
 
 /// Reads `client`'s input pool counters; `None` without procfs or the client.
-pub fn input_pool(client: i32) -> Option<InputPool> {
+pub(crate) fn input_pool(client: i32) -> Option<InputPool> {
     let text = std::fs::read_to_string("/proc/asound/seq/clients").ok()?;
     parse_input_pool(&text, client)
 }

@@ -27,7 +27,7 @@
 //!
 //! # Where patterns come from
 //! The union of: the plugin state ([`crate::backend::alsa_seq::AlsaEngine::set_connect_patterns`]),
-//! the environment variable [`ENV_VAR`], the file [`config_file_path`]
+//! the environment variable `ENV_VAR`, the file `config_file_path`
 //! (`$XDG_CONFIG_HOME/phasorsync/connect`, else `~/.config/phasorsync/connect`),
 //! and the remembered patchbay connections
 //! ([`crate::backend::alsa_seq::AlsaEngine::remembered_connections`]).
@@ -56,7 +56,7 @@ use alsa::seq::{Addr, ClientIter, Connect, PortCap, PortIter, PortSubscribe, Seq
 use crate::backend::raw_midi::patterns::split_raw;
 
 /// Environment variable holding a pattern list.
-pub const ENV_VAR: &str = "PHASORSYNC_CONNECT";
+pub(crate) const ENV_VAR: &str = "PHASORSYNC_CONNECT";
 
 /// Which of our ports a pattern is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -280,7 +280,7 @@ fn glob(pat: &[u8], s: &[u8]) -> bool {
 /// Can a port with these capabilities be connected on `side`: a source
 /// readable by subscription for our `MIDI in`, a destination writable by
 /// subscription for our `MIDI out`, never a `NO_EXPORT` port.
-pub fn connectable(side: Side, caps: PortCap) -> bool {
+pub(crate) fn connectable(side: Side, caps: PortCap) -> bool {
     let needs = match side {
         Side::In => PortCap::READ | PortCap::SUBS_READ,
         Side::Out => PortCap::WRITE | PortCap::SUBS_WRITE,
@@ -289,7 +289,7 @@ pub fn connectable(side: Side, caps: PortCap) -> bool {
 }
 
 /// `$XDG_CONFIG_HOME/phasorsync/connect`, else `$HOME/.config/phasorsync/connect`.
-pub fn config_file_path() -> Option<PathBuf> {
+pub(crate) fn config_file_path() -> Option<PathBuf> {
     let base = match std::env::var_os("XDG_CONFIG_HOME") {
         Some(d) if !d.is_empty() => PathBuf::from(d),
         _ => PathBuf::from(std::env::var_os("HOME")?).join(".config"),
@@ -304,7 +304,7 @@ pub fn patterns_from_environment() -> Patterns {
 
 /// The pattern text of the environment, then of the config file (either
 /// may be absent), one after the other.
-pub fn patterns_from_environment_text() -> String {
+pub(crate) fn patterns_from_environment_text() -> String {
     let mut text = std::env::var(ENV_VAR).unwrap_or_default();
     if let Some(file) = config_file_path().and_then(|f| std::fs::read_to_string(f).ok()) {
         text.push('\n');
@@ -316,7 +316,7 @@ pub fn patterns_from_environment_text() -> String {
 /// The thread's side: which ports it connected, how to (dis)connect, and
 /// which connections the patchbay made.
 #[derive(Debug)]
-pub struct AutoConnector {
+pub(crate) struct AutoConnector {
     /// The user's patterns.
     patterns: Patterns,
     /// Patchbay connections, as exact patterns.
@@ -333,7 +333,7 @@ pub struct AutoConnector {
 
 /// What one [`AutoConnector`] action did, for the log.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Changes {
+pub(crate) struct Changes {
     /// Ports connected, as "client:port (name)".
     pub connected: Vec<String>,
     /// Ports disconnected.

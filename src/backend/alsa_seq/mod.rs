@@ -12,11 +12,11 @@
 //! - sends what the audio thread queued in the output ring, scheduled on the
 //!   queue at its time, looking at the ring at least every
 //!   [`crate::engine::OUTPUT_POLL_NS`]; a full kernel output pool or a
-//!   receiver that refuses is counted, never silent ([`output`]); SysEx at
-//!   the speed of a MIDI wire, the other messages after it ([`crate::backend::shared::sysex_pacer`]),
+//!   receiver that refuses is counted, never silent (`output`); SysEx at
+//!   the speed of a MIDI wire, the other messages after it (`crate::backend::shared::sysex_pacer`),
 //! - runs the queue on the high-resolution timer (`snd-hrtimer`), asked for
 //!   explicitly, and says once, with the fix, when the kernel only has the
-//!   system tick ([`timer`]; [`raw`] makes the two requests the `alsa`
+//!   system tick ([`timer`]; `raw` makes the two requests the `alsa`
 //!   crate does not wrap),
 //! - auto-connects ports matching the user's patterns, now and when they
 //!   appear later, and remembers the connections a patchbay makes so they
@@ -34,16 +34,16 @@
 //! creation return an [`EngineError`] (from a [`SeqError`]) from `start()`; a thread that fails
 //! later logs why and shows [`ThreadState::Failed`].
 
-pub mod away_notes;
+pub(crate) mod away_notes;
 pub mod client;
 pub mod connect;
-pub mod error;
-pub mod output;
+pub(crate) mod error;
+pub(crate) mod output;
 pub mod ports;
 pub mod queue_time;
-pub mod raw;
-pub mod retract;
-pub mod thread;
+pub(crate) mod raw;
+pub(crate) mod retract;
+pub(crate) mod thread;
 pub mod timer;
 
 use std::sync::atomic::Ordering;

@@ -75,7 +75,7 @@ pub struct Route {
 }
 
 /// The thread's output state: the ring, the encoder, a SysEx scratch buffer.
-pub struct Output {
+pub struct SeqOutput {
     ring: MidiBufferConsumer,
     encoder: EventCodec,
     /// One SysEx payload; as large as the ring's SysEx storage, allocated once.
@@ -110,7 +110,7 @@ enum Failure {
     Cut(String),
 }
 
-impl Output {
+impl SeqOutput {
     /// The thread's end of `ring`. Made on the MIDI thread (alsa's encoder
     /// is not `Send`), at start; allocates the SysEx scratch there.
     ///
@@ -552,7 +552,7 @@ mod tests {
     #[test]
     fn the_ring_is_looked_at_within_the_seams_promise() {
         let (_, ring) = crate::ring::midi_buffer(4);
-        let out = Output::new(ring).unwrap();
+        let out = SeqOutput::new(ring).unwrap();
         // Idle (nothing sent yet) and busy alike: never longer than the promise.
         assert!(
             out.poll_ns() <= OUTPUT_POLL_NS,

@@ -201,13 +201,13 @@ fn owner_pid(text: &str, stream: &str, sub: i32) -> Option<u32> {
 
 /// What lists the ports for the window's device list, on the window's
 /// thread (never the audio thread): a [`Lister`], or a test's fake ports.
-pub type ListPorts = Box<dyn FnMut() -> Result<Vec<SeqPort>, String> + Send>;
+pub(crate) type ListPorts = Box<dyn FnMut() -> Result<Vec<SeqPort>, String> + Send>;
 
 /// Lists the ports through a sequencer handle of its own, opened at the
 /// first call and kept (opening one a second would announce a client
 /// coming and going to every other client each time).
 #[derive(Default)]
-pub struct Lister {
+pub(crate) struct Lister {
     seq: Option<Seq>,
 }
 

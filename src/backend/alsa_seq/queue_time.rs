@@ -39,6 +39,8 @@
 
 use std::time::Duration;
 
+use crate::timeline::monotonic_ns;
+
 /// Largest change of the offset applied by one [`QueueTime::correct`] call.
 pub const MAX_SLEW_NS: i64 = 50_000;
 
@@ -52,8 +54,6 @@ pub const ANCHOR_TRIES: usize = 16;
 /// Attempts per periodic correction: fewer, the thread is live then and the
 /// tolerance absorbs a wider bracket.
 pub const CORRECTION_TRIES: usize = 4;
-
-pub use crate::timeline::monotonic_ns;
 
 /// One bracketed reading: queue time read between two monotonic readings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

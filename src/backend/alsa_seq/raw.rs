@@ -67,8 +67,6 @@ const fn ioc<T>(dir: u32, nr: u32) -> libc::c_ulong {
         as libc::c_ulong
 }
 
-/// `_IOWR('S', 0x45, struct snd_seq_queue_timer)`.
-const IOCTL_GET_QUEUE_TIMER: libc::c_ulong = ioc::<SeqQueueTimer>(IOC_READ | IOC_WRITE, 0x45);
 /// `_IOW('S', 0x46, struct snd_seq_queue_timer)`.
 const IOCTL_SET_QUEUE_TIMER: libc::c_ulong = ioc::<SeqQueueTimer>(IOC_WRITE, 0x46);
 /// `_IOWR('S', 0x4b, struct snd_seq_client_pool)`.
@@ -100,24 +98,6 @@ fn ioctl<T>(fd: RawFd, request: libc::c_ulong, arg: &mut T) -> std::io::Result<(
     } else {
         Ok(())
     }
-}
-
-/// The timer `queue` is set to: its id and preferred frequency (Hz, 0 for the
-/// kernel's default). This is what was asked for; the kernel may have fallen
-/// back to the system timer (see [`super::timer`]).
-///
-/// # Errors
-/// The kernel refused (no such queue).
-pub fn get_queue_timer(fd: RawFd, queue: i32) -> std::io::Result<(TimerId, u32)> {
-    let mut t = SeqQueueTimer {
-        queue,
-        kind: SEQ_TIMER_ALSA,
-        id: TimerId::default(),
-        resolution: 0,
-        reserved: [0; 64],
-    };
-    ioctl(fd, IOCTL_GET_QUEUE_TIMER, &mut t)?;
-    Ok((t.id, t.resolution))
 }
 
 /// Asks for `queue` to run on the ALSA timer `id` at `hz` ticks a second
@@ -173,7 +153,6 @@ mod tests {
         assert_eq!(std::mem::size_of::<SeqQueueTimer>(), timer);
         assert_eq!(std::mem::size_of::<SeqClientPool>(), pool);
         // The numbers of <sound/asequencer.h> on x86_64, as alsa-lib uses them.
-        assert_eq!(IOCTL_GET_QUEUE_TIMER, 0xC060_5345);
         assert_eq!(IOCTL_SET_QUEUE_TIMER, 0x4060_5346);
         assert_eq!(IOCTL_GET_CLIENT_POOL, 0xC058_534B);
     }

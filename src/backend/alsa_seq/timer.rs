@@ -6,8 +6,8 @@
 //! queue's chosen frequency instead. Debian-like kernels make it the default
 //! when it is loaded, and asking for it explicitly makes the kernel try to
 //! load it (`snd-timer-3` is its module alias); when it cannot, the kernel
-//! silently falls back to the system timer. So [`request_high_resolution`]
-//! asks, and [`in_use`] reads what the kernel actually opened, from
+//! silently falls back to the system timer. So `request_high_resolution`
+//! asks, and `in_use` reads what the kernel actually opened, from
 //! `/proc/asound/seq/timer` (`Timer for queue N : HR timer`, and the queue's
 //! tick period): the queue-timer request itself keeps reporting what was
 //! asked for, not what runs.
@@ -66,14 +66,14 @@ fn hrtimer_id() -> TimerId {
 ///
 /// # Errors
 /// The kernel refused the request.
-pub fn request_high_resolution(fd: RawFd, queue: i32, hz: u32) -> Result<(), String> {
+pub(crate) fn request_high_resolution(fd: RawFd, queue: i32, hz: u32) -> Result<(), String> {
     set_queue_timer(fd, queue, hrtimer_id(), hz)
         .map_err(|e| format!("asking for the high-resolution queue timer: {e}"))
 }
 
 /// The timer `queue` runs on, from `/proc/asound/seq/timer`. `None` without
 /// procfs or when the queue is not listed.
-pub fn in_use(queue: i32) -> Option<QueueTimer> {
+pub(crate) fn in_use(queue: i32) -> Option<QueueTimer> {
     let text = std::fs::read_to_string("/proc/asound/seq/timer").ok()?;
     parse_seq_timer(&text, queue)
 }

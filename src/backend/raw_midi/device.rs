@@ -36,7 +36,7 @@ const MODE_CLOCK_MONOTONIC: u32 = 2 << 3;
 const PROTOCOL_2_0_2: i32 = (2 << 16) | 2;
 
 /// Size of `struct snd_rawmidi_framing_tstamp`.
-pub const FRAME: usize = 32;
+pub(crate) const FRAME: usize = 32;
 /// `SNDRV_RAWMIDI_FRAMING_DATA_LENGTH`.
 const FRAME_DATA: usize = 16;
 
@@ -243,7 +243,7 @@ impl Device {
 
 /// One frame: its time (ns) and bytes; `None` for a frame type other than
 /// 0 (the kernel says to skip unknown ones) or a bad length.
-pub fn parse_frame(f: &[u8]) -> Option<(u64, &[u8])> {
+pub(crate) fn parse_frame(f: &[u8]) -> Option<(u64, &[u8])> {
     let (kind, len) = (f[0], usize::from(f[1]));
     if kind != 0 || len > FRAME_DATA {
         return None;
@@ -258,7 +258,7 @@ pub fn parse_frame(f: &[u8]) -> Option<(u64, &[u8])> {
 
 /// The programs that have `node` open, as `pid (name)`, as far as this
 /// user may see (`/proc/<pid>/fd`).
-pub fn holders(node: &str) -> Vec<String> {
+pub(crate) fn holders(node: &str) -> Vec<String> {
     let target = std::path::Path::new(node);
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return Vec::new();

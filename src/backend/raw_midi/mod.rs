@@ -6,8 +6,8 @@
 //! `CLOCK_MONOTONIC` as it arrives ([`device`]). [`RawMidiEngine`] implements
 //! [`MidiEngine`] with only what is raw-MIDI-specific: which device
 //! ([`patterns`]: `raw:hw:1,0`, `raw:<name>`), opening and reading it, and a
-//! thread ([`thread`]) that writes output at its time ([`out`], woken by a
-//! [`timer::TimerFd`]). Everything else is shared: the bytes go through the
+//! thread (`thread`) that writes output at its time (`out`, woken by a
+//! `timer::TimerFd`). Everything else is shared: the bytes go through the
 //! same [`crate::engine::sink`] (parser, held notes, input ring, counters),
 //! output comes from the same ring with the same stream order, SysEx
 //! pacing and clock retraction as the sequencer's, and the thread uses the
@@ -16,13 +16,13 @@
 //! Faults never stop the plugin: a missing device, one another program
 //! holds (raw MIDI is exclusive; the log names who holds it), one that goes
 //! away mid-stream are logged once each and the thread looks for the
-//! device again every [`thread::RETRY_NS`], opening it when it is back.
+//! device again every `thread::RETRY_NS`, opening it when it is back.
 
 pub mod device;
-pub mod out;
+pub(crate) mod out;
 pub mod patterns;
-pub mod thread;
-pub mod timer;
+pub(crate) mod thread;
+pub(crate) mod timer;
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -70,7 +70,7 @@ impl Default for RawConfig {
 
 /// The sequencer backend's shared state, and the raw patterns to apply.
 #[derive(Debug)]
-pub struct RawShared {
+pub(crate) struct RawShared {
     /// Stop flag, wake-up, state, host priority.
     pub base: Shared,
     /// New patterns for the thread.

@@ -92,7 +92,8 @@ impl RawOutput {
         self.timed.first().map(|t| t.time_ns)
     }
 
-    /// Entries waiting.
+    /// Entries waiting (for the tests).
+    #[cfg(test)]
     pub fn waiting(&self) -> usize {
         self.timed.len()
     }
@@ -270,7 +271,7 @@ impl RawOutput {
         }
     }
 
-    /// The engine stops with `self.waiting()` entries not written: each
+    /// The engine stops with entries still waiting, not written: each
     /// message is counted as dropped, a SysEx as dropped or, if part of it
     /// went out, cut.
     pub fn abandon(&mut self, news: &News) {

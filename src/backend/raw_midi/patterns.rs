@@ -33,7 +33,7 @@ pub enum RawPattern {
 
 /// The part of `line` before its first `raw:` entry, and that entry's text
 /// (after `raw:`, trimmed) if it has one.
-pub fn split_raw(line: &str) -> (&str, Option<&str>) {
+pub(crate) fn split_raw(line: &str) -> (&str, Option<&str>) {
     let mut start = 0;
     loop {
         let entry = &line[start..];
@@ -53,7 +53,7 @@ pub fn split_raw(line: &str) -> (&str, Option<&str>) {
 }
 
 /// The `raw:` patterns of a pattern list, in order.
-pub fn parse(text: &str) -> Vec<RawPattern> {
+pub(crate) fn parse(text: &str) -> Vec<RawPattern> {
     text.lines()
         .filter(|l| !l.trim_start().starts_with('#'))
         .filter_map(|l| split_raw(l).1)
@@ -78,7 +78,7 @@ fn parse_one(text: &str) -> RawPattern {
 
 /// A raw MIDI device the kernel has.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DeviceInfo {
+pub(crate) struct DeviceInfo {
     /// Card number.
     pub card: u32,
     /// Device number on the card.
@@ -148,7 +148,7 @@ pub fn node(card: u32, device: u32) -> String {
 /// The raw MIDI devices listed under `asound` (`/proc/asound`): each
 /// `cardN/midiM` whose first line is the device's name, with the card's id
 /// and name from `cards`.
-pub fn list_devices(asound: &Path) -> Vec<DeviceInfo> {
+pub(crate) fn list_devices(asound: &Path) -> Vec<DeviceInfo> {
     let cards = std::fs::read_to_string(asound.join("cards")).unwrap_or_default();
     let mut out = Vec::new();
     for line in cards.lines() {
@@ -197,14 +197,17 @@ pub fn list_devices(asound: &Path) -> Vec<DeviceInfo> {
 }
 
 /// The device the first pattern that names a present device names.
-pub fn resolve<'a>(patterns: &[RawPattern], devices: &'a [DeviceInfo]) -> Option<&'a DeviceInfo> {
+pub(crate) fn resolve<'a>(
+    patterns: &[RawPattern],
+    devices: &'a [DeviceInfo],
+) -> Option<&'a DeviceInfo> {
     patterns
         .iter()
         .find_map(|p| devices.iter().find(|d| d.matches(p)))
 }
 
 /// A pattern's text, as the user wrote it after `raw:`.
-pub fn to_text(p: &RawPattern) -> String {
+pub(crate) fn to_text(p: &RawPattern) -> String {
     match p {
         RawPattern::Hw { card, device } => format!("hw:{card},{device}"),
         RawPattern::Name(n) => n.clone(),

@@ -15,13 +15,13 @@ use super::out::{RawOutput, Wire};
 use super::patterns::{self, DeviceInfo, RawPattern};
 use super::timer::TimerFd;
 use super::RawShared;
-use crate::backend::alsa_seq::queue_time::monotonic_ns;
 use crate::backend::alsa_seq::thread::ppoll_ns;
 use crate::backend::alsa_seq::thread::priority::Priority;
 use crate::backend::shared::state::ThreadState;
 use crate::backend::shared::sync::lock;
 use crate::engine::sink::{source_id, Sink};
 use crate::engine::{LogLevel, News, OUTPUT_POLL_NS};
+use crate::timeline::monotonic_ns;
 
 /// How often a missing or busy device is looked for again.
 pub const RETRY_NS: u64 = 500_000_000;

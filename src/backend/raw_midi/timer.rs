@@ -91,7 +91,7 @@ pub fn sleep_until(mono_ns: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::alsa_seq::queue_time::monotonic_ns;
+    use crate::timeline::monotonic_ns;
 
     #[test]
     fn it_fires_at_its_time_not_before() {

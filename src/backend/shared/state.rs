@@ -49,7 +49,7 @@ impl WakeFd {
     }
 }
 
-/// Thread life cycle, as stored in [`Shared::state`].
+/// Thread life cycle, as stored in `Shared::state`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum ThreadState {

@@ -193,12 +193,8 @@ impl SysexPacer {
         }
     }
 
-    /// How many bytes it can hold.
-    pub fn capacity(&self) -> usize {
-        self.bytes.capacity()
-    }
-
-    /// Whether nothing is waiting.
+    /// Whether nothing is waiting (for the tests).
+    #[cfg(test)]
     pub fn is_idle(&self) -> bool {
         self.pending.is_empty() && self.held.is_empty()
     }

@@ -55,8 +55,9 @@ pub mod index {
     pub const LATENCY: usize = 0;
     /// Host events out to the hardware, on or off.
     pub const HARDWARE_OUT: usize = 1;
-    /// Host events passed through to the host's note output, on or off.
-    pub const PASS_THROUGH: usize = 2;
+    /// "Host events to the DAW": the host's own events passed on to its
+    /// note output, on or off ([`OutputOptions::to_daw`](crate::plugin::audio_thread::to_hardware::output_ring::OutputOptions::to_daw)).
+    pub const TO_DAW: usize = 2;
     /// Output offset (ms) for the host's events to the hardware.
     pub const OUTPUT_OFFSET: usize = 3;
     /// MIDI clock out, on or off.

@@ -13,7 +13,7 @@
 //! pass no buffers, e.g. while it only wants events). The phasor is written
 //! into the first channel and copied into the others at the end.
 
-use crate::midi_clock::phasor::{Output, Ramp};
+use crate::midi_clock::phasor::{PhasorSink, Ramp};
 use crate::plugin::PhasorSyncMainThread;
 use clack_extensions::audio_ports::{
     AudioPortFlags, AudioPortInfo, AudioPortInfoWriter, AudioPortType, PluginAudioPortsImpl,
@@ -106,7 +106,7 @@ fn copy_first<S: Copy>(mut c: OutputChannels<'_, S>) {
     }
 }
 
-impl Output for MainOut<'_> {
+impl PhasorSink for MainOut<'_> {
     fn ramp(&mut self, start: u32, end: u32, ramp: &Ramp) {
         match self {
             MainOut::F32(c) => {

@@ -32,7 +32,7 @@ use alsa::Direction;
 
 use super::client::SeqClient;
 use super::connect::{AutoConnector, Patterns};
-use super::output::Output;
+use super::output::SeqOutput;
 use super::queue_time::QueueTime;
 use crate::backend::shared::state::{Shared, ThreadState};
 use crate::backend::shared::sync::lock;
@@ -68,7 +68,7 @@ pub fn run(ctx: ThreadCtx) {
         Ok(Err(msg)) => {
             news.log(
                 LogLevel::Error,
-                format!("MIDI input thread stopped: {msg}; MIDI input is off until the plugin is restarted"),
+                format!("MIDI thread stopped: {msg}; MIDI in and out are off until the plugin is restarted"),
             );
             shared.set_state(ThreadState::Failed);
         }
@@ -80,7 +80,7 @@ pub fn run(ctx: ThreadCtx) {
                 .unwrap_or_else(|| "unknown panic".into());
             news.log(
                 LogLevel::Error,
-                format!("MIDI input thread failed (panic: {what}); the sequencer client was closed, MIDI input is off until the plugin is restarted"),
+                format!("MIDI thread failed (panic: {what}); the sequencer client was closed, MIDI in and out are off until the plugin is restarted"),
             );
             shared.set_state(ThreadState::Failed);
         }
@@ -101,7 +101,7 @@ struct Midi {
     news: Arc<News>,
     connector: AutoConnector,
     input: input::Input,
-    output: Output,
+    output: SeqOutput,
     clock_check: clock_check::ClockCheck,
     priority: priority::Priority,
 }
@@ -152,7 +152,7 @@ fn body(ctx: ThreadCtx) -> Result<(), String> {
     );
     let mut m = Midi {
         input: input::Input::new(decoder),
-        output: Output::new(output)?,
+        output: SeqOutput::new(output)?,
         clock_check: clock_check::ClockCheck::new(),
         seq,
         own_client,
@@ -209,7 +209,7 @@ impl Midi {
             }
             // The audio thread makes no system call, so it cannot wake us:
             // its output ring is looked at on a fixed beat, at most
-            // `OUTPUT_POLL_NS` apart (see `output::Output::poll_ns`).
+            // `OUTPUT_POLL_NS` apart (see `output::SeqOutput::poll_ns`).
             self.flush_output();
             let timeout_ns = self.check_clock().min(self.output.poll_ns());
             poll(&mut fds, timeout_ns)?;

@@ -26,7 +26,7 @@ impl Midi {
     }
 
     /// The last flush, as the engine stops: see
-    /// [`crate::backend::alsa_seq::output::Output::drain_last`].
+    /// [`crate::backend::alsa_seq::output::SeqOutput::drain_last`].
     pub(super) fn flush_output_last(&mut self) {
         let route = self.route();
         self.output

@@ -142,7 +142,7 @@ impl OutputOptions {
     pub fn read(params: &ParamValues) -> Self {
         Self {
             to_hardware: params.get(index::HARDWARE_OUT) >= 0.5,
-            to_daw: params.get(index::PASS_THROUGH) >= 0.5,
+            to_daw: params.get(index::TO_DAW) >= 0.5,
             offset_ns: ms_to_ns(params.get(index::OUTPUT_OFFSET)),
         }
     }

@@ -15,7 +15,7 @@
 
 use super::host_queue::HostOut;
 use crate::midi_clock::follower::{
-    ClockIn as Clock, Follower, FollowerStats, Lock, MAX_PERIOD_NS, TICKS_PER_BEAT, TIMEOUT_PERIODS,
+    ClockMessage, Follower, FollowerStats, Lock, MAX_PERIOD_NS, TICKS_PER_BEAT, TIMEOUT_PERIODS,
 };
 use crate::plugin::audio_thread::counters::{AudioCounters, ClockInCounters};
 use crate::plugin::params::{index, ParamValues, PARAMS};
@@ -106,11 +106,12 @@ impl ClockIn {
     /// # Realtime Safety
     /// The follower's arithmetic (a fit over at most 128 ticks per Clock).
     pub fn take(&mut self, msg: &MidiMessage) -> bool {
-        let Some(kind) = Clock::from_event(&msg.event) else {
+        let Some(kind) = ClockMessage::from_event(&msg.event) else {
             return true;
         };
         self.follower.event(msg.time_ns, msg.port, kind);
-        if kind == Clock::Clock && self.follower.state(msg.time_ns).source == Some(msg.port) {
+        if kind == ClockMessage::Clock && self.follower.state(msg.time_ns).source == Some(msg.port)
+        {
             self.last_tick_ns = Some(self.last_tick_ns.unwrap_or(0).max(msg.time_ns));
         }
         self.pass
