@@ -304,7 +304,7 @@ pub fn patterns_from_environment() -> Patterns {
 
 /// The pattern text of the environment, then of the config file (either
 /// may be absent), one after the other.
-pub(crate) fn patterns_from_environment_text() -> String {
+pub fn patterns_from_environment_text() -> String {
     let mut text = std::env::var(ENV_VAR).unwrap_or_default();
     if let Some(file) = config_file_path().and_then(|f| std::fs::read_to_string(f).ok()) {
         text.push('\n');

@@ -200,8 +200,8 @@ fn owner_pid(text: &str, stream: &str, sub: i32) -> Option<u32> {
 }
 
 /// What lists the ports for the window's device list, on the window's
-/// thread (never the audio thread): a [`Lister`], or a test's fake ports.
-pub(crate) type ListPorts = Box<dyn FnMut() -> Result<Vec<SeqPort>, String> + Send>;
+/// thread (never the audio thread): a `Lister`, or a test's fake ports.
+pub type ListPorts = Box<dyn FnMut() -> Result<Vec<SeqPort>, String> + Send>;
 
 /// Lists the ports through a sequencer handle of its own, opened at the
 /// first call and kept (opening one a second would announce a client

@@ -53,7 +53,7 @@ pub(crate) fn split_raw(line: &str) -> (&str, Option<&str>) {
 }
 
 /// The `raw:` patterns of a pattern list, in order.
-pub(crate) fn parse(text: &str) -> Vec<RawPattern> {
+pub fn parse(text: &str) -> Vec<RawPattern> {
     text.lines()
         .filter(|l| !l.trim_start().starts_with('#'))
         .filter_map(|l| split_raw(l).1)
@@ -78,7 +78,7 @@ fn parse_one(text: &str) -> RawPattern {
 
 /// A raw MIDI device the kernel has.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct DeviceInfo {
+pub struct DeviceInfo {
     /// Card number.
     pub card: u32,
     /// Device number on the card.
@@ -148,7 +148,7 @@ pub fn node(card: u32, device: u32) -> String {
 /// The raw MIDI devices listed under `asound` (`/proc/asound`): each
 /// `cardN/midiM` whose first line is the device's name, with the card's id
 /// and name from `cards`.
-pub(crate) fn list_devices(asound: &Path) -> Vec<DeviceInfo> {
+pub fn list_devices(asound: &Path) -> Vec<DeviceInfo> {
     let cards = std::fs::read_to_string(asound.join("cards")).unwrap_or_default();
     let mut out = Vec::new();
     for line in cards.lines() {
@@ -197,10 +197,7 @@ pub(crate) fn list_devices(asound: &Path) -> Vec<DeviceInfo> {
 }
 
 /// The device the first pattern that names a present device names.
-pub(crate) fn resolve<'a>(
-    patterns: &[RawPattern],
-    devices: &'a [DeviceInfo],
-) -> Option<&'a DeviceInfo> {
+pub fn resolve<'a>(patterns: &[RawPattern], devices: &'a [DeviceInfo]) -> Option<&'a DeviceInfo> {
     patterns
         .iter()
         .find_map(|p| devices.iter().find(|d| d.matches(p)))
