@@ -274,19 +274,28 @@ fn timestamps_are_on_the_monotonic_clock() {
         .map(|(g, &t)| g.msg.time_ns as i64 - t as i64)
         .collect();
     d.sort_unstable();
-    let (p1, p50, p99) = (d[2], d[d.len() / 2], d[d.len() * 99 / 100]);
+    let (p1, p50, p90, p99) = (
+        d[2],
+        d[d.len() / 2],
+        d[d.len() * 9 / 10],
+        d[d.len() * 99 / 100],
+    );
     eprintln!(
-        "timestamp - send time: p1 {} us, p50 {} us, p99 {} us",
+        "timestamp - send time: p1 {} us, p50 {} us, p90 {} us, p99 {} us",
         p1 / 1000,
         p50 / 1000,
+        p90 / 1000,
         p99 / 1000
     );
-    // Bounds for an emulated VM, where timer interrupts run up to ~0.5 ms
-    // late (see clock.rs); on hardware the spread is a few microseconds.
+    // Another clock (real time, the queue's own) would be seconds off.
+    // Bounds for an emulated VM on a loaded machine, where the sender is
+    // preempted between reading the clock and writing now and then (p99
+    // 4.2 ms seen under load, so the p99 is printed, not asserted); on
+    // hardware the spread is a few microseconds.
     assert!(p50.abs() < 500_000, "median {p50} ns");
     assert!(
-        p1 > -2_000_000 && p99 < 3_000_000,
-        "p1 {p1} ns, p99 {p99} ns"
+        p1 > -2_000_000 && p90 < 3_000_000,
+        "p1 {p1} ns, p90 {p90} ns"
     );
     r.engine.stop();
 }
