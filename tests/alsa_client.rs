@@ -100,7 +100,9 @@ fn stop_start_cycles_leave_no_client_and_stop_is_fast() {
         let t0 = Instant::now();
         engine.stop();
         let took = t0.elapsed();
-        assert!(took < Duration::from_millis(50), "stop took {took:?}");
+        // Prompt, not a poll timeout (1 s) late; a loaded VM stalls the
+        // threads for tens of ms at times (90 ms seen).
+        assert!(took < Duration::from_millis(500), "stop took {took:?}");
         assert_eq!(engine.state(), ThreadState::Stopped);
         assert!(
             !aconnect_list().contains(&format!("client {}: '", a.client)),

@@ -25,37 +25,16 @@ use phasorsync::engine::ManualEngine;
 use phasorsync::gui::devices::{mark_point, raw_rows, rows};
 use phasorsync::gui::view::Layout;
 use phasorsync::plugin::{ManualEngineFactory, PhasorSyncPlugin, State};
-use x11rb::connection::Connection;
-use x11rb::protocol::xproto::{
-    ButtonPressEvent, ConnectionExt as _, EventMask, BUTTON_PRESS_EVENT,
-};
 
-/// Press button 1 at (`x`, `y`) of `window`, as the server would deliver it.
+/// Press button 1 at `at` of `window`.
 fn click(x: &x_server::XServer, window: u32, at: (i32, i32)) {
-    press(x, window, at, 1);
+    x.press(window, at, 1);
 }
 
-/// Press `button` at (`x`, `y`) of `window` (4 and 5: the wheel).
-fn press(x: &x_server::XServer, window: u32, (px, py): (i32, i32), button: u8) {
-    let event = ButtonPressEvent {
-        response_type: BUTTON_PRESS_EVENT,
-        detail: button,
-        sequence: 0,
-        time: 0,
-        root: x.root,
-        event: window,
-        child: 0,
-        root_x: 0,
-        root_y: 0,
-        event_x: px as i16,
-        event_y: py as i16,
-        state: 0u16.into(),
-        same_screen: true,
-    };
-    x.conn
-        .send_event(false, window, EventMask::BUTTON_PRESS, event)
-        .unwrap();
-    x.conn.flush().unwrap();
+/// Whether the device list's line `y` is drawn (has ink left of the marks).
+fn drawn(x: &x_server::XServer, window: u32, layout: &Layout, y: i32) -> bool {
+    let d = layout.devices;
+    x.has_ink(window, y, (d.x, d.x + 100), d.x + d.w - 2)
 }
 
 /// The patterns in the instance's saved state.
@@ -111,14 +90,7 @@ fn a_click_on_a_device_mark_adds_then_removes_its_pattern() {
     // line (line 2 of the panel) has ink.
     let synth_line = mark_point(&layout, &listed, 0, 1, Side::In).unwrap().1;
     assert!(
-        x.wait(|| {
-            let (w, _, px) = x.pixels(window);
-            let row = &px[synth_line as usize * w as usize..][..w as usize];
-            let panel = row[(layout.devices.x + layout.devices.w - 2) as usize];
-            row[layout.devices.x as usize..(layout.devices.x + 100) as usize]
-                .iter()
-                .any(|&p| p != panel)
-        }),
+        x.wait(|| drawn(x, window, &layout, synth_line)),
         "the device list is drawn"
     );
     assert_eq!(saved_patterns(&mut plugin), "");
@@ -167,14 +139,7 @@ fn a_click_on_a_device_mark_adds_then_removes_its_pattern() {
     with_raw.extend(raw_rows(&ManualEngine::raw_devices(), &[], "", ""));
     let raw_line = mark_point(&layout, &with_raw, 0, 2, Side::In).unwrap().1;
     assert!(
-        x.wait(|| {
-            let (w, _, px) = x.pixels(window);
-            let row = &px[raw_line as usize * w as usize..][..w as usize];
-            let panel = row[(layout.devices.x + layout.devices.w - 2) as usize];
-            row[layout.devices.x as usize..(layout.devices.x + 100) as usize]
-                .iter()
-                .any(|&p| p != panel)
-        }),
+        x.wait(|| drawn(x, window, &layout, raw_line)),
         "the raw device's row is drawn"
     );
     for (side, want) in [(Side::Out, "raw:hw:1,0\n"), (Side::In, "")] {
@@ -213,18 +178,11 @@ fn a_click_on_a_device_mark_adds_then_removes_its_pattern() {
     // longer).
     let third_line = mark_point(&layout, &listed, 0, 5, Side::In).unwrap().1;
     assert!(
-        x.wait(|| {
-            let (w, _, px) = x.pixels(window);
-            let row = &px[third_line as usize * w as usize..][..w as usize];
-            let panel = row[(layout.devices.x + layout.devices.w - 2) as usize];
-            row[layout.devices.x as usize..(layout.devices.x + 100) as usize]
-                .iter()
-                .any(|&p| p != panel)
-        }),
+        x.wait(|| drawn(x, window, &layout, third_line)),
         "the longer list is drawn"
     );
     let first_row = mark_point(&layout, &listed, 0, 0, Side::In).unwrap();
-    press(x, window, first_row, 5);
+    x.press(window, first_row, 5);
     std::thread::sleep(std::time::Duration::from_millis(300));
     click(x, window, first_row);
     assert!(

@@ -18,32 +18,10 @@ use clack_plugin::entry::SinglePluginEntry;
 use phasorsync::gui::view::Layout;
 use phasorsync::plugin::params::{index, PARAMS};
 use phasorsync::plugin::{ManualEngineFactory, PhasorSyncPlugin};
-use x11rb::connection::Connection;
-use x11rb::protocol::xproto::{
-    ButtonPressEvent, ConnectionExt as _, EventMask, BUTTON_PRESS_EVENT,
-};
 
-/// Press `button` at (`x`, `y`) of `window`, as the server would deliver it.
+/// Press `button` at (`px`, `py`) of `window`.
 fn click(x: &x_server::XServer, window: u32, px: i32, py: i32, button: u8) {
-    let event = ButtonPressEvent {
-        response_type: BUTTON_PRESS_EVENT,
-        detail: button,
-        sequence: 0,
-        time: 0,
-        root: x.root,
-        event: window,
-        child: 0,
-        root_x: 0,
-        root_y: 0,
-        event_x: px as i16,
-        event_y: py as i16,
-        state: 0u16.into(),
-        same_screen: true,
-    };
-    x.conn
-        .send_event(false, window, EventMask::BUTTON_PRESS, event)
-        .unwrap();
-    x.conn.flush().unwrap();
+    x.press(window, (px, py), button);
 }
 
 /// What one param flush gave the host: (kind, param id, value).

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use x11rb::connection::Connection;
 use x11rb::protocol::res::ConnectionExt as _;
 use x11rb::protocol::xproto::{
-    ConnectionExt as _, CreateWindowAux, EventMask, ImageFormat, MapState, Window, WindowClass,
+    ButtonPressEvent, ConnectionExt as _, CreateWindowAux, EventMask, ImageFormat, MapState,
+    Window, WindowClass, BUTTON_PRESS_EVENT,
 };
 use x11rb::rust_connection::RustConnection;
 
@@ -197,6 +198,39 @@ impl XServer {
     pub fn cpu_time(&self) -> Duration {
         let pid = self.child.lock().unwrap().id();
         proc_cpu(&format!("/proc/{pid}/stat"))
+    }
+
+    /// Press `button` (1: left, 4 and 5: the wheel) at (`x`, `y`) of
+    /// `window`, as the server would deliver it.
+    pub fn press(&self, window: Window, (x, y): (i32, i32), button: u8) {
+        let event = ButtonPressEvent {
+            response_type: BUTTON_PRESS_EVENT,
+            detail: button,
+            sequence: 0,
+            time: 0,
+            root: self.root,
+            event: window,
+            child: 0,
+            root_x: 0,
+            root_y: 0,
+            event_x: x as i16,
+            event_y: y as i16,
+            state: 0u16.into(),
+            same_screen: true,
+        };
+        self.conn
+            .send_event(false, window, EventMask::BUTTON_PRESS, event)
+            .unwrap();
+        self.conn.flush().unwrap();
+    }
+
+    /// Whether line `y` of `window` has ink between `x0` and `x1` (a pixel
+    /// other than the one at `bg_x`, the background there).
+    pub fn has_ink(&self, window: Window, y: i32, (x0, x1): (i32, i32), bg_x: i32) -> bool {
+        let (w, _, px) = self.pixels(window);
+        let row = &px[y as usize * w as usize..][..w as usize];
+        let bg = row[bg_x as usize];
+        row[x0 as usize..x1 as usize].iter().any(|&p| p != bg)
     }
 
     /// Poll `f` until it holds or 5 s passed.
