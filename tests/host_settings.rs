@@ -348,3 +348,58 @@ fn latency_in_use_is_shown_read_only_and_follows_the_setting() {
     set_latency(&mut fresh, 2.0);
     assert_eq!(save(&mut fresh), saved);
 }
+
+/// What the CLAP validator's `param-set-wrong-namespace` checks: blocks
+/// whose only event is a parameter change in another event space change no
+/// parameter's value. Read-only measurements count too: the validator
+/// cannot tell them apart, and a value that moves with no input is news
+/// the host would record as automation.
+#[test]
+fn blocks_with_an_event_of_another_space_change_no_value() {
+    use clack_host::events::UnknownEvent;
+    let entry = load_entry();
+    let mut plugin = instantiate(&entry, ID).unwrap();
+    let values = |plugin: &mut PluginInstance<clap_host::TestHost>| {
+        let handle = plugin.plugin_handle();
+        let params = handle.get_extension::<PluginParams>().unwrap();
+        (0..params.count(&handle))
+            .map(|i| {
+                let mut info = ParamInfoBuffer::new();
+                let id = params.get_info(&handle, i, &mut info).unwrap().id;
+                (id.get(), params.get_value(&handle, id).unwrap())
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut p = clap_host::start(&mut plugin, 512);
+    let before = values(&mut plugin);
+    // A parameter value event, but in space 0xb33f: not ours to read.
+    let mut raw = clack_host::events::event_types::ParamValueEvent::new(
+        0,
+        ClapId::new(LATENCY),
+        Pckn::match_all(),
+        0.0,
+    );
+    let mut input = EventBuffer::with_capacity(1);
+    {
+        // SAFETY: the event is a whole `clap_event_param_value`; only its
+        // header's space id changes, to one nobody defined.
+        let header = unsafe {
+            &mut *(&mut raw as *mut _ as *mut clap_sys::events::clap_event_header)
+        };
+        header.space_id = 0xb33f;
+        // SAFETY: as above: a valid event with a valid header.
+        let unknown = unsafe { UnknownEvent::from_raw(header) };
+        input.push(unknown);
+    }
+    for _ in 0..4 {
+        clap_host::process_block(&mut p, 512, &input, &mut EventBuffer::new());
+    }
+    let after = values(&mut plugin);
+    let changed: Vec<_> = before
+        .iter()
+        .zip(&after)
+        .filter(|(b, a)| b != a)
+        .collect();
+    assert!(changed.is_empty(), "(id, value) before and after: {changed:?}");
+    plugin.deactivate(p.stop_processing());
+}
