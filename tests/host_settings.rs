@@ -351,7 +351,8 @@ fn latency_in_use_is_shown_read_only_and_follows_the_setting() {
 
 /// What the CLAP validator's `param-set-wrong-namespace` checks: blocks
 /// whose only event is a parameter change in another event space change no
-/// parameter's value. Read-only measurements count too: the validator
+/// parameter's value, while active, nor from before activation to after
+/// deactivation. Read-only measurements count too: the validator
 /// cannot tell them apart, and a value that moves with no input is news
 /// the host would record as automation.
 #[test]
@@ -370,6 +371,7 @@ fn blocks_with_an_event_of_another_space_change_no_value() {
             })
             .collect::<Vec<_>>()
     };
+    let inactive = values(&mut plugin);
     let mut p = clap_host::start(&mut plugin, 512);
     let before = values(&mut plugin);
     // A parameter value event, but in space 0xb33f: not ours to read.
@@ -402,4 +404,7 @@ fn blocks_with_an_event_of_another_space_change_no_value() {
         .collect();
     assert!(changed.is_empty(), "(id, value) before and after: {changed:?}");
     plugin.deactivate(p.stop_processing());
+    // The validator compares the values before activation with those after
+    // deactivation.
+    assert_eq!(values(&mut plugin), inactive, "inactive before and after");
 }
