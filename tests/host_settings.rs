@@ -385,9 +385,8 @@ fn blocks_with_an_event_of_another_space_change_no_value() {
     {
         // SAFETY: the event is a whole `clap_event_param_value`; only its
         // header's space id changes, to one nobody defined.
-        let header = unsafe {
-            &mut *(&mut raw as *mut _ as *mut clap_sys::events::clap_event_header)
-        };
+        let header =
+            unsafe { &mut *(&mut raw as *mut _ as *mut clap_sys::events::clap_event_header) };
         header.space_id = 0xb33f;
         // SAFETY: as above: a valid event with a valid header.
         let unknown = unsafe { UnknownEvent::from_raw(header) };
@@ -397,12 +396,11 @@ fn blocks_with_an_event_of_another_space_change_no_value() {
         clap_host::process_block(&mut p, 512, &input, &mut EventBuffer::new());
     }
     let after = values(&mut plugin);
-    let changed: Vec<_> = before
-        .iter()
-        .zip(&after)
-        .filter(|(b, a)| b != a)
-        .collect();
-    assert!(changed.is_empty(), "(id, value) before and after: {changed:?}");
+    let changed: Vec<_> = before.iter().zip(&after).filter(|(b, a)| b != a).collect();
+    assert!(
+        changed.is_empty(),
+        "(id, value) before and after: {changed:?}"
+    );
     plugin.deactivate(p.stop_processing());
     // The validator compares the values before activation with those after
     // deactivation.

@@ -102,6 +102,23 @@ impl LatencyInUse {
         }
     }
 
+    /// Store "Latency in use" as the first block (`first`) will use it,
+    /// before that block: at activation, so that the value the host reads
+    /// does not move at the first block, with no input (a host, and the
+    /// CLAP validator, would take that for a change).
+    pub fn prime(&mut self, setting: Latency, first: &BlockMap, params: &ParamValues) {
+        let frames = self.input_frames(setting, first, 0);
+        let ms = PARAMS[index::LATENCY_IN_USE].clamp(f64::from(frames) * 1e3 / self.sample_rate);
+        self.shown = Some(ms);
+        params.set(index::LATENCY_IN_USE, ms);
+    }
+
+    /// "Latency in use" while inactive: 0 (nothing in use), as before the
+    /// first activation.
+    pub fn clear(params: &ParamValues) {
+        params.set(index::LATENCY_IN_USE, 0.0);
+    }
+
     /// Publish "Latency in use" for `frames`. The first value of an
     /// activation is only stored (the host reads it like any value; it is
     /// where the latency starts, not a change); each change after it is

@@ -74,6 +74,10 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
         };
         // Room for every SysEx the input ring can hold, plus the host's own.
         let arena_len = input.as_ref().map_or(0, |c| c.sysex_capacity()) + HOST_SYSEX_BYTES;
+        let (rate, max_frames) = (audio_config.sample_rate, audio_config.max_frames_count);
+        let mut latency = LatencyInUse::new(rate);
+        let first = Timeline::new(rate, max_frames).begin_block(monotonic_ns(), max_frames, None);
+        latency.prime(shared.settings.latency(), &first, &shared.settings.params);
         Ok(Self {
             shared,
             timeline: Timeline::new(audio_config.sample_rate, audio_config.max_frames_count),
@@ -84,7 +88,7 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
             clock_in: ClockIn::new(&shared.settings.params),
             phasor: Phasor::new(audio_config.sample_rate),
             stretches: BlockStretches::new(audio_config.max_frames_count),
-            latency: LatencyInUse::new(audio_config.sample_rate),
+            latency,
             news,
             priority,
             seen: (0, shared.counters.bell()),
@@ -209,6 +213,10 @@ impl<'a> PluginAudioProcessor<'a, PhasorSyncShared<'a>, PhasorSyncMainThread<'a>
         drop(self.midi_in);
         drop(self.midi_out);
         main_thread.stop_engine();
+        // Inactive, no latency is in use: the value reads as it did before
+        // activation (a host, and the CLAP validator, compare the values
+        // around an activation that had no input).
+        LatencyInUse::clear(&self.shared.settings.params);
     }
 }
 
