@@ -18,7 +18,10 @@ use std::time::Instant;
 /// The Miri runs: `cargo miri test` arguments, and what they check.
 const RUNS: &[(&[&str], &str)] = &[
     (
-        &["--lib", "--", "ring::"],
+        // "ring::" also names the plugin's `output_ring::` tests, which go
+        // through clack's event types (and a Stacked Borrows report inside
+        // clack-common's `UnknownEvent::from_raw`): not the ring's code.
+        &["--lib", "--", "ring::", "--skip", "plugin::"],
         "the ring's unit tests (src/ring/)",
     ),
     (
