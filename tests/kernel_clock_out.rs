@@ -364,17 +364,6 @@ fn notes_and_clock_leave_on_their_samples_through_play_stop_locate_play() {
         );
     }
     let keep = |s: f64| pacing.judged(s);
-    for (what, t) in [("clock", &ours.0), ("notes", &ours.1)] {
-        assert!(
-            t.excluded <= t.errors_us.len(),
-            "{what}: {} of {} messages fell within {} ms after one of {} xruns: this machine \
-             cannot pace a 512-frame host; nothing to judge",
-            t.excluded,
-            t.excluded + t.errors_us.len(),
-            common::xrun_shadow_ns(FRAMES) / 1e6,
-            pacing.xruns()
-        );
-    }
 
     let (floor_c50, floor_c99, floor_cmax) = floor.0.percentiles();
     let (floor_n50, floor_n99, floor_nmax) = floor.1.percentiles();
