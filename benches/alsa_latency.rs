@@ -41,7 +41,7 @@ use phasorsync::timeline::monotonic_ns;
 
 // The sender is the tests' own client (benches cannot `mod` a file outside
 // benches/ without a path).
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/support/common/mod.rs"]
 mod common;
 use common::TestSource;
 

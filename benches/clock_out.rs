@@ -11,16 +11,16 @@
 //! at 48 kHz) for `--seconds` (default 20) after `--pre` seconds stopped
 //! (default 4.1: the plugin's timeline settles), with host notes (note-on
 //! and note-off) 300 to 2 700 samples apart throughout. A timestamping
-//! receiver (`tests/common/receiver.rs`) records it from:
+//! receiver (`tests/support/common/receiver.rs`) records it from:
 //! - **floor**: `aplaymidi` playing a file of exactly that stream, one file
 //!   tick per sample, on its own queue;
 //! - **PhasorSync**: the bundled plugin in a paced test host
-//!   (`tests/common/paced.rs`), blocks of 64, 256 and 1024 frames, clock out on;
+//!   (`tests/support/common/paced.rs`), blocks of 64, 256 and 1024 frames, clock out on;
 //! - **naive**: every message due in a block sent at once when the block
 //!   is called (the same tick scheduler, not scheduled on a queue);
 //! - **PhasorSync with hiccups**: blocks of 256 and 1024 frames, one call
 //!   every 2 s one, two or three periods late, the host then catching up
-//!   back to back (`tests/common/paced.rs`, `Hiccups`): the clock is
+//!   back to back (`tests/support/common/paced.rs`, `Hiccups`): the clock is
 //!   scheduled 150 ms ahead, so no tick should wait for a late call.
 //!
 //! Figures: |inter-tick interval − 20 833.3 µs| p50/p99/max and cumulative
@@ -31,9 +31,9 @@
 //!
 //! usage: clock_out [--seconds S] [--pre S]
 
-#[path = "../tests/clap_host/mod.rs"]
+#[path = "../tests/support/clap_host/mod.rs"]
 mod clap_host;
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/support/common/mod.rs"]
 mod common;
 
 use common::{

@@ -2,7 +2,7 @@
 //! (`src/midi_clock/follower.rs`), the naive follower (tempo from the mean of
 //! the last 24 tick intervals, phase from the newest tick) and a second-order
 //! DLL tuned as Ardour's MIDI clock transport master is, on the same
-//! synthetic streams (`tests/clock_streams/`): 120 BPM, 1 ms RMS gaussian
+//! synthetic streams (`tests/support/clock_streams/`): 120 BPM, 1 ms RMS gaussian
 //! timestamp jitter, sender clock ±200 ppm, and a ±10 % tempo step.
 //!
 //! An accuracy figure, not a timing: `cargo bench --bench follower_accuracy`
@@ -29,11 +29,11 @@
 //!
 //! # Metrics
 //! Phase is measured at the true time of the next tick, against the sender's
-//! jitter-free grid as the receiver sees it (see `tests/clock_streams/`);
+//! jitter-free grid as the receiver sees it (see `tests/support/clock_streams/`);
 //! "locked" is the criterion (tempo within 0.5 %, phase within 2 ms)
 //! held for the next 96 ticks.
 
-#[path = "../tests/clock_streams/mod.rs"]
+#[path = "../tests/support/clock_streams/mod.rs"]
 mod clock_streams;
 
 use clock_streams::{

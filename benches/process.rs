@@ -9,7 +9,7 @@
 //!
 //! `cargo bench --features test-mock --bench process`
 
-#[path = "../tests/clap_host/mod.rs"]
+#[path = "../tests/support/clap_host/mod.rs"]
 mod clap_host;
 
 use clack_host::prelude::*;

@@ -5,7 +5,7 @@
 //!
 //! `cargo bench --bench scan` (needs the bundle: `cargo xtask bundle phasorsync --release`).
 
-#[path = "../tests/clap_host/mod.rs"]
+#[path = "../tests/support/clap_host/mod.rs"]
 mod clap_host;
 
 use clack_host::factory::plugin::PluginFactory;

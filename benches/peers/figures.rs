@@ -13,7 +13,7 @@ const PAIR_BEFORE_S: f64 = 0.5;
 /// See [`PAIR_BEFORE_S`].
 const PAIR_AFTER_S: f64 = 1.3;
 /// Notes placed this long after a peer's xrun are left out of its figures
-/// (and counted), as `tests/alsa_placement.rs` leaves out PhasorSync's.
+/// (and counted), as `tests/kernel/placement.rs` leaves out PhasorSync's.
 const XRUN_SHADOW_MS: f64 = 50.0;
 /// What the JACK client recorded: cycles `(frame, wake ns)` and note-ons
 /// `(frame, key)`, frames counted from the first cycle's.
@@ -195,7 +195,7 @@ pub(super) fn row(
         .filter(|(_, &w)| w > period_ns)
         .map(|(c, _)| c.0)
         .collect();
-    // As tests/alsa_placement.rs does for PhasorSync's host: notes placed
+    // As tests/kernel/placement.rs does for PhasorSync's host: notes placed
     // within XRUN_SHADOW_MS (at least 8 blocks) after one are left out.
     let shadow = ((XRUN_SHADOW_MS * 1e-3 * log.nominal_rate) as i64).max(8 * i64::from(frames));
     let near_xrun = |f: i64| xruns.iter().any(|&x| x <= f && f - x <= shadow);

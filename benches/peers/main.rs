@@ -1,7 +1,7 @@
 //! Placement by the tools a Linux musician would pick instead of PhasorSync,
-//! measured as `tests/alsa_placement.rs` measures PhasorSync, in the same run
+//! measured as `tests/kernel/placement.rs` measures PhasorSync, in the same run
 //! of `cargo xtask bench` and with the same note file
-//! (`tests/common/notes.rs`):
+//! (`tests/support/common/notes.rs`):
 //! - **PipeWire**: `pipewire` on the packaged `minimal.conf` with its
 //!   `api.alsa.seq.bridge` object enabled, its ALSA PCM nodes removed (the
 //!   VM's card has none), no `vm.overrides`, and the Dummy-Driver at a forced
@@ -15,7 +15,7 @@
 //! cycle's frame time, and each MIDI event's absolute frame.
 //!
 //! The measure: `aplaymidi` plays the file into the kernel's "Midi Through"
-//! port; a timestamping receiver (`tests/common/receiver.rs`) subscribed to
+//! port; a timestamping receiver (`tests/support/common/receiver.rs`) subscribed to
 //! it gives each note's kernel delivery time. A peer's frame is mapped to
 //! `CLOCK_MONOTONIC` by its driver's schedule, read from its own wake-ups
 //! within ±0.5 s of the note: their rate (a least-squares line; JACK's dummy
@@ -45,7 +45,7 @@
 //! `pipewire-jack`, `a2jmidid`, `jackd2` and alsa-utils; run with `cargo
 //! xtask bench` (method, limits and figures: `docs/benchmarks/peers.md`).
 
-#[path = "../../tests/common/mod.rs"]
+#[path = "../../tests/support/common/mod.rs"]
 mod common;
 mod figures;
 mod pipewire_conf;
@@ -121,7 +121,7 @@ fn main() {
     let file = placement_file(&times);
     println!(
         "peers' placement at 48 kHz, {PLACEMENT_NOTES} notes from aplaymidi (the file of \
-         tests/alsa_placement.rs); error in samples against the kernel timestamp, constant \
+         tests/kernel/placement.rs); error in samples against the kernel timestamp, constant \
          latency removed: |error - median| p50 / p99 / max"
     );
     let mut rows = Vec::new();

@@ -123,12 +123,12 @@
 //! otherwise ignored, and [`FollowerState::source`] says which one is
 //! followed, so the plugin can report both.
 //!
-//! # Measured (tests/midi_clock_follower.rs, synthetic streams)
+//! # Measured (tests/logic/clock_follower.rs, synthetic streams)
 //!
 //! 120 BPM, 1 ms RMS gaussian jitter, sender drift ±200 ppm, against the
 //! sender's jitter-free grid as the receiver sees it; the phase error is
 //! taken one full tick period after the newest tick (at the next tick's true
-//! time). `cargo test --test midi_clock_follower -- --nocapture` prints:
+//! time). `cargo test --test logic -- clock_follower:: --nocapture` prints:
 //! - first tempo estimate after 2 ticks (asserted in 50 seeds);
 //! - lock (0.5 %, 2 ms, held 96 ticks) after Start: median 10, max 20 ticks
 //!   in 200 trials (target 24);

@@ -41,7 +41,7 @@
 //! transport, so there is no accumulated error, and hosts that send the
 //! transport only at block start (most do) are corrected at every block. The
 //! result does not depend on how the song is cut into blocks (the property
-//! test in `tests/midi_clock_ticks.rs` checks this to 1e-6 sample).
+//! test in `tests/logic/clock_ticks.rs` checks this to 1e-6 sample).
 //! Positions are `f64` samples relative to the block's first sample: the
 //! caller maps them to `CLOCK_MONOTONIC` without snapping to a sample.
 //!

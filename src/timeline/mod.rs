@@ -67,14 +67,14 @@
 //! fitted, clamped to ±1000 ppm of nominal) and forgets a call after 2048 to
 //! 4096 blocks (2.7 to 5.5 s at 64 frames, 44 to 87 s at 1024).
 //!
-//! Measured on simulated call times (`tests/timeline_dll_baseline.rs`, 150 ppm
+//! Measured on simulated call times (`tests/logic/clock_map_vs_dll.rs`, 150 ppm
 //! drift, jitter uniform over 30 % of the period plus 1 % of calls up to 60 %
 //! later): the spread of the filtered block time, max − min in samples, is
 //! 0.20 / 0.25 / 0.76 at 64 / 256 / 1024 frames for the envelope, against
 //! 0.79 / 8.0 / 92.6 for a DLL at JACK's 1/8 Hz.
 //!
 //! Settling is the time the lowest calls take to pin the line
-//! (`tests/timeline_sim.rs`: the last event more than one sample off): with
+//! (`tests/logic/clock_map_sim.rs`: the last event more than one sample off): with
 //! jitter up to 500 µs, 0.1 to 0.2 s at 64 frames, 0.4 to 0.7 s at 256,
 //! 1.3 to 2.6 s at 1024; with jitter over 30 % of the period, 0.1 to 0.2 s at
 //! 64, 1 to 4 s at 256, and at 1024 (6.4 ms of spread) 16 s in one case while

@@ -9,13 +9,13 @@
 //!    in the project's qemu VM otherwise), in one boot: delivery latency
 //!    (`benches/alsa_latency.rs`: PhasorSync's thread vs a bare `alsa` client
 //!    vs `midir`) and placement accuracy of the bundled plugin
-//!    (`tests/alsa_placement.rs`: PhasorSync vs snapping to the block start,
+//!    (`tests/kernel/placement.rs`: PhasorSync vs snapping to the block start,
 //!    blocks of 64/256/1024, with the sequencer backend and the raw MIDI
 //!    backend side by side), the input stamps of both backends and of a bare
-//!    client for the same sends (`tests/alsa_raw_midi.rs`), MIDI clock and notes out
+//!    client for the same sends (`tests/kernel/raw_midi.rs`), MIDI clock and notes out
 //!    (`benches/clock_out.rs`: PhasorSync vs `aplaymidi`'s scheduled floor
 //!    vs a naive plugin sending at block start, blocks of 64/256/1024), and
-//!    the external MIDI clock → phasor figures (`tests/kernel_clock_in.rs`:
+//!    the external MIDI clock → phasor figures (`tests/kernel/clock_in.rs`:
 //!    phase error against the sender's grid), and the placement of the same
 //!    notes by PipeWire's sequencer bridge and by a2jmidid + JACK
 //!    (`benches/peers/`, read by the JACK client `xtask/jack/peer_client.c`
@@ -65,40 +65,25 @@ pub fn run(args: &[String]) -> Result<()> {
         &["bench", "--bench", "alsa_latency"],
         "alsa_latency",
     )?;
-    let placement = build_exe(
-        &cargo,
-        &["test", "--release", "--test", "alsa_placement"],
-        "alsa_placement",
-    )?;
-    let stamps = build_exe(
-        &cargo,
-        &["test", "--release", "--test", "alsa_raw_midi"],
-        "alsa_raw_midi",
-    )?;
+    // The kernel tier, once; each figure below is a filter on its tests.
+    let kernel = build_exe(&cargo, &["test", "--release", "--test", "kernel"], "kernel")?;
     let clock_out = build_exe(&cargo, &["bench", "--bench", "clock_out"], "clock_out")?;
-    let clock_in = build_exe(
-        &cargo,
-        &["test", "--release", "--test", "kernel_clock_in"],
-        "kernel_clock_in",
-    )?;
     let peers = build_exe(&cargo, &["bench", "--bench", "peers"], "peers")?;
     let peer_client = build_peer_client(&root)?;
     let script = format!(
         "#!/bin/sh\nset -e\ncd {root}\nexport PHASORSYNC_BUNDLE={bundle}\n\
          echo '== delivery latency (benches/alsa_latency.rs)'\n{latency}\n\
-         echo '== placement (tests/alsa_placement.rs)'\n{placement} --ignored --nocapture --test-threads=1\n\
-         echo '== input stamps, raw MIDI beside the sequencer (tests/alsa_raw_midi.rs)'\n{stamps} --ignored --nocapture --test-threads=1 rawmidi_stamps_beside\n\
+         echo '== placement (tests/kernel/placement.rs)'\n{kernel} --ignored --nocapture --test-threads=1 placement::\n\
+         echo '== input stamps, raw MIDI beside the sequencer (tests/kernel/raw_midi.rs)'\n{kernel} --ignored --nocapture --test-threads=1 rawmidi_stamps_beside\n\
          echo '== clock and notes out (benches/clock_out.rs)'\n{clock_out}\n\
-         echo '== MIDI clock in to the phasor (tests/kernel_clock_in.rs)'\n{clock_in} --ignored --nocapture --test-threads=1\n\
+         echo '== MIDI clock in to the phasor (tests/kernel/clock_in.rs)'\n{kernel} --ignored --nocapture --test-threads=1 clock_in::\n\
          echo '== placement by PipeWire and a2jmidid (benches/peers/)'\n\
          PHASORSYNC_PEER_CLIENT={peer_client} {peers}\n",
         root = root.display(),
         bundle = root.join("target/bundled/PhasorSync.clap").display(),
         latency = latency.display(),
-        placement = placement.display(),
-        stamps = stamps.display(),
+        kernel = kernel.display(),
         clock_out = clock_out.display(),
-        clock_in = clock_in.display(),
         peers = peers.display(),
         peer_client = peer_client.display(),
     );

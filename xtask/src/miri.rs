@@ -3,8 +3,8 @@
 //! uninitialised reads, aliasing violations) as it happens.
 //!
 //! Runs, on the nightly toolchain: the ring's unit tests (`src/ring/`), its
-//! single-threaded API tests (`tests/ring_basic.rs`), and the two-thread
-//! SysEx stream of `tests/ring_threads.rs` (which sends a few thousand
+//! single-threaded API tests (`tests/logic/ring_api.rs`), and the two-thread
+//! SysEx stream of `tests/logic/ring_threads.rs` (which sends a few thousand
 //! messages under `cfg(miri)` instead of ten million). A few minutes in all.
 //!
 //! Needs the `nightly` toolchain with the `miri` and `rust-src` components;
@@ -25,17 +25,17 @@ const RUNS: &[(&[&str], &str)] = &[
         "the ring's unit tests (src/ring/)",
     ),
     (
-        &["--test", "ring_basic"],
-        "the ring's API (tests/ring_basic.rs)",
+        &["--test", "logic", "--", "ring_api::"],
+        "the ring's API (tests/logic/ring_api.rs)",
     ),
     (
         &[
             "--test",
-            "ring_threads",
+            "logic",
             "--",
-            "interleaved_sysex_stream_keeps_payloads_in_step",
+            "ring_threads::interleaved_sysex_stream_keeps_payloads_in_step",
         ],
-        "two threads, notes and SysEx (tests/ring_threads.rs)",
+        "two threads, notes and SysEx (tests/logic/ring_threads.rs)",
     ),
 ];
 

@@ -29,9 +29,9 @@ pub const BUILD: &[Dep] = &[
 
 /// What the kernel tests need wherever they run (natively or in the VM): the
 /// external ALSA clients they drive (`aconnect`, `amidi`, `aplaymidi`,
-/// `aseqdump`), and the DAW of `tests/kernel_qtractor.rs` (Qtractor, on
+/// `aseqdump`), and the DAW of `tests/kernel/qtractor.rs` (Qtractor, on
 /// JACK's dummy backend); and the X server the plugin window's tests start
-/// (`tests/x_server/`: Xvfb).
+/// (`tests/support/x_server/`: Xvfb).
 pub const TEST: &[Dep] = &[
     Dep {
         package: "alsa-utils",

@@ -5,10 +5,12 @@
 //! 2. bundles the plugin in release mode (the host tests load the bundled `.clap`),
 //! 3. runs `cargo test --workspace`; kernel tests are `#[ignore]`d there, so
 //!    they show up as ignored rather than vanish,
-//! 4. runs the kernel tests: every integration-test target named `alsa_*` or
-//!    `kernel_*`, with `--ignored --test-threads=1`, natively when this
-//!    machine has a usable `/dev/snd/seq` with the virmidi and Midi Through
-//!    clients, otherwise in one boot of the qemu VM of `vm/`.
+//! 4. runs the kernel tests: the ignored tests of every integration-test
+//!    target whose name starts with `kernel` (the tier `tests/kernel/`, and
+//!    the command's `cli/tests/kernel_cli.rs`), each in its own process with
+//!    `--ignored --exact NAME --test-threads=1`, natively when this machine
+//!    has a usable `/dev/snd/seq` with the virmidi and Midi Through clients,
+//!    otherwise in one boot of the qemu VM of `vm/`.
 //!
 //! Usage: `cargo xtask test [--kernel-only] [--vm] [CARGO-ARGS] [-- TEST-ARGS]`.
 //! CARGO-ARGS go to both cargo invocations (e.g. `--release`), TEST-ARGS to
@@ -29,8 +31,8 @@ use std::time::Instant;
 
 use crate::{artifacts, sysdeps, vm};
 
-/// Prefixes of the integration-test targets that need a kernel sequencer.
-const KERNEL_TEST_PREFIXES: &[&str] = &["alsa_", "kernel_"];
+/// Prefix of the integration-test targets that need a kernel sequencer.
+const KERNEL_TEST_PREFIX: &str = "kernel";
 
 /// The in-VM/native runner of the kernel test binaries.
 const RUNNER: &str = "xtask/vm/run-kernel-tests.sh";
@@ -48,6 +50,70 @@ struct KernelTest {
     package_dir: PathBuf,
     /// The test executable.
     exe: PathBuf,
+}
+
+/// Libtest options that take a value as the next argument.
+const VALUE_OPTIONS: &[&str] = &[
+    "--skip",
+    "--color",
+    "--format",
+    "--logfile",
+    "--test-threads",
+    "-Z",
+];
+
+/// TEST-ARGS split into name filters and options (with their values): the
+/// runner applies the filters by listing, then passes the options to each
+/// test's own run.
+fn split_test_args(args: &[String]) -> (Vec<String>, Vec<String>) {
+    let (mut filters, mut options) = (Vec::new(), Vec::new());
+    let mut value_next = false;
+    for a in args {
+        if value_next {
+            options.push(a.clone());
+            value_next = false;
+        } else if a.starts_with('-') {
+            value_next = VALUE_OPTIONS.contains(&a.as_str());
+            options.push(a.clone());
+        } else {
+            filters.push(a.clone());
+        }
+    }
+    (filters, options)
+}
+
+/// The ignored tests of one binary that the TEST-ARGS select, by name
+/// (`--list --format terse`: one `NAME: test` line each).
+fn list_tests(test: &KernelTest, test_args: &[String]) -> Result<Vec<String>> {
+    let (filters, options) = split_test_args(test_args);
+    // Only the options that select tests; the rest (e.g. --nocapture) are
+    // for running them.
+    let mut select = Vec::new();
+    let mut it = options.iter();
+    while let Some(o) = it.next() {
+        if o == "--skip" {
+            select.push(o.clone());
+            select.extend(it.next().cloned());
+        } else if o == "--exact" || o.starts_with("--skip=") {
+            select.push(o.clone());
+        }
+    }
+    let out = Command::new(&test.exe)
+        .current_dir(&test.package_dir)
+        .args(["--ignored", "--list", "--format", "terse"])
+        .args(&select)
+        .args(&filters)
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("listing the tests of {}", test.exe.display()))?;
+    if !out.status.success() {
+        bail!("{} --list: {}", test.exe.display(), out.status);
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_suffix(": test"))
+        .map(str::to_string)
+        .collect())
 }
 
 /// Parsed command line.
@@ -135,24 +201,37 @@ pub fn run(args: &[String]) -> Result<()> {
 fn kernel_tests(cargo: &str, root: &Path, opts: &Options) -> Result<String> {
     let tests = build_kernel_tests(cargo, root, &opts.cargo_args)?;
     if tests.is_empty() {
-        bail!("no kernel test targets found (tests/alsa_*.rs, tests/kernel_*.rs)");
+        bail!("no kernel test targets found (tests/kernel/, cli/tests/kernel_*.rs)");
     }
     let job = vm::JobDir::create()?;
     let plan = job.path.join("plan");
     let mut text = String::new();
+    let mut n = 0;
     for t in &tests {
-        writeln!(
-            text,
-            "{}\t{}\t{}",
-            t.src,
-            t.package_dir.display(),
-            t.exe.display()
-        )?;
+        for name in list_tests(t, &opts.test_args)? {
+            n += 1;
+            writeln!(
+                text,
+                "{}\t{}\t{}\t{name}",
+                t.src,
+                t.package_dir.display(),
+                t.exe.display()
+            )?;
+        }
+    }
+    if n == 0 {
+        let (filters, _) = split_test_args(&opts.test_args);
+        if filters.is_empty() {
+            bail!("the kernel test binaries list no test");
+        }
+        return Ok(format!(", no kernel test matches {}", filters.join(" ")));
     }
     fs::write(&plan, text)?;
     let runner = root.join(RUNNER);
     let bundle = root.join("target/bundled/PhasorSync.clap");
-    let n = tests.len();
+    let (_, mut test_options) = split_test_args(&opts.test_args);
+    // The runner gives each test --exact itself.
+    test_options.retain(|o| o != "--exact");
 
     let mode = std::env::var("PHASORSYNC_KERNEL_TESTS").unwrap_or_else(|_| "auto".into());
     let native = match (mode.as_str(), opts.force_vm) {
@@ -162,11 +241,11 @@ fn kernel_tests(cargo: &str, root: &Path, opts: &Options) -> Result<String> {
     };
     match native {
         Ok(()) => {
-            println!("\n     Running {n} kernel test binaries natively (/dev/snd/seq is usable)");
+            println!("\n     Running {n} kernel tests natively (/dev/snd/seq is usable)");
             let status = Command::new("sh")
                 .arg(&runner)
                 .arg(&plan)
-                .args(&opts.test_args)
+                .args(&test_options)
                 .env("PHASORSYNC_KERNEL", "native")
                 .env("PHASORSYNC_BUNDLE", &bundle)
                 .status()
@@ -174,14 +253,14 @@ fn kernel_tests(cargo: &str, root: &Path, opts: &Options) -> Result<String> {
             if !status.success() {
                 bail!("{status}; see the test output above");
             }
-            Ok(format!(", {n} binaries, native"))
+            Ok(format!(", {n} tests, native"))
         }
         Err(why) if mode == "native" => {
             bail!("PHASORSYNC_KERNEL_TESTS=native, but: {why}")
         }
         Err(why) => {
-            println!("\n     Running {n} kernel test binaries in a qemu VM ({why})");
-            let run = in_vm(&job, &runner, &plan, &bundle, opts).map_err(|e| {
+            println!("\n     Running {n} kernel tests in a qemu VM ({why})");
+            let run = in_vm(&job, &runner, &plan, &bundle, &test_options).map_err(|e| {
                 if crate::ci() {
                     e.context("CI: the kernel tests need a kernel sequencer; this machine has none and the VM failed")
                 } else {
@@ -199,7 +278,7 @@ fn kernel_tests(cargo: &str, root: &Path, opts: &Options) -> Result<String> {
                     run.status
                 );
             }
-            Ok(format!(", {n} binaries, in a qemu VM ({timing})"))
+            Ok(format!(", {n} tests, in a qemu VM ({timing})"))
         }
     }
 }
@@ -266,7 +345,7 @@ fn in_vm(
     runner: &Path,
     plan: &Path,
     bundle: &Path,
-    opts: &Options,
+    test_options: &[String],
 ) -> Result<VmTests> {
     sysdeps::ensure(sysdeps::VM)?;
     let kernel = vm::ensure_kernel()?;
@@ -297,7 +376,7 @@ fn in_vm(
         plan.to_string_lossy().into_owned(),
         format!("--color={color}"),
     ];
-    args.extend(opts.test_args.iter().cloned());
+    args.extend(test_options.iter().cloned());
     let quoted: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
     writeln!(script, "exec /bin/sh {}", quoted.join(" "))?;
     let script_path = job.path.join("job.sh");
@@ -341,7 +420,7 @@ fn kernel_test_names(cargo: &str, root: &Path) -> Result<Vec<String>> {
                 .is_some_and(|k| k.iter().any(|k| k == "test"))
         })
         .filter_map(|t| t["name"].as_str())
-        .filter(|n| KERNEL_TEST_PREFIXES.iter().any(|p| n.starts_with(p)))
+        .filter(|n| n.starts_with(KERNEL_TEST_PREFIX))
         .map(str::to_string)
         .collect();
     names.sort();
@@ -389,7 +468,7 @@ fn kernel_test_artifact(msg: &serde_json::Value, root: &Path) -> Option<KernelTe
     let target = &msg["target"];
     let name = target["name"].as_str()?;
     let is_test = target["kind"].as_array()?.iter().any(|k| k == "test");
-    if !is_test || !KERNEL_TEST_PREFIXES.iter().any(|p| name.starts_with(p)) {
+    if !is_test || !name.starts_with(KERNEL_TEST_PREFIX) {
         return None;
     }
     let exe = PathBuf::from(msg["executable"].as_str()?);
@@ -432,12 +511,31 @@ mod tests {
             })
         };
         let root = Path::new("/w");
-        let t = kernel_test_artifact(&msg("kernel_smoke", "test"), root).unwrap();
-        assert_eq!(t.src, "tests/kernel_smoke.rs");
+        let t = kernel_test_artifact(&msg("kernel", "test"), root).unwrap();
+        assert_eq!(t.src, "tests/kernel.rs");
         assert_eq!(t.package_dir, Path::new("/w"));
-        assert!(kernel_test_artifact(&msg("alsa_io", "test"), root).is_some());
+        assert!(kernel_test_artifact(&msg("kernel_cli", "test"), root).is_some());
         assert!(kernel_test_artifact(&msg("host", "test"), root).is_none());
+        assert!(kernel_test_artifact(&msg("seam", "test"), root).is_none());
         assert!(kernel_test_artifact(&msg("alsa_bench", "bench"), root).is_none());
+    }
+
+    #[test]
+    fn filters_are_split_from_options_and_their_values() {
+        let args: Vec<String> = [
+            "placement",
+            "--nocapture",
+            "--skip",
+            "raw",
+            "--color=never",
+            "clock_in::",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let (filters, options) = split_test_args(&args);
+        assert_eq!(filters, ["placement", "clock_in::"]);
+        assert_eq!(options, ["--nocapture", "--skip", "raw", "--color=never"]);
     }
 
     #[test]

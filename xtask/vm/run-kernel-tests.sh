@@ -1,46 +1,53 @@
 #!/bin/sh
-# run-kernel-tests.sh PLAN [TEST-ARGS...]
+# run-kernel-tests.sh PLAN [TEST-OPTIONS...]
 #
-# Runs every kernel test binary listed in PLAN with `--ignored --test-threads=1`
-# (kernel tests are #[ignore]d so that plain `cargo test` lists them without
-# running them; one thread because they share one kernel sequencer). The same
-# script runs natively (host has /dev/snd/seq) and inside the qemu VM, so both
-# paths behave alike. PLAN has one line per binary, tab-separated:
-#     <source path> <package dir> <executable>
-# Every binary runs even when an earlier one fails (a VM boot is too dear to
-# stop at the first failure); the exit status is 0 only if all passed.
-# Each binary gets PHASORSYNC_TEST_BINARY_TIMEOUT seconds (default 600), so
-# one hung test cannot eat the whole VM's time.
+# Runs every kernel test listed in PLAN, each in its own process with
+# `--ignored --exact NAME --test-threads=1` (kernel tests are #[ignore]d so
+# that plain `cargo test` lists them without running them; one at a time
+# because they share one kernel sequencer; one process each so that a crash,
+# a hang or a leftover client cannot take the tests after it along). The
+# same script runs natively (host has /dev/snd/seq) and inside the qemu VM,
+# so both paths behave alike. PLAN has one line per test, tab-separated:
+#     <source path> <package dir> <executable> <test name>
+# (`cargo xtask test` lists the tests, with the name filters, on the host).
+# TEST-OPTIONS go to every test (e.g. --nocapture); filters are already
+# applied by the plan. Every test runs even when an earlier one fails (a VM
+# boot is too dear to stop at the first failure); the exit status is 0 only
+# if all passed. Each test gets PHASORSYNC_TEST_TIMEOUT seconds (default
+# 600), so one hung test cannot eat the whole VM's time.
 set -u
-plan=${1:?usage: run-kernel-tests.sh PLAN [TEST-ARGS...]}
+plan=${1:?usage: run-kernel-tests.sh PLAN [TEST-OPTIONS...]}
 shift
 tab=$(printf '\t')
-limit=${PHASORSYNC_TEST_BINARY_TIMEOUT:-600}
+limit=${PHASORSYNC_TEST_TIMEOUT:-600}
 ran=0
 failed=""
-while IFS="$tab" read -r src dir exe; do
-  [ -n "$exe" ] || continue
+while IFS="$tab" read -r src dir exe name; do
+  [ -n "$name" ] || continue
   ran=$((ran + 1))
-  echo "     Running $src (${exe#"$dir"/})"
+  started=$(date +%s)
+  echo "     Running $name ($src)"
   # stdin from /dev/null: the loop reads the plan on stdin. cargo runs test
   # binaries in the package directory with CARGO_MANIFEST_DIR set; do the same.
   (cd "$dir" && CARGO_MANIFEST_DIR="$dir" exec timeout -k 10 "$limit" \
-    "$exe" --ignored --test-threads=1 "$@") < /dev/null
+    "$exe" --ignored --exact "$name" --test-threads=1 "$@") < /dev/null
   rc=$?
+  took=$(($(date +%s) - started))
   case $rc in
-    0) ;;
-    124 | 137) echo "kernel tests: $src timed out after $limit s"
-       failed="$failed $src(timeout)" ;;
-    *) failed="$failed $src(exit $rc)" ;;
+    0) echo "     passed $name in $took s" ;;
+    124 | 137) echo "kernel tests: $name timed out after $limit s"
+       failed="$failed $name(timeout)" ;;
+    *) echo "kernel tests: $name FAILED (exit $rc) after $took s"
+       failed="$failed $name(exit $rc)" ;;
   esac
 done < "$plan"
 
 if [ "$ran" -eq 0 ]; then
-  echo "kernel tests: the plan $plan lists no test binary"
+  echo "kernel tests: the plan $plan lists no test"
   exit 1
 fi
 if [ -n "$failed" ]; then
-  echo "kernel tests: FAILED in$failed"
+  echo "kernel tests: $ran run, FAILED:$failed"
   exit 1
 fi
-echo "kernel tests: $ran test binaries passed"
+echo "kernel tests: all $ran passed"
