@@ -13,12 +13,30 @@ pub fn clock(t: u64) -> MidiMessage {
     }
 }
 
+/// One example: the raw bytes and the event they decode to.
+type Example = (Vec<u8>, MidiEvent);
+
 /// One raw example (or more) of every kind, with the event it must decode
 /// to: every channel-message kind on several channels and values, every
 /// system common and realtime message, SysEx whole (`F0 ... F7`). A note-on
 /// with velocity 0 decodes to a note-off, so its bytes are not the ones that
 /// event encodes back to.
-pub fn every_kind() -> Vec<(Vec<u8>, MidiEvent)> {
+pub fn every_kind() -> Vec<Example> {
+    // Built by message family, concatenated in this order.
+    [
+        notes(),
+        pressures_controllers_and_programs(),
+        pitch_bends(),
+        system_common(),
+        realtime(),
+        sysex_whole(),
+        channel_after_system(),
+    ]
+    .concat()
+}
+
+/// Note-offs and note-ons, on the first and last channels and others.
+fn notes() -> Vec<Example> {
     use MidiEvent as E;
     vec![
         (
@@ -62,6 +80,14 @@ pub fn every_kind() -> Vec<(Vec<u8>, MidiEvent)> {
                 velocity: 0,
             },
         ),
+    ]
+}
+
+/// Poly pressure, control change, program change and channel pressure,
+/// each on two channels.
+fn pressures_controllers_and_programs() -> Vec<Example> {
+    use MidiEvent as E;
+    vec![
         (
             vec![0xA1, 63, 33],
             E::PolyPressure {
@@ -122,6 +148,14 @@ pub fn every_kind() -> Vec<(Vec<u8>, MidiEvent)> {
                 pressure: 77,
             },
         ),
+    ]
+}
+
+/// Pitch bends: centre, top and bottom of the range, and the smallest step,
+/// the 14-bit value least significant byte first.
+fn pitch_bends() -> Vec<Example> {
+    use MidiEvent as E;
+    vec![
         (
             vec![0xE5, 0x00, 0x40],
             E::PitchBend {
@@ -164,22 +198,50 @@ pub fn every_kind() -> Vec<(Vec<u8>, MidiEvent)> {
                 value: 1,
             },
         ),
+    ]
+}
+
+/// Every system common message (SysEx apart).
+fn system_common() -> Vec<Example> {
+    use MidiEvent as E;
+    vec![
         (vec![0xF1, 0x35], E::MtcQuarterFrame(0x35)),
         (vec![0xF2, 0x10, 0x20], E::SongPosition(0x10 | (0x20 << 7))),
         (vec![0xF2, 0x10, 0x02], E::SongPosition(0x10 | (0x02 << 7))),
         (vec![0xF3, 9], E::SongSelect(9)),
         (vec![0xF6], E::TuneRequest),
+    ]
+}
+
+/// Every system realtime message.
+fn realtime() -> Vec<Example> {
+    use MidiEvent as E;
+    vec![
         (vec![0xF8], E::TimingClock),
         (vec![0xFA], E::Start),
         (vec![0xFB], E::Continue),
         (vec![0xFC], E::Stop),
         (vec![0xFE], E::ActiveSensing),
         (vec![0xFF], E::SystemReset),
+    ]
+}
+
+/// SysEx whole, empty and with data.
+fn sysex_whole() -> Vec<Example> {
+    use MidiEvent as E;
+    vec![
         (vec![0xF0, 0xF7], E::SysEx { len: 2 }),
         (
             vec![0xF0, 0x7E, 0x7F, 0x06, 0x01, 0xF7],
             E::SysEx { len: 6 },
         ),
+    ]
+}
+
+/// Last, back to a channel message.
+fn channel_after_system() -> Vec<Example> {
+    use MidiEvent as E;
+    vec![
         // A channel message again after system ones.
         (
             vec![0xB0, 64, 0],
