@@ -208,16 +208,15 @@ fn jitter_ns(sc: &Scenario, rng: &mut Rng) -> f64 {
     j
 }
 
-fn run(sc: &Scenario) -> Outcome {
-    let mut rng = Rng(sc.seed | 1);
-    let card = Card::new(sc.rate, sc.drift_ppm);
-    let frames_per_ns = card.rate / 1e9;
-    let period_ns = f64::from(sc.period) * 1e9 / sc.rate;
-    let mut map = Timeline::new(sc.rate, sc.max_frames);
+/// A generated event: (true card position, stamp ns, arrival in the ring ns).
+type Event = (f64, f64, f64);
 
-    // Events: about 3 per period at random true card positions.
+/// Events: about 3 per period at random true card positions, in stamp
+/// order, each reaching the ring after its delivery delay (or a straggler's).
+fn generate_events(sc: &Scenario, card: &Card, rng: &mut Rng) -> Vec<Event> {
+    let period_ns = f64::from(sc.period) * 1e9 / sc.rate;
     let total_frames = sc.seconds * card.rate;
-    let mut events: Vec<(f64, f64, f64)> = Vec::new(); // (card pos, stamp ns, arrival ns)
+    let mut events: Vec<Event> = Vec::new();
     let mut q = 0.0;
     let mut last_arrival = 0.0f64;
     while q < total_frames {
@@ -235,110 +234,126 @@ fn run(sc: &Scenario) -> Outcome {
         last_arrival = arrival;
         events.push((q, t, arrival));
     }
+    events
+}
 
-    let mut out = Outcome {
-        placed: Vec::new(),
-        generated: events.len(),
-        stats: TimelineStats::default(),
-        deferred: 0,
-        resume_ns: None,
-        start_ns: card.time_of(0.0),
-        out_of_order: 0,
-        raw_blocks: 0,
-    };
-    let mut queue: VecDeque<usize> = VecDeque::new();
-    let mut next_ev = 0;
-    let mut c: u64 = 0; // card sample of the block's first frame
-    let mut steady: u64 = 1_000_000;
-    let mut prev_call = 0.0f64;
-    let mut stalled = false;
-    // Split pacing: the current period's end and wake-up time.
-    let mut cycle_end: u64 = 0;
-    let mut cycle_call = 0.0;
-    let mut burst_left = 0u32;
-    let mut burst_time = card.time_of(0.0);
+/// The simulated host between its calls.
+struct Host {
+    /// Card sample of the block's first frame.
+    c: u64,
+    steady: u64,
+    prev_call: f64,
+    stalled: bool,
+    /// Split pacing: the current period's end and wake-up time.
+    cycle_end: u64,
+    cycle_call: f64,
+    /// Burst pacing: calls left in the burst, and its time.
+    burst_left: u32,
+    burst_time: f64,
+}
 
-    // Run past the last event so everything queued comes out.
-    while (c as f64) < total_frames + 4.0 * f64::from(sc.period) {
-        let n = if sc.min_block == sc.period {
-            sc.period
-        } else {
-            rng.range(sc.min_block, sc.period)
-        };
-        let end = c + u64::from(n);
-        let mut call = match sc.pacing {
-            Pacing::PerBlock => card.time_of(end as f64) + FLOOR_NS + jitter_ns(sc, &mut rng),
+impl Host {
+    fn new(card: &Card) -> Self {
+        Host {
+            c: 0,
+            steady: 1_000_000,
+            prev_call: 0.0,
+            stalled: false,
+            cycle_end: 0,
+            cycle_call: 0.0,
+            burst_left: 0,
+            burst_time: card.time_of(0.0),
+        }
+    }
+
+    /// When the host calls for the block ending at card sample `end`, per
+    /// its pacing (before calls are kept one after the other).
+    fn call_time(&mut self, sc: &Scenario, card: &Card, rng: &mut Rng, end: u64) -> f64 {
+        let period_ns = f64::from(sc.period) * 1e9 / sc.rate;
+        match sc.pacing {
+            Pacing::PerBlock => card.time_of(end as f64) + FLOOR_NS + jitter_ns(sc, rng),
             Pacing::Split => {
-                if c >= cycle_end {
-                    cycle_end += u64::from(sc.period);
-                    cycle_call =
-                        card.time_of(cycle_end as f64) + FLOOR_NS + jitter_ns(sc, &mut rng);
+                if self.c >= self.cycle_end {
+                    self.cycle_end += u64::from(sc.period);
+                    self.cycle_call =
+                        card.time_of(self.cycle_end as f64) + FLOOR_NS + jitter_ns(sc, rng);
                 }
-                cycle_call
+                self.cycle_call
             }
             Pacing::Bursts { n: burst, until } => {
-                let paced = card.time_of(end as f64) + FLOOR_NS + jitter_ns(sc, &mut rng);
-                if paced - out.start_ns >= until * 1e9 {
+                let paced = card.time_of(end as f64) + FLOOR_NS + jitter_ns(sc, rng);
+                if paced - card.time_of(0.0) >= until * 1e9 {
                     paced
                 } else {
-                    if burst_left == 0 {
-                        burst_left = burst;
-                        burst_time = burst_time.max(prev_call) + f64::from(burst) * period_ns;
+                    if self.burst_left == 0 {
+                        self.burst_left = burst;
+                        self.burst_time =
+                            self.burst_time.max(self.prev_call) + f64::from(burst) * period_ns;
                     }
-                    burst_left -= 1;
-                    burst_time
+                    self.burst_left -= 1;
+                    self.burst_time
                 }
             }
-        };
-        // Split pacing: a block may not run past the period it belongs to.
-        let (n, end) = if sc.pacing == Pacing::Split && end > cycle_end {
-            ((cycle_end - c) as u32, cycle_end)
-        } else {
-            (n, end)
-        };
-        if let (Some((at, ms)), false) = (sc.stall, stalled) {
-            if call - out.start_ns >= at * 1e9 {
+        }
+    }
+
+    /// Whether the scenario's stall begins at this `call`: then the block is
+    /// not processed, and the card has moved on.
+    fn stalls(&mut self, sc: &Scenario, card: &Card, call: f64) -> bool {
+        if let (Some((at, ms)), false) = (sc.stall, self.stalled) {
+            if call - card.time_of(0.0) >= at * 1e9 {
                 // The host sleeps; the card runs on; the block it then
                 // processes starts where the card is (the lost samples are the
                 // xrun), at an offset that is not a multiple of the period.
-                stalled = true;
+                self.stalled = true;
                 let lost = (ms * 1e-3 * card.rate).round() as u64 + 37;
-                c += lost;
-                cycle_end = c;
+                self.c += lost;
+                self.cycle_end = self.c;
                 if sc.steady == Steady::Jumps {
-                    steady += lost;
+                    self.steady += lost;
                 }
-                continue;
+                return true;
             }
         }
-        if stalled && out.resume_ns.is_none() {
-            out.resume_ns = Some(call);
-        }
-        // A host runs its calls one after the other.
-        call = call.max(prev_call + 5_000.0);
-        prev_call = call;
+        false
+    }
+}
 
-        while next_ev < events.len() && events[next_ev].2 < call {
-            queue.push_back(next_ev);
-            next_ev += 1;
+/// The events and the ring they queue in until `process()` takes them.
+struct Ring {
+    events: Vec<Event>,
+    queue: VecDeque<usize>,
+    next: usize,
+}
+
+/// What placing a block's events needs besides the block map.
+struct Placing {
+    /// Card sample of the block's first frame.
+    block_start: u64,
+    latency: u32,
+    /// Latency beyond one period, frames.
+    extra: f64,
+    frames_per_ns: f64,
+}
+
+impl Ring {
+    /// Everything that reached the ring before the call.
+    fn arrive(&mut self, call: f64) {
+        while self.next < self.events.len() && self.events[self.next].2 < call {
+            self.queue.push_back(self.next);
+            self.next += 1;
         }
-        let st = match sc.steady {
-            Steady::Absent => None,
-            _ => Some(steady),
-        };
-        let bm: BlockMap = map.begin_block(call.round() as u64, n, st);
-        let stats = map.stats();
-        if bm.is_raw() {
-            out.raw_blocks += 1;
-        }
-        let latency = sc.latency.unwrap_or(stats.default_latency_frames);
-        let extra = f64::from(latency) - f64::from(stats.period_frames);
+    }
+
+    /// Place queued events the way `process()` does (peek, place, pop
+    /// unless Later), recording each one's fate in `out`.
+    fn drain(&mut self, bm: &BlockMap, at: &Placing, out: &mut Outcome) {
         let mut last_off = 0;
-        while let Some(&i) = queue.front() {
-            let (pos, t, _) = events[i];
-            let ideal_frac = pos - FLOOR_NS * frames_per_ns + extra;
+        while let Some(&i) = self.queue.front() {
+            let (pos, t, _) = self.events[i];
+            let ideal_frac = pos - FLOOR_NS * at.frames_per_ns + at.extra;
             let ideal = ideal_frac.round() as i64;
-            let (off, late) = match bm.place(t as u64, latency) {
+            let (off, late) = match bm.place(t as u64, at.latency) {
                 Placement::InBlock(o) => (o, false),
                 Placement::Late => (0, true),
                 Placement::Later => {
@@ -350,19 +365,90 @@ fn run(sc: &Scenario) -> Outcome {
                 out.out_of_order += 1;
             }
             last_off = off;
-            queue.pop_front();
+            self.queue.pop_front();
             out.placed.push(Placed {
                 index: i,
                 true_ns: t,
                 ideal,
                 ideal_frac,
-                placed: (c + u64::from(off)) as i64,
-                block_start: c as i64,
+                placed: (at.block_start + u64::from(off)) as i64,
+                block_start: at.block_start as i64,
                 late,
             });
         }
-        c = end;
-        steady += u64::from(n);
+    }
+}
+
+fn run(sc: &Scenario) -> Outcome {
+    let mut rng = Rng(sc.seed | 1);
+    let card = Card::new(sc.rate, sc.drift_ppm);
+    let frames_per_ns = card.rate / 1e9;
+    let mut map = Timeline::new(sc.rate, sc.max_frames);
+    let total_frames = sc.seconds * card.rate;
+    let events = generate_events(sc, &card, &mut rng);
+
+    let mut out = Outcome {
+        placed: Vec::new(),
+        generated: events.len(),
+        stats: TimelineStats::default(),
+        deferred: 0,
+        resume_ns: None,
+        start_ns: card.time_of(0.0),
+        out_of_order: 0,
+        raw_blocks: 0,
+    };
+    let mut ring = Ring {
+        events,
+        queue: VecDeque::new(),
+        next: 0,
+    };
+    let mut host = Host::new(&card);
+
+    // Run past the last event so everything queued comes out.
+    while (host.c as f64) < total_frames + 4.0 * f64::from(sc.period) {
+        let n = if sc.min_block == sc.period {
+            sc.period
+        } else {
+            rng.range(sc.min_block, sc.period)
+        };
+        let end = host.c + u64::from(n);
+        let mut call = host.call_time(sc, &card, &mut rng, end);
+        // Split pacing: a block may not run past the period it belongs to.
+        let (n, end) = if sc.pacing == Pacing::Split && end > host.cycle_end {
+            ((host.cycle_end - host.c) as u32, host.cycle_end)
+        } else {
+            (n, end)
+        };
+        if host.stalls(sc, &card, call) {
+            continue;
+        }
+        if host.stalled && out.resume_ns.is_none() {
+            out.resume_ns = Some(call);
+        }
+        // A host runs its calls one after the other.
+        call = call.max(host.prev_call + 5_000.0);
+        host.prev_call = call;
+
+        ring.arrive(call);
+        let st = match sc.steady {
+            Steady::Absent => None,
+            _ => Some(host.steady),
+        };
+        let bm: BlockMap = map.begin_block(call.round() as u64, n, st);
+        let stats = map.stats();
+        if bm.is_raw() {
+            out.raw_blocks += 1;
+        }
+        let latency = sc.latency.unwrap_or(stats.default_latency_frames);
+        let at = Placing {
+            block_start: host.c,
+            latency,
+            extra: f64::from(latency) - f64::from(stats.period_frames),
+            frames_per_ns,
+        };
+        ring.drain(&bm, &at, &mut out);
+        host.c = end;
+        host.steady += u64::from(n);
     }
     out.stats = map.stats();
     out
