@@ -138,45 +138,82 @@ fn the_phasor_follows_midi_clock_from_the_ring() {
     panic!("wraps off their beat ticks in three runs: {seen:?}");
 }
 
+/// 240 BPM: ns between ticks.
+const PERIOD_240_NS: f64 = 60e9 / 240.0 / 24.0;
+
 /// One run; `Some(offsets)` when the wraps were not on their ticks' samples.
 fn follow_once() -> Option<Vec<u64>> {
     let (_entry, mut plugin) = load();
     let mut p = clap_host::start(&mut plugin, FRAMES);
     let mut producer = ManualEngine::take_io().expect("engine started").input;
     let mut run = Run::new();
-    // External clock, one ramp per beat.
+    holds_without_clock(&mut run, &mut p);
+
+    let first = run.blocks * u64::from(FRAMES);
+    let ticks = clock_at_240_bpm(&mut run, &mut p, &mut producer);
+    let clocks = every_tick_passed(&run, ticks);
+    let (off, precise) = wraps_on_beat_ticks(&run.audio[0], first, &clocks);
+    read_only_parameters_followed(&run.seen);
+    clock_to_host_off_still_followed(&mut run, &mut p, &mut producer);
+    plugin.deactivate(p.stop_processing());
+
+    // The follower's dropout reached the log.
+    assert!(clap_host::run_main_thread_callback(&mut plugin));
+    let logs = clap_host::logs(&plugin);
+    assert!(
+        logs.iter()
+            .any(|(_, m)| m.contains("dropout(s) of the external MIDI clock")),
+        "{logs:?}"
+    );
+    (!precise).then_some(off)
+}
+
+/// External clock, one ramp per beat: with nothing to follow yet, the
+/// phasor holds at 0.
+fn holds_without_clock(run: &mut Run, p: &mut StartedPluginAudioProcessor<Host>) {
     let mut setup = EventBuffer::new();
     setup.push(&param(index::PHASOR_SOURCE, 2.0));
     setup.push(&param(index::PHASOR_PERIOD, 2.0));
-    run.block(&mut p, &setup);
+    run.block(p, &setup);
     let none = EventBuffer::new();
     for _ in 0..20 {
-        run.block(&mut p, &none);
+        run.block(p, &none);
     }
     // Nothing to follow yet: the phasor holds at 0.
     assert!(run.audio[0].iter().all(|&v| v == 0.0));
+}
 
-    // 240 BPM from 100 ms on: Start, then 24 ticks a beat for 3 s, queued
-    // up to 100 ms ahead of their time (the ring holds 256 messages).
-    let period_ns = 60e9 / 240.0 / 24.0;
+/// 240 BPM from 100 ms on: Start, then 24 ticks a beat for 3 s, queued up
+/// to 100 ms ahead of their time (the ring holds 256 messages), and blocks
+/// until 0.6 s after the last tick. Returns the ticks sent.
+fn clock_at_240_bpm(
+    run: &mut Run,
+    p: &mut StartedPluginAudioProcessor<Host>,
+    producer: &mut MidiBufferProducer,
+) -> u64 {
     let t0 = monotonic_ns() + 100_000_000;
-    send(&mut producer, t0, MidiEvent::Start);
+    send(producer, t0, MidiEvent::Start);
     let ticks = 288u64;
     let mut queued = 0;
-    let first = run.blocks * u64::from(FRAMES);
+    let none = EventBuffer::new();
     // Up to 0.6 s after the last tick: past the free run (48 periods).
     for _ in 0..((3.7 * RATE) as u32 / FRAMES) {
         while queued < ticks {
-            let t = t0 + 1_000_000 + (queued as f64 * period_ns) as u64;
+            let t = t0 + 1_000_000 + (queued as f64 * PERIOD_240_NS) as u64;
             if t > monotonic_ns() + 100_000_000 {
                 break;
             }
-            send(&mut producer, t, MidiEvent::TimingClock);
+            send(producer, t, MidiEvent::TimingClock);
             queued += 1;
         }
-        run.block(&mut p, &none);
+        run.block(p, &none);
     }
+    ticks
+}
 
+/// Both channels carry the phasor, in range, and every tick and the Start
+/// came out as MIDI. Returns the ticks' samples.
+fn every_tick_passed(run: &Run, ticks: u64) -> Vec<u64> {
     let [l, r] = &run.audio;
     assert_eq!(l, r, "both channels carry the phasor");
     assert!(l.iter().all(|v| (0.0..1.0).contains(v)), "out of range");
@@ -190,7 +227,13 @@ fn follow_once() -> Option<Vec<u64>> {
         .collect();
     assert_eq!(clocks.len() as u64, ticks);
     assert!(run.seen.midi.iter().any(|m| m.1 == 0xFA), "Start passed");
+    clocks
+}
 
+/// The phasor `l` (from sample `first` on) against the beat ticks among
+/// `clocks`: each beat's distance to the nearest wrap, and whether the run
+/// was precise (see below).
+fn wraps_on_beat_ticks(l: &[f32], first: u64, clocks: &[u64]) -> (Vec<u64>, bool) {
     // The phasor wraps on the sample of each beat's tick (ticks 24, 48, …;
     // tick 0 is song position 0, where following starts), give or take a
     // sample of rounding; the rest of the time it rises. The test host
@@ -232,48 +275,49 @@ fn follow_once() -> Option<Vec<u64>> {
     let mut sorted = off.clone();
     sorted.sort_unstable();
     let precise = sorted[off.len() / 2] <= 2 && on_time * 10 >= off.len() * 6;
+    (off, precise)
+}
 
-    // The read-only parameters followed: tempo, running, source, each
-    // published when it changed; once the ticks have stopped and the
-    // free run is over, neither running nor a tempo.
-    let shown = |i: usize, v: f64| {
-        run.seen
-            .params
-            .iter()
-            .any(|p| p.1 == PARAMS[i].id && p.2 == v)
-    };
-    assert!(shown(index::EXT_TEMPO, 240.0), "{:?}", run.seen.params);
-    assert!(shown(index::EXT_RUNNING, 1.0), "{:?}", run.seen.params);
-    assert_eq!(
-        last(&run.seen, index::EXT_SOURCE),
-        Some(1.0 + f64::from(SOURCE))
-    );
-    assert_eq!(last(&run.seen, index::EXT_RUNNING), Some(0.0));
-    assert_eq!(last(&run.seen, index::EXT_TEMPO), Some(0.0));
+/// The read-only parameters followed: tempo, running, source, each
+/// published when it changed; once the ticks have stopped and the free run
+/// is over, neither running nor a tempo.
+fn read_only_parameters_followed(seen: &Seen) {
+    let shown = |i: usize, v: f64| seen.params.iter().any(|p| p.1 == PARAMS[i].id && p.2 == v);
+    assert!(shown(index::EXT_TEMPO, 240.0), "{:?}", seen.params);
+    assert!(shown(index::EXT_RUNNING, 1.0), "{:?}", seen.params);
+    assert_eq!(last(seen, index::EXT_SOURCE), Some(1.0 + f64::from(SOURCE)));
+    assert_eq!(last(seen, index::EXT_RUNNING), Some(0.0));
+    assert_eq!(last(seen, index::EXT_TEMPO), Some(0.0));
     // Shown without flicker: the tempo went 0 → 240 → 0, nothing between.
-    let tempos: Vec<f64> = run
-        .seen
+    let tempos: Vec<f64> = seen
         .params
         .iter()
         .filter(|p| p.1 == PARAMS[index::EXT_TEMPO].id)
         .map(|p| p.2)
         .collect();
     assert_eq!(tempos, [240.0, 0.0]);
+}
 
-    // Clock messages to the DAW off: ticks still followed, none passed.
+/// Clock messages to the DAW off: ticks still followed, none passed.
+fn clock_to_host_off_still_followed(
+    run: &mut Run,
+    p: &mut StartedPluginAudioProcessor<Host>,
+    producer: &mut MidiBufferProducer,
+) {
     let mut filter_off = EventBuffer::new();
     filter_off.push(&param(index::CLOCK_TO_HOST, 0.0));
-    run.block(&mut p, &filter_off);
+    run.block(p, &filter_off);
     let before = run.seen.midi.len();
     let t1 = monotonic_ns() + 50_000_000;
-    send(&mut producer, t1, MidiEvent::Continue);
+    send(producer, t1, MidiEvent::Continue);
     for i in 0..48u64 {
-        let t = t1 + 1_000_000 + (i as f64 * period_ns) as u64;
-        send(&mut producer, t, MidiEvent::TimingClock);
+        let t = t1 + 1_000_000 + (i as f64 * PERIOD_240_NS) as u64;
+        send(producer, t, MidiEvent::TimingClock);
     }
     let mid = run.audio[0].len();
+    let none = EventBuffer::new();
     for _ in 0..((0.3 * RATE) as u32 / FRAMES) {
-        run.block(&mut p, &none);
+        run.block(p, &none);
     }
     assert_eq!(
         run.seen.midi.len(),
@@ -285,17 +329,6 @@ fn follow_once() -> Option<Vec<u64>> {
         .filter(|w| w[0] != w[1])
         .count();
     assert!(moved > 1000, "the phasor stood still: {moved}");
-    plugin.deactivate(p.stop_processing());
-
-    // The follower's dropout reached the log.
-    assert!(clap_host::run_main_thread_callback(&mut plugin));
-    let logs = clap_host::logs(&plugin);
-    assert!(
-        logs.iter()
-            .any(|(_, m)| m.contains("dropout(s) of the external MIDI clock")),
-        "{logs:?}"
-    );
-    (!precise).then_some(off)
 }
 
 #[test]
