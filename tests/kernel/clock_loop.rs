@@ -362,7 +362,32 @@ struct Loop<'a> {
     latest_xrun: Vec<Option<u64>>,
 }
 
-impl Loop<'_> {
+impl<'a> Loop<'a> {
+    /// The recording read against the script: which blocks are judged
+    /// (away from the test host's xruns: from [`XRUN_LEAD_BLOCKS`] before
+    /// one to [`XRUN_SHADOW_S`] after it), and the latest xrun at each.
+    fn new(run: &'a Run, script: &'a [HostBlock], moves: &'a [u64]) -> Self {
+        let p = &run.pacing;
+        let shadow = (XRUN_SHADOW_S * RATE / F as f64).ceil() as u64;
+        let block_judged = (0..BLOCKS)
+            .map(|k| {
+                !p.xrun_blocks
+                    .iter()
+                    .any(|&x| k + XRUN_LEAD_BLOCKS >= x && k <= x + shadow)
+            })
+            .collect();
+        let latest_xrun = (0..BLOCKS)
+            .map(|k| p.xrun_blocks.iter().copied().filter(|&x| x <= k).max())
+            .collect();
+        Loop {
+            script,
+            moves,
+            run,
+            block_judged,
+            latest_xrun,
+        }
+    }
+
     fn host(&self, m: usize) -> (&HostBlock, f64) {
         (&self.script[m / F as usize], (m % F as usize) as f64)
     }
@@ -515,6 +540,29 @@ enum Judged {
 
 /// The checks of the module docs on one run.
 fn judge(run: &Run, script: &[HostBlock], moves: &[u64]) -> Judged {
+    check_recording(run, moves);
+    let l = Loop::new(run, script, moves);
+    let d = fit_delay(&l);
+    let shown = Shown::of(run);
+    print_timeline(&l, d, &shown.tempo, &shown.running, &shown.lock);
+    let mut points = collect(&l, d, &shown);
+    if let Some(why) = too_few(&l, d, &points) {
+        return Judged::TooFew(why);
+    }
+    print_phase(&points);
+    // The failures in the order they were always listed: phase, tempo,
+    // running state, lock.
+    let tempo = judge_tempo(&points, &run.pacing);
+    let running_and_lock = judge_running_and_lock(&points);
+    let mut failures = std::mem::take(&mut points.phase_failures);
+    failures.extend(tempo);
+    failures.extend(running_and_lock);
+    verdict(failures)
+}
+
+/// What holds of any recording, before anything is fitted: the figures of
+/// the run, the length, the phasor in range.
+fn check_recording(run: &Run, moves: &[u64]) {
     let p = &run.pacing;
     println!(
         "{} xruns, {} blocks in hiccups, relocations at samples {moves:?}",
@@ -528,26 +576,10 @@ fn judge(run: &Run, script: &[HostBlock], moves: &[u64]) -> Judged {
         .filter(|x| !(0.0..1.0).contains(*x))
         .count();
     assert_eq!(bad, 0, "phasor samples not finite in [0, 1)");
-    // A block is judged away from the test host's xruns: from
-    // XRUN_LEAD_BLOCKS before one to XRUN_SHADOW_S after it.
-    let shadow = (XRUN_SHADOW_S * RATE / F as f64).ceil() as u64;
-    let block_judged = (0..BLOCKS)
-        .map(|k| {
-            !p.xrun_blocks
-                .iter()
-                .any(|&x| k + XRUN_LEAD_BLOCKS >= x && k <= x + shadow)
-        })
-        .collect();
-    let latest_xrun = (0..BLOCKS)
-        .map(|k| p.xrun_blocks.iter().copied().filter(|&x| x <= k).max())
-        .collect();
-    let l = Loop {
-        script,
-        moves,
-        run,
-        block_judged,
-        latest_xrun,
-    };
+}
+
+/// The constant delay from A's sample to B's, printed, and bounded.
+fn fit_delay(l: &Loop) -> usize {
     let d = l.delay();
     println!(
         "fitted delay from A's sample to B's: {d} samples ({:.2} ms)",
@@ -557,18 +589,51 @@ fn judge(run: &Run, script: &[HostBlock], moves: &[u64]) -> Judged {
         d < MAX_DELAY_SAMPLES,
         "no delay up to {MAX_DELAY_SAMPLES} samples fits B's phase to A's song position"
     );
+    d
+}
 
-    let tempo = per_block(&run.params, index::EXT_TEMPO);
-    let running = per_block(&run.params, index::EXT_RUNNING);
-    let lock = per_block(&run.params, index::EXT_LOCK);
-    print_timeline(&l, d, &tempo, &running, &lock);
-    let mut failures = Vec::new();
-    let mut errors = Vec::new();
-    let mut hiccup_errors: [Vec<f64>; 3] = Default::default();
-    let (mut steady, mut ramp) = (Vec::new(), Vec::new());
-    let mut running_wrong = Vec::new();
-    let mut lock_lost = Vec::new();
-    let mut unanchored = 0usize;
+/// B's read-only parameters, the value in force at the end of each block.
+struct Shown {
+    tempo: Vec<f64>,
+    running: Vec<f64>,
+    lock: Vec<f64>,
+}
+
+impl Shown {
+    fn of(run: &Run) -> Self {
+        Shown {
+            tempo: per_block(&run.params, index::EXT_TEMPO),
+            running: per_block(&run.params, index::EXT_RUNNING),
+            lock: per_block(&run.params, index::EXT_LOCK),
+        }
+    }
+}
+
+/// What one pass over B's judged samples gathered: the figures and the
+/// phase failures (the other checks are judged from these afterwards).
+#[derive(Default)]
+struct Points {
+    /// B's phase errors (beats), where anchored.
+    errors: Vec<f64>,
+    /// The same in the half second after a hiccup, by its periods (1..=3).
+    hiccup_errors: [Vec<f64>; 3],
+    /// B's tempo against A's, relative: at a steady tempo and on the ramp.
+    steady: Vec<f64>,
+    ramp: Vec<f64>,
+    /// B's samples where its running state differs from A's transport.
+    running_wrong: Vec<usize>,
+    /// (B's sample, lock) where B is not locked and should be.
+    lock_lost: Vec<(usize, f64)>,
+    /// Points not judged for phase (an xrun since the last relocation).
+    unanchored: usize,
+    /// B's phase more than a tick off A's position.
+    phase_failures: Vec<String>,
+}
+
+/// Every 32nd sample of B's recording away from the test host's xruns:
+/// running state, lock, phase and tempo, each where the module docs judge it.
+fn collect(l: &Loop, d: usize, shown: &Shown) -> Points {
+    let mut pts = Points::default();
     let tempo_changes = [RAMP * F, RAMP_END * F];
     // The follower restarts its fit at a change of tempo (a kink) and
     // searches until it holds a beat of ticks again.
@@ -578,71 +643,92 @@ fn judge(run: &Run, script: &[HostBlock], moves: &[u64]) -> Judged {
             && tempo_changes
                 .iter()
                 .all(|&s| !(s..s + lw).contains(&(m as u64)))
-            && lock[k].round() != 1.0
+            && shown.lock[k].round() != 1.0
     };
-    for n in (d..run.phasor.len()).step_by(32) {
+    for n in (d..l.run.phasor.len()).step_by(32) {
         let Some(m) = l.judged(n, d) else { continue };
         let k = n / F as usize;
         let (b, i) = l.host(m);
         // Running: everywhere away from relocations (stopped too).
         let (lead, w) = ((RELOCATION_LEAD_S * RATE) as u64, (SETTLE_S * RATE) as u64);
-        if moves
+        if l.moves
             .iter()
             .all(|&s| !(s.saturating_sub(lead)..s + w).contains(&(m as u64)))
-            && (running[k] > 0.5) != b.playing
+            && (shown.running[k] > 0.5) != b.playing
         {
-            running_wrong.push(n);
+            pts.running_wrong.push(n);
         }
         if !l.settled(m, SETTLE_S) {
             continue;
         }
-        if lock_checked(&l, m, k) {
-            lock_lost.push((n, lock[k]));
+        if lock_checked(l, m, k) {
+            pts.lock_lost.push((n, shown.lock[k]));
         }
         if l.anchored(m, n) {
-            let e = l.phase_error(n, m);
-            errors.push(e);
-            // Within half a second after a hiccup: by its length.
-            let h0 = k as u64 - k as u64 % HICCUP_EVERY;
-            let periods = hiccup_periods(h0);
-            if periods > 0 && k as u64 - h0 < 48 {
-                hiccup_errors[periods as usize - 1].push(e);
-            }
-            if e.abs() > TICK {
-                failures.push(format!(
-                    "B's sample {n}: phase {:.4} beats off A's position {:.3}",
-                    e,
-                    b.beats_at(i)
-                ));
-            }
+            pts.phase(l, n, m);
         } else {
-            unanchored += 1;
+            pts.unanchored += 1;
         }
         let tw = (TEMPO_SETTLE_S * RATE) as u64;
         let calm = |s: &u64| !(*s..*s + tw).contains(&(m as u64));
-        if moves.iter().all(calm) && tempo_changes.iter().all(calm) {
+        if l.moves.iter().all(calm) && tempo_changes.iter().all(calm) {
             let want = b.tempo_at(i);
-            let rel = (tempo[k] - want) / want;
+            let rel = (shown.tempo[k] - want) / want;
             if b.inc != 0.0 {
-                ramp.push(rel);
+                pts.ramp.push(rel);
             } else {
-                steady.push(rel);
+                pts.steady.push(rel);
             }
         }
     }
-    let playing = (d..run.phasor.len())
+    pts
+}
+
+impl Points {
+    /// B's phase at its sample `n` against A's position at `m` (anchored
+    /// and settled): recorded, and a failure beyond a tick.
+    fn phase(&mut self, l: &Loop, n: usize, m: usize) {
+        let k = n / F as usize;
+        let (b, i) = l.host(m);
+        let e = l.phase_error(n, m);
+        self.errors.push(e);
+        // Within half a second after a hiccup: by its length.
+        let h0 = k as u64 - k as u64 % HICCUP_EVERY;
+        let periods = hiccup_periods(h0);
+        if periods > 0 && k as u64 - h0 < 48 {
+            self.hiccup_errors[periods as usize - 1].push(e);
+        }
+        if e.abs() > TICK {
+            self.phase_failures.push(format!(
+                "B's sample {n}: phase {:.4} beats off A's position {:.3}",
+                e,
+                b.beats_at(i)
+            ));
+        }
+    }
+}
+
+/// Why this run judged too little of the phase to say anything (less than
+/// a sixth of the points where A plays, settled), if it did.
+fn too_few(l: &Loop, d: usize, pts: &Points) -> Option<String> {
+    let playing = (d..l.run.phasor.len())
         .step_by(32)
         .filter(|&n| l.settled(n - d, SETTLE_S))
         .count();
-    if errors.len() < playing / 6 {
-        return Judged::TooFew(format!(
+    (pts.errors.len() < playing / 6).then(|| {
+        format!(
             "only {} of {playing} points judged ({} xruns of the test host, each \
              shadowing {XRUN_SHADOW_S} s)",
-            errors.len(),
-            p.xruns()
-        ));
-    }
-    let (p50, p99, max) = percentiles(&errors);
+            pts.errors.len(),
+            l.run.pacing.xruns()
+        )
+    })
+}
+
+/// The phase figures: over the run, and after hiccups by their length.
+fn print_phase(pts: &Points) {
+    let errors = &pts.errors;
+    let (p50, p99, max) = percentiles(errors);
     println!(
         "B's phase vs A's song position, {} points: |error| p50 {:.3} p99 {:.3} max {:.3} ticks",
         errors.len(),
@@ -650,7 +736,8 @@ fn judge(run: &Run, script: &[HostBlock], moves: &[u64]) -> Judged {
         p99 * 24.0,
         max * 24.0
     );
-    for (i, errs) in hiccup_errors
+    for (i, errs) in pts
+        .hiccup_errors
         .iter()
         .enumerate()
         .filter(|(_, e)| !e.is_empty())
@@ -664,9 +751,15 @@ fn judge(run: &Run, script: &[HostBlock], moves: &[u64]) -> Judged {
             hmax * 24.0
         );
     }
+}
+
+/// B's tempo against A's, steady and on the ramp: figures printed, the
+/// median judged.
+fn judge_tempo(pts: &Points, p: &Pacing) -> Vec<String> {
+    let mut failures = Vec::new();
     for (what, rel, bound) in [
-        ("steady", &steady, TEMPO_TOLERANCE),
-        ("ramp", &ramp, RAMP_TOLERANCE),
+        ("steady", &pts.steady, TEMPO_TOLERANCE),
+        ("ramp", &pts.ramp, RAMP_TOLERANCE),
     ] {
         if rel.is_empty() {
             // One xrun's shadow (4.5 s) can cover the 4 s ramp: then this
@@ -696,12 +789,20 @@ fn judge(run: &Run, script: &[HostBlock], moves: &[u64]) -> Judged {
             ));
         }
     }
+    failures
+}
+
+/// B's running state and lock: counts printed, any wrong point a failure.
+fn judge_running_and_lock(pts: &Points) -> Vec<String> {
+    let (running_wrong, lock_lost) = (&pts.running_wrong, &pts.lock_lost);
+    let unanchored = pts.unanchored;
     println!(
         "running state wrong at {} points, lock lost at {} points; {unanchored} points \
          not judged for phase (an xrun since the last relocation)",
         running_wrong.len(),
         lock_lost.len()
     );
+    let mut failures = Vec::new();
     if !running_wrong.is_empty() {
         failures.push(format!(
             "B's running state differs from A's transport at B's samples {:?}…",
@@ -714,6 +815,11 @@ fn judge(run: &Run, script: &[HostBlock], moves: &[u64]) -> Judged {
             &lock_lost[..lock_lost.len().min(10)]
         ));
     }
+    failures
+}
+
+/// Passed, or the failures (the first 40 shown).
+fn verdict(failures: Vec<String>) -> Judged {
     if failures.is_empty() {
         return Judged::Passed;
     }
