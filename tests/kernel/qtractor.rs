@@ -554,6 +554,57 @@ fn clock_out_state() -> Vec<u8> {
 #[test]
 #[ignore = "needs a kernel sequencer, qtractor and jackd2: run with cargo xtask test"]
 fn qtractor_rolling_gives_start_clock_at_the_session_tempo_and_stop() {
+    let roll = roll_the_clock_session();
+    let clock = ClockSeen::of(&roll);
+    let summary = &clock.summary;
+    let early = [START, CONTINUE, TICK].map(|s| clock.count(0, roll.play_ns, s));
+    assert_eq!(
+        early, [0; 3],
+        "Start, Continue or clock before the transport rolled: {summary}"
+    );
+    let rate = ClockRate::of(&roll, &clock);
+    rate.print(&roll, &clock);
+    judge_start(&roll, &clock);
+    judge_stop(&roll, &clock);
+
+    // The clock over the roll at the session's tempo, in song time: the
+    // ticks sent against the beats JACK's frames advanced meanwhile. Within
+    // 1 %: on a quiet machine it is within 0.2 %, but with JACK's dummy
+    // driver falling behind on a loaded one (46 159 frames/s seen) the tick
+    // counts at its two readings, read off lines fitted to ticks that arrive
+    // tens of ms off, were 0.7 % off (131.0 BPM of 132).
+    let bpm = rate.bpm;
+    assert!(
+        (bpm / CLOCK_TEMPO - 1.0).abs() < 0.01,
+        "clock at {bpm:.3} BPM of song time, the session's tempo is {CLOCK_TEMPO} \
+         (1 % allowed): {summary}"
+    );
+}
+
+/// One roll of the clock session: what arrived at the receiver, Qtractor's
+/// log, and the times (CLOCK_MONOTONIC, ns) it is read against.
+struct Roll {
+    r: common::Received,
+    log: String,
+    /// When `play` and `stop` were sent.
+    play_ns: u64,
+    stop_ns: u64,
+    /// Just before JACK's first reading and just after its second.
+    before_a: u64,
+    after_b: u64,
+    /// The roll between the two readings.
+    from_ns: u64,
+    to_ns: u64,
+    /// JACK's transport frame and its cycle's start (µs) at each reading.
+    frames_a: u64,
+    us_a: u64,
+    frames_b: u64,
+    us_b: u64,
+}
+
+/// Start Qtractor on the clock session, let it stand, roll for [`ROLL`]
+/// with JACK read at both ends, stop, and collect what arrived.
+fn roll_the_clock_session() -> Roll {
     let bundle = clap_host::bundle_path();
     let configs = qtractor_state_configs(&clock_out_state());
     let (mut daw, ports) = Daw::start(
@@ -594,104 +645,192 @@ fn qtractor_rolling_gives_start_clock_at_the_session_tempo_and_stop() {
         !log.contains("panicked"),
         "the plugin panicked in Qtractor:\n{log}"
     );
-    // Arrivals on CLOCK_MONOTONIC through both anchors, not their mean
-    // offset: the receiver's queue timer may run at its own rate in the VM.
-    let [a0, a1] = r.anchors;
-    let scale = (a1.mono_ns - a0.mono_ns) as f64 / (a1.queue_ns - a0.queue_ns) as f64;
-    let mono = |q: u64| (a0.mono_ns as f64 + (q as f64 - a0.queue_ns as f64) * scale) as u64;
-    let got: Vec<(u64, u8)> = r
-        .arrivals
-        .iter()
-        .filter_map(|a| Some((mono(a.queue_ns), *a.bytes.first()?)))
-        .collect();
-    let count = |from: u64, to: u64, status: u8| {
-        got.iter()
+    Roll {
+        r,
+        log,
+        play_ns,
+        stop_ns,
+        before_a,
+        after_b,
+        from_ns,
+        to_ns,
+        frames_a,
+        us_a,
+        frames_b,
+        us_b,
+    }
+}
+
+/// The roll's arrivals on CLOCK_MONOTONIC, and what a failure shows.
+struct ClockSeen {
+    /// (monotonic ns, status byte) of each arrival.
+    got: Vec<(u64, u8)>,
+    /// The receiver's queue time scale against CLOCK_MONOTONIC (printed).
+    scale: f64,
+    /// What arrived and Qtractor's log, for failure messages.
+    summary: String,
+}
+
+impl ClockSeen {
+    /// The arrivals mapped, and what arrived printed.
+    fn of(roll: &Roll) -> Self {
+        let r = &roll.r;
+        // Arrivals on CLOCK_MONOTONIC through both anchors, not their mean
+        // offset: the receiver's queue timer may run at its own rate in the VM.
+        let [a0, a1] = r.anchors;
+        let scale = (a1.mono_ns - a0.mono_ns) as f64 / (a1.queue_ns - a0.queue_ns) as f64;
+        let mono = |q: u64| (a0.mono_ns as f64 + (q as f64 - a0.queue_ns as f64) * scale) as u64;
+        let got: Vec<(u64, u8)> = r
+            .arrivals
+            .iter()
+            .filter_map(|a| Some((mono(a.queue_ns), *a.bytes.first()?)))
+            .collect();
+        let arrived = timeline(r, roll.play_ns);
+        println!(
+            "qtractor clock out, what arrived (ms from play; stop at {:.0}): {arrived}",
+            (roll.stop_ns - roll.play_ns) as f64 / 1e6,
+        );
+        let log = &roll.log;
+        let summary = format!("in time (ms from play): {arrived}; qtractor log:\n{log}");
+        ClockSeen {
+            got,
+            scale,
+            summary,
+        }
+    }
+
+    /// How many messages with `status` arrived in `from..to`.
+    fn count(&self, from: u64, to: u64, status: u8) -> usize {
+        self.got
+            .iter()
             .filter(|&&(t, s)| s == status && (from..to).contains(&t))
             .count()
-    };
-    let arrived = timeline(&r, play_ns);
-    println!(
-        "qtractor clock out, what arrived (ms from play; stop at {:.0}): {arrived}",
-        (stop_ns - play_ns) as f64 / 1e6,
-    );
-    let summary = format!("in time (ms from play): {arrived}; qtractor log:\n{log}");
-    let early = [START, CONTINUE, TICK].map(|s| count(0, play_ns, s));
-    assert_eq!(
-        early, [0; 3],
-        "Start, Continue or clock before the transport rolled: {summary}"
-    );
+    }
+}
 
-    // JACK's clock is CLOCK_MONOTONIC in µs: its two cycle starts bound the
-    // ticks counted, so both rates cover the same seconds.
-    let (jack_a, jack_b) = (us_a * 1000, us_b * 1000);
-    let slack = 1_000_000_000;
-    assert!(
-        (before_a.saturating_sub(slack)..from_ns).contains(&jack_a)
-            && (to_ns.saturating_sub(slack)..after_b).contains(&jack_b),
-        "JACK's cycle starts ({jack_a}, {jack_b} ns) are not on this clock \
-         ({before_a}..{from_ns}, {to_ns}..{after_b} ns)"
-    );
-    let ticks: Vec<u64> = got
-        .iter()
-        .filter(|&&(t, s)| s == TICK && (jack_a..jack_b).contains(&t))
-        .map(|&(t, _)| t)
-        .collect();
-    assert!(ticks.len() > 2, "no clock while rolling: {summary}");
-    let span = (ticks[ticks.len() - 1] as f64 - ticks[0] as f64) / 1e9;
-    // The least-squares slope, not the end points: under emulation single
-    // ticks arrive tens of ms off (the stalls of the VM), the trend does not.
-    let points: Vec<(f64, f64)> = ticks
-        .iter()
-        .enumerate()
-        .map(|(i, &t)| (i as f64, t as f64))
-        .collect();
-    let tick_rate = 1e9 / trend(&points);
-    let jack_rate = (frames_b - frames_a) as f64 / ((us_b - us_a) as f64 / 1e6);
-    let want = CLOCK_TEMPO / 60.0 * PPQN * jack_rate / 48_000.0;
-    let slope_bpm = tick_rate * 60.0 / PPQN * 48_000.0 / jack_rate;
-    // The tempo in song time: the ticks sent between JACK's two readings
-    // against the beats its frames advanced. The tick count at each reading
-    // is read off a line fitted to the ticks within a second of it (single
-    // ticks arrive tens of ms off under emulation; a stall in the middle of
-    // the roll, which moves every later tick's time but no count, does not
-    // tilt it as it tilts one line over the whole roll).
-    let all_ticks: Vec<u64> = got
-        .iter()
-        .filter(|&&(_, s)| s == TICK)
-        .map(|&(t, _)| t)
-        .collect();
-    let ticks_sent = tick_index_at(&all_ticks, jack_b) - tick_index_at(&all_ticks, jack_a);
-    let song_beats = (frames_b - frames_a) as f64 / 48_000.0 * CLOCK_TEMPO / 60.0;
-    let bpm = CLOCK_TEMPO * ticks_sent / PPQN / song_beats;
-    let period = 1e9 / tick_rate;
-    let worst = ticks
-        .windows(2)
-        .map(|w| ((w[1] as f64 - w[0] as f64) - period).abs())
-        .fold(0.0, f64::max);
-    println!(
-        "qtractor clock out: {} ticks over {span:.2} s, {tick_rate:.3}/s against {want:.3}/s \
-         (JACK at {jack_rate:.0} frames/s): {bpm:.3} BPM of song time (session {CLOCK_TEMPO}; \
-         {slope_bpm:.3} from one line over the roll), \
-         worst interval error {:.2} ms, the last Stop {:?} ms after the stop command; JACK's clock \
-         {:.3} s between its readings, ours {:.3}..{:.3} s; receiver queue/monotonic {scale:.6} \
-         ({:?})",
-        ticks.len(),
-        worst / 1e6,
-        got.iter()
-            .rev()
-            .find(|&&(_, s)| s == STOP)
-            .map(|&(t, _)| (t as i64 - stop_ns as i64) / 1_000_000),
-        (us_b - us_a) as f64 / 1e6,
-        (to_ns - from_ns) as f64 / 1e9,
-        (after_b - before_a) as f64 / 1e9,
-        r.timer,
-    );
-    // Playback starts once: Start, or (when Qtractor's first rolling block
-    // is already past the song start, which its JACK sync makes a race)
-    // Song Position Pointer + Continue within the first beat (the clock
-    // may run between the two while the slave waits for the 16th). A
-    // relocation (Stop, SPP, Continue) may follow when Qtractor's position
-    // jumps as it syncs to JACK, as seen in trials; never a second Start.
+/// The clock's rate over the roll: the tempo in song time (judged), and the
+/// figures printed beside it.
+struct ClockRate {
+    /// Ticks between JACK's two readings (monotonic ns).
+    ticks: Vec<u64>,
+    span: f64,
+    tick_rate: f64,
+    jack_rate: f64,
+    want: f64,
+    slope_bpm: f64,
+    bpm: f64,
+    worst: f64,
+}
+
+impl ClockRate {
+    fn of(roll: &Roll, clock: &ClockSeen) -> Self {
+        let (got, summary) = (&clock.got, &clock.summary);
+        let (before_a, from_ns, to_ns, after_b) =
+            (roll.before_a, roll.from_ns, roll.to_ns, roll.after_b);
+        let (frames_a, us_a, frames_b, us_b) = (roll.frames_a, roll.us_a, roll.frames_b, roll.us_b);
+        // JACK's clock is CLOCK_MONOTONIC in µs: its two cycle starts bound the
+        // ticks counted, so both rates cover the same seconds.
+        let (jack_a, jack_b) = (us_a * 1000, us_b * 1000);
+        let slack = 1_000_000_000;
+        assert!(
+            (before_a.saturating_sub(slack)..from_ns).contains(&jack_a)
+                && (to_ns.saturating_sub(slack)..after_b).contains(&jack_b),
+            "JACK's cycle starts ({jack_a}, {jack_b} ns) are not on this clock \
+             ({before_a}..{from_ns}, {to_ns}..{after_b} ns)"
+        );
+        let ticks: Vec<u64> = got
+            .iter()
+            .filter(|&&(t, s)| s == TICK && (jack_a..jack_b).contains(&t))
+            .map(|&(t, _)| t)
+            .collect();
+        assert!(ticks.len() > 2, "no clock while rolling: {summary}");
+        let span = (ticks[ticks.len() - 1] as f64 - ticks[0] as f64) / 1e9;
+        // The least-squares slope, not the end points: under emulation single
+        // ticks arrive tens of ms off (the stalls of the VM), the trend does not.
+        let points: Vec<(f64, f64)> = ticks
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| (i as f64, t as f64))
+            .collect();
+        let tick_rate = 1e9 / trend(&points);
+        let jack_rate = (frames_b - frames_a) as f64 / ((us_b - us_a) as f64 / 1e6);
+        let want = CLOCK_TEMPO / 60.0 * PPQN * jack_rate / 48_000.0;
+        let slope_bpm = tick_rate * 60.0 / PPQN * 48_000.0 / jack_rate;
+        // The tempo in song time: the ticks sent between JACK's two readings
+        // against the beats its frames advanced. The tick count at each reading
+        // is read off a line fitted to the ticks within a second of it (single
+        // ticks arrive tens of ms off under emulation; a stall in the middle of
+        // the roll, which moves every later tick's time but no count, does not
+        // tilt it as it tilts one line over the whole roll).
+        let all_ticks: Vec<u64> = got
+            .iter()
+            .filter(|&&(_, s)| s == TICK)
+            .map(|&(t, _)| t)
+            .collect();
+        let ticks_sent = tick_index_at(&all_ticks, jack_b) - tick_index_at(&all_ticks, jack_a);
+        let song_beats = (frames_b - frames_a) as f64 / 48_000.0 * CLOCK_TEMPO / 60.0;
+        let bpm = CLOCK_TEMPO * ticks_sent / PPQN / song_beats;
+        let period = 1e9 / tick_rate;
+        let worst = ticks
+            .windows(2)
+            .map(|w| ((w[1] as f64 - w[0] as f64) - period).abs())
+            .fold(0.0, f64::max);
+        ClockRate {
+            ticks,
+            span,
+            tick_rate,
+            jack_rate,
+            want,
+            slope_bpm,
+            bpm,
+            worst,
+        }
+    }
+
+    fn print(&self, roll: &Roll, clock: &ClockSeen) {
+        let ClockRate {
+            ticks,
+            span,
+            tick_rate,
+            jack_rate,
+            want,
+            slope_bpm,
+            bpm,
+            worst,
+        } = self;
+        let (got, scale, r, stop_ns) = (&clock.got, clock.scale, &roll.r, roll.stop_ns);
+        let (us_a, us_b) = (roll.us_a, roll.us_b);
+        let (before_a, from_ns, to_ns, after_b) =
+            (roll.before_a, roll.from_ns, roll.to_ns, roll.after_b);
+        println!(
+            "qtractor clock out: {} ticks over {span:.2} s, {tick_rate:.3}/s against {want:.3}/s \
+             (JACK at {jack_rate:.0} frames/s): {bpm:.3} BPM of song time (session {CLOCK_TEMPO}; \
+             {slope_bpm:.3} from one line over the roll), \
+             worst interval error {:.2} ms, the last Stop {:?} ms after the stop command; JACK's clock \
+             {:.3} s between its readings, ours {:.3}..{:.3} s; receiver queue/monotonic {scale:.6} \
+             ({:?})",
+            ticks.len(),
+            worst / 1e6,
+            got.iter()
+                .rev()
+                .find(|&&(_, s)| s == STOP)
+                .map(|&(t, _)| (t as i64 - stop_ns as i64) / 1_000_000),
+            (us_b - us_a) as f64 / 1e6,
+            (to_ns - from_ns) as f64 / 1e9,
+            (after_b - before_a) as f64 / 1e9,
+            r.timer,
+        );
+    }
+}
+
+/// Playback starts once: Start, or (when Qtractor's first rolling block
+/// is already past the song start, which its JACK sync makes a race)
+/// Song Position Pointer + Continue within the first beat (the clock
+/// may run between the two while the slave waits for the 16th). A
+/// relocation (Stop, SPP, Continue) may follow when Qtractor's position
+/// jumps as it syncs to JACK, as seen in trials; never a second Start.
+fn judge_start(roll: &Roll, clock: &ClockSeen) {
+    let (r, summary) = (&roll.r, &clock.summary);
     let first = r
         .arrivals
         .iter()
@@ -713,15 +852,20 @@ fn qtractor_rolling_gives_start_clock_at_the_session_tempo_and_stop() {
         "playback starts with Start, or SPP (within the first beat) + Continue: {summary}"
     );
     assert!(
-        count(0, u64::MAX, START) <= 1,
+        clock.count(0, u64::MAX, START) <= 1,
         "one Start at most: {summary}"
     );
+}
 
-    // Stop, once, after the transport was stopped, and no clock after it.
-    // A Stop before that is a relocation while playing (Qtractor's position
-    // jumping as it syncs to JACK): Stop, then at once Song Position
-    // Pointer, then Continue, so that a slave takes the SPP.
-    let (relocations, stops): (Vec<u64>, Vec<u64>) = got
+/// Stop, once, after the transport was stopped, and no clock after it.
+/// A Stop before that is a relocation while playing (Qtractor's position
+/// jumping as it syncs to JACK): Stop, then at once Song Position
+/// Pointer, then Continue, so that a slave takes the SPP.
+fn judge_stop(roll: &Roll, clock: &ClockSeen) {
+    let (stop_ns, summary) = (roll.stop_ns, &clock.summary);
+    let count = |from: u64, to: u64, status: u8| clock.count(from, to, status);
+    let (relocations, stops): (Vec<u64>, Vec<u64>) = clock
+        .got
         .iter()
         .filter(|&&(_, s)| s == STOP)
         .map(|&(t, _)| t)
@@ -743,18 +887,6 @@ fn qtractor_rolling_gives_start_clock_at_the_session_tempo_and_stop() {
         count(stop, u64::MAX, TICK),
         0,
         "clock after the Stop: {summary}"
-    );
-
-    // The clock over the roll at the session's tempo, in song time: the
-    // ticks sent against the beats JACK's frames advanced meanwhile. Within
-    // 1 %: on a quiet machine it is within 0.2 %, but with JACK's dummy
-    // driver falling behind on a loaded one (46 159 frames/s seen) the tick
-    // counts at its two readings, read off lines fitted to ticks that arrive
-    // tens of ms off, were 0.7 % off (131.0 BPM of 132).
-    assert!(
-        (bpm / CLOCK_TEMPO - 1.0).abs() < 0.01,
-        "clock at {bpm:.3} BPM of song time, the session's tempo is {CLOCK_TEMPO} \
-         (1 % allowed): {summary}"
     );
 }
 
