@@ -128,24 +128,7 @@ fn run(
 ) -> (Run, Vec<(u64, u8)>, u64) {
     let entry = load_entry();
     let mut plugin = instantiate(&entry, ID).unwrap();
-    set_latency(&mut plugin, setting);
-    // The raw backend reads the first virmidi device, whose sequencer port
-    // Midi Through then plays into: the same kernel dispatch as the probe's.
-    let virmidi = (backend == Backend::RawMidi).then(|| common::require_virmidi(1).remove(0));
-    if let Some(v) = &virmidi {
-        std::env::set_var("PHASORSYNC_CONNECT", format!("raw:{}", v.raw()));
-        set_param(
-            &mut plugin,
-            phasorsync::plugin::params::index::MIDI_BACKEND,
-            1.0,
-        );
-    }
-    let processor = clap_host::activate(&mut plugin, frames);
-    std::env::remove_var("PHASORSYNC_CONNECT");
-    let input = match &virmidi {
-        Some(v) => v.addr(),
-        None => plugin_input(&plugin),
-    };
+    let (processor, virmidi, input) = activate(&mut plugin, frames, setting, backend);
     let (mut probe_engine, mut probe) = probe();
     let probe_addr = format!(
         "{}:{}",
@@ -154,82 +137,18 @@ fn run(
     );
     let file = midi_file(times);
     let warm_up = (setting == Setting::Auto).then(|| midi_file(&times[..WARM_UP]));
+    let play = Play {
+        input: &input,
+        probe_addr: &probe_addr,
+        file: &file,
+        warm_up: warm_up.as_deref(),
+        raw: virmidi.is_some(),
+    };
 
     let done = AtomicBool::new(false);
     let (run, processor) = std::thread::scope(|s| {
-        let audio = s.spawn(|| {
-            try_realtime();
-            let mut p = processor.start_processing().unwrap();
-            let period_ns = f64::from(frames) * 1e9 / RATE;
-            let t0 = monotonic_ns() + 20_000_000;
-            let mut calls = Vec::with_capacity(100_000);
-            let mut notes = Vec::with_capacity(NOTES + WARM_UP);
-            let mut latency = Vec::new();
-            let mut output = EventBuffer::with_capacity(1024);
-            let input = EventBuffer::with_capacity(0);
-            // SAFETY: no audio buffers are given, so none can be shorter than `frames`.
-            let ins = unsafe { InputAudioBuffers::from_raw_buffers(&[], frames) };
-            let mut k = 0u64;
-            while !done.load(Ordering::Acquire) {
-                sleep_until(t0 + (k as f64 * period_ns) as u64);
-                calls.push(monotonic_ns());
-                output.clear();
-                // SAFETY: as above.
-                let mut outs = unsafe { OutputAudioBuffers::from_raw_buffers(&mut [], frames) };
-                p.process(
-                    &ins,
-                    &mut outs,
-                    &input.as_input(),
-                    &mut output.as_output(),
-                    Some(k * u64::from(frames)),
-                    None,
-                )
-                .expect("process");
-                for e in output.iter() {
-                    if let Some(v) = e.as_event::<ParamValueEvent>() {
-                        if v.param_id() == Some(LATENCY_IN_USE) {
-                            latency.push((k * u64::from(frames), v.value() * RATE / 1e3));
-                        }
-                    }
-                    // Hardware notes come out in the MIDI dialect.
-                    if let Recorded::Midi { time, data, .. } = clap_host::record(e) {
-                        if data[0] & 0xF0 == 0x90 && data[2] > 0 {
-                            notes.push((k * u64::from(frames) + u64::from(time), data[1]));
-                        }
-                    }
-                }
-                k += 1;
-            }
-            let run = Run {
-                t0,
-                calls,
-                notes,
-                latency,
-            };
-            (run, p.stop_processing())
-        });
-        // A session has been running for a while before anyone plays: let
-        // the clock map see PRE_ROLL of calls first (it settles within 0.2 s
-        // at 64 frames and 1-3 s at 1024 with this much jitter).
-        std::thread::sleep(PRE_ROLL);
-        // One source, two listeners, as with a keyboard patched to two
-        // programs: aplaymidi plays into the kernel's "Midi Through" port,
-        // which both the plugin and the probe are subscribed to, so both get
-        // each event from the same kernel dispatch.
-        common::aconnect(THROUGH, &input);
-        if let Some(warm_up) = &warm_up {
-            // The probe is not listening yet: only the plugin hears these.
-            common::aplaymidi(THROUGH, warm_up, Duration::from_secs(60));
-            std::thread::sleep(Duration::from_millis(300));
-        }
-        common::aconnect(THROUGH, &probe_addr);
-        common::aplaymidi(THROUGH, &file, Duration::from_secs(60));
-        // Let the last notes through the one-block latency and the ring.
-        std::thread::sleep(Duration::from_millis(300));
-        // The virmidi port outlives the run (the plugin's own port does not).
-        if virmidi.is_some() {
-            common::aconnect_disconnect(THROUGH, &input);
-        }
+        let audio = s.spawn(|| paced_audio(processor, frames, &done));
+        play_into_both(&play);
         done.store(true, Ordering::Release);
         audio.join().expect("audio thread")
     });
@@ -249,6 +168,133 @@ fn run(
     }
     probe_engine.stop();
     (run, seen, late)
+}
+
+/// The plugin set to `setting` on `backend` and activated: its processor,
+/// the virmidi device it reads (raw MIDI), and the address the notes go to.
+fn activate(
+    plugin: &mut PluginInstance<clap_host::TestHost>,
+    frames: u32,
+    setting: Setting,
+    backend: Backend,
+) -> (
+    StoppedPluginAudioProcessor<clap_host::TestHost>,
+    Option<common::Virmidi>,
+    String,
+) {
+    set_latency(plugin, setting);
+    // The raw backend reads the first virmidi device, whose sequencer port
+    // Midi Through then plays into: the same kernel dispatch as the probe's.
+    let virmidi = (backend == Backend::RawMidi).then(|| common::require_virmidi(1).remove(0));
+    if let Some(v) = &virmidi {
+        std::env::set_var("PHASORSYNC_CONNECT", format!("raw:{}", v.raw()));
+        set_param(plugin, phasorsync::plugin::params::index::MIDI_BACKEND, 1.0);
+    }
+    let processor = clap_host::activate(plugin, frames);
+    std::env::remove_var("PHASORSYNC_CONNECT");
+    let input = match &virmidi {
+        Some(v) => v.addr(),
+        None => plugin_input(plugin),
+    };
+    (processor, virmidi, input)
+}
+
+/// The audio thread: `process()` called every `frames` samples of a 48 kHz
+/// card until `done`, recording the call times, the note-ons out and the
+/// latency in use.
+fn paced_audio(
+    processor: StoppedPluginAudioProcessor<clap_host::TestHost>,
+    frames: u32,
+    done: &AtomicBool,
+) -> (Run, StoppedPluginAudioProcessor<clap_host::TestHost>) {
+    try_realtime();
+    let mut p = processor.start_processing().unwrap();
+    let period_ns = f64::from(frames) * 1e9 / RATE;
+    let t0 = monotonic_ns() + 20_000_000;
+    let mut calls = Vec::with_capacity(100_000);
+    let mut notes = Vec::with_capacity(NOTES + WARM_UP);
+    let mut latency = Vec::new();
+    let mut output = EventBuffer::with_capacity(1024);
+    let input = EventBuffer::with_capacity(0);
+    // SAFETY: no audio buffers are given, so none can be shorter than `frames`.
+    let ins = unsafe { InputAudioBuffers::from_raw_buffers(&[], frames) };
+    let mut k = 0u64;
+    while !done.load(Ordering::Acquire) {
+        sleep_until(t0 + (k as f64 * period_ns) as u64);
+        calls.push(monotonic_ns());
+        output.clear();
+        // SAFETY: as above.
+        let mut outs = unsafe { OutputAudioBuffers::from_raw_buffers(&mut [], frames) };
+        p.process(
+            &ins,
+            &mut outs,
+            &input.as_input(),
+            &mut output.as_output(),
+            Some(k * u64::from(frames)),
+            None,
+        )
+        .expect("process");
+        for e in output.iter() {
+            if let Some(v) = e.as_event::<ParamValueEvent>() {
+                if v.param_id() == Some(LATENCY_IN_USE) {
+                    latency.push((k * u64::from(frames), v.value() * RATE / 1e3));
+                }
+            }
+            // Hardware notes come out in the MIDI dialect.
+            if let Recorded::Midi { time, data, .. } = clap_host::record(e) {
+                if data[0] & 0xF0 == 0x90 && data[2] > 0 {
+                    notes.push((k * u64::from(frames) + u64::from(time), data[1]));
+                }
+            }
+        }
+        k += 1;
+    }
+    let run = Run {
+        t0,
+        calls,
+        notes,
+        latency,
+    };
+    (run, p.stop_processing())
+}
+
+/// What the main thread plays, and where, while the audio thread runs.
+struct Play<'a> {
+    /// The plugin's input (its own port, or the virmidi device's).
+    input: &'a str,
+    probe_addr: &'a str,
+    file: &'a std::path::Path,
+    /// The warm-up notes, under Auto.
+    warm_up: Option<&'a std::path::Path>,
+    /// The plugin reads a virmidi device (raw MIDI).
+    raw: bool,
+}
+
+/// After the pre-roll, the warm-up (to the plugin only) and the file (to
+/// the plugin and the probe) through Midi Through.
+fn play_into_both(play: &Play) {
+    // A session has been running for a while before anyone plays: let
+    // the clock map see PRE_ROLL of calls first (it settles within 0.2 s
+    // at 64 frames and 1-3 s at 1024 with this much jitter).
+    std::thread::sleep(PRE_ROLL);
+    // One source, two listeners, as with a keyboard patched to two
+    // programs: aplaymidi plays into the kernel's "Midi Through" port,
+    // which both the plugin and the probe are subscribed to, so both get
+    // each event from the same kernel dispatch.
+    common::aconnect(THROUGH, play.input);
+    if let Some(warm_up) = play.warm_up {
+        // The probe is not listening yet: only the plugin hears these.
+        common::aplaymidi(THROUGH, warm_up, Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    common::aconnect(THROUGH, play.probe_addr);
+    common::aplaymidi(THROUGH, play.file, Duration::from_secs(60));
+    // Let the last notes through the one-block latency and the ring.
+    std::thread::sleep(Duration::from_millis(300));
+    // The virmidi port outlives the run (the plugin's own port does not).
+    if play.raw {
+        common::aconnect_disconnect(THROUGH, play.input);
+    }
 }
 
 fn probe_engine_client(e: &AlsaEngine) -> i32 {
