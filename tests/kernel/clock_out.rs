@@ -330,11 +330,22 @@ fn notes_and_clock_leave_on_their_samples_through_play_stop_locate_play() {
     let want = expected();
     let (_, floor) = floor(&want);
     print("aplaymidi", &floor);
+    let (ours, pacing) = play_and_time(&want);
+    let bounds = FloorBounds::of(&floor);
+    let mut failures = judge_errors(&ours, &bounds);
+    failures.extend(judge_delays(&ours, &bounds, &pacing));
+    failures.extend(judge_stops(&want, &ours, &pacing, &bounds));
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// The plugin plays the script; its clock and notes against their samples'
+/// ideal times, with the pacing they are read against.
+fn play_and_time(want: &[Timed]) -> ((OnTime, OnTime), Pacing) {
     // Timing is judged away from xruns (the sequence is judged everywhere):
     // after a dropout the timeline starts over, for any plugin. One play,
     // no retries.
     let (r, pacing, logs) = play_plugin(&song(), &notes(), BLOCKS);
-    let (got, extra) = without_extra_clocks_before_stops(&received_stream(&r), &want);
+    let (got, extra) = without_extra_clocks_before_stops(&received_stream(&r), want);
     println!(
         "receiver queue timer: {:?}; {} xruns in {} blocks; {extra} clock(s) before a Stop \
          beyond the script's; plugin log: {logs:?}",
@@ -346,7 +357,7 @@ fn notes_and_clock_leave_on_their_samples_through_play_stop_locate_play() {
     let ours = on_time(
         "PhasorSync",
         &got,
-        &want,
+        want,
         |s| pacing.ideal_ns(s),
         |s| pacing.judged(s),
     );
@@ -362,12 +373,33 @@ fn notes_and_clock_leave_on_their_samples_through_play_stop_locate_play() {
             pacing.xruns()
         );
     }
-    let keep = |s: f64| pacing.judged(s);
+    (ours, pacing)
+}
 
-    let (floor_c50, floor_c99, floor_cmax) = floor.0.percentiles();
-    let (floor_n50, floor_n99, floor_nmax) = floor.1.percentiles();
-    let floor_max = floor_cmax.max(floor_nmax);
-    let floor_p50 = floor_c50.max(floor_n50);
+/// The floor's figures the plugin's are judged against, µs: clock and
+/// notes together (the larger of the two).
+struct FloorBounds {
+    p50: f64,
+    p99: f64,
+    max: f64,
+}
+
+impl FloorBounds {
+    fn of(floor: &(OnTime, OnTime)) -> Self {
+        let (floor_c50, floor_c99, floor_cmax) = floor.0.percentiles();
+        let (floor_n50, floor_n99, floor_nmax) = floor.1.percentiles();
+        FloorBounds {
+            p50: floor_c50.max(floor_n50),
+            p99: floor_c99.max(floor_n99),
+            max: floor_cmax.max(floor_nmax),
+        }
+    }
+}
+
+/// Clock and notes each: the median |error| within the floor's plus
+/// [`SLACK_US`], the p99 within one period; figures printed.
+fn judge_errors(ours: &(OnTime, OnTime), floor: &FloorBounds) -> Vec<String> {
+    let (floor_p50, floor_max) = (floor.p50, floor.max);
     let period_us = f64::from(FRAMES) * 1e6 / 48_000.0;
     let mut failures = Vec::new();
     for (what, t) in [("clock", &ours.0), ("notes", &ours.1)] {
@@ -375,7 +407,7 @@ fn notes_and_clock_leave_on_their_samples_through_play_stop_locate_play() {
         println!(
             "{what}: PhasorSync p50 {p50:.0} / p99 {p99:.0} / max {max:.0} us vs floor p50 \
              {floor_p50:.0} / p99 {:.0} / max {floor_max:.0} us",
-            floor_c99.max(floor_n99)
+            floor.p99
         );
         if p50 > floor_p50 + SLACK_US {
             failures.push(format!(
@@ -388,6 +420,13 @@ fn notes_and_clock_leave_on_their_samples_through_play_stop_locate_play() {
             ));
         }
     }
+    failures
+}
+
+/// One constant delay for clock and notes, and the one expected.
+fn judge_delays(ours: &(OnTime, OnTime), floor: &FloorBounds, pacing: &Pacing) -> Vec<String> {
+    let floor_max = floor.max;
+    let mut failures = Vec::new();
     // One constant delay for clock and notes (both offsets are 0).
     let between = (ours.0.delay_us - ours.1.delay_us).abs();
     if between > floor_max + SLACK_US {
@@ -402,7 +441,7 @@ fn notes_and_clock_leave_on_their_samples_through_play_stop_locate_play() {
     // engine's polling promise. The queue dispatches on its timer ticks, a
     // further 0..one timer period (what the floor's errors spread over).
     let d = ours.1.delay_us;
-    let want_d = expected_delay_us(&pacing);
+    let want_d = expected_delay_us(pacing);
     if (d - want_d).abs() > 2.0 * floor_max + SLACK_US {
         failures.push(format!(
             "constant delay {d:.0} us, expected {want_d:.0} us (lowest call delay + one period \
@@ -410,6 +449,20 @@ fn notes_and_clock_leave_on_their_samples_through_play_stop_locate_play() {
             2.0 * floor_max + SLACK_US
         ));
     }
+    failures
+}
+
+/// Each Stop within one tick of the host stopping; the clock messages
+/// off beyond the floor printed.
+fn judge_stops(
+    want: &[Timed],
+    ours: &(OnTime, OnTime),
+    pacing: &Pacing,
+    floor: &FloorBounds,
+) -> Vec<String> {
+    let floor_max = floor.max;
+    let keep = |s: f64| pacing.judged(s);
+    let mut failures = Vec::new();
     // Stop within one tick of the host stopping (its sample + the delay).
     let tick_us = song().tick_samples() * 1e6 / 48_000.0;
     let clock_want = want.iter().filter(|(s, b)| b[0] >= 0xF0 && keep(*s));
@@ -425,7 +478,7 @@ fn notes_and_clock_leave_on_their_samples_through_play_stop_locate_play() {
             println!("clock message {k} {b:02X?} at sample {s}: {err:.0} us off");
         }
     }
-    assert!(failures.is_empty(), "{failures:#?}");
+    failures
 }
 
 /// PhasorSync's clock out through the real kernel into two slaves: a strict
