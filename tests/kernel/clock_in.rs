@@ -587,65 +587,17 @@ struct SegmentOutcome {
 /// after Start and Continue, the ramp's tempo and the shown tempo judged
 /// unless a stall hit it or xruns left too little of it.
 fn judge_segment(a: &Analysis, c: &Conditions, seg: &Segment, offset: f64) -> SegmentOutcome {
-    let frames = FRAMES as usize;
-    let in_seg = |n: usize| (seg.from_ms..seg.to_ms).contains(&(a.card_ms(n) - offset));
-    let step = 8; // every 8th sample: 32 points a block
-    let samples: Vec<usize> = (0..a.run.phasor.len())
-        .step_by(step)
-        .filter(|&s| in_seg(s))
-        .collect();
-    // (ms into the segment, error, ms since the last stall)
-    let all_usable: Vec<(f64, f64, f64)> = samples
-        .iter()
-        .filter(|&&s| a.usable[s])
-        .filter_map(|&s| {
-            Some((
-                a.card_ms(s) - offset - seg.from_ms,
-                a.error_ms(s, offset)?,
-                c.since_stall[s / frames],
-            ))
-        })
-        .collect();
-    let errors: Vec<(f64, f64)> = all_usable
-        .iter()
-        .filter(|p| p.2 >= STALL_SHADOW_MS)
-        .map(|p| (p.0, p.1))
-        .collect();
-    let stall_errors = all_usable
-        .iter()
-        .filter(|p| p.2 < STALL_SHADOW_MS)
-        .map(|p| p.1)
-        .collect();
-    let recovered = all_usable
-        .iter()
-        .filter(|p| p.2 >= STALL_SHADOW_MS - 500.0 && p.2 < STALL_SHADOW_MS)
-        .map(|p| p.1)
-        .collect();
+    let pts = SegmentPoints::of(a, c, seg, offset);
     // A stall in the segment, or in the shadow before it, or xruns over
     // half of it: this run cannot judge the segment.
     let stalled = c.stall_blocks.iter().any(|&j| {
-        let ms = a.card_ms(j * frames) - offset;
+        let ms = a.card_ms(j * FRAMES as usize) - offset;
         ms >= seg.from_ms - STALL_SHADOW_MS && ms < seg.to_ms
     });
-    let thin = all_usable.len() <= samples.len() / 2;
-    let tick_ms = 60_000.0 / (24.0 * seg.bpm);
-    let lock_ms = lock_time(&errors);
-    // Settled: one beat after the segment's start (two after a tempo
-    // change, which the phasor follows by slewing), or lock if later.
-    let settle_ms = match (seg.restart, lock_ms) {
-        (true, Some(l)) => l.max(24.0 * tick_ms),
-        (true, None) => 24.0 * tick_ms,
-        (false, _) => 48.0 * tick_ms,
-    };
-    let settled_points: Vec<(f64, f64)> = errors
-        .iter()
-        .filter(|&&(t, _)| t >= settle_ms)
-        .copied()
-        .collect();
-    let settled: Vec<f64> = settled_points.iter().map(|&(_, e)| e).collect();
-    let figures = segment_figures(a, seg, offset, &errors, &settled_points, lock_ms);
-    let mut failures = Vec::new();
-    if stalled || thin || settled.is_empty() {
+    let thin = pts.usable <= pts.samples / 2;
+    let s = Settling::of(seg, &pts.errors);
+    let figures = segment_figures(a, seg, offset, &pts.errors, &s.points, s.lock_ms);
+    let failures = if stalled || thin || s.settled.is_empty() {
         println!(
             "{:<32} not judged in this run: {}",
             "",
@@ -655,38 +607,149 @@ fn judge_segment(a: &Analysis, c: &Conditions, seg: &Segment, offset: f64) -> Se
                 "xruns left too few samples"
             }
         );
+        Vec::new()
     } else {
-        let m = median(&settled.iter().map(|e| e.abs()).collect::<Vec<_>>());
-        if m > LOCK_MS {
-            failures.push(format!(
-                "{}: median |phase error| once settled {m:.2} ms > {LOCK_MS} ms",
-                seg.name
-            ));
-        }
-        if settled_points.len() > 100 && figures.tempo_err.abs() > TEMPO_LIMIT {
-            failures.push(format!(
-                "{}: the phasor ran at {:.3} BPM, sender {:.1}",
-                seg.name,
-                seg.bpm * (1.0 + figures.tempo_err),
-                seg.bpm
-            ));
-        }
-        if seg.restart && !lock_ms.is_some_and(|l| l / tick_ms <= LOCK_LIMIT_TICKS) {
-            failures.push(format!(
-                "{}: not locked within {LOCK_LIMIT_TICKS} ticks ({})",
-                seg.name, figures.lock_text
-            ));
-        }
-        if let Some(f) = figures.shown_tempo_failure {
-            failures.push(f);
-        }
-    }
+        segment_failures(seg, &s, figures)
+    };
     SegmentOutcome {
         failures,
-        settled: if stalled || thin { Vec::new() } else { settled },
-        stall_errors,
-        recovered,
+        settled: if stalled || thin {
+            Vec::new()
+        } else {
+            s.settled
+        },
+        stall_errors: pts.stall_errors,
+        recovered: pts.recovered,
     }
+}
+
+/// A segment's points (every 8th sample of it), sorted by the test host's
+/// punctuality: usable and away from stalls, in a stall's shadow, at the
+/// shadow's end.
+struct SegmentPoints {
+    /// How many points the segment has, and how many are usable.
+    samples: usize,
+    usable: usize,
+    /// (ms into the segment, error) away from stalls, in time order.
+    errors: Vec<(f64, f64)>,
+    /// Errors within [`STALL_SHADOW_MS`] after a stall.
+    stall_errors: Vec<f64>,
+    /// Errors in the last 500 ms of that shadow.
+    recovered: Vec<f64>,
+}
+
+impl SegmentPoints {
+    fn of(a: &Analysis, c: &Conditions, seg: &Segment, offset: f64) -> Self {
+        let frames = FRAMES as usize;
+        let in_seg = |n: usize| (seg.from_ms..seg.to_ms).contains(&(a.card_ms(n) - offset));
+        let step = 8; // every 8th sample: 32 points a block
+        let samples: Vec<usize> = (0..a.run.phasor.len())
+            .step_by(step)
+            .filter(|&s| in_seg(s))
+            .collect();
+        // (ms into the segment, error, ms since the last stall)
+        let all_usable: Vec<(f64, f64, f64)> = samples
+            .iter()
+            .filter(|&&s| a.usable[s])
+            .filter_map(|&s| {
+                Some((
+                    a.card_ms(s) - offset - seg.from_ms,
+                    a.error_ms(s, offset)?,
+                    c.since_stall[s / frames],
+                ))
+            })
+            .collect();
+        let errors: Vec<(f64, f64)> = all_usable
+            .iter()
+            .filter(|p| p.2 >= STALL_SHADOW_MS)
+            .map(|p| (p.0, p.1))
+            .collect();
+        let stall_errors = all_usable
+            .iter()
+            .filter(|p| p.2 < STALL_SHADOW_MS)
+            .map(|p| p.1)
+            .collect();
+        let recovered = all_usable
+            .iter()
+            .filter(|p| p.2 >= STALL_SHADOW_MS - 500.0 && p.2 < STALL_SHADOW_MS)
+            .map(|p| p.1)
+            .collect();
+        SegmentPoints {
+            samples: samples.len(),
+            usable: all_usable.len(),
+            errors,
+            stall_errors,
+            recovered,
+        }
+    }
+}
+
+/// When a segment's phasor counts as settled, and its points from then.
+struct Settling {
+    tick_ms: f64,
+    lock_ms: Option<f64>,
+    /// (ms into the segment, error) once settled.
+    points: Vec<(f64, f64)>,
+    /// Their errors.
+    settled: Vec<f64>,
+}
+
+impl Settling {
+    fn of(seg: &Segment, errors: &[(f64, f64)]) -> Self {
+        let tick_ms = 60_000.0 / (24.0 * seg.bpm);
+        let lock_ms = lock_time(errors);
+        // Settled: one beat after the segment's start (two after a tempo
+        // change, which the phasor follows by slewing), or lock if later.
+        let settle_ms = match (seg.restart, lock_ms) {
+            (true, Some(l)) => l.max(24.0 * tick_ms),
+            (true, None) => 24.0 * tick_ms,
+            (false, _) => 48.0 * tick_ms,
+        };
+        let points: Vec<(f64, f64)> = errors
+            .iter()
+            .filter(|&&(t, _)| t >= settle_ms)
+            .copied()
+            .collect();
+        let settled: Vec<f64> = points.iter().map(|&(_, e)| e).collect();
+        Settling {
+            tick_ms,
+            lock_ms,
+            points,
+            settled,
+        }
+    }
+}
+
+/// A judged segment's failures: the median |error| once settled, the
+/// ramp's tempo, the lock after Start or Continue, the shown tempo.
+fn segment_failures(seg: &Segment, s: &Settling, figures: SegmentFigures) -> Vec<String> {
+    let (settled, tick_ms, lock_ms) = (&s.settled, s.tick_ms, s.lock_ms);
+    let mut failures = Vec::new();
+    let m = median(&settled.iter().map(|e| e.abs()).collect::<Vec<_>>());
+    if m > LOCK_MS {
+        failures.push(format!(
+            "{}: median |phase error| once settled {m:.2} ms > {LOCK_MS} ms",
+            seg.name
+        ));
+    }
+    if s.points.len() > 100 && figures.tempo_err.abs() > TEMPO_LIMIT {
+        failures.push(format!(
+            "{}: the phasor ran at {:.3} BPM, sender {:.1}",
+            seg.name,
+            seg.bpm * (1.0 + figures.tempo_err),
+            seg.bpm
+        ));
+    }
+    if seg.restart && !lock_ms.is_some_and(|l| l / tick_ms <= LOCK_LIMIT_TICKS) {
+        failures.push(format!(
+            "{}: not locked within {LOCK_LIMIT_TICKS} ticks ({})",
+            seg.name, figures.lock_text
+        ));
+    }
+    if let Some(f) = figures.shown_tempo_failure {
+        failures.push(f);
+    }
+    failures
 }
 
 /// Largest error of the ramp's own tempo, and of the shown tempo, against
