@@ -37,6 +37,26 @@ fn connects_by_pattern_follows_new_ports_and_survives_unplug() {
         ..config()
     });
     let me = r.in_addr();
+    hears_a_port_present_at_start(&mut r, me, &early);
+    let late = connects_a_port_plugged_in_later(&mut r, me, &early);
+    only_the_connection_goes_when_unplugged(&mut r, &early, late);
+    let late2 = connects_a_port_plugged_in_again(&mut r, me);
+
+    // A connection the user made by hand is not ours to undo.
+    let manual = TestSource::new("Manual Pad");
+    aconnect_addr(manual.addr, me);
+    let ports = Ports {
+        early: &early,
+        late: &late2,
+        manual: &manual,
+    };
+    new_patterns_undo_only_ours(&mut r, me, &ports);
+    logs_what_was_connected(&mut r);
+    r.engine.stop();
+}
+
+/// A port present at start that matches is connected, and heard.
+fn hears_a_port_present_at_start(r: &mut Running, me: Addr, early: &TestSource) {
     assert!(wait_until(Duration::from_secs(2), || r
         .engine
         .stats()
@@ -48,8 +68,10 @@ fn connects_by_pattern_follows_new_ports_and_survives_unplug() {
         ccs(&collect(&mut r.consumer, 1, Duration::from_secs(2))),
         [(1, 1)]
     );
+}
 
-    // A device plugged in after start.
+/// A device plugged in after start: connected, and heard beside the first.
+fn connects_a_port_plugged_in_later(r: &mut Running, me: Addr, early: &TestSource) -> TestSource {
     let late = TestSource::new("LateKeys");
     assert!(
         wait_until(Duration::from_secs(2), || connected(late.addr, me)),
@@ -68,8 +90,11 @@ fn connects_by_pattern_follows_new_ports_and_survives_unplug() {
     }
     let got = collect(&mut r.consumer, 100, Duration::from_secs(2));
     assert_eq!(got.len(), 100);
+    late
+}
 
-    // Unplugged mid-stream: only the connection goes.
+/// Unplugged mid-stream: only the connection goes.
+fn only_the_connection_goes_when_unplugged(r: &mut Running, early: &TestSource, late: TestSource) {
     let late_addr = late.addr;
     late.cc(0, 2, 100);
     drop(late);
@@ -84,8 +109,10 @@ fn connects_by_pattern_follows_new_ports_and_survives_unplug() {
     assert_eq!(r.engine.state(), ThreadState::Running);
     assert!(!aconnect_list().contains("LateKeys"));
     let _ = late_addr;
+}
 
-    // Plugged in again: connected again.
+/// Plugged in again: connected again.
+fn connects_a_port_plugged_in_again(r: &mut Running, me: Addr) -> TestSource {
     let late2 = TestSource::new("LateKeys");
     assert!(wait_until(Duration::from_secs(2), || connected(
         late2.addr, me
@@ -95,12 +122,22 @@ fn connects_by_pattern_follows_new_ports_and_survives_unplug() {
         ccs(&collect(&mut r.consumer, 1, Duration::from_secs(2))),
         [(3, 3)]
     );
+    late2
+}
 
-    // A connection the user made by hand is not ours to undo.
-    let manual = TestSource::new("Manual Pad");
-    aconnect_addr(manual.addr, me);
+/// The ports connected when the patterns change.
+struct Ports<'a> {
+    early: &'a TestSource,
+    late: &'a TestSource,
+    /// Connected by hand.
+    manual: &'a TestSource,
+}
 
-    // New patterns: ours that no longer match are disconnected.
+/// New patterns: ours that no longer match are disconnected, the one made
+/// by hand stays.
+fn new_patterns_undo_only_ours(r: &mut Running, me: Addr, ports: &Ports) {
+    // The names the checks were written with (their messages quote them).
+    let (early, late2, manual) = (ports.early, ports.late, ports.manual);
     r.engine.set_connect_patterns("early*");
     assert!(wait_until(Duration::from_secs(2), || !connected(
         late2.addr, me
@@ -117,8 +154,10 @@ fn connects_by_pattern_follows_new_ports_and_survives_unplug() {
         .stats()
         .auto_connected
         == 0));
+}
 
-    // The log says what was connected.
+/// The log says what was connected.
+fn logs_what_was_connected(r: &mut Running) {
     let mut lines = Vec::new();
     while let Some(l) = r.news.pop_log() {
         lines.push(l.message);
@@ -129,7 +168,6 @@ fn connects_by_pattern_follows_new_ports_and_survives_unplug() {
             .any(|l| l.contains("auto-connected") && l.contains("LateKeys")),
         "{lines:?}"
     );
-    r.engine.stop();
 }
 
 #[test]
