@@ -170,93 +170,28 @@ impl Receiver {
         let log = Arc::new(Mutex::new(Vec::with_capacity(65_536)));
         let sent = Arc::new(Mutex::new(Vec::new()));
         let (ready_tx, ready_rx) = mpsc::channel();
-        let (stop2, log2, sent2) = (Arc::clone(&stop), Arc::clone(&log), Arc::clone(&sent));
+        let shared = Shared {
+            stop: Arc::clone(&stop),
+            log: Arc::clone(&log),
+            sent: Arc::clone(&sent),
+        };
         let (name, sources) = (name.to_string(), sources.to_vec());
         let thread = std::thread::spawn(move || {
             // No realtime priority: the stamps are the kernel's, taken at
             // delivery, whenever this thread reads them; a SCHED_FIFO reader
             // would only take CPU from the sender it measures (the kernel
             // buffers up to the input pool meanwhile).
-            let seq = Seq::open(None, None, true).expect("receiver: open seq");
-            seq.set_client_name(&CString::new(name).unwrap())
-                .expect("receiver: name");
-            let _ = seq.set_client_pool_input(2000);
-            let _ = seq.input().set_input_buffer_size(64 * 1024);
-            let q = seq.alloc_queue().expect("receiver: queue");
-            let mut info = PortInfo::empty().unwrap();
-            info.set_name(c"in");
-            info.set_capability(PortCap::WRITE | PortCap::SUBS_WRITE);
-            info.set_type(PortType::MIDI_GENERIC | PortType::APPLICATION);
-            info.set_timestamping(true);
-            info.set_timestamp_real(true);
-            info.set_timestamp_queue(q);
-            seq.create_port(&info).expect("receiver: port");
-            let me = Addr {
-                client: seq.client_id().unwrap(),
-                port: info.get_port(),
-            };
-            let raw_port = schedule.then(|| {
-                let mut raw = PortInfo::empty().unwrap();
-                raw.set_name(c"scheduled");
-                raw.set_capability(PortCap::WRITE | PortCap::SUBS_WRITE);
-                raw.set_type(PortType::MIDI_GENERIC | PortType::APPLICATION);
-                seq.create_port(&raw).expect("receiver: second port");
-                Addr {
-                    client: me.client,
-                    port: raw.get_port(),
-                }
-            });
-            seq.control_queue(q, EventType::Start, 0, None)
-                .expect("receiver: start queue");
-            seq.drain_output().expect("receiver: drain");
+            let client = Client::open(&name, schedule);
+            let (seq, q) = (&client.seq, client.q);
             let anchor = || {
                 measure(|| seq.get_queue_status(q).map(|s| s.get_real_time()))
                     .expect("receiver: queue status")
             };
             let first = anchor();
-            for &src in &sources {
-                for dest in std::iter::once(me).chain(raw_port) {
-                    let s = alsa::seq::PortSubscribe::empty().unwrap();
-                    s.set_sender(src);
-                    s.set_dest(dest);
-                    seq.subscribe_port(&s)
-                        .unwrap_or_else(|e| panic!("receiver: subscribing from {src:?}: {e}"));
-                }
-            }
+            client.subscribe(&sources);
             let timer = queue_timer(q);
-            ready_tx.send((me, first)).unwrap();
-            let codec = EventCodec::new(65_536).unwrap();
-            codec.enable_running_status(false);
-            let mut buf = vec![0u8; 65_536];
-            let mut fds = (&seq, Some(alsa::Direction::Capture)).get().unwrap();
-            let mut input = seq.input();
-            while !stop2.load(Ordering::Acquire) {
-                // SAFETY: `fds` is a valid pollfd slice for its length.
-                unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 20) };
-                while let Ok(mut ev) = input.event_input() {
-                    let time = ev.get_time();
-                    let to_raw = Some(ev.get_dest()) == raw_port;
-                    let source = ev.get_source();
-                    codec.reset_decode();
-                    let Ok(n) = codec.decode(&mut buf, &mut ev) else {
-                        continue; // not MIDI (port announcements and the like)
-                    };
-                    if to_raw {
-                        sent2.lock().unwrap().push(Sent {
-                            queue_ns: time.map(|t| t.as_nanos() as u64),
-                            bytes: buf[..n].to_vec(),
-                        });
-                        continue;
-                    }
-                    let Some(t) = time else { continue };
-                    log2.lock().unwrap().push(Arrival {
-                        queue_ns: t.as_nanos() as u64,
-                        source,
-                        bytes: buf[..n].to_vec(),
-                    });
-                }
-            }
-            drop(input);
+            ready_tx.send((client.me, first)).unwrap();
+            client.record(&shared);
             (anchor(), timer)
         });
         let (addr, start_anchor) = ready_rx
@@ -314,6 +249,120 @@ impl Drop for Receiver {
         self.stop.store(true, Ordering::Release);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+    }
+}
+
+/// What the receiver thread shares with its [`Receiver`].
+struct Shared {
+    stop: Arc<AtomicBool>,
+    log: Arc<Mutex<Vec<Arrival>>>,
+    sent: Arc<Mutex<Vec<Sent>>>,
+}
+
+/// The receiving client, opened on the receiver thread: its queue (started)
+/// and its ports.
+struct Client {
+    seq: Seq,
+    q: i32,
+    /// The timestamping port.
+    me: Addr,
+    /// The second port, without timestamping, if asked for.
+    raw_port: Option<Addr>,
+}
+
+impl Client {
+    /// A client named `name` with its queue and timestamping port (and,
+    /// with `schedule`, a second port without), the queue started.
+    fn open(name: &str, schedule: bool) -> Self {
+        let seq = Seq::open(None, None, true).expect("receiver: open seq");
+        seq.set_client_name(&CString::new(name).unwrap())
+            .expect("receiver: name");
+        let _ = seq.set_client_pool_input(2000);
+        let _ = seq.input().set_input_buffer_size(64 * 1024);
+        let q = seq.alloc_queue().expect("receiver: queue");
+        let mut info = PortInfo::empty().unwrap();
+        info.set_name(c"in");
+        info.set_capability(PortCap::WRITE | PortCap::SUBS_WRITE);
+        info.set_type(PortType::MIDI_GENERIC | PortType::APPLICATION);
+        info.set_timestamping(true);
+        info.set_timestamp_real(true);
+        info.set_timestamp_queue(q);
+        seq.create_port(&info).expect("receiver: port");
+        let me = Addr {
+            client: seq.client_id().unwrap(),
+            port: info.get_port(),
+        };
+        let raw_port = schedule.then(|| {
+            let mut raw = PortInfo::empty().unwrap();
+            raw.set_name(c"scheduled");
+            raw.set_capability(PortCap::WRITE | PortCap::SUBS_WRITE);
+            raw.set_type(PortType::MIDI_GENERIC | PortType::APPLICATION);
+            seq.create_port(&raw).expect("receiver: second port");
+            Addr {
+                client: me.client,
+                port: raw.get_port(),
+            }
+        });
+        seq.control_queue(q, EventType::Start, 0, None)
+            .expect("receiver: start queue");
+        seq.drain_output().expect("receiver: drain");
+        Client {
+            seq,
+            q,
+            me,
+            raw_port,
+        }
+    }
+
+    /// Both ports subscribed from each of `sources`.
+    fn subscribe(&self, sources: &[Addr]) {
+        for &src in sources {
+            for dest in std::iter::once(self.me).chain(self.raw_port) {
+                let s = alsa::seq::PortSubscribe::empty().unwrap();
+                s.set_sender(src);
+                s.set_dest(dest);
+                self.seq
+                    .subscribe_port(&s)
+                    .unwrap_or_else(|e| panic!("receiver: subscribing from {src:?}: {e}"));
+            }
+        }
+    }
+
+    /// Every MIDI event delivered, into `shared`'s log (stamped) or its
+    /// list of sent events (the second port), until `shared.stop`.
+    fn record(&self, shared: &Shared) {
+        let (seq, raw_port) = (&self.seq, self.raw_port);
+        let codec = EventCodec::new(65_536).unwrap();
+        codec.enable_running_status(false);
+        let mut buf = vec![0u8; 65_536];
+        let mut fds = (seq, Some(alsa::Direction::Capture)).get().unwrap();
+        let mut input = seq.input();
+        while !shared.stop.load(Ordering::Acquire) {
+            // SAFETY: `fds` is a valid pollfd slice for its length.
+            unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 20) };
+            while let Ok(mut ev) = input.event_input() {
+                let time = ev.get_time();
+                let to_raw = Some(ev.get_dest()) == raw_port;
+                let source = ev.get_source();
+                codec.reset_decode();
+                let Ok(n) = codec.decode(&mut buf, &mut ev) else {
+                    continue; // not MIDI (port announcements and the like)
+                };
+                if to_raw {
+                    shared.sent.lock().unwrap().push(Sent {
+                        queue_ns: time.map(|t| t.as_nanos() as u64),
+                        bytes: buf[..n].to_vec(),
+                    });
+                    continue;
+                }
+                let Some(t) = time else { continue };
+                shared.log.lock().unwrap().push(Arrival {
+                    queue_ns: t.as_nanos() as u64,
+                    source,
+                    bytes: buf[..n].to_vec(),
+                });
+            }
         }
     }
 }
