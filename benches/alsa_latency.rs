@@ -267,6 +267,24 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+/// `a / b`, NaN when `b` is 0.
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        f64::NAN
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+/// The receivers timed, in the order of their passes in a round.
+const NAMES: [&str; 5] = [
+    "PhasorSync (SCHED_FIFO 60)",
+    "bare alsa (SCHED_FIFO 60)",
+    "PhasorSync (normal prio)",
+    "bare alsa (normal prio)",
+    "midir (normal prio)",
+];
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |name: &str, default: u32| {
@@ -285,47 +303,58 @@ fn main() {
     }
     let sender = TestSource::named("latency-sender", "out");
     if args.iter().any(|a| a == "--burst") {
-        BURST.store(true, Ordering::Relaxed);
-        let n = 10_000;
-        println!("alsa_latency --burst: {n} events back to back from a client, per receiver (arrived / refused to the sender)");
-        for round in 0..rounds {
-            for (name, k) in [
-                ("PhasorSync (SCHED_FIFO 60)", 0),
-                ("bare alsa (SCHED_FIFO 60)", 1),
-                ("midir (normal prio)", 4),
-            ] {
-                REFUSED.store(0, Ordering::Relaxed);
-                let (seen, _) = match k {
-                    0 => run_phasorsync(&sender, n, Some(60)),
-                    1 => run_bare(&sender, n, Some(60)),
-                    _ => run_midir(&sender, n),
-                };
-                println!(
-                    "round {round}: {name:<28} arrived {:>5} / {n}, refused {}",
-                    seen.len(),
-                    REFUSED.load(Ordering::Relaxed)
-                );
-            }
-        }
+        burst(&sender, rounds);
         return;
     }
-    let names = [
-        "PhasorSync (SCHED_FIFO 60)",
-        "bare alsa (SCHED_FIFO 60)",
-        "PhasorSync (normal prio)",
-        "bare alsa (normal prio)",
-        "midir (normal prio)",
-    ];
-    let mut acc: Vec<Acc> = names.iter().map(|_| Acc::default()).collect();
+    let mut acc = timed_rounds(&sender, n, rounds);
+    println!(
+        "alsa_latency: {n} events x {rounds} rounds per receiver, 1-2 ms apart; \
+         latencies in us (p50 / p99 / max)"
+    );
+    let rows = print_latencies(&mut acc);
+    print_ratios(&acc, &rows);
+}
+
+/// `--burst`: 10 000 events back to back to each receiver in turn, counting
+/// what arrives and what the kernel refused to the sender.
+fn burst(sender: &TestSource, rounds: u32) {
+    BURST.store(true, Ordering::Relaxed);
+    let n = 10_000;
+    println!("alsa_latency --burst: {n} events back to back from a client, per receiver (arrived / refused to the sender)");
+    for round in 0..rounds {
+        for (name, k) in [
+            ("PhasorSync (SCHED_FIFO 60)", 0),
+            ("bare alsa (SCHED_FIFO 60)", 1),
+            ("midir (normal prio)", 4),
+        ] {
+            REFUSED.store(0, Ordering::Relaxed);
+            let (seen, _) = match k {
+                0 => run_phasorsync(sender, n, Some(60)),
+                1 => run_bare(sender, n, Some(60)),
+                _ => run_midir(sender, n),
+            };
+            println!(
+                "round {round}: {name:<28} arrived {:>5} / {n}, refused {}",
+                seen.len(),
+                REFUSED.load(Ordering::Relaxed)
+            );
+        }
+    }
+}
+
+/// `rounds` rounds of `n` events to each of [`NAMES`] in turn: the delays
+/// per receiver.
+fn timed_rounds(sender: &TestSource, n: u32, rounds: u32) -> Vec<Acc> {
+    let mut acc: Vec<Acc> = NAMES.iter().map(|_| Acc::default()).collect();
     for _ in 0..rounds {
         for (k, acc) in acc.iter_mut().enumerate() {
             // Each pass gets the same stream pattern; send times per pass.
             let (seen, send_times) = match k {
-                0 => run_phasorsync(&sender, n, Some(60)),
-                1 => run_bare(&sender, n, Some(60)),
-                2 => run_phasorsync(&sender, n, None),
-                3 => run_bare(&sender, n, None),
-                _ => run_midir(&sender, n),
+                0 => run_phasorsync(sender, n, Some(60)),
+                1 => run_bare(sender, n, Some(60)),
+                2 => run_phasorsync(sender, n, None),
+                3 => run_bare(sender, n, None),
+                _ => run_midir(sender, n),
             };
             acc.lost += n as usize - seen.len();
             let mut this: Vec<u64> = seen
@@ -344,12 +373,14 @@ fn main() {
             }
         }
     }
-    println!(
-        "alsa_latency: {n} events x {rounds} rounds per receiver, 1-2 ms apart; \
-         latencies in us (p50 / p99 / max)"
-    );
+    acc
+}
+
+/// One line per receiver (delays sorted in place); returns each one's
+/// (send→ring p50, p99, kernel→ring p50, p99).
+fn print_latencies(acc: &mut [Acc]) -> Vec<(u64, u64, u64, u64)> {
     let mut rows = Vec::new();
-    for (name, a) in names.iter().zip(acc.iter_mut()) {
+    for (name, a) in NAMES.iter().zip(acc.iter_mut()) {
         a.send.sort_unstable();
         a.kernel.sort_unstable();
         let us = |v: u64| v as f64 / 1000.0;
@@ -377,40 +408,41 @@ fn main() {
             pct(&a.kernel, 0.99),
         ));
     }
-    let ratio = |a: u64, b: u64| {
-        if b == 0 {
-            f64::NAN
-        } else {
-            a as f64 / b as f64
-        }
-    };
+    rows
+}
+
+/// The median over rounds of the per-round ratio of receivers `x` and `y`
+/// (send→ring p50, or p99).
+fn per_round(acc: &[Acc], x: usize, y: usize, p99: bool) -> f64 {
+    median(
+        acc[x]
+            .rounds
+            .iter()
+            .zip(&acc[y].rounds)
+            .map(|(a, b)| {
+                if p99 {
+                    ratio(a.1, b.1)
+                } else {
+                    ratio(a.0, b.0)
+                }
+            })
+            .collect(),
+    )
+}
+
+/// PhasorSync against the others: per round, then over the whole run.
+fn print_ratios(acc: &[Acc], rows: &[(u64, u64, u64, u64)]) {
     // Host load drifts between passes: the per-round ratio of two receivers
     // measured back to back, then the median over rounds, is the robust figure.
-    let per_round = |x: usize, y: usize, p99: bool| {
-        median(
-            acc[x]
-                .rounds
-                .iter()
-                .zip(&acc[y].rounds)
-                .map(|(a, b)| {
-                    if p99 {
-                        ratio(a.1, b.1)
-                    } else {
-                        ratio(a.0, b.0)
-                    }
-                })
-                .collect(),
-        )
-    };
     println!(
         "median over rounds of per-round send→ring ratios: PhasorSync/bare FIFO p50 {:.2} p99 {:.2}; \
          PhasorSync/bare normal p50 {:.2} p99 {:.2}; PhasorSync/midir normal p50 {:.2} p99 {:.2}",
-        per_round(0, 1, false),
-        per_round(0, 1, true),
-        per_round(2, 3, false),
-        per_round(2, 3, true),
-        per_round(2, 4, false),
-        per_round(2, 4, true)
+        per_round(acc, 0, 1, false),
+        per_round(acc, 0, 1, true),
+        per_round(acc, 2, 3, false),
+        per_round(acc, 2, 3, true),
+        per_round(acc, 2, 4, false),
+        per_round(acc, 2, 4, true)
     );
     for (label, x, y) in [
         ("PhasorSync/bare (SCHED_FIFO):", 0, 1),
