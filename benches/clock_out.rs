@@ -360,6 +360,16 @@ fn arg(args: &[String], name: &str, default: f64) -> f64 {
         .unwrap_or(default)
 }
 
+/// The run's plan, in samples: stopped for `pre`, playing for `play`, `total`
+/// in all; the host's notes and the whole stream expected.
+struct Plan {
+    pre: u64,
+    play: u64,
+    total: u64,
+    notes: Vec<HostMidi>,
+    want: Vec<Timed>,
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     // `cargo bench` passes --bench; nothing else is ours.
@@ -390,9 +400,25 @@ fn main() {
         pre as f64 / RATE,
         notes.len() / 2
     );
+    let plan = Plan {
+        pre,
+        play,
+        total,
+        notes,
+        want,
+    };
 
-    let mut rows = Vec::new();
-    let (r, _) = aplaymidi_floor(&want);
+    let mut rows = vec![floor_row(&plan.want)];
+    rows.extend(plugin_and_naive_rows(&plan));
+    print_table(&rows);
+    if !print_headline(&rows) {
+        std::process::exit(1);
+    }
+}
+
+/// The floor: `aplaymidi` playing the stream from a file.
+fn floor_row(want: &[Timed]) -> Row {
+    let (r, _) = aplaymidi_floor(want);
     let timer = r.timer.clone().unwrap_or_else(|| "unknown".into());
     // The file's schedule, from the first arrival (aplaymidi's queue starts
     // when it starts).
@@ -401,25 +427,38 @@ fn main() {
     let (clock, floor_notes) = figures(
         "aplaymidi",
         &r,
-        &want,
+        want,
         |s| t0 + (common::file_sample(s) - first) * 1e9 / RATE,
         |_| true,
     );
-    rows.push(Row {
+    Row {
         source: "aplaymidi (floor)".into(),
         block: "-".into(),
         clock,
         notes: floor_notes,
         conditions: format!("receiver queue: {timer}"),
-    });
+    }
+}
+
+/// PhasorSync at each block size, then with hiccups, then the naive plugin
+/// at each block size.
+fn plugin_and_naive_rows(plan: &Plan) -> Vec<Row> {
+    let Plan {
+        pre,
+        play,
+        total,
+        ref notes,
+        ref want,
+    } = *plan;
+    let mut rows = Vec::new();
     for frames in BLOCK_SIZES {
         let s = song(pre, play, frames);
         rows.push(run_plugin(
             frames,
             &s,
             total / u64::from(frames),
-            &notes,
-            &want,
+            notes,
+            want,
             None,
         ));
     }
@@ -434,8 +473,8 @@ fn main() {
                 frames,
                 &s,
                 total / u64::from(frames),
-                &notes,
-                &want,
+                notes,
+                want,
                 Some(hiccups),
             ));
         }
@@ -446,11 +485,15 @@ fn main() {
             frames,
             &s,
             total / u64::from(frames),
-            &notes,
-            &want,
+            notes,
+            want,
         ));
     }
+    rows
+}
 
+/// The figures of every row, then each row's conditions.
+fn print_table(rows: &[Row]) {
     println!();
     println!(
         "{:<20} | {:>7} | {:>37} | {:>40}",
@@ -459,7 +502,7 @@ fn main() {
         "clock |inter-tick error| us: p50 p99 max, drift",
         "notes: delay us, |error| us p50 p99 max"
     );
-    for row in &rows {
+    for row in rows {
         let clock = match &row.clock {
             Ok(c) => format!(
                 "{:>7.0} {:>7.0} {:>7.0} {:>+9.1}",
@@ -480,9 +523,14 @@ fn main() {
         );
     }
     println!();
-    for row in &rows {
+    for row in rows {
         println!("{} {}: {}", row.source, row.block, row.conditions);
     }
+}
+
+/// PhasorSync's p99s over the floor's (the first row); false when a
+/// PhasorSync stream was wrong. Exits when the floor's was.
+fn print_headline(rows: &[Row]) -> bool {
     let (Ok(floor_clock), Some(floor_notes)) = (&rows[0].clock, &rows[0].notes) else {
         eprintln!("clock_out: the floor run did not receive the whole stream");
         std::process::exit(1);
@@ -509,7 +557,5 @@ fn main() {
             }
         }
     }
-    if wrong {
-        std::process::exit(1);
-    }
+    !wrong
 }
