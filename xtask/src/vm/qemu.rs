@@ -131,6 +131,26 @@ fn start_qemu(
         .context("starting qemu-system-x86_64 (package qemu-system-x86)")
 }
 
+/// The guest console's lines, read on a thread of their own so that the
+/// caller can wait for them with a deadline.
+fn console_lines(
+    stdout: std::process::ChildStdout,
+) -> (mpsc::Receiver<String>, std::thread::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        let mut stdout = BufReader::new(stdout);
+        let mut line = Vec::new();
+        while matches!(stdout.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+            let text = String::from_utf8_lossy(&line).replace('\r', "");
+            if tx.send(text.trim_end_matches('\n').to_string()).is_err() {
+                break;
+            }
+            line.clear();
+        }
+    });
+    (rx, reader)
+}
+
 /// Boot the VM with `cpus` vCPUs (see [`TEST_CPUS`], [`TIMING_CPUS`]), run
 /// `script` (an absolute path on this machine) as root in it, stream its
 /// output to stdout, and return its exit status.
@@ -154,19 +174,7 @@ pub fn run_script(kernel: &Kernel, script: &Path, job: &JobDir, cpus: u64) -> Re
     let started = Instant::now();
     let mut child = start_qemu(kernel, &initrd, &status_file, script, cpus)?;
 
-    let stdout = child.stdout.take().context("qemu stdout")?;
-    let (tx, rx) = mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        let mut stdout = BufReader::new(stdout);
-        let mut line = Vec::new();
-        while matches!(stdout.read_until(b'\n', &mut line), Ok(n) if n > 0) {
-            let text = String::from_utf8_lossy(&line).replace('\r', "");
-            if tx.send(text.trim_end_matches('\n').to_string()).is_err() {
-                break;
-            }
-            line.clear();
-        }
-    });
+    let (rx, reader) = console_lines(child.stdout.take().context("qemu stdout")?);
 
     let mut boot_log = Vec::new();
     let mut boot = None;
