@@ -33,7 +33,10 @@
 //!
 //! Asserted, outside [`SETTLE_S`] after each relocation (Start, wrap,
 //! locate, Continue, Stop) and away from the test host's own xruns: B's
-//! phase within one tick (1/24 beat) of A's song position; B's "External
+//! phase within one tick (1/24 beat) of A's song position (except in the
+//! blocks the host calls back to back after a hiccup longer than B's
+//! latency: a tick reaching B then can be placed after its sample, which B
+//! counts and logs; seen under load, 1.5 ticks for two blocks); B's "External
 //! clock running" equal to A's transport; B's "External clock lock" locked
 //! whenever A plays, from [`LOCK_SETTLE_S`] after a relocation or a change
 //! of tempo (through every hiccup); B's "External tempo" within
@@ -105,6 +108,8 @@ const XRUN_SHADOW_S: f64 = 4.5;
 /// Blocks before an xrun also left out: the stall that made the host's call
 /// late held the sequencer's and the plugins' MIDI threads before it.
 const XRUN_LEAD_BLOCKS: u64 = 10;
+/// B's fixed MIDI input latency, in blocks (the choice "2 blocks").
+const B_LATENCY_BLOCKS: u64 = 2;
 /// Nothing is judged from this long before a relocation: at a wrap or a
 /// locate the sender stops after the tick before it, and the slave holds
 /// there while the host plays on to the relocation.
@@ -281,7 +286,7 @@ fn run(script: &[HostBlock]) -> Run {
                             (index::PHASOR_PERIOD, PERIOD_CHOICE),
                             // Fixed: Auto grows B's latency through the
                             // hiccups, and the fit wants one constant delay.
-                            (index::LATENCY, 2.0),
+                            (index::LATENCY, B_LATENCY_BLOCKS as f64),
                         ],
                         &mut ib,
                     );
@@ -698,7 +703,13 @@ impl Points {
         if periods > 0 && k as u64 - h0 < 48 {
             self.hiccup_errors[periods as usize - 1].push(e);
         }
-        if e.abs() > TICK {
+        // The blocks a hiccup longer than B's latency makes the host call
+        // back to back: a tick that reaches B then can be placed after its
+        // sample (B counts and logs it), so B's phasor there is printed
+        // above, not judged; from the next block on it is.
+        let catching_up =
+            u64::from(periods) > B_LATENCY_BLOCKS && k as u64 - h0 <= u64::from(periods);
+        if e.abs() > TICK && !catching_up {
             self.phase_failures.push(format!(
                 "B's sample {n}: phase {:.4} beats off A's position {:.3}",
                 e,
