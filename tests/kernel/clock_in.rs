@@ -73,9 +73,14 @@ const XRUN_SHADOW_MS: f64 = 50.0;
 const STALL_MS: f64 = 20.0;
 /// An error of up to a tick (20 ms) slewed out at 0.5 % takes 4 s.
 const STALL_SHADOW_MS: f64 = 4500.0;
-/// Ticks after Start by which the phasor must be locked (the follower's
-/// target is 24 on synthetic streams).
-const LOCK_LIMIT_TICKS: f64 = 48.0;
+/// Ticks after Start or Continue by which the phasor must be locked (the
+/// follower's target is 24 on synthetic streams, and it locks within one or
+/// two on a quiet machine). Under load a tick placed after its sample (the
+/// plugin counts and logs it) moves the phasor by its lateness, which the
+/// follower slews out at 0.5 %: 77 ticks after a Continue were seen. A
+/// Continue that missed its song position would be a beat or more off,
+/// which takes hundreds of beats to slew out: still far beyond this bar.
+const LOCK_LIMIT_TICKS: f64 = 96.0;
 /// "Locked": phase error within this, held for [`LOCK_HOLD_MS`].
 const LOCK_MS: f64 = 2.0;
 const LOCK_HOLD_MS: f64 = 1000.0;
