@@ -22,6 +22,9 @@
 //!    built here with the system's C compiler).
 //!
 //! Arguments after `--` go to criterion (e.g. `-- --measurement-time 3`).
+//! `--kernel-only` skips step 1. In step 2 every figure runs even when an
+//! earlier one failed (a wrong stream, a missing peer): the failures are
+//! named at the end and the command exits non-zero.
 
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
@@ -36,13 +39,25 @@ const CRITERION_BENCHES: &[&str] = &["scan", "parse", "ring", "timeline", "proce
 /// # Errors
 /// When a build, a benchmark or the VM fails.
 pub fn run(args: &[String]) -> Result<()> {
-    let (_, criterion_args) = crate::split_at_dashes(args);
+    let (ours, criterion_args) = crate::split_at_dashes(args);
+    let kernel_only = match ours {
+        [] => false,
+        [flag] if flag == "--kernel-only" => true,
+        _ => bail!("usage: cargo xtask bench [--kernel-only] [-- CRITERION-ARGS]"),
+    };
     let (cargo, root) = crate::prepare_bundle()?;
     sysdeps::ensure(sysdeps::BENCH)?;
+    if !kernel_only {
+        host_benches(&cargo, &root, criterion_args)?;
+    }
+    kernel_benches(&cargo, &root)
+}
 
-    let mut bench = Command::new(&cargo);
+/// Step 1: the criterion benchmarks and the follower's accuracy table.
+fn host_benches(cargo: &str, root: &std::path::Path, criterion_args: &[String]) -> Result<()> {
+    let mut bench = Command::new(cargo);
     bench
-        .current_dir(&root)
+        .current_dir(root)
         .args(["bench", "--features", "test-mock"]);
     for b in CRITERION_BENCHES {
         bench.args(["--bench", b]);
@@ -51,34 +66,36 @@ pub fn run(args: &[String]) -> Result<()> {
         bail!("criterion benchmarks failed");
     }
     // An accuracy table, not a timing: no criterion arguments.
-    if !Command::new(&cargo)
-        .current_dir(&root)
+    if !Command::new(cargo)
+        .current_dir(root)
         .args(["bench", "--bench", "follower_accuracy"])
         .status()?
         .success()
     {
         bail!("the follower accuracy benchmark failed");
     }
+    Ok(())
+}
 
-    let latency = build_exe(
-        &cargo,
-        &["bench", "--bench", "alsa_latency"],
-        "alsa_latency",
-    )?;
+/// Step 2: the kernel figures, in one VM boot (or natively).
+fn kernel_benches(cargo: &str, root: &std::path::Path) -> Result<()> {
+    let latency = build_exe(cargo, &["bench", "--bench", "alsa_latency"], "alsa_latency")?;
     // The kernel tier, once; each figure below is a filter on its tests.
-    let kernel = build_exe(&cargo, &["test", "--release", "--test", "kernel"], "kernel")?;
-    let clock_out = build_exe(&cargo, &["bench", "--bench", "clock_out"], "clock_out")?;
-    let peers = build_exe(&cargo, &["bench", "--bench", "peers"], "peers")?;
-    let peer_client = build_peer_client(&root)?;
+    let kernel = build_exe(cargo, &["test", "--release", "--test", "kernel"], "kernel")?;
+    let clock_out = build_exe(cargo, &["bench", "--bench", "clock_out"], "clock_out")?;
+    let peers = build_exe(cargo, &["bench", "--bench", "peers"], "peers")?;
+    let peer_client = build_peer_client(root)?;
+    // Each figure runs even when one before it failed; `step` keeps count.
     let script = format!(
-        "#!/bin/sh\nset -e\ncd {root}\nexport PHASORSYNC_BUNDLE={bundle}\n\
-         echo '== delivery latency (benches/alsa_latency.rs)'\n{latency}\n\
-         echo '== placement (tests/kernel/placement.rs)'\n{kernel} --ignored --nocapture --test-threads=1 placement::\n\
-         echo '== input stamps, raw MIDI beside the sequencer (tests/kernel/raw_midi.rs)'\n{kernel} --ignored --nocapture --test-threads=1 rawmidi_stamps_beside\n\
-         echo '== clock and notes out (benches/clock_out.rs)'\n{clock_out}\n\
-         echo '== MIDI clock in to the phasor (tests/kernel/clock_in.rs)'\n{kernel} --ignored --nocapture --test-threads=1 clock_in::\n\
-         echo '== placement by PipeWire and a2jmidid (benches/peers/)'\n\
-         PHASORSYNC_PEER_CLIENT={peer_client} {peers}\n",
+        "#!/bin/sh\ncd {root} || exit 1\nexport PHASORSYNC_BUNDLE={bundle}\nfailed=''\n\
+         step() {{ what=$1; shift; echo \"== $what\"; \"$@\" || failed=\"$failed; $what\"; }}\n\
+         step 'delivery latency (benches/alsa_latency.rs)' {latency}\n\
+         step 'placement (tests/kernel/placement.rs)' {kernel} --ignored --nocapture --test-threads=1 placement::\n\
+         step 'input stamps, raw MIDI beside the sequencer (tests/kernel/raw_midi.rs)' {kernel} --ignored --nocapture --test-threads=1 rawmidi_stamps_beside\n\
+         step 'clock and notes out (benches/clock_out.rs)' {clock_out}\n\
+         step 'MIDI clock in to the phasor (tests/kernel/clock_in.rs)' {kernel} --ignored --nocapture --test-threads=1 clock_in::\n\
+         step 'placement by PipeWire and a2jmidid (benches/peers/)' env PHASORSYNC_PEER_CLIENT={peer_client} {peers}\n\
+         if [ -n \"$failed\" ]; then echo \"bench: FAILED:${{failed#; }}\"; exit 1; fi\n",
         root = root.display(),
         bundle = root.join("target/bundled/PhasorSync.clap").display(),
         latency = latency.display(),
