@@ -366,6 +366,35 @@ mod tests {
     /// sample (the host departed from the prediction): it is not sent
     /// again, and the block's next event is confirmed from what is open. A
     /// delivered tick whose place a Stop takes went out for good.
+    /// Clocks were scheduled 150 ms ahead; then a late call reset the
+    /// timeline, so the block is raw: the plan covers the block alone and
+    /// its horizon is the block's end, before every open clock. The host
+    /// stops in that block. The clocks scheduled beyond must be taken back,
+    /// or the slave gets them after the Stop (seen at 64 frames with xruns
+    /// in the VM: all seven of the lookahead after the Stop).
+    #[test]
+    fn a_stop_in_a_block_that_predicts_nothing_takes_back_the_lookahead() {
+        let mut s = SentClock::default();
+        for e in [clock(100.0, 1000), clock(200.0, 2000), clock(300.0, 3000)] {
+            assert!(s.push(e));
+        }
+        s.scheduled_until(350.0);
+        let stop = [Planned {
+            kind: ClockKind::Stop,
+            ..clock(50.0, 500)
+        }];
+        assert_eq!(
+            s.verdict(&stop, 64.0),
+            Verdict::Depart {
+                kept_ns: s.settled_ns(),
+                from: 0
+            }
+        );
+        // A block with clocks only, and none of them due yet, still
+        // leaves what lies beyond its horizon alone.
+        assert_eq!(s.verdict(&[], 64.0), Verdict::Extend(0));
+    }
+
     #[test]
     fn a_tick_delivered_ahead_is_known_by_its_place_not_its_sample() {
         let mut s = SentClock::default();
