@@ -204,17 +204,23 @@ impl SentClock {
         let same = |a: &Planned, b: &Planned| {
             a.kind == b.kind && a.stamp.abs_diff(b.stamp) <= STAMP_TOLERANCE_NS
         };
-        let judged = self
-            .open
-            .iter()
-            .take_while(|e| e.at < horizon - SAMPLE_EPS)
-            .count();
-        let matched = fresh
+        let agreed = fresh
             .iter()
             .zip(&self.open)
             .take_while(|(a, b)| same(a, b))
-            .count()
-            .min(judged);
+            .count();
+        // A transport message not scheduled before (a Stop, a locate) ends
+        // everything open after it, wherever the horizon lies: a raw block's
+        // horizon is its own end, short of the clocks scheduled ahead.
+        let judged = if fresh[agreed..].iter().any(|e| e.kind != ClockKind::Clock) {
+            self.open.len()
+        } else {
+            self.open
+                .iter()
+                .take_while(|e| e.at < horizon - SAMPLE_EPS)
+                .count()
+        };
+        let matched = agreed.min(judged);
         if matched == judged {
             // All that was scheduled holds; anything the block adds to the
             // scheduled stretch (a prediction that had less) follows it.
