@@ -42,7 +42,7 @@ use crate::common::figures::{abs_percentiles as percentiles, median};
 
 use crate::common::{sleep_until, try_realtime};
 
-use crate::clap_host::{instantiate, load_entry, logs, process_block_with};
+use crate::clap_host::{instantiate, load_entry, process_block_with};
 use clack_extensions::params::PluginParams;
 use clack_host::events::event_types::ParamValueEvent;
 use clack_host::events::spaces::CoreEventSpace;
@@ -207,20 +207,6 @@ impl Schedule {
     }
 }
 
-/// `client:port` of the plugin instance's input, from its own log line
-/// `ALSA sequencer client N "NAME": MIDI in N:P, …`.
-fn plugin_input(plugin: &PluginInstance<clap_host::TestHost>) -> String {
-    for (_, line) in logs(plugin) {
-        if let Some(rest) = line.split("MIDI in ").nth(1) {
-            return rest.split(',').next().unwrap().trim().to_string();
-        }
-    }
-    panic!(
-        "the plugin did not log its sequencer address: {:?}",
-        logs(plugin)
-    );
-}
-
 /// Set parameters (CLAP id, value) before activation, as a user would.
 fn set_params(plugin: &mut PluginInstance<clap_host::TestHost>, values: &[(usize, f64)]) {
     let mut handle = plugin.inactive_plugin_handle().expect("inactive");
@@ -272,7 +258,7 @@ fn run(schedule: &Schedule) -> Run {
         ],
     );
     let processor = clap_host::activate(&mut plugin, FRAMES);
-    let input = plugin_input(&plugin);
+    let input = clap_host::plugin_input(&plugin);
     let done = AtomicBool::new(false);
     let (mut run, processor) = std::thread::scope(|s| {
         let audio = s.spawn(|| {

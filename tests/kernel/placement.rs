@@ -105,20 +105,6 @@ fn probe() -> (AlsaEngine, MidiBufferConsumer) {
     (engine, consumer)
 }
 
-/// `client:port` of the plugin instance's input, from its own log line
-/// `ALSA sequencer client N "NAME": MIDI in N:P, …`.
-fn plugin_input(plugin: &PluginInstance<clap_host::TestHost>) -> String {
-    for (_, line) in logs(plugin) {
-        if let Some(rest) = line.split("MIDI in ").nth(1) {
-            return rest.split(',').next().unwrap().trim().to_string();
-        }
-    }
-    panic!(
-        "the plugin did not log its sequencer address: {:?}",
-        logs(plugin)
-    );
-}
-
 /// Play the file into the plugin (paced at `frames` per block) and the probe.
 fn run(
     frames: u32,
@@ -194,7 +180,7 @@ fn activate(
     std::env::remove_var("PHASORSYNC_CONNECT");
     let input = match &virmidi {
         Some(v) => v.addr(),
-        None => plugin_input(plugin),
+        None => clap_host::plugin_input(plugin),
     };
     (processor, virmidi, input)
 }

@@ -415,3 +415,17 @@ pub fn process_block_with(
     )
     .expect("process");
 }
+
+/// `client:port` of the plugin instance's input, from its own log line
+/// `ALSA sequencer client N "NAME": MIDI in N:P, …`.
+pub fn plugin_input(plugin: &PluginInstance<TestHost>) -> String {
+    for (_, line) in logs(plugin) {
+        if let Some(rest) = line.split("MIDI in ").nth(1) {
+            return rest.split(',').next().unwrap().trim().to_string();
+        }
+    }
+    panic!(
+        "the plugin did not log its sequencer address: {:?}",
+        logs(plugin)
+    );
+}
