@@ -802,3 +802,72 @@ fn a_clock_back_off_its_old_grid_relocks_on_the_new_one() {
         assert_eq!(st.grid_restarts + st.tempo_steps, 1, "seed {seed}: {st:?}");
     }
 }
+
+/// A sender whose Start and first clock were held back and left together
+/// with the second clock (a stalled machine sends what is late at once):
+/// the first interval is a fraction of a period. The follower's song
+/// position may be off while it searches, but once locked it counts the
+/// sender's ticks, as a strict slave does.
+#[test]
+fn first_clocks_sent_together_are_counted_right_by_lock() {
+    let period = 20_833_333u64;
+    let start = T0 as u64;
+    for held in [5_000_000u64, 12_000_000, 16_000_000, 20_000_000] {
+        let mut f = Follower::new();
+        let t0 = start + held;
+        f.event(t0, SRC, ClockMessage::Start);
+        f.event(t0, SRC, ClockMessage::Clock);
+        let mut tick = 0;
+        let mut wrong_after_lock = Vec::new();
+        for k in 1..200u64 {
+            let t = (start + k * period).max(t0 + 200_000);
+            f.event(t, SRC, ClockMessage::Clock);
+            tick += 1;
+            let st = f.state(t);
+            if st.lock != Lock::Searching && (st.song_pos_beats * 24.0 - tick as f64).abs() > 0.5 {
+                wrong_after_lock.push((tick, st.song_pos_beats * 24.0));
+            }
+        }
+        assert!(
+            wrong_after_lock.is_empty(),
+            "held {} ms: off once locked at {wrong_after_lock:?}",
+            held / 1_000_000
+        );
+        let st = f.state(start + 199 * period);
+        assert_eq!(st.lock, Lock::Locked, "held {} ms", held / 1_000_000);
+    }
+}
+
+/// A sender locked at a fast tempo, stopped, then started at a quarter of
+/// it: every interval of the new clock is over the old timeout. The
+/// follower must take the new tempo, not count each tick as four.
+#[test]
+fn a_much_slower_clock_after_a_stop_is_followed() {
+    let start = T0 as u64;
+    let fast = 10_416_667u64; // 240 BPM
+    let slow = 4 * fast; // 60 BPM
+    let mut f = Follower::new();
+    f.event(start, SRC, ClockMessage::Start);
+    for k in 0..96 {
+        f.event(start + k * fast, SRC, ClockMessage::Clock);
+    }
+    let stopped = start + 96 * fast;
+    f.event(stopped, SRC, ClockMessage::Stop);
+    let again = stopped + 2_000_000_000;
+    f.event(again, SRC, ClockMessage::Start);
+    let mut off = Vec::new();
+    for k in 0..96u64 {
+        let t = again + 1_000_000 + k * slow;
+        f.event(t, SRC, ClockMessage::Clock);
+        let st = f.state(t);
+        if st.lock != Lock::Searching && (st.song_pos_beats * 24.0 - k as f64).abs() > 0.5 {
+            off.push((k, st.song_pos_beats * 24.0));
+        }
+    }
+    let end = again + 1_000_000 + 95 * slow;
+    let st = f.state(end);
+    assert_eq!(st.lock, Lock::Locked, "{st:?}");
+    assert!(off.is_empty(), "off once locked: {off:?}");
+    let bpm = f.tempo_bpm().expect("a tempo");
+    assert!((bpm - 60.0).abs() < 0.5, "{bpm}");
+}
