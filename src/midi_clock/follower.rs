@@ -51,7 +51,9 @@
 //! early one is 1.5 intervals, not a gap). Likewise an interval under half
 //! a period that one period fits is a tick, not a duplicate (after a first
 //! interval stretched by jitter), and so is any over a quarter period while
-//! the period comes from one or two intervals. Early gap decisions are
+//! the period comes from one or two intervals; while it comes from one, a
+//! longer interval is the next tick (a first tick held back and sent with
+//! the second is far likelier than ticks lost at once). Early gap decisions are
 //! unsafe all the same: from a period guessed from one jittered interval, a
 //! fast tempo's next interval can look like 1.5 periods, and a gap taken
 //! then bends the line so that every other tick looks like one (a stable
@@ -78,7 +80,8 @@
 //! the newest tick.
 //!
 //! **Dropouts.** No tick for [`TIMEOUT_PERIODS`] periods (or
-//! [`MAX_PERIOD_NS`] before a period is known) is a dropout, counted in
+//! [`MAX_PERIOD_NS`] while the period comes from fewer than two intervals,
+//! as after a restart) is a dropout, counted in
 //! [`FollowerStats::timeouts`]. A locked follower ([`LOCK_TICKS`] ticks in the
 //! fit) keeps running on its line ([`Lock::FreeRunning`]) until
 //! [`FREE_RUN_TICKS`] periods after the newest tick; then [`Follower::beat_at`]
@@ -404,11 +407,19 @@ impl Grid {
         }
     }
 
-    /// Time after the newest tick beyond which the clock has stopped.
+    /// Time after the newest tick beyond which the clock has stopped:
+    /// [`TIMEOUT_PERIODS`] periods of a line through two intervals or more,
+    /// else [`MAX_PERIOD_NS`]. A period from one interval, or from before a
+    /// restart, is no ground to call a tick a dropout: a first clock held
+    /// back and sent with the second makes the first interval a fraction of
+    /// a period, and a sender may come back from a Stop at a quarter of its
+    /// old tempo; timed out on it, every tick after would restart the grid
+    /// on the wrong period, each counted as several.
     fn timeout_ns(&self) -> f64 {
-        self.period().map_or(MAX_PERIOD_NS, |p| {
-            (p * TIMEOUT_PERIODS).min(MAX_PERIOD_NS * TIMEOUT_PERIODS)
-        })
+        match self.period() {
+            Some(p) if self.len >= 3 => (p * TIMEOUT_PERIODS).min(MAX_PERIOD_NS * TIMEOUT_PERIODS),
+            _ => MAX_PERIOD_NS,
+        }
     }
 
     /// Predicted time of tick `k`, relative to `ref_t`.
@@ -722,6 +733,13 @@ impl Grid {
         // late tick after a short first interval than a lost one (and a
         // phantom gap bends the line towards a wrong tempo, gap after gap).
         let rounded = (dt / p).round() as i64;
+        // From one interval, a longer one is the next tick: a first tick
+        // held back (sent with the second) is far likelier than ticks lost
+        // at once, and the re-reading from five ticks on still finds a
+        // lost one in a long interval.
+        if self.len == 2 && rounded > 1 {
+            return 1;
+        }
         match (1..rounded).find(|&m| resid(m).abs() <= thr) {
             Some(m) => m,
             // None fits: an outlier, to be held out at the index the line
