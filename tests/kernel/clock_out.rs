@@ -20,7 +20,9 @@
 //! |error| within the floor's median plus [`SLACK_US`] (a sender that snaps
 //! to blocks is off by half a period, 5.3 ms here), and the p99 within one
 //! period (the emulated VM's timer interrupts now and then run milliseconds
-//! late: its own floor's max has been 0.6 to 8 ms; the figures are printed);
+//! late: its own floor's max has been 0.6 to 8 ms; the figures are printed)
+//! once the messages the plugin counted late (its MIDI thread stalled past
+//! their time; logged) are left out, those at most [`LATE_SHARE`] of all;
 //! the same constant for clock and notes; the Stop within one tick of the
 //! host stopping.
 //!
@@ -330,17 +332,19 @@ fn notes_and_clock_leave_on_their_samples_through_play_stop_locate_play() {
     let want = expected();
     let (_, floor) = floor(&want);
     print("aplaymidi", &floor);
-    let (ours, pacing) = play_and_time(&want);
+    let (ours, pacing, late) = play_and_time(&want);
     let bounds = FloorBounds::of(&floor);
-    let mut failures = judge_errors(&ours, &bounds);
+    let mut failures = judge_errors(&ours, &bounds, late);
     failures.extend(judge_delays(&ours, &bounds, &pacing));
     failures.extend(judge_stops(&want, &ours, &pacing, &bounds));
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
 /// The plugin plays the script; its clock and notes against their samples'
-/// ideal times, with the pacing they are read against.
-fn play_and_time(want: &[Timed]) -> ((OnTime, OnTime), Pacing) {
+/// ideal times, with the pacing they are read against and how many messages
+/// the plugin counted late (their time had passed when its MIDI thread
+/// wrote them: sent at once).
+fn play_and_time(want: &[Timed]) -> ((OnTime, OnTime), Pacing, usize) {
     // Timing is judged away from xruns (the sequence is judged everywhere):
     // after a dropout the timeline starts over, for any plugin. One play,
     // no retries.
@@ -362,6 +366,7 @@ fn play_and_time(want: &[Timed]) -> ((OnTime, OnTime), Pacing) {
         |s| pacing.judged(s),
     );
     print("PhasorSync", &ours);
+    let late = common::logged_total(logs.iter().map(String::as_str), LATE_LOG) as usize;
     for (what, t) in [("clock", &ours.0), ("notes", &ours.1)] {
         assert!(
             t.excluded <= t.errors_us.len(),
@@ -373,7 +378,68 @@ fn play_and_time(want: &[Timed]) -> ((OnTime, OnTime), Pacing) {
             pacing.xruns()
         );
     }
-    (ours, pacing)
+    (ours, pacing, late)
+}
+
+/// The plugin's log of messages whose time had passed when its MIDI thread
+/// wrote them (sent at once, counted).
+const LATE_LOG: &str = "output message(s) were late and sent at once";
+
+/// Largest share of the messages the plugin may count late: on a quiet
+/// machine none is; a loaded machine that stalls the VM for milliseconds
+/// after a block's call makes a few late (3 of 248 in CI, 7 Dec 2026), a
+/// latency too short for the MIDI thread makes many.
+const LATE_SHARE: f64 = 0.05;
+
+/// The errors of `ours` with the `late` largest positive ones (across clock
+/// and notes) left out: the messages the plugin itself counted late and
+/// sent at once. Those are reported as losses of timing, not hidden; the
+/// rest must be on time.
+fn without_counted_late(ours: &(OnTime, OnTime), late: usize) -> [Vec<f64>; 2] {
+    let streams = [&ours.0.errors_us, &ours.1.errors_us];
+    let mut positive: Vec<(f64, usize, usize)> = streams
+        .iter()
+        .enumerate()
+        .flat_map(|(w, e)| e.iter().enumerate().map(move |(i, &x)| (x, w, i)))
+        .filter(|(x, _, _)| *x > 0.0)
+        .collect();
+    positive.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let out: Vec<(usize, usize)> = positive
+        .iter()
+        .take(late)
+        .map(|&(_, w, i)| (w, i))
+        .collect();
+    [0, 1].map(|w| {
+        streams[w]
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !out.contains(&(w, *i)))
+            .map(|(_, &x)| x)
+            .collect()
+    })
+}
+
+/// Only the largest late errors are excused, and only as many as counted.
+#[test]
+fn only_the_counted_late_messages_are_excused() {
+    let t = |e: &[f64]| OnTime {
+        delay_us: 0.0,
+        errors_us: e.to_vec(),
+        excluded: 0,
+    };
+    let ours = (t(&[5.0, -9_000.0, 20_000.0]), t(&[14_000.0, 1.0, 3.0]));
+    let [c, n] = without_counted_late(&ours, 2);
+    assert_eq!(c, [5.0, -9_000.0]);
+    assert_eq!(n, [1.0, 3.0]);
+    let [c, n] = without_counted_late(&ours, 0);
+    assert_eq!((c.len(), n.len()), (3, 3));
+    let lines = [
+        "2 output message(s) were late and sent at once (2 in all)",
+        "1 output message(s) were late and sent at once (3 in all)",
+        "1 output message(s) dropped by the sequencer (1 in all)",
+    ];
+    assert_eq!(common::logged_total(lines, LATE_LOG), 3);
+    assert_eq!(common::logged_total(["plugin started"], LATE_LOG), 0);
 }
 
 /// The floor's figures the plugin's are judged against, µs: clock and
@@ -397,13 +463,28 @@ impl FloorBounds {
 }
 
 /// Clock and notes each: the median |error| within the floor's plus
-/// [`SLACK_US`], the p99 within one period; figures printed.
-fn judge_errors(ours: &(OnTime, OnTime), floor: &FloorBounds) -> Vec<String> {
+/// [`SLACK_US`], the p99 within one period once the messages the plugin
+/// counted late are left out, and those at most [`LATE_SHARE`] of all;
+/// figures printed.
+fn judge_errors(ours: &(OnTime, OnTime), floor: &FloorBounds, late: usize) -> Vec<String> {
     let (floor_p50, floor_max) = (floor.p50, floor.max);
     let period_us = f64::from(FRAMES) * 1e6 / 48_000.0;
     let mut failures = Vec::new();
-    for (what, t) in [("clock", &ours.0), ("notes", &ours.1)] {
-        let (p50, p99, max) = t.percentiles();
+    let all = ours.0.errors_us.len() + ours.1.errors_us.len();
+    println!("{late} message(s) counted late by the plugin (sent at once), of {all} judged");
+    if late as f64 > LATE_SHARE * all as f64 {
+        failures.push(format!(
+            "{late} of {all} messages late (more than {:.0} %)",
+            100.0 * LATE_SHARE
+        ));
+    }
+    let kept = without_counted_late(ours, late);
+    for ((what, t), errors) in [("clock", &ours.0), ("notes", &ours.1)]
+        .into_iter()
+        .zip(&kept)
+    {
+        print_worst(what, &t.errors_us, period_us);
+        let (p50, p99, max) = common::figures::abs_percentiles(errors);
         println!(
             "{what}: PhasorSync p50 {p50:.0} / p99 {p99:.0} / max {max:.0} us vs floor p50 \
              {floor_p50:.0} / p99 {:.0} / max {floor_max:.0} us",
@@ -421,6 +502,20 @@ fn judge_errors(ours: &(OnTime, OnTime), floor: &FloorBounds) -> Vec<String> {
         }
     }
     failures
+}
+
+/// The errors beyond one period, printed: a stall of the machine shows as
+/// one or two; a scheduling fault as many.
+fn print_worst(what: &str, errors: &[f64], period_us: f64) {
+    let worst: Vec<String> = errors
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.abs() > period_us)
+        .map(|(i, e)| format!("#{i} {e:.0} us"))
+        .collect();
+    if !worst.is_empty() {
+        println!("{what}: beyond one period: {}", worst.join(", "));
+    }
 }
 
 /// One constant delay for clock and notes, and the one expected.
@@ -479,6 +574,14 @@ fn judge_stops(
         }
     }
     failures
+}
+
+/// Times in ms after the first of `ts` (ns).
+fn since_first_ms(ts: &[u64]) -> Vec<f64> {
+    let first = ts.first().copied().unwrap_or(0);
+    ts.iter()
+        .map(|&t| ((t - first) as f64 / 1e4).round() / 100.0)
+        .collect()
 }
 
 /// PhasorSync's clock out through the real kernel into two slaves: a strict
@@ -540,7 +643,9 @@ fn slaves_follow_the_clock_through_a_locate_while_playing_and_hiccups() {
                 let at = st.song_pos_beats * 24.0;
                 assert!(
                     (at - tick as f64).abs() <= 2.0,
-                    "the follower is at tick {at:.2} where the strict slave plays {tick}"
+                    "the follower is at tick {at:.2} where the strict slave plays {tick}; \
+                     clocks so far at (ms after the first): {:?}",
+                    since_first_ms(&clocks)
                 );
             }
         }

@@ -14,7 +14,9 @@
 # applied by the plan. Every test runs even when an earlier one fails (a VM
 # boot is too dear to stop at the first failure); the exit status is 0 only
 # if all passed. Each test gets PHASORSYNC_TEST_TIMEOUT seconds (default
-# 600), so one hung test cannot eat the whole VM's time.
+# 600), so one hung test cannot eat the whole VM's time. At the end, the
+# panic message of each failed test is printed again, together: a long log
+# shown in part still says why.
 set -u
 plan=${1:?usage: run-kernel-tests.sh PLAN [TEST-OPTIONS...]}
 shift
@@ -22,6 +24,9 @@ tab=$(printf '\t')
 limit=${PHASORSYNC_TEST_TIMEOUT:-600}
 ran=0
 failed=""
+out=$(mktemp) || exit 1
+why=$(mktemp) || exit 1
+trap 'rm -f "$out" "$out.rc" "$why"' EXIT
 while IFS="$tab" read -r src dir exe name; do
   [ -n "$name" ] || continue
   ran=$((ran + 1))
@@ -29,9 +34,17 @@ while IFS="$tab" read -r src dir exe name; do
   echo "     Running $name ($src)"
   # stdin from /dev/null: the loop reads the plan on stdin. cargo runs test
   # binaries in the package directory with CARGO_MANIFEST_DIR set; do the same.
-  (cd "$dir" && CARGO_MANIFEST_DIR="$dir" exec timeout -k 10 "$limit" \
-    "$exe" --ignored --exact "$name" --test-threads=1 "$@") < /dev/null
-  rc=$?
+  # Its output is shown as it comes and kept for the summary.
+  { (cd "$dir" && CARGO_MANIFEST_DIR="$dir" exec timeout -k 10 "$limit" \
+    "$exe" --ignored --exact "$name" --test-threads=1 "$@") < /dev/null 2>&1
+    echo $? > "$out.rc"; } | tee "$out"
+  rc=$(cat "$out.rc")
+  if [ "$rc" -ne 0 ]; then
+    # The panic and its message, up to the backtrace (at most 30 lines).
+    { echo "---- $name"
+      awk '/panicked at/ { p = 1 } /^stack backtrace:|^note: / { p = 0 } p' "$out" | head -n 30
+    } >> "$why"
+  fi
   took=$(($(date +%s) - started))
   case $rc in
     0) echo "     passed $name in $took s" ;;
@@ -47,6 +60,8 @@ if [ "$ran" -eq 0 ]; then
   exit 1
 fi
 if [ -n "$failed" ]; then
+  echo "kernel tests: why they failed:"
+  cat "$why"
   echo "kernel tests: $ran run, FAILED:$failed"
   exit 1
 fi

@@ -61,3 +61,17 @@ fn logged_addr<'a>(lines: impl IntoIterator<Item = &'a str>, label: &str) -> Opt
         })
     })
 }
+
+/// The plugin's running total of a counted loss, from its log lines
+/// `"N {what} (TOTAL in all)"` (the newest total; 0 when never logged).
+pub fn logged_total<'a>(lines: impl IntoIterator<Item = &'a str>, what: &str) -> u64 {
+    lines
+        .into_iter()
+        .filter(|line| line.contains(what))
+        .filter_map(|line| {
+            let total = line.rsplit_once(" (")?.1.strip_suffix(" in all)")?;
+            total.parse::<u64>().ok()
+        })
+        .max()
+        .unwrap_or(0)
+}
