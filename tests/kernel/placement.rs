@@ -10,7 +10,10 @@
 //! against the kernel timestamp, p50/p99/max, for PhasorSync and for the same
 //! stream snapped to the start of the block in which it was first available
 //! (what a timestamp-less buffer does), for blocks of 64, 256 and 1024 frames;
-//! and the inter-onset error against the sender's schedule. Under the
+//! and the inter-onset error against the sender's schedule; and the floor
+//! those figures cannot go below here: the same notes' times at two probes,
+//! each with its own engine, queue and clock mapping (what the kernel
+//! timestamps themselves carry of this machine's timer noise). Under the
 //! latency "Auto" (the default) the notes are placed against the latency in
 //! use when each was placed (from the plugin's "Latency in use" events),
 //! after a warm-up of notes that lets it learn the machine's delays.
@@ -88,13 +91,46 @@ struct Run {
     latency: Vec<(u64, f64)>,
 }
 
-fn probe() -> (AlsaEngine, MidiBufferConsumer) {
+/// A listener with its own engine (own queue and clock mapping), as the
+/// plugin's: the kernel timestamps of what it hears, on `CLOCK_MONOTONIC`.
+struct Probe {
+    engine: AlsaEngine,
+    consumer: MidiBufferConsumer,
+    /// Its input port, `client:port`.
+    addr: String,
+}
+
+impl Probe {
+    fn start(name: &str) -> Self {
+        let (engine, consumer) = probe(name);
+        let addr = format!("{}:{}", probe_engine_client(&engine), probe_port(&engine));
+        Probe {
+            engine,
+            consumer,
+            addr,
+        }
+    }
+
+    /// The note-ons heard: (monotonic time, key).
+    fn note_ons(mut self) -> Vec<(u64, u8)> {
+        let mut seen = Vec::new();
+        while let Some(m) = self.consumer.try_pop() {
+            if let MidiEvent::NoteOn { key, .. } = m.event {
+                seen.push((m.time_ns, key));
+            }
+        }
+        self.engine.stop();
+        seen
+    }
+}
+
+fn probe(name: &str) -> (AlsaEngine, MidiBufferConsumer) {
     let (producer, consumer) = midi_buffer_with_config(RingConfig {
         capacity: 4096,
         sysex_bytes: 4096,
     });
     let mut engine = AlsaEngine::new(AlsaConfig {
-        client_name: "PhasorSync-probe".into(),
+        client_name: name.into(),
         patterns_from_environment: false,
         ..AlsaConfig::default()
     })
@@ -105,27 +141,57 @@ fn probe() -> (AlsaEngine, MidiBufferConsumer) {
     (engine, consumer)
 }
 
-/// Play the file into the plugin (paced at `frames` per block) and the probe.
-fn run(
-    frames: u32,
-    setting: Setting,
-    times: &[u32],
-    backend: Backend,
-) -> (Run, Vec<(u64, u8)>, u64) {
+/// What the probes heard: the kernel timestamps of the notes.
+struct Heard {
+    /// The probe's note-ons: (monotonic time, key).
+    seen: Vec<(u64, u8)>,
+    /// A second probe's, the same notes: the two differ by what the
+    /// timestamps themselves carry of this machine's timer noise.
+    seen_again: Vec<(u64, u8)>,
+}
+
+impl Heard {
+    /// The first probe's notes, and the floor: each note's two kernel
+    /// timestamps (mapped by two engines) apart, samples.
+    fn with_floor(self) -> (Vec<(u64, u8)>, Vec<f64>) {
+        assert_eq!(self.seen.len(), NOTES, "the probe did not see every note");
+        assert_eq!(
+            self.seen_again.len(),
+            NOTES,
+            "the second probe did not see every note"
+        );
+        assert!(
+            self.seen
+                .iter()
+                .zip(&self.seen_again)
+                .all(|(a, b)| a.1 == b.1),
+            "the probes heard the notes in different orders"
+        );
+        let floor = self
+            .seen
+            .iter()
+            .zip(&self.seen_again)
+            .map(|(&(a, _), &(b, _))| (a as f64 - b as f64) * RATE / 1e9)
+            .collect();
+        (self.seen, floor)
+    }
+}
+
+/// Play the file into the plugin (paced at `frames` per block) and two
+/// probes; how many messages the plugin logged too late for their sample.
+fn run(frames: u32, setting: Setting, times: &[u32], backend: Backend) -> (Run, Heard, u64) {
     let entry = load_entry();
     let mut plugin = instantiate(&entry, ID).unwrap();
     let (processor, virmidi, input) = activate(&mut plugin, frames, setting, backend);
-    let (mut probe_engine, mut probe) = probe();
-    let probe_addr = format!(
-        "{}:{}",
-        probe_engine_client(&probe_engine),
-        probe_port(&probe_engine)
-    );
+    let probes = [
+        Probe::start("PhasorSync-probe"),
+        Probe::start("PhasorSync-probe-2"),
+    ];
     let file = midi_file(times);
     let warm_up = (setting == Setting::Auto).then(|| midi_file(&times[..WARM_UP]));
     let play = Play {
         input: &input,
-        probe_addr: &probe_addr,
+        probe_addrs: [&probes[0].addr, &probes[1].addr],
         file: &file,
         warm_up: warm_up.as_deref(),
         raw: virmidi.is_some(),
@@ -146,14 +212,12 @@ fn run(
         .filter_map(|(_, l)| l.split_whitespace().next()?.parse::<u64>().ok())
         .sum();
 
-    let mut seen = Vec::new();
-    while let Some(m) = probe.try_pop() {
-        if let MidiEvent::NoteOn { key, .. } = m.event {
-            seen.push((m.time_ns, key));
-        }
-    }
-    probe_engine.stop();
-    (run, seen, late)
+    let [first, second] = probes;
+    let heard = Heard {
+        seen: first.note_ons(),
+        seen_again: second.note_ons(),
+    };
+    (run, heard, late)
 }
 
 /// The plugin set to `setting` on `backend` and activated: its processor,
@@ -248,7 +312,8 @@ fn paced_audio(
 struct Play<'a> {
     /// The plugin's input (its own port, or the virmidi device's).
     input: &'a str,
-    probe_addr: &'a str,
+    /// The two probes' inputs.
+    probe_addrs: [&'a str; 2],
     file: &'a std::path::Path,
     /// The warm-up notes, under Auto.
     warm_up: Option<&'a std::path::Path>,
@@ -273,7 +338,9 @@ fn play_into_both(play: &Play) {
         common::aplaymidi(THROUGH, warm_up, Duration::from_secs(60));
         std::thread::sleep(Duration::from_millis(300));
     }
-    common::aconnect(THROUGH, play.probe_addr);
+    for addr in play.probe_addrs {
+        common::aconnect(THROUGH, addr);
+    }
     common::aplaymidi(THROUGH, play.file, Duration::from_secs(60));
     // Let the last notes through the one-block latency and the ring.
     std::thread::sleep(Duration::from_millis(300));
@@ -294,6 +361,8 @@ fn probe_port(e: &AlsaEngine) -> i32 {
 struct Figures {
     /// PhasorSync: position minus (kernel time mapped by the pacing schedule + one block).
     ours: Vec<f64>,
+    /// The same notes' times at the two probes, first minus second, samples.
+    floor: Vec<f64>,
     /// Snapped to the start of the first block called after the kernel timestamp,
     /// minus the kernel time mapped by the pacing schedule.
     snapped: Vec<f64>,
@@ -346,8 +415,8 @@ fn set_param(plugin: &mut PluginInstance<clap_host::TestHost>, index: usize, val
 }
 
 fn measure(frames: u32, setting: Setting, times: &[u32], backend: Backend) -> Figures {
-    let (mut run, seen, late) = run(frames, setting, times, backend);
-    assert_eq!(seen.len(), NOTES, "the probe did not see every note");
+    let (mut run, heard, late) = run(frames, setting, times, backend);
+    let (seen, floor) = heard.with_floor();
     let warm_up = if setting == Setting::Auto { WARM_UP } else { 0 };
     assert_eq!(
         run.notes.len(),
@@ -425,6 +494,7 @@ fn measure(frames: u32, setting: Setting, times: &[u32], backend: Backend) -> Fi
         .count();
     Figures {
         ours,
+        floor,
         snapped,
         ioi,
         late,
@@ -535,6 +605,11 @@ fn judge(label: &str, frames: u32, setting: Setting, f: &Figures) -> Vec<String>
         f.late
     );
     println!("      {conditions}");
+    let (fd, f50, f99, fmax) = delay_jitter(&f.floor);
+    println!(
+        "      floor: two probes' kernel timestamps of the same notes differ by {fd:.1}, \
+         jitter {f50:.2} {f99:.2} {fmax:.2} samples"
+    );
     let (r50, r99, rmax) = percentiles(&f.ours);
     let met = r99 <= 1.0 && rmax <= 4.0;
     println!(
