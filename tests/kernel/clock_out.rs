@@ -23,7 +23,10 @@
 //! late: its own floor's max has been 0.6 to 8 ms; the figures are printed)
 //! once the messages the plugin counted late (its MIDI thread stalled past
 //! their time; logged) are left out, those at most [`LATE_SHARE`] of all;
-//! the same constant for clock and notes; the Stop within one tick of the
+//! the same constant for clock and notes, the one the design gives (the
+//! lowest call delay, one period, the delivery margin and the output
+//! polling; up to a run of late calls more, where the timeline rightly took
+//! the card's clock for moved); the Stop within one tick of the
 //! host stopping.
 //!
 //! `harness_*`: the same script through the receiver from `aplaymidi` and
@@ -419,6 +422,37 @@ fn without_counted_late(ours: &(OnTime, OnTime), late: usize) -> [Vec<f64>; 2] {
     })
 }
 
+/// A run of late calls long enough for a timeline to take the card's clock
+/// for moved allows that much more delay; a shorter one allows none.
+#[test]
+fn only_a_long_run_of_late_calls_allows_a_later_constant() {
+    let pacing = |late: usize| {
+        let wake_us: Vec<u64> = (0..40)
+            .map(|k| {
+                if (5..5 + late).contains(&k) {
+                    2_000
+                } else {
+                    100
+                }
+            })
+            .collect();
+        let due: Vec<u64> = (0..40).map(|k| k * 10_000_000).collect();
+        Pacing {
+            frames: FRAMES,
+            calls: due
+                .iter()
+                .zip(&wake_us)
+                .map(|(d, w)| d + w * 1_000)
+                .collect(),
+            due,
+            xrun_blocks: vec![],
+            hiccup_blocks: vec![],
+        }
+    };
+    assert_eq!(pacing(25).shift_allowance_us(24, 1_333.0), 1_900.0);
+    assert_eq!(pacing(23).shift_allowance_us(24, 1_333.0), 0.0);
+}
+
 /// Only the largest late errors are excused, and only as many as counted.
 #[test]
 fn only_the_counted_late_messages_are_excused() {
@@ -535,13 +569,24 @@ fn judge_delays(ours: &(OnTime, OnTime), floor: &FloorBounds, pacing: &Pacing) -
     // plus s), plus L (one period plus the delivery margin) plus the
     // engine's polling promise. The queue dispatches on its timer ticks, a
     // further 0..one timer period (what the floor's errors spread over).
+    // Under load, a run of calls all late (24 over an eighth of a period)
+    // is, to any timeline reading the card from the calls, the card's clock
+    // moved later: the constant may then sit up to that run's lateness
+    // higher.
     let d = ours.1.delay_us;
     let want_d = expected_delay_us(pacing);
-    if (d - want_d).abs() > 2.0 * floor_max + SLACK_US {
+    let period_us = f64::from(FRAMES) * 1e6 / 48_000.0;
+    let shift =
+        pacing.shift_allowance_us(phasorsync::timeline::SHIFT_CALLS as usize, period_us / 8.0);
+    let tolerance = 2.0 * floor_max + SLACK_US;
+    println!(
+        "constant delay {d:.0} us, expected {want_d:.0} us (+ up to {shift:.0} us of late runs)"
+    );
+    if d < want_d - tolerance || d > want_d + shift + tolerance {
         failures.push(format!(
             "constant delay {d:.0} us, expected {want_d:.0} us (lowest call delay + one period \
-             + delivery margin + output polling) within {:.0} us",
-            2.0 * floor_max + SLACK_US
+             + delivery margin + output polling), up to {shift:.0} us more after a run of late \
+             calls, within {tolerance:.0} us"
         ));
     }
     failures

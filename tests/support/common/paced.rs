@@ -87,6 +87,22 @@ impl Pacing {
             .fold(f64::INFINITY, f64::min)
     }
 
+    /// How far a timeline that reads the sound card from the calls may
+    /// rightly sit above the lowest call, µs: the largest, over every run of
+    /// `calls` consecutive calls all more than `level_us` late (what
+    /// PhasorSync's timeline takes for the card's clock having moved later,
+    /// [`phasorsync::timeline::SHIFT_CALLS`] calls over an eighth of a
+    /// period), of the run's smallest delay above the lowest call; 0 when
+    /// no such run came.
+    pub fn shift_allowance_us(&self, calls: usize, level_us: f64) -> f64 {
+        let wake = self.wake_us();
+        let lowest = self.lowest_wake_us();
+        wake.windows(calls.max(1))
+            .filter(|w| w.iter().all(|&d| d > level_us))
+            .map(|w| w.iter().copied().fold(f64::INFINITY, f64::min) - lowest)
+            .fold(0.0, f64::max)
+    }
+
     /// Xruns: calls more than a period late.
     pub fn xruns(&self) -> usize {
         self.xrun_blocks.len()
