@@ -311,13 +311,22 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_held_prediction_extends_and_a_departure_takes_back() {
+    /// What was sent after a block that scheduled `clocks` up to `until`.
+    fn scheduled(clocks: [Planned; 3], until: f64) -> SentClock {
         let mut s = SentClock::default();
-        for e in [clock(0.0, 1000), clock(10.0, 2000), clock(20.0, 3000)] {
+        for e in clocks {
             assert!(s.push(e));
         }
-        s.scheduled_until(25.0);
+        s.scheduled_until(until);
+        s
+    }
+
+    #[test]
+    fn a_held_prediction_extends_and_a_departure_takes_back() {
+        let mut s = scheduled(
+            [clock(0.0, 1000), clock(10.0, 2000), clock(20.0, 3000)],
+            25.0,
+        );
         // The block's own event (at 0) is confirmed.
         s.confirm(1);
         assert_eq!(s.settled_ns(), 1000);
@@ -367,11 +376,6 @@ mod tests {
         );
     }
 
-    /// A tick delivered (by time) on the sample the prediction gave it is
-    /// the block's first tick even where the block has it on another
-    /// sample (the host departed from the prediction): it is not sent
-    /// again, and the block's next event is confirmed from what is open. A
-    /// delivered tick whose place a Stop takes went out for good.
     /// Clocks were scheduled 150 ms ahead; then a late call reset the
     /// timeline, so the block is raw: the plan covers the block alone and
     /// its horizon is the block's end, before every open clock. The host
@@ -380,11 +384,10 @@ mod tests {
     /// in the VM: all seven of the lookahead after the Stop).
     #[test]
     fn a_stop_in_a_block_that_predicts_nothing_takes_back_the_lookahead() {
-        let mut s = SentClock::default();
-        for e in [clock(100.0, 1000), clock(200.0, 2000), clock(300.0, 3000)] {
-            assert!(s.push(e));
-        }
-        s.scheduled_until(350.0);
+        let s = scheduled(
+            [clock(100.0, 1000), clock(200.0, 2000), clock(300.0, 3000)],
+            350.0,
+        );
         let stop = [Planned {
             kind: ClockKind::Stop,
             ..clock(50.0, 500)
@@ -401,13 +404,17 @@ mod tests {
         assert_eq!(s.verdict(&[], 64.0), Verdict::Extend(0));
     }
 
+    /// A tick delivered (by time) on the sample the prediction gave it is
+    /// the block's first tick even where the block has it on another
+    /// sample (the host departed from the prediction): it is not sent
+    /// again, and the block's next event is confirmed from what is open. A
+    /// delivered tick whose place a Stop takes went out for good.
     #[test]
     fn a_tick_delivered_ahead_is_known_by_its_place_not_its_sample() {
-        let mut s = SentClock::default();
-        for e in [clock(100.0, 1000), clock(200.0, 2000), clock(300.0, 3000)] {
-            assert!(s.push(e));
-        }
-        s.scheduled_until(350.0);
+        let mut s = scheduled(
+            [clock(100.0, 1000), clock(200.0, 2000), clock(300.0, 3000)],
+            350.0,
+        );
         // A late call: the first has left.
         s.settle(1500);
         // The host was slower than predicted: its ticks come later.
