@@ -206,11 +206,11 @@ fn run(frames: u32, setting: Setting, times: &[u32], backend: Backend) -> (Run, 
     });
     plugin.deactivate(processor);
     // The plugin reports late messages on the main thread, with their count.
-    let late = logs(&plugin)
-        .iter()
-        .filter(|(_, l)| l.contains("too late"))
-        .filter_map(|(_, l)| l.split_whitespace().next()?.parse::<u64>().ok())
-        .sum();
+    let lines = logs(&plugin);
+    let late = common::logged_total(
+        lines.iter().map(|(_, l)| l.as_str()),
+        "arrived too late for their sample",
+    );
 
     let [first, second] = probes;
     let heard = Heard {
